@@ -21,8 +21,9 @@ from .state import SimState
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
-# Longest lifetime accepted for a client assertion, so replay records can be short-lived.
-MAX_ASSERTION_LIFETIME = 300
+# Longest lifetime accepted for a client assertion (jti records are kept that long).
+# Common client libraries default to one hour, so the simulator is no stricter than that.
+MAX_ASSERTION_LIFETIME = 3600 + 60
 
 
 class ClientAuthError(Exception):

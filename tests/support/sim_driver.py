@@ -1,0 +1,155 @@
+"""Drive the simulated VNeID login pages with plain HTTP, as a person in a browser would.
+
+    location = await sign_in_at_vneid(client, authorization_url, "001085012345")
+
+`authorization_url` is the full VNeID authorization URL the relying party produced
+(``{issuer}/authorize?...``, or ``?client_id=...&request_uri=...`` after PAR). The driver
+fills in the login form, the OTP step (level-2 citizens) and the consent page, and returns
+the ``Location`` of the final redirect back to the relying party, without following it:
+``redirect_uri?code=...&state=...&iss=...`` on success, or ``...?error=...`` when the
+request is refused, consent is declined, or the citizen's VNeID account is locked (the
+driver then presses "Quay lại ứng dụng", which sends ``error=access_denied``).
+
+A page that cannot move forward (wrong passcode, wrong OTP, unknown citizen, an invalid
+request shown as an error page) raises `SimSignInError` with the step and the page's message.
+
+The module depends only on httpx and the standard library: the simulator is tested as a
+black box, like the real VNeID.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from urllib.parse import urljoin
+
+import httpx
+
+# Enough for login, OTP, consent (and one "return" press); more means the pages loop.
+MAX_STEPS = 6
+
+
+class SimSignInError(RuntimeError):
+    def __init__(self, step: str, message: str, status_code: int) -> None:
+        super().__init__(f"VNeID sign-in stopped at step {step!r} (HTTP {status_code}): {message}")
+        self.step = step
+        self.message = message
+        self.status_code = status_code
+
+
+@dataclass
+class _Form:
+    action: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+class _PageReader(HTMLParser):
+    """Reads the step name (``<main data-step>``), the forms by id and the error message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.step = ""
+        self.forms: dict[str, _Form] = {}
+        self.error = ""
+        self._form: _Form | None = None
+        self._in_error = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        if tag == "main":
+            self.step = attributes.get("data-step", "")
+        elif tag == "form":
+            self._form = _Form(attributes.get("action", ""))
+            if attributes.get("id"):
+                self.forms[attributes["id"]] = self._form
+        elif (
+            tag == "input"
+            and self._form is not None
+            and attributes.get("name")
+            and attributes.get("type") == "hidden"
+        ):
+            self._form.fields[attributes["name"]] = attributes.get("value", "")
+        if attributes.get("id") == "error":
+            self._in_error = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._form = None
+        if tag in ("div", "p"):
+            self._in_error = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_error:
+            self.error += data.strip()
+
+
+@dataclass
+class _Choices:
+    citizen_id: str
+    passcode: str
+    otp: str
+    consent: bool
+    done: set[str] = field(default_factory=set)
+
+
+def _next_step(response: httpx.Response, choices: _Choices) -> str | tuple[str, dict[str, str]]:
+    """Either the final Location (str) or the next form to post (url, data)."""
+    if response.is_redirect:
+        return urljoin(str(response.url), response.headers["location"])
+    page = _PageReader()
+    page.feed(response.text)
+    step = page.step or "unknown"
+    if step in choices.done or step not in ("login", "otp", "consent", "locked"):
+        # Back on a page already submitted (wrong passcode / OTP) or an error page.
+        raise SimSignInError(step, page.error or response.text[:300], response.status_code)
+    choices.done.add(step)
+    form_id, extra = {
+        "login": ("login-form", {"so_dinh_danh": choices.citizen_id, "mat_khau": choices.passcode}),
+        "otp": ("otp-form", {"otp": choices.otp}),
+        "consent": ("consent-form", {"quyet_dinh": "dong_y" if choices.consent else "huy"}),
+        "locked": ("return-form", {}),
+    }[step]
+    form = page.forms.get(form_id)
+    if form is None:
+        raise SimSignInError(step, f"form {form_id!r} not found", response.status_code)
+    return urljoin(str(response.url), form.action), {**form.fields, **extra}
+
+
+async def sign_in_at_vneid(
+    client: httpx.AsyncClient,
+    authorization_url: str,
+    citizen_id: str,
+    passcode: str = "Vneid@123",
+    otp: str = "123456",
+    consent: bool = True,
+) -> str:
+    """Sign in at the simulated VNeID and return the redirect Location back to the client."""
+    choices = _Choices(citizen_id, passcode, otp, consent)
+    response = await client.get(authorization_url, follow_redirects=False)
+    for _ in range(MAX_STEPS):
+        step = _next_step(response, choices)
+        if isinstance(step, str):
+            return step
+        url, data = step
+        response = await client.post(url, data=data, follow_redirects=False)
+    raise SimSignInError("loop", "too many pages without a redirect", response.status_code)
+
+
+def sign_in_at_vneid_sync(
+    client: httpx.Client,
+    authorization_url: str,
+    citizen_id: str,
+    passcode: str = "Vneid@123",
+    otp: str = "123456",
+    consent: bool = True,
+) -> str:
+    """The same as `sign_in_at_vneid`, with a synchronous httpx client."""
+    choices = _Choices(citizen_id, passcode, otp, consent)
+    response = client.get(authorization_url, follow_redirects=False)
+    for _ in range(MAX_STEPS):
+        step = _next_step(response, choices)
+        if isinstance(step, str):
+            return step
+        url, data = step
+        response = client.post(url, data=data, follow_redirects=False)
+    raise SimSignInError("loop", "too many pages without a redirect", response.status_code)
