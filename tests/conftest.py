@@ -1,0 +1,126 @@
+"""Shared fixtures: a migrated test database, the simulated VNeID and the broker on real ports.
+
+Both servers run for the whole session on loopback (real HTTP between them); every test
+starts from the demo accounts and no links, sessions or tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tests.support.clock import MovableClock
+from tests.support.database import empty_data_tables, reset_schema, test_database_url
+from tests.support.live_server import free_port, live_server
+from vssid_broker import schema
+from vssid_broker.accounts.seed import seed_demo
+from vssid_broker.app import create_app
+from vssid_broker.config import Settings
+from vssid_broker.db import create_engine, session_factory
+from vssid_broker.vneid_sim.app import create_app as create_sim_app
+from vssid_broker.vneid_sim.config import SimSettings, demo_client
+
+
+@pytest.fixture(scope="session")
+def tmp_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("broker")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_dir: Path) -> str:
+    return test_database_url(tmp_dir)
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    await reset_schema(engine)
+    await schema.upgrade_engine(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def db(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return session_factory(engine)
+
+
+@pytest.fixture(scope="session")
+def sim_url() -> Iterator[str]:
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    settings = SimSettings(issuer=issuer, test_mode=True, clients=[demo_client()])
+    with live_server(create_sim_app(settings), port) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def clock() -> MovableClock:
+    return MovableClock()
+
+
+@pytest.fixture(scope="session")
+def broker_settings(database_url: str, sim_url: str, tmp_dir: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        public_base_url=f"http://127.0.0.1:{free_port()}",
+        vneid_issuer=sim_url,
+        key_encryption_key=base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        key_encryption_key_file=tmp_dir / "unused.key",
+    )
+
+
+@pytest.fixture(scope="session")
+def broker_url(broker_settings: Settings, engine: AsyncEngine, clock: MovableClock) -> Iterator[str]:
+    port = int(broker_settings.public_base_url.rsplit(":", 1)[1])
+    with live_server(create_app(broker_settings, clock=clock), port) as url:
+        yield url
+
+
+@dataclass
+class Stack:
+    """The running system as a test sees it."""
+
+    broker: str
+    sim: str
+    settings: Settings
+    db: async_sessionmaker[AsyncSession]
+    clock: MovableClock
+
+    async def fault(self, name: str, times: int = 1, delay_seconds: float = 0) -> None:
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                f"{self.sim}/_test/faults",
+                json={"fault": name, "times": times, "delay_seconds": delay_seconds},
+            )
+            response.raise_for_status()
+
+    async def count(self, model: type) -> int:
+        async with self.db() as session:
+            return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+@pytest.fixture
+async def stack(
+    broker_url: str,
+    sim_url: str,
+    broker_settings: Settings,
+    engine: AsyncEngine,
+    db: async_sessionmaker[AsyncSession],
+    clock: MovableClock,
+) -> AsyncIterator[Stack]:
+    await empty_data_tables(engine)
+    async with db.begin() as session:
+        await seed_demo(session)
+    clock.reset()
+    async with httpx.AsyncClient() as client:
+        await client.delete(f"{sim_url}/_test/faults")
+    yield Stack(broker_url, sim_url, broker_settings, db, clock)

@@ -1,0 +1,54 @@
+"""Which database the suite runs on, and how to empty it between tests.
+
+`VSSID_TEST_DATABASE_URL` selects it (CI runs the suite once on SQLite and once on
+PostgreSQL); without it the suite uses a fresh SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+# Tables holding per-test data; signing keys stay, as a running broker caches them.
+DATA_TABLES = (
+    "audit_events",
+    "browser_sessions",
+    "refresh_tokens",
+    "federated_links",
+    "login_transactions",
+    "health_insurance_cards",
+    "insurance_periods",
+    "accounts",
+)
+
+
+def test_database_url(tmp_dir: Path) -> str:
+    return os.environ.get("VSSID_TEST_DATABASE_URL") or (
+        f"sqlite+aiosqlite:///{tmp_dir / 'broker-test.sqlite3'}"
+    )
+
+
+async def reset_schema(engine: AsyncEngine) -> None:
+    """Drop everything, including Alembic's version table, so migrations start from nothing."""
+    async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text("DROP SCHEMA public CASCADE"))
+            await connection.execute(text("CREATE SCHEMA public"))
+        else:
+            names = await connection.execute(
+                text("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")
+            )
+            for (name,) in list(names):
+                await connection.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
+
+
+async def empty_data_tables(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in DATA_TABLES:
+                await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
