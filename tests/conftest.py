@@ -73,6 +73,7 @@ def broker_settings(database_url: str, sim_url: str, tmp_dir: Path) -> Settings:
         database_url=database_url,
         public_base_url=f"http://127.0.0.1:{free_port()}",
         vneid_issuer=sim_url,
+        vneid_http_timeout_seconds=1.5,  # short, so the slow-provider test stays quick
         key_encryption_key=base64.urlsafe_b64encode(os.urandom(32)).decode(),
         key_encryption_key_file=tmp_dir / "unused.key",
     )

@@ -90,7 +90,8 @@ def create_app(
         response.headers["X-Request-Id"] = rid
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        # "same-origin": no URL leaks to other sites, yet our own form POSTs keep a real Origin.
+        response.headers["Referrer-Policy"] = "same-origin"
         response.headers["X-Frame-Options"] = "DENY"
         return response
 
