@@ -1,4 +1,4 @@
-"""One simulator (test mode) served over real HTTP for the whole session, plus helpers."""
+"""One simulator (test mode) served over real HTTP for the whole test run, plus helpers."""
 
 from __future__ import annotations
 

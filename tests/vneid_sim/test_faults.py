@@ -350,7 +350,7 @@ async def test_lock_revokes_tokens_and_sends_backchannel_logout(
     assert result["backchannel_logout"] == [
         {
             "client_id": PRIVATE_KEY_JWT_CLIENT.client_id,
-            "uri": sim.backchannel_posts[0].url.__str__(),
+            "uri": str(sim.backchannel_posts[0].url),
             "status": 200,
         }
     ]

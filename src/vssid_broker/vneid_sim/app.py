@@ -15,6 +15,7 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from fastapi import APIRouter, FastAPI, Request
@@ -429,7 +430,7 @@ def _protocol_router(state: SimState) -> APIRouter:
                 )
             if "state" in params:
                 separator = "&" if "?" in target else "?"
-                target += separator + httpx.QueryParams({"state": params["state"]}).__str__()
+                target += separator + urlencode({"state": params["state"]})
             return RedirectResponse(target, status_code=302)
         return render("logged_out.html", issuer=issuer)
 
