@@ -80,7 +80,9 @@ def broker_settings(database_url: str, sim_url: str, tmp_dir: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def broker_url(broker_settings: Settings, engine: AsyncEngine, clock: MovableClock) -> Iterator[str]:
+def broker_url(
+    broker_settings: Settings, engine: AsyncEngine, clock: MovableClock
+) -> Iterator[str]:
     port = int(broker_settings.public_base_url.rsplit(":", 1)[1])
     with live_server(create_app(broker_settings, clock=clock), port) as url:
         yield url

@@ -25,7 +25,8 @@ async def table_names(engine: AsyncEngine) -> set[str]:
 
 
 @pytest.fixture
-async def scratch_engine(database_url: str, tmp_path: Path, engine: AsyncEngine
+async def scratch_engine(
+    database_url: str, tmp_path: Path, engine: AsyncEngine
 ) -> AsyncIterator[AsyncEngine]:
     """The suite's database type, emptied; the session's fixtures re-migrate afterwards."""
     if database_url.startswith("sqlite"):
@@ -39,7 +40,9 @@ async def scratch_engine(database_url: str, tmp_path: Path, engine: AsyncEngine
         await schema.upgrade_engine(engine)
 
 
-async def test_upgrade_creates_every_table_and_downgrade_removes_them(scratch_engine: AsyncEngine) -> None:
+async def test_upgrade_creates_every_table_and_downgrade_removes_them(
+    scratch_engine: AsyncEngine,
+) -> None:
     await schema.upgrade_engine(scratch_engine)
     assert await table_names(scratch_engine) == set(metadata.tables) | {"alembic_version"}
     assert await schema.current_revision(scratch_engine) == schema.head_revision()

@@ -1,4 +1,4 @@
-"""`create_app(settings)`: the routers, middleware and lifespan of one broker process. Wiring only."""
+"""`create_app(settings)`: routers, middleware and lifespan of one broker process. Wiring only."""
 
 from __future__ import annotations
 

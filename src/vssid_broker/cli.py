@@ -125,7 +125,8 @@ async def run_keys(settings: Settings, action: str, publish_ahead_seconds: int) 
                 print(f"new key {kid} is published now and signs from +{publish_ahead_seconds}s")
             for row in await session.scalars(select(SigningKey).order_by(SigningKey.signs_from)):
                 retired = row.retired_at.isoformat() if row.retired_at else "-"
-                print(f"{row.kid}  {row.alg}  signs_from={row.signs_from.isoformat()}  retired={retired}")
+                signs_from = row.signs_from.isoformat()
+                print(f"{row.kid}  {row.alg}  signs_from={signs_from}  retired={retired}")
     finally:
         await engine.dispose()
 

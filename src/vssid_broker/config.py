@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     key_encryption_key_file: Path = Path("./var/key-encryption.key")
     """File holding the 32-byte key that encrypts the broker's private signing keys at rest."""
     key_encryption_key: SecretStr | None = None
-    """The same key given directly (base64url); wins over the file. Use a secret store in production."""
+    """The same key given directly (base64url); wins over the file. Production: a secret store."""
 
     # --- VNeID, the OpenID provider ---------------------------------------------------------
     vneid_issuer: str = "http://127.0.0.1:9000"
@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     vneid_http_timeout_seconds: float = 5.0
     vneid_metadata_ttl_seconds: int = 3600
     vneid_jwks_min_refetch_seconds: int = 30
-    """Floor between JWKS refetches on an unknown `kid`, so bad tokens cannot make us hammer VNeID."""
+    """Floor between JWKS refetches on an unknown `kid`: bad tokens cannot make us hammer VNeID."""
     id_token_clock_skew_seconds: int = 60
 
     # --- the VssID mobile app, a public client of the broker ---------------------------------

@@ -27,7 +27,9 @@ OUTCOMES = {
 
 
 def banner(settings: Settings, sim: SimSettings) -> str:
-    linked = {a["citizen_id"] for a in demo_accounts() if a["citizen_id"] and a["status"] == "active"}
+    linked = {
+        a["citizen_id"] for a in demo_accounts() if a["citizen_id"] and a["status"] == "active"
+    }
     lines = [
         "",
         "vssid-broker demo",
@@ -58,9 +60,13 @@ async def run(port: int, sim_port: int) -> None:
     await run_seed(settings)
     sim_settings = SimSettings(issuer=settings.vneid_issuer)
     servers = [
-        uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None)),
         uvicorn.Server(
-            uvicorn.Config(create_sim_app(sim_settings), host="127.0.0.1", port=sim_port, log_config=None)
+            uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None)
+        ),
+        uvicorn.Server(
+            uvicorn.Config(
+                create_sim_app(sim_settings), host="127.0.0.1", port=sim_port, log_config=None
+            )
         ),
     ]
     print(banner(settings, sim_settings), flush=True)

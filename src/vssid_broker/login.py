@@ -204,9 +204,9 @@ async def _finish(
 async def _check_authorization_response(ctx: BrokerContext, params: CallbackParams) -> None:
     metadata = await ctx.provider.metadata()
     # RFC 9207 §2.4: a provider that announces `iss` must send it, and it must be its own.
-    if params.iss is not None or metadata.sends_iss_in_response:
-        if params.iss != metadata.issuer:
-            raise ProviderIssuerMismatch("authorization response iss missing or foreign")
+    iss_expected = params.iss is not None or metadata.sends_iss_in_response
+    if iss_expected and params.iss != metadata.issuer:
+        raise ProviderIssuerMismatch("authorization response iss missing or foreign")
     if params.error == "access_denied":
         raise ProviderDenied("the person cancelled or refused consent at VNeID")
     if params.error:

@@ -35,7 +35,9 @@ async def test_person_signs_in_with_vneid_and_sees_their_account(
     await page.screenshot(path=str(tmp_path / "account.png"), full_page=True)
 
     await page.get_by_role("button", name="Đăng xuất").click()
-    await expect(page.get_by_role("link", name="Đăng nhập bằng tài khoản định danh điện tử")).to_be_visible()
+    await expect(
+        page.get_by_role("link", name="Đăng nhập bằng tài khoản định danh điện tử")
+    ).to_be_visible()
 
 
 async def test_level_one_citizen_reads_why_in_vietnamese(stack: Stack, page: Page) -> None:

@@ -33,12 +33,16 @@ async def assert_refused(stack: Stack, response: httpx.Response, code: str, stat
     assert await stack.count(RefreshToken) == 0
     async with stack.db() as session:
         outcomes = list(
-            await session.scalars(select(AuditEvent.outcome).where(AuditEvent.event_type == "login"))
+            await session.scalars(
+                select(AuditEvent.outcome).where(AuditEvent.event_type == "login")
+            )
         )
     assert outcomes[-1:] == [code]
 
 
-async def start_and_sign_in(browser: httpx.AsyncClient, stack: Stack, citizen: str = HAPPY_CITIZEN) -> str:
+async def start_and_sign_in(
+    browser: httpx.AsyncClient, stack: Stack, citizen: str = HAPPY_CITIZEN
+) -> str:
     start = await browser.get(f"{stack.broker}/auth/vneid/login")
     return await sign_in_at_vneid(browser, start.headers["location"], citizen)
 
@@ -114,7 +118,9 @@ async def test_callback_in_another_browser(stack: Stack) -> None:
         ("id_token_wrong_acr", "vneid_level_insufficient", 403),
     ],
 )
-async def test_provider_misbehaviour_is_refused(stack: Stack, fault: str, code: str, status: int) -> None:
+async def test_provider_misbehaviour_is_refused(
+    stack: Stack, fault: str, code: str, status: int
+) -> None:
     await stack.fault(fault)
     async with httpx.AsyncClient() as browser:
         back = await start_and_sign_in(browser, stack)

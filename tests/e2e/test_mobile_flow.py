@@ -40,8 +40,12 @@ async def test_app_signs_in_links_and_reads_its_account(stack: Stack) -> None:
 
 async def test_second_login_reuses_the_link(stack: Stack) -> None:
     async with httpx.AsyncClient() as app:
-        first = await app_complete(app, stack.broker, await app_until_redirect(app, stack.broker, "046075001122"))
-        second = await app_complete(app, stack.broker, await app_until_redirect(app, stack.broker, "046075001122"))
+        first = await app_complete(
+            app, stack.broker, await app_until_redirect(app, stack.broker, "046075001122")
+        )
+        second = await app_complete(
+            app, stack.broker, await app_until_redirect(app, stack.broker, "046075001122")
+        )
     assert first.json()["linked_now"] is True
     assert second.status_code == 200
     assert second.json()["linked_now"] is False
@@ -92,7 +96,8 @@ async def test_api_refuses_missing_and_forged_tokens(stack: Stack) -> None:
     async with httpx.AsyncClient() as app:
         missing = await app.get(f"{stack.broker}/api/v1/me")
         forged = await app.get(
-            f"{stack.broker}/api/v1/me", headers={"Authorization": "Bearer eyJhbGciOiJub25lIn0.e30."}
+            f"{stack.broker}/api/v1/me",
+            headers={"Authorization": "Bearer eyJhbGciOiJub25lIn0.e30."},
         )
     for response in (missing, forged):
         assert response.status_code == 401
@@ -101,7 +106,9 @@ async def test_api_refuses_missing_and_forged_tokens(stack: Stack) -> None:
 
 async def test_successful_login_is_audited_without_the_citizen_id(stack: Stack) -> None:
     async with httpx.AsyncClient() as app:
-        await app_complete(app, stack.broker, await app_until_redirect(app, stack.broker, "001085012345"))
+        await app_complete(
+            app, stack.broker, await app_until_redirect(app, stack.broker, "001085012345")
+        )
     async with stack.db() as session:
         from sqlalchemy import select
 

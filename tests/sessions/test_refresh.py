@@ -12,7 +12,9 @@ from vssid_broker.sessions.models import RefreshToken
 
 
 async def signed_in_app(app: httpx.AsyncClient, stack: Stack) -> dict[str, str]:
-    done = await app_complete(app, stack.broker, await app_until_redirect(app, stack.broker, "001085012345"))
+    done = await app_complete(
+        app, stack.broker, await app_until_redirect(app, stack.broker, "001085012345")
+    )
     assert done.status_code == 200
     tokens: dict[str, str] = done.json()
     return tokens
@@ -33,7 +35,8 @@ async def test_refresh_rotates_and_the_old_token_stops_working(stack: Stack) -> 
         rotated = second.json()
         assert rotated["refresh_token"] != first["refresh_token"]
         me = await app.get(
-            f"{stack.broker}/api/v1/me", headers={"Authorization": f"Bearer {rotated['access_token']}"}
+            f"{stack.broker}/api/v1/me",
+            headers={"Authorization": f"Bearer {rotated['access_token']}"},
         )
         assert me.status_code == 200
 
@@ -48,7 +51,11 @@ async def test_refresh_rotates_and_the_old_token_stops_working(stack: Stack) -> 
 
     async with stack.db() as session:
         rows = list(await session.scalars(select(RefreshToken)))
-        outcomes = list(await session.scalars(select(AuditEvent.outcome).where(AuditEvent.event_type == "token.refresh")))
+        outcomes = list(
+            await session.scalars(
+                select(AuditEvent.outcome).where(AuditEvent.event_type == "token.refresh")
+            )
+        )
     assert len(rows) == 2 and all(row.revoked_at is not None for row in rows)
     assert outcomes == ["invalid_grant", "invalid_grant"]
 
@@ -76,7 +83,8 @@ async def test_access_token_expires(stack: Stack) -> None:
         tokens = await signed_in_app(app, stack)
         stack.clock.advance(stack.settings.access_token_ttl_seconds + 1)
         me = await app.get(
-            f"{stack.broker}/api/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+            f"{stack.broker}/api/v1/me",
+            headers={"Authorization": f"Bearer {tokens['access_token']}"},
         )
     assert me.status_code == 401
 
@@ -84,9 +92,13 @@ async def test_access_token_expires(stack: Stack) -> None:
 async def test_revocation_ends_the_family(stack: Stack) -> None:
     async with httpx.AsyncClient() as app:
         tokens = await signed_in_app(app, stack)
-        revoked = await app.post(f"{stack.broker}/api/v1/auth/revoke", data={"token": tokens["refresh_token"]})
+        revoked = await app.post(
+            f"{stack.broker}/api/v1/auth/revoke", data={"token": tokens["refresh_token"]}
+        )
         assert revoked.status_code == 200
-        unknown = await app.post(f"{stack.broker}/api/v1/auth/revoke", data={"token": "never-issued"})
+        unknown = await app.post(
+            f"{stack.broker}/api/v1/auth/revoke", data={"token": "never-issued"}
+        )
         assert unknown.status_code == 200  # RFC 7009 §2.2
         response = await refresh(app, stack, tokens["refresh_token"])
     assert response.status_code == 400
@@ -94,8 +106,12 @@ async def test_revocation_ends_the_family(stack: Stack) -> None:
 
 async def test_bad_token_requests_are_problem_json(stack: Stack) -> None:
     async with httpx.AsyncClient() as app:
-        wrong_grant = await app.post(f"{stack.broker}/api/v1/auth/token", data={"grant_type": "password"})
-        missing = await app.post(f"{stack.broker}/api/v1/auth/token", json={"grant_type": "refresh_token"})
+        wrong_grant = await app.post(
+            f"{stack.broker}/api/v1/auth/token", data={"grant_type": "password"}
+        )
+        missing = await app.post(
+            f"{stack.broker}/api/v1/auth/token", json={"grant_type": "refresh_token"}
+        )
     assert wrong_grant.status_code == 400 and wrong_grant.json()["code"] == "unsupported_grant_type"
     assert missing.status_code == 400 and missing.json()["code"] == "invalid_request"
 

@@ -39,7 +39,9 @@ async def reset_schema(engine: AsyncEngine) -> None:
             await connection.execute(text("CREATE SCHEMA public"))
         else:
             names = await connection.execute(
-                text("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")
+                text(
+                    "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+                )
             )
             for (name,) in list(names):
                 await connection.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
@@ -48,7 +50,9 @@ async def reset_schema(engine: AsyncEngine) -> None:
 async def empty_data_tables(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
-            await connection.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
+            await connection.execute(
+                text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE")
+            )
         else:
             for table in DATA_TABLES:
-                await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
+                await connection.execute(text(f"DELETE FROM {table}"))

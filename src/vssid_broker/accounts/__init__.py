@@ -1,1 +1,1 @@
-"""VssID accounts: the social-insurance record of a person, its history and health-insurance card."""
+"""VssID accounts: a person's social-insurance record, its history and health-insurance card."""

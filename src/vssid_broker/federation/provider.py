@@ -111,7 +111,7 @@ class ProviderClient:
 
     # --- keys -------------------------------------------------------------------------------
     async def signing_keys(self, *, refresh_for_kid: str | None = None) -> KeySet:
-        """The provider's JWKS; refetched when stale, or once for an unknown `kid` (rate-floored)."""
+        """The provider's JWKS: refetched when stale, or for an unknown `kid` (rate-floored)."""
         cached: KeySet | None = self._jwks.value
         age = time.monotonic() - self._jwks.fetched_at
         wants_refresh = (

@@ -68,9 +68,12 @@ async def resolve(
         link.last_login_at = now
         return Linked(account)
 
-    account = await session.scalar(select(Account).where(Account.citizen_id == identity.citizen_id))
-    if account is None:
+    candidate = await session.scalar(
+        select(Account).where(Account.citizen_id == identity.citizen_id)
+    )
+    if candidate is None:
         return NoAccount()
+    account = candidate
     if account.status != AccountStatus.ACTIVE:
         return Refused(f"account_{account.status}")
     if await session.scalar(select(FederatedLink.id).where(FederatedLink.account_id == account.id)):

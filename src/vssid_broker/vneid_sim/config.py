@@ -50,7 +50,7 @@ def demo_client() -> ClientRegistration:
     """The broker's registration used by the demo and the tests."""
     return ClientRegistration(
         client_id="vssid-broker",
-        client_secret="vssid-broker-demo-secret",  # noqa: S106 - published demo secret
+        client_secret="vssid-broker-demo-secret",
         redirect_uris=[
             "http://127.0.0.1:8000/auth/vneid/callback",
             "http://localhost:8000/auth/vneid/callback",

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Developer entry point that needs nothing but Python 3.11+.
+
+    python3 dev.py demo     set up .venv, then run the demo (SQLite, simulated VNeID, demo data)
+    python3 dev.py test     set up .venv, then run the whole test suite
+    python3 dev.py check    set up .venv, then ruff (lint + format) and mypy
+
+Extra arguments after `test` go to pytest, e.g. `python3 dev.py test -k refresh -x`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".installed"
+
+
+def run(*command: str | Path, env: dict[str, str] | None = None) -> None:
+    completed = subprocess.run([str(part) for part in command], cwd=ROOT, env=env)  # noqa: S603
+    if completed.returncode != 0:
+        sys.exit(completed.returncode)
+
+
+def ensure_venv(extras: str) -> None:
+    """Create .venv and install the project; reinstall only when pyproject.toml changed."""
+    if not (BIN / "python").exists():
+        venv.create(VENV, with_pip=True)
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "--editable", f".{extras}")
+    STAMP.write_text(wanted)
+
+
+def ensure_chromium() -> None:
+    """The browser tests drive the system's Chromium; install it on Debian/Ubuntu when we can."""
+    if os.environ.get("VSSID_TEST_CHROMIUM") or shutil.which("chromium"):
+        return
+    if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
+        print("Installing Chromium for the browser tests (apt-get install chromium)...", flush=True)
+        run("apt-get", "update", "-qq")
+        run("apt-get", "install", "-y", "-qq", "chromium")
+        return
+    print(
+        "Chromium is not installed, so the browser tests will fail. Install it "
+        "(Debian/Ubuntu: sudo apt-get install chromium) or set VSSID_TEST_CHROMIUM.",
+        file=sys.stderr,
+    )
+
+
+def main() -> None:
+    if sys.version_info < (3, 11):  # noqa: UP036 - this file must run on any python3
+        sys.exit("vssid-broker needs Python 3.11 or newer")
+    command, args = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
+    if command == "demo":
+        ensure_venv("")
+        run(BIN / "vssid-broker", "demo", *args)
+    elif command == "test":
+        ensure_venv("[test]")
+        ensure_chromium()
+        run(BIN / "python", "-m", "pytest", *args)
+    elif command == "check":
+        ensure_venv("[test]")
+        run(BIN / "ruff", "check", "src", "tests", "bench", "dev.py")
+        run(BIN / "ruff", "format", "--check", "src", "tests", "bench", "dev.py")
+        run(BIN / "mypy")
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
