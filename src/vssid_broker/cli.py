@@ -75,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 def run_serve(host: str, port: int, workers: int) -> None:
     settings = Settings()
     configure_logging(settings.log_level)
+    asyncio.run(check_schema(settings))  # fail with one clear line, before any worker starts
     uvicorn.run(
         "vssid_broker.asgi:app",
         host=host,
@@ -84,6 +85,14 @@ def run_serve(host: str, port: int, workers: int) -> None:
         proxy_headers=True,
         access_log=False,
     )
+
+
+async def check_schema(settings: Settings) -> None:
+    engine = create_engine(settings.database_url)
+    try:
+        await schema.require_current_schema(engine)
+    finally:
+        await engine.dispose()
 
 
 def run_migrate(settings: Settings, revision: str, downgrade: bool) -> None:

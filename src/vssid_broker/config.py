@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEMO_CLIENT_SECRET = "vssid-broker-demo-secret"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
@@ -34,8 +36,10 @@ class Settings(BaseSettings):
     # --- VNeID, the OpenID provider ---------------------------------------------------------
     vneid_issuer: str = "http://127.0.0.1:9000"
     vneid_client_id: str = "vssid-broker"
-    vneid_client_secret: SecretStr = SecretStr("vssid-broker-demo-secret")
-    vneid_token_auth_method: str = "client_secret_basic"
+    vneid_client_secret: SecretStr = SecretStr(DEMO_CLIENT_SECRET)
+    vneid_token_auth_method: Literal["client_secret_basic", "client_secret_post"] = (
+        "client_secret_basic"
+    )
     vneid_scope: str = "openid profile"
     vneid_signing_algs: list[str] = Field(default_factory=lambda: ["RS256", "PS256", "ES256"])
     vneid_level2_acr_values: list[str] = Field(default_factory=lambda: ["LoA2"])
@@ -66,7 +70,7 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     browser_session_ttl_seconds: int = 8 * 3600
     access_token_audience: str = "vssid"
-    signing_alg: str = "ES256"
+    signing_alg: Literal["ES256", "EdDSA"] = "ES256"
 
     # --- operations --------------------------------------------------------------------------
     log_level: str = "INFO"
@@ -85,6 +89,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"VSSID_{name.upper()} must use https outside loopback: {url}")
         if "none" in (alg.lower() for alg in self.vneid_signing_algs):
             raise ValueError("VSSID_VNEID_SIGNING_ALGS must not allow 'none'")
+        if (
+            self.vneid_client_secret.get_secret_value() == DEMO_CLIENT_SECRET
+            and not is_loopback_url(self.public_base_url)
+        ):
+            raise ValueError(
+                "VSSID_VNEID_CLIENT_SECRET is the published demo secret; set a real one"
+            )
         if not self.vneid_level2_acr_values:
             raise ValueError("VSSID_VNEID_LEVEL2_ACR_VALUES must name at least one acr value")
         return self

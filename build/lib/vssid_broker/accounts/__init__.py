@@ -1,0 +1,1 @@
+"""VssID accounts: a person's social-insurance record, its history and health-insurance card."""

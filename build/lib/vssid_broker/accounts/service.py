@@ -1,0 +1,67 @@
+"""Reading VssID accounts and summarising their insurance history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from vssid_broker.accounts.models import Account, InsuranceKind, InsurancePeriod
+from vssid_broker.errors import NotFound
+
+KIND_LABELS = {
+    InsuranceKind.BHXH: "Bảo hiểm xã hội",
+    InsuranceKind.BHYT: "Bảo hiểm y tế",
+    InsuranceKind.BHTN: "Bảo hiểm thất nghiệp",
+}
+
+
+class AccountNotFound(NotFound):
+    code = "account_not_found"
+    message = "Không tìm thấy tài khoản VssID."
+
+
+@dataclass(frozen=True)
+class KindSummary:
+    kind: str
+    label: str
+    months: int
+    participating: bool
+    since: date | None
+
+
+async def get_account(session: AsyncSession, account_id: int) -> Account:
+    account = await session.scalar(
+        select(Account)
+        .where(Account.id == account_id)
+        .options(selectinload(Account.periods), selectinload(Account.health_card))
+    )
+    if account is None:
+        raise AccountNotFound(f"account {account_id} does not exist")
+    return account
+
+
+def months_between(start: date, end: date) -> int:
+    """Whole months from `start` to `end`, both month-granular and inclusive."""
+    return (end.year - start.year) * 12 + end.month - start.month + 1
+
+
+def summarise(periods: list[InsurancePeriod], today: date) -> list[KindSummary]:
+    summaries = []
+    for kind in InsuranceKind:
+        own = [period for period in periods if period.kind == kind]
+        months = sum(months_between(p.start_month, p.end_month or today) for p in own)
+        open_periods = [p for p in own if p.end_month is None or p.end_month >= today]
+        summaries.append(
+            KindSummary(
+                kind=kind.value,
+                label=KIND_LABELS[kind],
+                months=months,
+                participating=bool(open_periods),
+                since=min((p.start_month for p in open_periods), default=None),
+            )
+        )
+    return summaries

@@ -1,0 +1,1 @@
+"""Staff users and the link review endpoints (built in its own issue)."""

@@ -1,0 +1,114 @@
+"""`create_app(settings)`: routers, middleware and lifespan of one broker process. Wiring only."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from vssid_broker import __version__, problems, schema
+from vssid_broker.accounts.routes import router as accounts_router
+from vssid_broker.config import Settings
+from vssid_broker.context import BrokerContext
+from vssid_broker.db import create_engine, session_factory, utcnow
+from vssid_broker.federation.provider import ProviderClient
+from vssid_broker.federation.routes import router as federation_router
+from vssid_broker.logging_setup import request_id_var
+from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
+from vssid_broker.sessions.routes import router as sessions_router
+from vssid_broker.sessions.tokens import TokenService
+from vssid_broker.web.routes import router as web_router
+from vssid_broker.web.routes import templates
+
+
+def build_context(
+    settings: Settings,
+    *,
+    provider_http: httpx.AsyncClient | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> BrokerContext:
+    engine = create_engine(settings.database_url)
+    keys = SigningKeys(settings, load_key_encryption_key(settings))
+    return BrokerContext(
+        settings=settings,
+        engine=engine,
+        db=session_factory(engine),
+        provider=ProviderClient(settings, provider_http),
+        keys=keys,
+        tokens=TokenService(settings, keys),
+        clock=clock,
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    provider_http: httpx.AsyncClient | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> FastAPI:
+    settings = settings or Settings()
+    ctx = build_context(settings, provider_http=provider_http, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await schema.require_current_schema(ctx.engine)
+        async with ctx.db.begin() as session:
+            await ctx.keys.ensure_active(session, ctx.clock())
+        yield
+        await ctx.provider.aclose()
+        await ctx.engine.dispose()
+
+    app = FastAPI(
+        title="vssid-broker",
+        version=__version__,
+        summary="Sign in to VssID with a level-2 VNeID account",
+        lifespan=lifespan,
+    )
+    app.state.broker = ctx
+
+    @app.middleware("http")
+    async def request_id(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        incoming = request.headers.get("x-request-id", "")
+        rid = (
+            incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else secrets.token_hex(8)
+        )
+        request.state.request_id = rid
+        token = request_id_var.set(rid)
+        try:
+            response = await call_next(request)
+        finally:
+            request_id_var.reset(token)
+        response.headers["X-Request-Id"] = rid
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        # "same-origin": no URL leaks to other sites, yet our own form POSTs keep a real Origin.
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["X-Frame-Options"] = "DENY"
+        return response
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> dict[str, str]:
+        async with ctx.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        return {"status": "ready"}
+
+    problems.install(app, templates)
+    app.include_router(web_router)
+    app.include_router(federation_router)
+    app.include_router(sessions_router)
+    app.include_router(accounts_router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), "static")
+    return app

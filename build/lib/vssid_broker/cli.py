@@ -1,0 +1,141 @@
+"""`vssid-broker`: serve, demo, migrate, seed, keys, vneid-sim."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+
+import uvicorn
+
+from vssid_broker import schema
+from vssid_broker.config import Settings
+from vssid_broker.db import create_engine, session_factory, utcnow
+from vssid_broker.logging_setup import configure as configure_logging
+from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="vssid-broker", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the broker (the database must be migrated)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+
+    migrate = commands.add_parser("migrate", help="bring the database schema to a revision")
+    migrate.add_argument("--revision", default="head")
+    migrate.add_argument("--downgrade", action="store_true", help="go down to --revision")
+
+    seed = commands.add_parser("seed", help="insert the demo accounts")
+    seed.add_argument("--demo", action="store_true", default=True)
+
+    keys = commands.add_parser("keys", help="manage the broker's token signing keys")
+    keys.add_argument("action", choices=["ensure", "rotate", "list"])
+    keys.add_argument(
+        "--publish-ahead-seconds",
+        type=int,
+        default=900,
+        help="rotate: publish the new key this long before it signs (verifiers cache JWKS)",
+    )
+
+    sim = commands.add_parser("vneid-sim", help="run the simulated VNeID provider alone")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=9000)
+
+    demo = commands.add_parser("demo", help="migrate, seed, and run broker + simulated VNeID")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--sim-port", type=int, default=9000)
+
+    args = parser.parse_args(argv)
+    configure_logging()
+    try:
+        match args.command:
+            case "serve":
+                run_serve(args.host, args.port, args.workers)
+            case "migrate":
+                run_migrate(Settings(), args.revision, args.downgrade)
+            case "seed":
+                asyncio.run(run_seed(Settings()))
+            case "keys":
+                asyncio.run(run_keys(Settings(), args.action, args.publish_ahead_seconds))
+            case "vneid-sim":
+                from vssid_broker.vneid_sim.server import run as run_sim
+
+                run_sim(args.host, args.port, None)
+            case "demo":
+                run_demo(args.port, args.sim_port)
+    except schema.SchemaNotCurrent as error:
+        sys.exit(str(error))
+
+
+def run_serve(host: str, port: int, workers: int) -> None:
+    settings = Settings()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        "vssid_broker.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        proxy_headers=True,
+        access_log=False,
+    )
+
+
+def run_migrate(settings: Settings, revision: str, downgrade: bool) -> None:
+    if downgrade:
+        schema.downgrade(settings.database_url, revision)
+    else:
+        schema.upgrade(settings.database_url, revision)
+    print(f"database at revision {revision if downgrade else schema.head_revision()}")
+
+
+async def run_seed(settings: Settings) -> int:
+    from vssid_broker.accounts.seed import seed_demo
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine).begin() as session:
+            added = await seed_demo(session)
+    finally:
+        await engine.dispose()
+    print(f"demo accounts added: {added}")
+    return added
+
+
+async def run_keys(settings: Settings, action: str, publish_ahead_seconds: int) -> None:
+    from sqlalchemy import select
+
+    from vssid_broker.sessions.models import SigningKey
+
+    engine = create_engine(settings.database_url)
+    await schema.require_current_schema(engine)
+    keys = SigningKeys(settings, load_key_encryption_key(settings))
+    try:
+        async with session_factory(engine).begin() as session:
+            now = utcnow()
+            if action == "ensure":
+                await keys.ensure_active(session, now)
+            elif action == "rotate":
+                kid = await keys.rotate(session, now, timedelta(seconds=publish_ahead_seconds))
+                print(f"new key {kid} is published now and signs from +{publish_ahead_seconds}s")
+            for row in await session.scalars(select(SigningKey).order_by(SigningKey.signs_from)):
+                retired = row.retired_at.isoformat() if row.retired_at else "-"
+                signs_from = row.signs_from.isoformat()
+                print(f"{row.kid}  {row.alg}  signs_from={signs_from}  retired={retired}")
+    finally:
+        await engine.dispose()
+
+
+def run_demo(port: int, sim_port: int) -> None:
+    from vssid_broker.demo import run
+
+    asyncio.run(run(port, sim_port))
+
+
+if __name__ == "__main__":
+    main()

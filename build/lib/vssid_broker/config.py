@@ -1,0 +1,113 @@
+"""Every setting of the broker, read from `VSSID_*` environment variables.
+
+Each knob has a default that is safe for the embedded demo: SQLite in `./var`, the simulated
+VNeID on loopback, and the demo client registration the simulator ships with.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEMO_CLIENT_SECRET = "vssid-broker-demo-secret"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def is_loopback_url(url: str) -> bool:
+    return (urlsplit(url).hostname or "") in LOOPBACK_HOSTS
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VSSID_", env_file=None, extra="ignore")
+
+    # --- where things are -------------------------------------------------------------------
+    database_url: str = "sqlite+aiosqlite:///./var/vssid-broker.sqlite3"
+    public_base_url: str = "http://127.0.0.1:8000"
+    key_encryption_key_file: Path = Path("./var/key-encryption.key")
+    """File holding the 32-byte key that encrypts the broker's private signing keys at rest."""
+    key_encryption_key: SecretStr | None = None
+    """The same key given directly (base64url); wins over the file. Production: a secret store."""
+
+    # --- VNeID, the OpenID provider ---------------------------------------------------------
+    vneid_issuer: str = "http://127.0.0.1:9000"
+    vneid_client_id: str = "vssid-broker"
+    vneid_client_secret: SecretStr = SecretStr(DEMO_CLIENT_SECRET)
+    vneid_token_auth_method: Literal["client_secret_basic", "client_secret_post"] = (
+        "client_secret_basic"
+    )
+    vneid_scope: str = "openid profile"
+    vneid_signing_algs: list[str] = Field(default_factory=lambda: ["RS256", "PS256", "ES256"])
+    vneid_level2_acr_values: list[str] = Field(default_factory=lambda: ["LoA2"])
+    """`acr` values that mean level 2. The real VNeID's names are not public, so configure them."""
+    vneid_subject_claim: str = "sub"
+    vneid_citizen_id_claim: str = "SoDinhDanh"
+    vneid_name_claim: str = "HoVaTen"
+    vneid_birthdate_claim: str = "NgayThangNamSinh"
+    vneid_birthdate_format: str = "%Y%m%d"
+    vneid_gender_claim: str = "gender"
+    vneid_http_timeout_seconds: float = 5.0
+    vneid_metadata_ttl_seconds: int = 3600
+    vneid_jwks_min_refetch_seconds: int = 30
+    """Floor between JWKS refetches on an unknown `kid`: bad tokens cannot make us hammer VNeID."""
+    id_token_clock_skew_seconds: int = 60
+
+    # --- the VssID mobile app, a public client of the broker ---------------------------------
+    app_redirect_uris: list[str] = Field(
+        default_factory=lambda: [
+            "vn.gov.baohiemxahoi.vssid:/oauth/vneid",
+            "https://vssid.baohiemxahoi.gov.vn/app/oauth/vneid",
+        ]
+    )
+
+    # --- lifetimes ---------------------------------------------------------------------------
+    login_transaction_ttl_seconds: int = 600
+    access_token_ttl_seconds: int = 300
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    browser_session_ttl_seconds: int = 8 * 3600
+    access_token_audience: str = "vssid"
+    signing_alg: Literal["ES256", "EdDSA"] = "ES256"
+
+    # --- operations --------------------------------------------------------------------------
+    log_level: str = "INFO"
+
+    @field_validator("public_base_url", "vneid_issuer")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _https_outside_loopback(self) -> Settings:
+        # RFC 9700 §2.1 / OIDC Core §3.1.2.1: talk to the provider over TLS unless on loopback.
+        for name in ("public_base_url", "vneid_issuer"):
+            url = getattr(self, name)
+            if urlsplit(url).scheme != "https" and not is_loopback_url(url):
+                raise ValueError(f"VSSID_{name.upper()} must use https outside loopback: {url}")
+        if "none" in (alg.lower() for alg in self.vneid_signing_algs):
+            raise ValueError("VSSID_VNEID_SIGNING_ALGS must not allow 'none'")
+        if (
+            self.vneid_client_secret.get_secret_value() == DEMO_CLIENT_SECRET
+            and not is_loopback_url(self.public_base_url)
+        ):
+            raise ValueError(
+                "VSSID_VNEID_CLIENT_SECRET is the published demo secret; set a real one"
+            )
+        if not self.vneid_level2_acr_values:
+            raise ValueError("VSSID_VNEID_LEVEL2_ACR_VALUES must name at least one acr value")
+        return self
+
+    @cached_property
+    def vneid_redirect_uri(self) -> str:
+        return f"{self.public_base_url}/auth/vneid/callback"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return urlsplit(self.public_base_url).scheme == "https"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

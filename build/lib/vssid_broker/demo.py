@@ -1,0 +1,73 @@
+"""`vssid-broker demo`: everything on one laptop — embedded SQLite, simulated VNeID, demo data."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import uvicorn
+
+from vssid_broker import schema
+from vssid_broker.accounts.seed import demo_accounts
+from vssid_broker.app import create_app
+from vssid_broker.cli import run_seed
+from vssid_broker.config import Settings
+from vssid_broker.vneid_sim.app import create_app as create_sim_app
+from vssid_broker.vneid_sim.citizens import load_citizens
+from vssid_broker.vneid_sim.config import SimSettings
+
+OUTCOMES = {
+    "079190123456": "chỉ mức 1 → bị từ chối (cần mức 2)",
+    "048095000111": "mức 2, chưa có tài khoản VssID → hướng dẫn đăng ký",
+    "031188004567": "mức 2, hồ sơ VssID chưa có số định danh → không liên kết tự động",
+    "092087007788": "mức 2, hai hồ sơ VssID giống nhau → không liên kết tự động",
+    "038192003344": "tài khoản VNeID bị khoá → VNeID từ chối",
+    "040183002233": "tài khoản VssID bị khoá → bị từ chối",
+}
+
+
+def banner(settings: Settings, sim: SimSettings) -> str:
+    linked = {
+        a["citizen_id"] for a in demo_accounts() if a["citizen_id"] and a["status"] == "active"
+    }
+    lines = [
+        "",
+        "vssid-broker demo",
+        f"  Open {settings.public_base_url}/ and choose "
+        "“Đăng nhập bằng tài khoản định danh điện tử”.",
+        f"  Simulated VNeID: {sim.issuer} (passcode Vneid@123, OTP {sim.otp_code})",
+        f"  API docs: {settings.public_base_url}/docs",
+        "",
+        "  Test citizens and what each shows:",
+    ]
+    for citizen in load_citizens(sim.citizens_file):
+        outcome = OUTCOMES.get(citizen.citizen_id)
+        if outcome is None and citizen.citizen_id in linked and citizen.level == 2:
+            outcome = "mức 2, có tài khoản VssID → liên kết và đăng nhập"
+        if outcome:
+            lines.append(f"    {citizen.citizen_id}  {citizen.full_name:<22} {outcome}")
+    lines.append("")
+    return "\n".join(lines)
+
+
+async def run(port: int, sim_port: int) -> None:
+    os.environ.setdefault("VSSID_PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
+    os.environ.setdefault("VSSID_VNEID_ISSUER", f"http://127.0.0.1:{sim_port}")
+    settings = Settings()
+    if not settings.is_sqlite:
+        raise SystemExit("the demo runs on the embedded SQLite database only")
+    await asyncio.to_thread(schema.upgrade, settings.database_url)
+    await run_seed(settings)
+    sim_settings = SimSettings(issuer=settings.vneid_issuer)
+    servers = [
+        uvicorn.Server(
+            uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None)
+        ),
+        uvicorn.Server(
+            uvicorn.Config(
+                create_sim_app(sim_settings), host="127.0.0.1", port=sim_port, log_config=None
+            )
+        ),
+    ]
+    print(banner(settings, sim_settings), flush=True)
+    await asyncio.gather(*(server.serve() for server in servers))

@@ -1,0 +1,1 @@
+"""The relying party toward VNeID: discovery, login transactions, code exchange, ID-token checks."""

@@ -1,0 +1,68 @@
+"""Turning the provider's claims into a `VerifiedIdentity`, by configuration.
+
+The real VNeID's claim names are not public; which claim carries the citizen ID, the name and
+the birth date (and its format) are settings, checked here on every login.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from vssid_broker.config import Settings
+from vssid_broker.federation.errors import ClaimsIncomplete
+
+CITIZEN_ID = re.compile(r"^\d{12}$")
+
+
+@dataclass(frozen=True)
+class VerifiedIdentity:
+    """Who VNeID says signed in, after every check passed."""
+
+    issuer: str
+    subject: str
+    citizen_id: str
+    full_name: str
+    birth_date: date
+    gender: str | None
+    acr: str
+    amr: tuple[str, ...]
+
+    @property
+    def masked_citizen_id(self) -> str:
+        return mask_citizen_id(self.citizen_id)
+
+
+def mask_citizen_id(citizen_id: str) -> str:
+    """Keep the province code and the last three digits: enough for support, not for abuse."""
+    return f"{citizen_id[:3]}******{citizen_id[-3:]}" if len(citizen_id) == 12 else "***"
+
+
+def map_identity(claims: dict[str, Any], settings: Settings) -> VerifiedIdentity:
+    citizen_id = str(claims.get(settings.vneid_citizen_id_claim, ""))
+    if not CITIZEN_ID.match(citizen_id):
+        raise ClaimsIncomplete("citizen-ID claim missing or not 12 digits")
+    full_name = claims.get(settings.vneid_name_claim) or claims.get("name")
+    if not isinstance(full_name, str) or not full_name.strip():
+        raise ClaimsIncomplete("name claim missing")
+    raw_birthdate = str(claims.get(settings.vneid_birthdate_claim, ""))
+    try:
+        birth_date = datetime.strptime(raw_birthdate, settings.vneid_birthdate_format).date()
+    except ValueError as error:
+        raise ClaimsIncomplete(
+            "birth-date claim missing or not in the configured format"
+        ) from error
+    gender = claims.get(settings.vneid_gender_claim)
+    amr = claims.get("amr")
+    return VerifiedIdentity(
+        issuer=str(claims["iss"]),
+        subject=str(claims[settings.vneid_subject_claim]),
+        citizen_id=citizen_id,
+        full_name=full_name.strip(),
+        birth_date=birth_date,
+        gender=gender if gender in ("male", "female") else None,
+        acr=str(claims["acr"]),
+        amr=tuple(str(item) for item in amr) if isinstance(amr, list) else (),
+    )

@@ -1,0 +1,48 @@
+"""The mobile app's login endpoints: start at VNeID, complete with the app's own verifier."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from vssid_broker import login
+from vssid_broker.accounts.schemas import AccountOut
+from vssid_broker.deps import Ctx, RequestId
+from vssid_broker.federation.errors import AppRequestInvalid
+from vssid_broker.federation.schemas import CompleteRequest, StartRequest, StartResponse
+from vssid_broker.sessions.schemas import LoginTokensOut
+
+router = APIRouter(prefix="/api/v1/auth/vneid", tags=["mobile login"])
+
+
+@router.post("/start", response_model=StartResponse)
+async def start(body: StartRequest, ctx: Ctx) -> StartResponse:
+    # RFC 9700 §2.1: redirect URIs are compared as exact strings, no patterns.
+    if body.redirect_uri not in ctx.settings.app_redirect_uris:
+        raise AppRequestInvalid(
+            "redirect_uri is not registered for the app", code="invalid_redirect_uri"
+        )
+    started = await login.start(
+        ctx,
+        channel="app",
+        redirect_uri=body.redirect_uri,
+        app_code_challenge=body.code_challenge,
+    )
+    return StartResponse(
+        authorization_url=started.authorization_url,
+        state=started.state,
+        expires_in=started.expires_in,
+    )
+
+
+@router.post("/complete", response_model=LoginTokensOut)
+async def complete(body: CompleteRequest, ctx: Ctx, request_id: RequestId) -> LoginTokensOut:
+    result = await login.finish_app(
+        ctx,
+        login.CallbackParams(state=body.state, code=body.code, iss=body.iss),
+        code_verifier=body.code_verifier,
+        request_id=request_id,
+    )
+    assert result.tokens is not None
+    return LoginTokensOut.of(
+        result.tokens, account=AccountOut.of(result.account), linked_now=result.newly_linked
+    )

@@ -1,0 +1,99 @@
+"""Login transactions: created at start, consumed exactly once at the callback.
+
+Consumption is one conditional UPDATE, so two callbacks racing with the same `state` cannot
+both win, whatever the number of broker processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vssid_broker.federation.errors import LoginStateInvalid
+from vssid_broker.federation.models import LoginTransaction
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def random_token(n_bytes: int = 32) -> str:
+    return secrets.token_urlsafe(n_bytes)
+
+
+@dataclass(frozen=True)
+class NewTransaction:
+    state: str
+    nonce: str
+    code_verifier: str
+    expires_at: datetime
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    channel: str,
+    redirect_uri: str,
+    now: datetime,
+    ttl_seconds: int,
+    return_to: str | None = None,
+    browser_binding: str | None = None,
+    app_code_challenge: str | None = None,
+) -> NewTransaction:
+    state, nonce, verifier = random_token(), random_token(), random_token(48)
+    expires_at = now + timedelta(seconds=ttl_seconds)
+    session.add(
+        LoginTransaction(
+            state_hash=sha256_hex(state),
+            channel=channel,
+            nonce=nonce,
+            code_verifier=verifier,
+            redirect_uri=redirect_uri,
+            return_to=return_to,
+            browser_binding_hash=sha256_hex(browser_binding) if browser_binding else None,
+            app_code_challenge=app_code_challenge,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    return NewTransaction(state, nonce, verifier, expires_at)
+
+
+async def consume(
+    session: AsyncSession, *, state: str | None, channel: str, now: datetime
+) -> LoginTransaction:
+    """Mark the transaction used and return it; refuse a missing, unknown, reused or expired one."""
+    if not state:
+        raise LoginStateInvalid("callback without state")
+    state_hash = sha256_hex(state)
+    claimed = await session.scalar(
+        update(LoginTransaction)
+        .where(
+            LoginTransaction.state_hash == state_hash,
+            LoginTransaction.consumed_at.is_(None),
+            LoginTransaction.channel == channel,
+        )
+        .values(consumed_at=now)
+        .returning(LoginTransaction)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed is None:
+        known = await session.scalar(
+            select(LoginTransaction.consumed_at).where(LoginTransaction.state_hash == state_hash)
+        )
+        raise LoginStateInvalid("state already used" if known else "state unknown")
+    if claimed.expires_at <= now:
+        raise LoginStateInvalid("state expired")
+    return claimed
+
+
+async def purge_expired(session: AsyncSession, *, now: datetime) -> int:
+    result = await session.execute(
+        delete(LoginTransaction).where(LoginTransaction.expires_at < now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,299 @@
+"""The story of one VNeID login, top to bottom. Routes call these two steps and nothing else.
+
+    start  → a login transaction (state, nonce, PKCE verifier; single use, minutes long)
+             and the authorization URL at VNeID, asking for level 2.
+    finish → consume the transaction; check who is calling back (browser binding or the
+             app's own PKCE); check the response (error, RFC 9207 `iss`); exchange the code;
+             validate the ID token; map the claims to a VerifiedIdentity; resolve the link;
+             issue a browser session or app tokens — link, session and audit in one commit.
+
+Any refusal raises a `LoginRefused` with a stable code after writing one audit event; it
+writes nothing else.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from vssid_broker.accounts.models import Account
+from vssid_broker.audit import service as audit
+from vssid_broker.context import BrokerContext
+from vssid_broker.federation import transactions
+from vssid_broker.federation.claims import VerifiedIdentity, map_identity
+from vssid_broker.federation.errors import (
+    AppVerifierMismatch,
+    LoginNotFromThisBrowser,
+    LoginRefused,
+    ProviderDenied,
+    ProviderError,
+    ProviderIssuerMismatch,
+)
+from vssid_broker.federation.id_token import Expectations, validate_id_token
+from vssid_broker.federation.models import LoginTransaction
+from vssid_broker.linking import service as linking
+from vssid_broker.sessions import browser as browser_sessions
+from vssid_broker.sessions.tokens import IssuedTokens
+
+log = logging.getLogger(__name__)
+
+
+class VssidAccountRequired(LoginRefused):
+    status = 404
+    code = "vssid_account_required"
+    message = (
+        "Chưa có tài khoản VssID gắn với số định danh cá nhân của bạn. Vui lòng đăng ký tài "
+        "khoản giao dịch điện tử với cơ quan BHXH trên ứng dụng VssID hoặc tại cơ quan BHXH "
+        "gần nhất, sau đó đăng nhập lại bằng tài khoản định danh điện tử."
+    )
+
+
+class LinkRefused(LoginRefused):
+    status = 403
+    code = "link_refused"
+    message = (
+        "Không thể tự động liên kết tài khoản định danh điện tử với tài khoản VssID. Vui lòng "
+        "liên hệ tổng đài 1900 9068 hoặc cơ quan BHXH nơi bạn tham gia để được hỗ trợ."
+    )
+
+
+class AccountNotActive(LoginRefused):
+    status = 403
+    code = "account_not_active"
+    message = (
+        "Tài khoản VssID của bạn đang bị khoá hoặc đã đóng. Vui lòng liên hệ cơ quan BHXH "
+        "để được hỗ trợ."
+    )
+
+
+@dataclass(frozen=True)
+class StartedLogin:
+    authorization_url: str
+    state: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class CallbackParams:
+    state: str | None
+    code: str | None
+    iss: str | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class LoginSucceeded:
+    account: Account
+    newly_linked: bool
+    acr: str
+    return_to: str | None
+    browser_session: str | None = None
+    tokens: IssuedTokens | None = None
+
+
+# --- start --------------------------------------------------------------------------------------
+async def start(
+    ctx: BrokerContext,
+    *,
+    channel: str,
+    redirect_uri: str,
+    return_to: str | None = None,
+    browser_binding: str | None = None,
+    app_code_challenge: str | None = None,
+) -> StartedLogin:
+    settings, now = ctx.settings, ctx.clock()
+    metadata = await ctx.provider.metadata()
+    async with ctx.db.begin() as session:
+        created = await transactions.create(
+            session,
+            channel=channel,
+            redirect_uri=redirect_uri,
+            now=now,
+            ttl_seconds=settings.login_transaction_ttl_seconds,
+            return_to=return_to,
+            browser_binding=browser_binding,
+            app_code_challenge=app_code_challenge,
+        )
+    url = prepare_grant_uri(
+        metadata.authorization_endpoint,
+        settings.vneid_client_id,
+        "code",
+        redirect_uri=redirect_uri,
+        scope=settings.vneid_scope,
+        state=created.state,
+        nonce=created.nonce,
+        code_challenge=create_s256_code_challenge(created.code_verifier),
+        code_challenge_method="S256",
+        acr_values=" ".join(settings.vneid_level2_acr_values),
+    )
+    return StartedLogin(url, created.state, settings.login_transaction_ttl_seconds)
+
+
+# --- finish -------------------------------------------------------------------------------------
+async def finish_browser(
+    ctx: BrokerContext, params: CallbackParams, *, browser_binding: str | None, request_id: str
+) -> LoginSucceeded:
+    async def caller_check(txn: LoginTransaction) -> None:
+        # RFC 9700 §4.7: the state must come back to the browser that started the login.
+        expected = txn.browser_binding_hash or ""
+        given = transactions.sha256_hex(browser_binding) if browser_binding else ""
+        if not hmac.compare_digest(expected, given):
+            raise LoginNotFromThisBrowser("browser binding cookie missing or different")
+
+    return await _finish(ctx, "browser", params, caller_check, request_id)
+
+
+async def finish_app(
+    ctx: BrokerContext, params: CallbackParams, *, code_verifier: str, request_id: str
+) -> LoginSucceeded:
+    async def caller_check(txn: LoginTransaction) -> None:
+        # RFC 7636 §4.6: only the app that sent the challenge holds the verifier.
+        expected = txn.app_code_challenge or ""
+        if not hmac.compare_digest(expected, create_s256_code_challenge(code_verifier)):
+            raise AppVerifierMismatch("code_verifier does not match the code_challenge")
+
+    return await _finish(ctx, "app", params, caller_check, request_id)
+
+
+async def _finish(
+    ctx: BrokerContext,
+    channel: str,
+    params: CallbackParams,
+    caller_check: Any,
+    request_id: str,
+) -> LoginSucceeded:
+    started = time.perf_counter()
+    identity: VerifiedIdentity | None = None
+    try:
+        async with ctx.db.begin() as session:
+            txn = await transactions.consume(
+                session, state=params.state, channel=channel, now=ctx.clock()
+            )
+        await caller_check(txn)
+        await _check_authorization_response(ctx, params)
+        assert params.code is not None
+        token_response = await ctx.provider.exchange_code(
+            params.code, txn.redirect_uri, txn.code_verifier
+        )
+        claims = await validate_id_token(
+            token_response["id_token"],
+            lambda kid: ctx.provider.signing_keys(refresh_for_kid=kid),
+            await _expectations(ctx, txn),
+        )
+        identity = map_identity(claims, ctx.settings)
+        result = await _link_and_sign_in(ctx, channel, txn, identity, request_id)
+    except LoginRefused as refusal:
+        await _audit_refusal(ctx, channel, refusal, identity, request_id)
+        raise
+    log.info(
+        "login succeeded channel=%s account=%s linked_now=%s in %.1f ms",
+        channel,
+        result.account.id,
+        result.newly_linked,
+        (time.perf_counter() - started) * 1000,
+    )
+    return result
+
+
+async def _check_authorization_response(ctx: BrokerContext, params: CallbackParams) -> None:
+    metadata = await ctx.provider.metadata()
+    # RFC 9207 §2.4: a provider that announces `iss` must send it, and it must be its own.
+    iss_expected = params.iss is not None or metadata.sends_iss_in_response
+    if iss_expected and params.iss != metadata.issuer:
+        raise ProviderIssuerMismatch("authorization response iss missing or foreign")
+    if params.error == "access_denied":
+        raise ProviderDenied("the person cancelled or refused consent at VNeID")
+    if params.error:
+        raise ProviderError(f"VNeID returned error {params.error[:40]!r}")
+    if not params.code:
+        raise ProviderError("authorization response has neither code nor error")
+
+
+async def _expectations(ctx: BrokerContext, txn: LoginTransaction) -> Expectations:
+    settings, metadata = ctx.settings, await ctx.provider.metadata()
+    return Expectations(
+        issuer=metadata.issuer,
+        client_id=settings.vneid_client_id,
+        nonce=txn.nonce,
+        # Pinned: only algorithms both we and the provider's metadata allow.
+        allowed_algs=[alg for alg in settings.vneid_signing_algs if alg in metadata.id_token_algs],
+        level2_acr_values=settings.vneid_level2_acr_values,
+        now=int(ctx.clock().timestamp()),
+        skew_seconds=settings.id_token_clock_skew_seconds,
+    )
+
+
+async def _link_and_sign_in(
+    ctx: BrokerContext,
+    channel: str,
+    txn: LoginTransaction,
+    identity: VerifiedIdentity,
+    request_id: str,
+) -> LoginSucceeded:
+    now = ctx.clock()
+    async with ctx.db.begin() as session:
+        outcome = await linking.resolve(session, identity, now=now, request_id=request_id)
+        match outcome:
+            case linking.NoAccount():
+                raise VssidAccountRequired("no VssID account carries this citizen ID")
+            case linking.Refused("account_locked" | "account_closed" as reason):
+                raise AccountNotActive(reason)
+            case linking.Refused(reason):
+                raise LinkRefused(reason)
+            case linking.Linked(account) | linking.AutoLinked(account):
+                pass
+        browser_session, tokens = None, None
+        if channel == "browser":
+            browser_session = browser_sessions.start(
+                session,
+                account_id=account.id,
+                acr=identity.acr,
+                now=now,
+                ttl_seconds=ctx.settings.browser_session_ttl_seconds,
+            )
+        else:
+            tokens = await ctx.tokens.issue(
+                session, account_id=account.id, acr=identity.acr, channel="app", now=now
+            )
+        newly_linked = isinstance(outcome, linking.AutoLinked)
+        audit.record(
+            session,
+            event_type="login",
+            outcome="succeeded",
+            now=now,
+            account_id=account.id,
+            request_id=request_id,
+            channel=channel,
+            linked_now=newly_linked,
+            acr=identity.acr,
+        )
+    return LoginSucceeded(
+        account, newly_linked, identity.acr, txn.return_to, browser_session, tokens
+    )
+
+
+async def _audit_refusal(
+    ctx: BrokerContext,
+    channel: str,
+    refusal: LoginRefused,
+    identity: VerifiedIdentity | None,
+    request_id: str,
+) -> None:
+    log.info("login refused channel=%s code=%s detail=%s", channel, refusal.code, refusal.detail)
+    async with ctx.db.begin() as session:
+        audit.record(
+            session,
+            event_type="login",
+            outcome=refusal.code,
+            now=ctx.clock(),
+            request_id=request_id,
+            channel=channel,
+            detail=refusal.detail,
+            citizen_id=identity.masked_citizen_id if identity else None,
+        )

@@ -1,0 +1,23 @@
+"""Every table, imported in one place so Alembic and the schema check see the whole metadata."""
+
+from vssid_broker.accounts.models import Account, HealthInsuranceCard, InsurancePeriod
+from vssid_broker.audit.models import AuditEvent
+from vssid_broker.db import Base
+from vssid_broker.federation.models import LoginTransaction
+from vssid_broker.linking.models import FederatedLink
+from vssid_broker.sessions.models import BrowserSession, RefreshToken, SigningKey
+
+metadata = Base.metadata
+
+__all__ = [
+    "Account",
+    "AuditEvent",
+    "BrowserSession",
+    "FederatedLink",
+    "HealthInsuranceCard",
+    "InsurancePeriod",
+    "LoginTransaction",
+    "RefreshToken",
+    "SigningKey",
+    "metadata",
+]

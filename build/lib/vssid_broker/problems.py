@@ -1,0 +1,108 @@
+"""One place that turns errors into responses: RFC 9457 problem+json for APIs, a page for people.
+
+Unexpected errors are logged with the request id and answered without any internal detail.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vssid_broker.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+API_PREFIXES = ("/api/", "/admin/api/", "/.well-known/")
+
+HTTP_MESSAGES = {
+    404: "Không tìm thấy trang bạn yêu cầu.",
+    405: "Phương thức không được hỗ trợ cho địa chỉ này.",
+}
+
+
+def wants_problem_json(request: Request) -> bool:
+    return request.url.path.startswith(API_PREFIXES)
+
+
+def request_id_of(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "-"))
+
+
+def respond(
+    request: Request,
+    templates: Jinja2Templates,
+    *,
+    status: int,
+    code: str,
+    message: str,
+    detail: str | None = None,
+) -> Response:
+    request_id = request_id_of(request)
+    if wants_problem_json(request):
+        body = {
+            "type": f"https://vssid-broker.readthedocs.io/errors/{code}",
+            "title": message,
+            "status": status,
+            "code": code,
+            "detail": detail or message,
+            "request_id": request_id,
+        }
+        return JSONResponse(body, status_code=status, media_type="application/problem+json")
+    page: HTMLResponse = templates.TemplateResponse(
+        request,
+        "error.html",
+        {"message": message, "code": code, "request_id": request_id},
+        status_code=status,
+    )
+    return page
+
+
+def install(app: FastAPI, templates: Jinja2Templates) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, error: DomainError) -> Response:
+        return respond(
+            request,
+            templates,
+            status=error.status,
+            code=error.code,
+            message=error.message,
+            detail=error.detail,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) for e in error.errors())
+        return respond(
+            request,
+            templates,
+            status=422,
+            code="invalid_request",
+            message="Yêu cầu thiếu thông tin hoặc thông tin không hợp lệ.",
+            detail=f"invalid or missing fields: {fields}" if fields else None,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        return respond(
+            request,
+            templates,
+            status=error.status_code,
+            code=f"http_{error.status_code}",
+            message=HTTP_MESSAGES.get(error.status_code, "Yêu cầu không thể được xử lý."),
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> Response:
+        log.exception("unexpected error request_id=%s", request_id_of(request))
+        return respond(
+            request,
+            templates,
+            status=500,
+            code="internal_error",
+            message="Hệ thống đang gặp sự cố. Vui lòng thử lại sau ít phút.",
+        )

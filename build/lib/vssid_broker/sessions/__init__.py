@@ -1,0 +1,1 @@
+"""VssID sessions: signing keys, access and refresh tokens, browser sessions."""

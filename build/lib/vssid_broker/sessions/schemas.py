@@ -1,0 +1,33 @@
+"""Token responses (RFC 6749 §5.1 field names)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+from vssid_broker.accounts.schemas import AccountOut
+from vssid_broker.sessions.tokens import IssuedTokens
+
+
+class TokensOut(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int
+    refresh_token: str
+
+
+class LoginTokensOut(TokensOut):
+    account: AccountOut
+    linked_now: bool
+    """True when this login linked the VNeID identity to the account: tell the person."""
+
+    @classmethod
+    def of(cls, tokens: IssuedTokens, *, account: AccountOut, linked_now: bool) -> LoginTokensOut:
+        return cls(
+            access_token=tokens.access_token,
+            expires_in=tokens.expires_in,
+            refresh_token=tokens.refresh_token,
+            account=account,
+            linked_now=linked_now,
+        )

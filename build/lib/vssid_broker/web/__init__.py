@@ -1,0 +1,1 @@
+"""Browser pages: the login page, the callback landing and the account page."""

@@ -1,0 +1,143 @@
+"""The commands the README, the Dockerfile and docker-compose run, run here as real processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.support.live_server import free_port
+
+COMMAND = shutil.which("vssid-broker") or str(Path(sys.executable).parent / "vssid-broker")
+
+
+def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VSSID_", "VNEID_SIM_"))}
+    env["VSSID_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}"
+    env["VSSID_KEY_ENCRYPTION_KEY_FILE"] = str(tmp_path / "kek")
+    return env | extra
+
+
+def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own command
+        [COMMAND, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+@contextmanager
+def running(
+    *args: str, env: dict[str, str], cwd: Path, ready_url: str
+) -> Iterator[subprocess.Popen[str]]:
+    process = subprocess.Popen(  # noqa: S603
+        [COMMAND, *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(ready_url, timeout=1).status_code < 500:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = process.stdout.read() if process.stdout else ""
+                raise AssertionError(f"{args} did not come up:\n{output}")
+            time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_serve_refuses_an_unmigrated_database_and_says_what_to_run(tmp_path: Path) -> None:
+    port = free_port()
+    env = cli_env(tmp_path)
+    process = subprocess.run(  # noqa: S603
+        [COMMAND, "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert process.returncode != 0
+    assert "vssid-broker migrate" in process.stdout + process.stderr
+
+
+def test_migrate_seed_keys_then_serve(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
+    seeded = run_cli("seed", env=env, cwd=tmp_path)
+    assert "demo accounts added: 9" in seeded.stdout
+    assert "demo accounts added: 0" in run_cli("seed", env=env, cwd=tmp_path).stdout  # idempotent
+    keys = run_cli("keys", "ensure", env=env, cwd=tmp_path)
+    assert keys.returncode == 0 and "ES256" in keys.stdout
+    rotated = run_cli("keys", "rotate", env=env, cwd=tmp_path)
+    assert rotated.returncode == 0 and len(rotated.stdout.strip().splitlines()) == 3
+
+    port = free_port()
+    with running(
+        "serve",
+        "--port",
+        str(port),
+        env=env,
+        cwd=tmp_path,
+        ready_url=f"http://127.0.0.1:{port}/readyz",
+    ):
+        jwks = httpx.get(f"http://127.0.0.1:{port}/.well-known/jwks.json").json()
+        assert len(jwks["keys"]) == 2  # the current key and the one published ahead of use
+
+    assert (
+        run_cli("migrate", "--downgrade", "--revision", "base", env=env, cwd=tmp_path).returncode
+        == 0
+    )
+
+
+def test_vneid_sim_command_serves_discovery(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with running(
+        "vneid-sim",
+        "--port",
+        str(port),
+        env=cli_env(tmp_path),
+        cwd=tmp_path,
+        ready_url=f"{url}/.well-known/openid-configuration",
+    ):
+        assert httpx.get(f"{url}/.well-known/openid-configuration").json()["issuer"] == url
+
+
+def test_demo_command_runs_a_login_end_to_end(tmp_path: Path) -> None:
+    port, sim_port = free_port(), free_port()
+    broker = f"http://127.0.0.1:{port}"
+    with running(
+        "demo",
+        "--port",
+        str(port),
+        "--sim-port",
+        str(sim_port),
+        env=cli_env(tmp_path),
+        cwd=tmp_path,
+        ready_url=f"{broker}/readyz",
+    ):
+        from tests.support.sim_driver import sign_in_at_vneid_sync
+
+        with httpx.Client() as browser:
+            start = browser.get(f"{broker}/auth/vneid/login")
+            back = sign_in_at_vneid_sync(browser, start.headers["location"], "001085012345")
+            assert browser.get(back).status_code == 302
+            page = browser.get(f"{broker}/account")
+    assert page.status_code == 200
+    assert "Nguyễn Văn An" in page.text
