@@ -71,8 +71,9 @@ def main() -> None:
         run(BIN / "python", "-m", "pytest", *args)
     elif command == "check":
         ensure_venv("[test]")
-        run(BIN / "ruff", "check", "src", "tests", "bench", "dev.py")
-        run(BIN / "ruff", "format", "--check", "src", "tests", "bench", "dev.py")
+        paths = [p for p in ("src", "tests", "bench", "dev.py") if (ROOT / p).exists()]
+        run(BIN / "ruff", "check", *paths)
+        run(BIN / "ruff", "format", "--check", *paths)
         run(BIN / "mypy")
     else:
         sys.exit(__doc__)

@@ -12,17 +12,15 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-# Tables holding per-test data; signing keys stay, as a running broker caches them.
-DATA_TABLES = (
-    "audit_events",
-    "browser_sessions",
-    "refresh_tokens",
-    "federated_links",
-    "login_transactions",
-    "health_insurance_cards",
-    "insurance_periods",
-    "accounts",
-)
+from vssid_broker.models import metadata
+
+# Every table holds per-test data except the signing keys, which a running broker caches.
+KEPT_TABLES = frozenset({"signing_keys"})
+
+
+def data_tables() -> list[str]:
+    """Children before parents, so deleting in this order never trips a foreign key."""
+    return [t.name for t in reversed(metadata.sorted_tables) if t.name not in KEPT_TABLES]
 
 
 def test_database_url(tmp_dir: Path) -> str:
@@ -51,8 +49,8 @@ async def empty_data_tables(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             await connection.execute(
-                text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE")
+                text(f"TRUNCATE {', '.join(data_tables())} RESTART IDENTITY CASCADE")
             )
         else:
-            for table in DATA_TABLES:
+            for table in data_tables():
                 await connection.execute(text(f"DELETE FROM {table}"))

@@ -77,7 +77,10 @@ class ProviderClient:
         )
         self._metadata = _Cached()
         self._jwks = _Cached()
-        self._lock = asyncio.Lock()
+        # One lock per document: the JWKS refresh reads the metadata, and asyncio locks
+        # are not re-entrant.
+        self._metadata_lock = asyncio.Lock()
+        self._jwks_lock = asyncio.Lock()
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -87,7 +90,7 @@ class ProviderClient:
         ttl = self._settings.vneid_metadata_ttl_seconds
         if time.monotonic() - self._metadata.fetched_at < ttl:
             return self._metadata.value  # type: ignore[no-any-return]
-        async with self._lock:
+        async with self._metadata_lock:
             if time.monotonic() - self._metadata.fetched_at < ttl:
                 return self._metadata.value  # type: ignore[no-any-return]
             url = f"{self._settings.vneid_issuer}/.well-known/openid-configuration"
@@ -126,7 +129,7 @@ class ProviderClient:
             and not wants_refresh
         ):
             return cached
-        async with self._lock:
+        async with self._jwks_lock:
             if self._jwks.value is not cached:  # another request refreshed meanwhile
                 return self._jwks.value  # type: ignore[no-any-return]
             metadata = await self.metadata()
