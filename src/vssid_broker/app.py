@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
+from joserfc import jwt
 from sqlalchemy import text
 
 from vssid_broker import __version__, problems, schema
@@ -35,12 +37,20 @@ def build_context(
     clock: Callable[[], datetime] = utcnow,
 ) -> BrokerContext:
     engine = create_engine(settings.database_url)
+    db = session_factory(engine)
     keys = SigningKeys(settings, load_key_encryption_key(settings))
+
+    async def sign_client_assertion(claims: dict[str, Any]) -> str:
+        # private_key_jwt uses the broker's published keys: VNeID registers our JWKS URL.
+        async with db() as session:
+            key = await keys.active(session, clock())
+        return jwt.encode({"alg": key.alg, "kid": key.kid}, claims, key.private, [key.alg])
+
     return BrokerContext(
         settings=settings,
         engine=engine,
-        db=session_factory(engine),
-        provider=ProviderClient(settings, provider_http),
+        db=db,
+        provider=ProviderClient(settings, provider_http, sign_client_assertion),
         keys=keys,
         tokens=TokenService(settings, keys),
         clock=clock,

@@ -6,6 +6,7 @@ VNeID on loopback, and the demo client registration the simulator ships with.
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -37,9 +38,16 @@ class Settings(BaseSettings):
     vneid_issuer: str = "http://127.0.0.1:9000"
     vneid_client_id: str = "vssid-broker"
     vneid_client_secret: SecretStr = SecretStr(DEMO_CLIENT_SECRET)
-    vneid_token_auth_method: Literal["client_secret_basic", "client_secret_post"] = (
-        "client_secret_basic"
-    )
+    vneid_token_auth_method: Literal[
+        "client_secret_basic", "client_secret_post", "private_key_jwt"
+    ] = "client_secret_basic"
+    """`private_key_jwt` signs with the broker's keys; register its JWKS URL at VNeID."""
+    vneid_use_par: bool = False
+    """Send the authorization request by PAR (RFC 9126); VNeID must publish the endpoint."""
+    vneid_fetch_userinfo: bool = False
+    """Also read claims from userinfo (its `sub` must equal the ID token's)."""
+    vneid_max_age_seconds: int | None = None
+    """If set, ask for a sign-in no older than this and check `auth_time`."""
     vneid_scope: str = "openid profile"
     vneid_signing_algs: list[str] = Field(default_factory=lambda: ["RS256", "PS256", "ES256"])
     vneid_level2_acr_values: list[str] = Field(default_factory=lambda: ["LoA2"])
@@ -90,12 +98,31 @@ class Settings(BaseSettings):
         if "none" in (alg.lower() for alg in self.vneid_signing_algs):
             raise ValueError("VSSID_VNEID_SIGNING_ALGS must not allow 'none'")
         if (
-            self.vneid_client_secret.get_secret_value() == DEMO_CLIENT_SECRET
+            self.vneid_token_auth_method != "private_key_jwt"
+            and self.vneid_client_secret.get_secret_value() == DEMO_CLIENT_SECRET
             and not is_loopback_url(self.public_base_url)
         ):
             raise ValueError(
                 "VSSID_VNEID_CLIENT_SECRET is the published demo secret; set a real one"
             )
+        # Claims mapping is checked now, not at the first login: a bad format fails start-up.
+        sample = date(1990, 7, 25)
+        try:
+            parsed = datetime.strptime(
+                sample.strftime(self.vneid_birthdate_format), self.vneid_birthdate_format
+            ).date()
+        except ValueError as error:
+            raise ValueError("VSSID_VNEID_BIRTHDATE_FORMAT is not a usable date format") from error
+        if parsed != sample:
+            raise ValueError("VSSID_VNEID_BIRTHDATE_FORMAT must carry year, month and day")
+        claim_names = (
+            self.vneid_subject_claim,
+            self.vneid_citizen_id_claim,
+            self.vneid_name_claim,
+            self.vneid_birthdate_claim,
+        )
+        if not all(name.strip() for name in claim_names):
+            raise ValueError("VNeID claim names must not be empty")
         if not self.vneid_level2_acr_values:
             raise ValueError("VSSID_VNEID_LEVEL2_ACR_VALUES must name at least one acr value")
         return self

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
+from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from vssid_broker.accounts.models import Account
@@ -29,6 +29,8 @@ from vssid_broker.federation import transactions
 from vssid_broker.federation.claims import VerifiedIdentity, map_identity
 from vssid_broker.federation.errors import (
     AppVerifierMismatch,
+    CodeExchangeFailed,
+    IdTokenRejected,
     LoginNotFromThisBrowser,
     LoginRefused,
     ProviderDenied,
@@ -120,18 +122,25 @@ async def start(
             browser_binding=browser_binding,
             app_code_challenge=app_code_challenge,
         )
-    url = prepare_grant_uri(
-        metadata.authorization_endpoint,
-        settings.vneid_client_id,
-        "code",
-        redirect_uri=redirect_uri,
-        scope=settings.vneid_scope,
-        state=created.state,
-        nonce=created.nonce,
-        code_challenge=create_s256_code_challenge(created.code_verifier),
-        code_challenge_method="S256",
-        acr_values=" ".join(settings.vneid_level2_acr_values),
-    )
+    params = {
+        "response_type": "code",
+        "client_id": settings.vneid_client_id,
+        "redirect_uri": redirect_uri,
+        "scope": settings.vneid_scope,
+        "state": created.state,
+        "nonce": created.nonce,
+        # RFC 9700 §2.1.1: PKCE with S256, always.
+        "code_challenge": create_s256_code_challenge(created.code_verifier),
+        "code_challenge_method": "S256",
+        "acr_values": " ".join(settings.vneid_level2_acr_values),
+    }
+    if settings.vneid_max_age_seconds is not None:
+        params["max_age"] = str(settings.vneid_max_age_seconds)
+    if settings.vneid_use_par:
+        # RFC 9126 §4: only client_id and request_uri travel through the browser.
+        request_uri = await ctx.provider.push_authorization_request(params)
+        params = {"client_id": settings.vneid_client_id, "request_uri": request_uri}
+    url = add_params_to_uri(metadata.authorization_endpoint, list(params.items()))
     return StartedLogin(url, created.state, settings.login_transaction_ttl_seconds)
 
 
@@ -186,6 +195,8 @@ async def _finish(
             lambda kid: ctx.provider.signing_keys(refresh_for_kid=kid),
             await _expectations(ctx, txn),
         )
+        if ctx.settings.vneid_fetch_userinfo:
+            claims = await _with_userinfo(ctx, claims, token_response)
         identity = map_identity(claims, ctx.settings)
         result = await _link_and_sign_in(ctx, channel, txn, identity, request_id)
     except LoginRefused as refusal:
@@ -215,6 +226,22 @@ async def _check_authorization_response(ctx: BrokerContext, params: CallbackPara
         raise ProviderError("authorization response has neither code nor error")
 
 
+async def _with_userinfo(
+    ctx: BrokerContext, claims: dict[str, Any], token_response: dict[str, Any]
+) -> dict[str, Any]:
+    access_token = token_response.get("access_token")
+    if not isinstance(access_token, str):
+        raise CodeExchangeFailed("token response has no access_token for userinfo")
+    userinfo = await ctx.provider.userinfo(access_token)
+    # OIDC Core §5.3.4: userinfo about another subject must not be used (token substitution).
+    if userinfo.get("sub") != claims["sub"]:
+        raise IdTokenRejected(
+            "userinfo sub differs from the ID token's", code="userinfo_subject_mismatch"
+        )
+    # The ID token's signed claims win; userinfo only fills what the token lacks.
+    return userinfo | claims
+
+
 async def _expectations(ctx: BrokerContext, txn: LoginTransaction) -> Expectations:
     settings, metadata = ctx.settings, await ctx.provider.metadata()
     return Expectations(
@@ -226,6 +253,7 @@ async def _expectations(ctx: BrokerContext, txn: LoginTransaction) -> Expectatio
         level2_acr_values=settings.vneid_level2_acr_values,
         now=int(ctx.clock().timestamp()),
         skew_seconds=settings.id_token_clock_skew_seconds,
+        max_age_seconds=settings.vneid_max_age_seconds,
     )
 
 

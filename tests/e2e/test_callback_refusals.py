@@ -166,3 +166,18 @@ async def test_provider_down_shows_unavailable_page(stack: Stack) -> None:
         response = await browser.get(back)
     await assert_refused(stack, response, "vneid_unavailable", 503)
     assert "tạm thời không phản hồi" in response.text
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        ("authorize_temporarily_unavailable", "vneid_error"),
+        ("authorize_wrong_state", "login_state_invalid"),
+    ],
+)
+async def test_authorization_response_faults(stack: Stack, fault: str, code: str) -> None:
+    await stack.fault(fault)
+    async with httpx.AsyncClient() as browser:
+        back = await start_and_sign_in(browser, stack)
+        response = await browser.get(back)
+    await assert_refused(stack, response, code, 400)

@@ -143,3 +143,11 @@ async def test_clock_skew_is_tolerated_within_the_setting() -> None:
 async def test_anything_but_level_two_is_refused(acr: str | None) -> None:
     with pytest.raises(AssuranceTooLow):
         await validate(sign(claims(acr=acr)))
+
+
+async def test_max_age_requires_a_recent_auth_time() -> None:
+    fresh = sign(claims(auth_time=NOW - 100))
+    assert await validate(fresh, max_age_seconds=300)
+    assert await reason(sign(claims()), max_age_seconds=300) == "id_token_auth_time_missing"
+    stale = sign(claims(auth_time=NOW - 400))
+    assert await reason(stale, max_age_seconds=300) == "id_token_auth_too_old"

@@ -54,6 +54,14 @@ class ProviderUnavailable(LoginRefused):
     message = "Hệ thống định danh điện tử VNeID đang tạm thời không phản hồi. Vui lòng thử lại sau."
 
 
+class ProviderRefusedRequest(LoginRefused):
+    """VNeID refused a request the broker made (a PAR request): a configuration problem."""
+
+    status = 502
+    code = "vneid_request_refused"
+    message = "VNeID không chấp nhận yêu cầu đăng nhập. Vui lòng thử lại sau hoặc liên hệ hỗ trợ."
+
+
 class CodeExchangeFailed(LoginRefused):
     status = 400
     code = "vneid_code_exchange_failed"

@@ -35,6 +35,7 @@ class Expectations:
     level2_acr_values: Sequence[str]
     now: int
     skew_seconds: int
+    max_age_seconds: int | None = None
 
 
 def _reject(code: str, detail: str) -> IdTokenRejected:
@@ -105,6 +106,13 @@ def check_claims(claims: dict[str, Any], expected: Expectations) -> None:
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
         raise _reject("id_token_subject_missing", "ID token has no sub")
+    # Rule 13: when max_age was sent, auth_time is required and must be recent enough.
+    if expected.max_age_seconds is not None:
+        auth_time = claims.get("auth_time")
+        if not isinstance(auth_time, int | float):
+            raise _reject("id_token_auth_time_missing", "max_age was sent but auth_time is absent")
+        if auth_time + expected.max_age_seconds + expected.skew_seconds < expected.now:
+            raise _reject("id_token_auth_too_old", "the sign-in at VNeID is older than max_age")
     # Rule 12: we asked for level 2 via acr_values; accept nothing less.
     if claims.get("acr") not in expected.level2_acr_values:
         raise AssuranceTooLow(f"acr {str(claims.get('acr'))[:40]!r} is not level 2")

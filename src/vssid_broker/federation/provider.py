@@ -1,4 +1,4 @@
-"""Talking to VNeID over HTTP: discovery, JWKS, the token endpoint.
+"""Talking to VNeID over HTTP: discovery, JWKS, PAR, the token and userinfo endpoints.
 
 Metadata and keys are cached in process memory: they are caches of public documents, not
 state. An unknown `kid` triggers one JWKS refetch, but never more often than the configured
@@ -8,7 +8,9 @@ floor, so a flood of forged tokens cannot turn the broker against the provider.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +22,8 @@ from joserfc.jwk import KeySet
 from vssid_broker.config import Settings, is_loopback_url
 from vssid_broker.federation.errors import (
     CodeExchangeFailed,
+    LoginRefused,
+    ProviderRefusedRequest,
     ProviderUnavailable,
 )
 
@@ -56,6 +60,21 @@ class ProviderMetadata:
         return bool(self.raw.get("authorization_response_iss_parameter_supported", False))
 
     @property
+    def par_endpoint(self) -> str | None:
+        value = self.raw.get("pushed_authorization_request_endpoint")
+        return str(value) if value else None
+
+    @property
+    def userinfo_endpoint(self) -> str | None:
+        value = self.raw.get("userinfo_endpoint")
+        return str(value) if value else None
+
+    @property
+    def end_session_endpoint(self) -> str | None:
+        value = self.raw.get("end_session_endpoint")
+        return str(value) if value else None
+
+    @property
     def id_token_algs(self) -> list[str]:
         return list(self.raw.get("id_token_signing_alg_values_supported", ["RS256"]))
 
@@ -66,11 +85,24 @@ class _Cached:
     fetched_at: float = field(default=float("-inf"))
 
 
+AssertionSigner = Callable[[dict[str, Any]], Awaitable[str]]
+"""Signs a client assertion (RFC 7523) with the broker's current key; the JWT as a string."""
+
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+CLIENT_ASSERTION_LIFETIME_SECONDS = 60
+
+
 class ProviderClient:
     """One per process; safe to share between concurrent requests."""
 
-    def __init__(self, settings: Settings, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        http: httpx.AsyncClient | None = None,
+        assertion_signer: AssertionSigner | None = None,
+    ) -> None:
         self._settings = settings
+        self._assertion_signer = assertion_signer
         self._http = http or httpx.AsyncClient(
             timeout=httpx.Timeout(settings.vneid_http_timeout_seconds),
             follow_redirects=False,
@@ -141,7 +173,21 @@ class ProviderClient:
             self._jwks = _Cached(key_set, time.monotonic())
             return key_set
 
-    # --- token endpoint ---------------------------------------------------------------------
+    # --- endpoints that authenticate the client --------------------------------------------
+    async def push_authorization_request(self, params: dict[str, str]) -> str:
+        """RFC 9126: send the request to VNeID directly; returns the `request_uri` to use."""
+        metadata = await self.metadata()
+        if metadata.par_endpoint is None:
+            raise ProviderMisconfigured("PAR is configured but VNeID publishes no PAR endpoint")
+        # No retry: a pushed request is cheap to start again from the person's side.
+        payload = await self._post_authenticated(
+            metadata.par_endpoint, params, "PAR endpoint", ProviderRefusedRequest
+        )
+        request_uri = payload.get("request_uri")
+        if not isinstance(request_uri, str) or not request_uri:
+            raise ProviderUnavailable("PAR response has no request_uri")
+        return request_uri
+
     async def exchange_code(
         self, code: str, redirect_uri: str, code_verifier: str
     ) -> dict[str, Any]:
@@ -152,36 +198,84 @@ class ProviderClient:
             "redirect_uri": redirect_uri,
             "code_verifier": code_verifier,
         }
+        # No retry: an authorization code is single use, a second try could only fail.
+        payload = await self._post_authenticated(
+            metadata.token_endpoint, body, "token endpoint", CodeExchangeFailed
+        )
+        if not isinstance(payload.get("id_token"), str):
+            raise CodeExchangeFailed("token response has no id_token")
+        return payload
+
+    async def userinfo(self, access_token: str) -> dict[str, Any]:
+        metadata = await self.metadata()
+        if metadata.userinfo_endpoint is None:
+            raise ProviderMisconfigured("userinfo is configured but VNeID publishes no endpoint")
+        try:
+            response = await self._http.get(
+                metadata.userinfo_endpoint,
+                headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+            )
+        except httpx.HTTPError as error:
+            raise ProviderUnavailable(f"userinfo unreachable: {type(error).__name__}") from error
+        payload = _json_or_none(response) if response.status_code == 200 else None
+        if payload is None:
+            raise ProviderUnavailable(f"userinfo answered HTTP {response.status_code} or non-JSON")
+        return payload
+
+    async def _post_authenticated(
+        self, url: str, body: dict[str, str], what: str, refused: type[LoginRefused]
+    ) -> dict[str, Any]:
+        headers, encoded = await self._authenticate(url, body)
+        try:
+            response = await self._http.post(url, headers=headers, content=encoded)
+        except httpx.HTTPError as error:
+            raise ProviderUnavailable(f"{what} unreachable: {type(error).__name__}") from error
+        if response.status_code >= 500:
+            raise ProviderUnavailable(f"{what} answered HTTP {response.status_code}")
+        payload = _json_or_none(response)
+        if payload is None:
+            raise ProviderUnavailable(f"{what} answered a body that is not JSON")
+        if response.status_code not in (200, 201) or "error" in payload:
+            error_code = str(payload.get("error", f"http_{response.status_code}"))[:40]
+            raise refused(f"{what} refused the request: {error_code}")
+        return payload
+
+    async def _authenticate(self, url: str, body: dict[str, str]) -> tuple[dict[str, str], str]:
+        """Client authentication as configured (OIDC Core §9)."""
         settings = self._settings
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+        }
+        if settings.vneid_token_auth_method == "private_key_jwt":
+            if self._assertion_signer is None:
+                raise RuntimeError("private_key_jwt needs the broker's signing keys")
+            now = int(time.time())
+            assertion = await self._assertion_signer(
+                {
+                    "iss": settings.vneid_client_id,
+                    "sub": settings.vneid_client_id,
+                    # The issuer as audience: unambiguous for the provider (RFC 7523 §3,
+                    # and the mix-up advice of RFC 9700 §4.4).
+                    "aud": settings.vneid_issuer,
+                    "iat": now,
+                    "exp": now + CLIENT_ASSERTION_LIFETIME_SECONDS,
+                    "jti": secrets.token_urlsafe(16),
+                }
+            )
+            body = body | {
+                "client_id": settings.vneid_client_id,
+                "client_assertion_type": CLIENT_ASSERTION_TYPE,
+                "client_assertion": assertion,
+            }
+            return headers, urlencode(body)
         auth = ClientAuth(
             settings.vneid_client_id,
             settings.vneid_client_secret.get_secret_value(),
             settings.vneid_token_auth_method,
         )
-        url, headers, encoded = auth.prepare(
-            "POST",
-            metadata.token_endpoint,
-            {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
-            urlencode(body),
-        )
-        # No retry: an authorization code is single use, a second try could only fail.
-        try:
-            response = await self._http.post(url, headers=headers, content=encoded)
-        except httpx.HTTPError as error:
-            raise ProviderUnavailable(
-                f"token endpoint unreachable: {type(error).__name__}"
-            ) from error
-        if response.status_code >= 500:
-            raise ProviderUnavailable(f"token endpoint answered HTTP {response.status_code}")
-        payload = _json_or_none(response)
-        if payload is None:
-            raise ProviderUnavailable("token endpoint answered a body that is not JSON")
-        if response.status_code != 200 or "error" in payload:
-            error_code = str(payload.get("error", f"http_{response.status_code}"))[:40]
-            raise CodeExchangeFailed(f"token endpoint refused the code: {error_code}")
-        if not isinstance(payload.get("id_token"), str):
-            raise CodeExchangeFailed("token response has no id_token")
-        return payload
+        _url, prepared_headers, encoded = auth.prepare("POST", url, headers, urlencode(body))
+        return dict(prepared_headers), str(encoded)
 
     async def _get_json(self, url: str) -> dict[str, Any]:
         # Reads are idempotent, so one retry on a transport error is safe.
