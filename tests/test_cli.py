@@ -80,7 +80,7 @@ def test_migrate_seed_keys_then_serve(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
     assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
     seeded = run_cli("seed", env=env, cwd=tmp_path)
-    assert "demo accounts added: 9" in seeded.stdout
+    assert "demo accounts added: 19" in seeded.stdout
     assert "demo accounts added: 0" in run_cli("seed", env=env, cwd=tmp_path).stdout  # idempotent
     keys = run_cli("keys", "ensure", env=env, cwd=tmp_path)
     assert keys.returncode == 0 and "ES256" in keys.stdout
@@ -110,6 +110,7 @@ def test_vneid_sim_command_serves_discovery(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{port}"
     with running(
         "vneid-sim",
+        "--test-mode",
         "--port",
         str(port),
         env=cli_env(tmp_path),
@@ -117,6 +118,7 @@ def test_vneid_sim_command_serves_discovery(tmp_path: Path) -> None:
         ready_url=f"{url}/.well-known/openid-configuration",
     ):
         assert httpx.get(f"{url}/.well-known/openid-configuration").json()["issuer"] == url
+        assert httpx.get(f"{url}/_test/faults").status_code == 200
 
 
 def test_demo_command_runs_a_login_end_to_end(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -45,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     sim = commands.add_parser("vneid-sim", help="run the simulated VNeID provider alone")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=9000)
+    sim.add_argument(
+        "--test-mode", action="store_true", help="turn on the /_test fault-scripting API"
+    )
 
     demo = commands.add_parser("demo", help="migrate, seed, and run broker + simulated VNeID")
     demo.add_argument("--port", type=int, default=8000)
@@ -65,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             case "vneid-sim":
                 from vssid_broker.vneid_sim.server import run as run_sim
 
+                if args.test_mode:
+                    os.environ["VNEID_SIM_TEST_MODE"] = "true"
                 run_sim(args.host, args.port, None)
             case "demo":
                 run_demo(args.port, args.sim_port)
