@@ -1,1 +1,0 @@
-"""VssID accounts: a person's social-insurance record, its history and health-insurance card."""

@@ -1,1 +1,0 @@
-"""Staff users and the link review endpoints (built in its own issue)."""

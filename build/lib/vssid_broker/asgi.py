@@ -1,9 +1,0 @@
-"""ASGI entry point for `uvicorn vssid_broker.asgi:app` (settings from the environment)."""
-
-from vssid_broker.app import create_app
-from vssid_broker.config import Settings
-from vssid_broker.logging_setup import configure
-
-settings = Settings()
-configure(settings.log_level)
-app = create_app(settings)

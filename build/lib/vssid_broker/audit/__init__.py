@@ -1,1 +1,0 @@
-"""The append-only audit trail of logins, links and token events."""

@@ -1,1 +1,0 @@
-"""The relying party toward VNeID: discovery, login transactions, code exchange, ID-token checks."""

@@ -1,1 +1,0 @@
-"""Resolving a verified VNeID identity to exactly one VssID account, or refusing to guess."""

@@ -1,1 +1,0 @@
-"""VssID sessions: signing keys, access and refresh tokens, browser sessions."""

@@ -1,1 +1,0 @@
-"""Browser pages: the login page, the callback landing and the account page."""
