@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,7 +175,7 @@ async def _finish(
     ctx: BrokerContext,
     channel: str,
     params: CallbackParams,
-    caller_check: Any,
+    caller_check: Callable[[LoginTransaction], Awaitable[None]],
     request_id: str,
 ) -> LoginSucceeded:
     started = time.perf_counter()
@@ -185,11 +186,8 @@ async def _finish(
                 session, state=params.state, channel=channel, now=ctx.clock()
             )
         await caller_check(txn)
-        await _check_authorization_response(ctx, params)
-        assert params.code is not None
-        token_response = await ctx.provider.exchange_code(
-            params.code, txn.redirect_uri, txn.code_verifier
-        )
+        code = await _check_authorization_response(ctx, params)
+        token_response = await ctx.provider.exchange_code(code, txn.redirect_uri, txn.code_verifier)
         claims = await validate_id_token(
             token_response["id_token"],
             lambda kid: ctx.provider.signing_keys(refresh_for_kid=kid),
@@ -212,7 +210,8 @@ async def _finish(
     return result
 
 
-async def _check_authorization_response(ctx: BrokerContext, params: CallbackParams) -> None:
+async def _check_authorization_response(ctx: BrokerContext, params: CallbackParams) -> str:
+    """The code, once the response is known to be VNeID's answer and not an error."""
     metadata = await ctx.provider.metadata()
     # RFC 9207 §2.4: a provider that announces `iss` must send it, and it must be its own.
     iss_expected = params.iss is not None or metadata.sends_iss_in_response
@@ -224,6 +223,7 @@ async def _check_authorization_response(ctx: BrokerContext, params: CallbackPara
         raise ProviderError(f"VNeID returned error {params.error[:40]!r}")
     if not params.code:
         raise ProviderError("authorization response has neither code nor error")
+    return params.code
 
 
 async def _with_userinfo(
