@@ -54,10 +54,21 @@ def db(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 @pytest.fixture(scope="session")
-def sim_url() -> Iterator[str]:
+def broker_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def sim_url(broker_port: int) -> Iterator[str]:
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
-    settings = SimSettings(issuer=issuer, test_mode=True, clients=[demo_client()])
+    # The broker under test runs on its own port: register its logout URIs too.
+    broker = f"http://127.0.0.1:{broker_port}"
+    client = demo_client()
+    client = client.model_copy(
+        update={"post_logout_redirect_uris": [*client.post_logout_redirect_uris, f"{broker}/"]}
+    )
+    settings = SimSettings(issuer=issuer, test_mode=True, clients=[client])
     with live_server(create_sim_app(settings), port) as url:
         yield url
 
@@ -68,10 +79,10 @@ def clock() -> MovableClock:
 
 
 @pytest.fixture(scope="session")
-def broker_settings(database_url: str, sim_url: str, tmp_dir: Path) -> Settings:
+def broker_settings(database_url: str, sim_url: str, tmp_dir: Path, broker_port: int) -> Settings:
     return Settings(
         database_url=database_url,
-        public_base_url=f"http://127.0.0.1:{free_port()}",
+        public_base_url=f"http://127.0.0.1:{broker_port}",
         vneid_issuer=sim_url,
         vneid_http_timeout_seconds=1.5,  # short, so the slow-provider test stays quick
         key_encryption_key=base64.urlsafe_b64encode(os.urandom(32)).decode(),

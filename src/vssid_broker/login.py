@@ -137,7 +137,12 @@ async def start(
 
 # --- finish -------------------------------------------------------------------------------------
 async def finish_browser(
-    ctx: BrokerContext, params: CallbackParams, *, browser_binding: str | None, request_id: str
+    ctx: BrokerContext,
+    params: CallbackParams,
+    *,
+    browser_binding: str | None,
+    request_id: str,
+    user_agent: str | None = None,
 ) -> LoginSucceeded:
     async def caller_check(txn: LoginTransaction) -> None:
         # RFC 9700 §4.7: the state must come back to the browser that started the login.
@@ -146,11 +151,16 @@ async def finish_browser(
         if not hmac.compare_digest(expected, given):
             raise LoginNotFromThisBrowser("browser binding cookie missing or different")
 
-    return await _finish(ctx, "browser", params, caller_check, request_id)
+    return await _finish(ctx, "browser", params, caller_check, request_id, user_agent)
 
 
 async def finish_app(
-    ctx: BrokerContext, params: CallbackParams, *, code_verifier: str, request_id: str
+    ctx: BrokerContext,
+    params: CallbackParams,
+    *,
+    code_verifier: str,
+    request_id: str,
+    user_agent: str | None = None,
 ) -> LoginSucceeded:
     async def caller_check(txn: LoginTransaction) -> None:
         # RFC 7636 §4.6: only the app that sent the challenge holds the verifier.
@@ -158,7 +168,7 @@ async def finish_app(
         if not hmac.compare_digest(expected, create_s256_code_challenge(code_verifier)):
             raise AppVerifierMismatch("code_verifier does not match the code_challenge")
 
-    return await _finish(ctx, "app", params, caller_check, request_id)
+    return await _finish(ctx, "app", params, caller_check, request_id, user_agent)
 
 
 async def _finish(
@@ -167,6 +177,7 @@ async def _finish(
     params: CallbackParams,
     caller_check: Any,
     request_id: str,
+    user_agent: str | None,
 ) -> LoginSucceeded:
     started = time.perf_counter()
     identity: VerifiedIdentity | None = None
@@ -187,7 +198,9 @@ async def _finish(
             await _expectations(ctx, txn),
         )
         identity = map_identity(claims, ctx.settings)
-        result = await _link_and_sign_in(ctx, channel, txn, identity, request_id)
+        result = await _link_and_sign_in(
+            ctx, channel, txn, identity, request_id, token_response["id_token"], user_agent
+        )
     except LoginRefused as refusal:
         await _audit_refusal(ctx, channel, refusal, identity, request_id)
         raise
@@ -235,6 +248,8 @@ async def _link_and_sign_in(
     txn: LoginTransaction,
     identity: VerifiedIdentity,
     request_id: str,
+    id_token: str,
+    user_agent: str | None,
 ) -> LoginSucceeded:
     now = ctx.clock()
     async with ctx.db.begin() as session:
@@ -256,10 +271,18 @@ async def _link_and_sign_in(
                 acr=identity.acr,
                 now=now,
                 ttl_seconds=ctx.settings.browser_session_ttl_seconds,
+                user_agent=user_agent,
+                # Kept sealed for RP-initiated logout's id_token_hint (OIDC RP-Initiated Logout §2).
+                vneid_id_token_sealed=ctx.keys.seal(id_token),
             )
         else:
             tokens = await ctx.tokens.issue(
-                session, account_id=account.id, acr=identity.acr, channel="app", now=now
+                session,
+                account_id=account.id,
+                acr=identity.acr,
+                channel="app",
+                now=now,
+                user_agent=user_agent,
             )
         newly_linked = isinstance(outcome, linking.AutoLinked)
         audit.record(

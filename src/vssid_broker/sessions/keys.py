@@ -117,6 +117,18 @@ class SigningKeys:
         await session.flush()
         return row
 
+    # --- sealing other secrets at rest -------------------------------------------------------
+    def seal(self, plaintext: str) -> str:
+        """Encrypt a secret kept in the database (JWE dir + A256GCM under the same key)."""
+        return jwe.encrypt_compact(
+            {"alg": "dir", "enc": "A256GCM"}, plaintext, self._encryption_key
+        )
+
+    def unseal(self, sealed: str) -> str:
+        plaintext = jwe.decrypt_compact(sealed, self._encryption_key).plaintext
+        assert plaintext is not None
+        return plaintext.decode()
+
     # --- use ----------------------------------------------------------------------------------
     async def refresh(self, session: AsyncSession, now: datetime, *, force: bool = False) -> None:
         if not force and time.monotonic() - self._loaded_at < CACHE_SECONDS:

@@ -107,6 +107,7 @@ class TokenService:
         now: datetime,
         family_id: str | None = None,
         family_expires_at: datetime | None = None,
+        user_agent: str | None = None,
     ) -> str:
         raw = secrets.token_urlsafe(32)
         session.add(
@@ -118,14 +119,24 @@ class TokenService:
                 issued_at=now,
                 expires_at=family_expires_at
                 or now + timedelta(seconds=self._settings.refresh_token_ttl_seconds),
+                user_agent=(user_agent or "")[:200] or None,
             )
         )
         return raw
 
     async def issue(
-        self, session: AsyncSession, *, account_id: int, acr: str, channel: str, now: datetime
+        self,
+        session: AsyncSession,
+        *,
+        account_id: int,
+        acr: str,
+        channel: str,
+        now: datetime,
+        user_agent: str | None = None,
     ) -> IssuedTokens:
-        refresh = self.new_refresh_token(session, account_id=account_id, acr=acr, now=now)
+        refresh = self.new_refresh_token(
+            session, account_id=account_id, acr=acr, now=now, user_agent=user_agent
+        )
         access = await self.access_token(
             session, account_id=account_id, acr=acr, channel=channel, now=now
         )
