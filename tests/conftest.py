@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -24,6 +25,7 @@ from vssid_broker import schema
 from vssid_broker.accounts.seed import seed_demo
 from vssid_broker.app import create_app
 from vssid_broker.config import Settings
+from vssid_broker.context import BrokerContext
 from vssid_broker.db import create_engine, session_factory
 from vssid_broker.vneid_sim.app import create_app as create_sim_app
 from vssid_broker.vneid_sim.config import SimSettings, demo_client
@@ -91,11 +93,15 @@ def broker_settings(database_url: str, sim_url: str, tmp_dir: Path, broker_port:
 
 
 @pytest.fixture(scope="session")
+def broker_app(broker_settings: Settings, clock: MovableClock) -> FastAPI:
+    return create_app(broker_settings, clock=clock)
+
+
+@pytest.fixture(scope="session")
 def broker_url(
-    broker_settings: Settings, engine: AsyncEngine, clock: MovableClock
+    broker_app: FastAPI, broker_settings: Settings, engine: AsyncEngine, broker_port: int
 ) -> Iterator[str]:
-    port = int(broker_settings.public_base_url.rsplit(":", 1)[1])
-    with live_server(create_app(broker_settings, clock=clock), port) as url:
+    with live_server(broker_app, broker_port) as url:
         yield url
 
 
@@ -108,6 +114,8 @@ class Stack:
     settings: Settings
     db: async_sessionmaker[AsyncSession]
     clock: MovableClock
+    ctx: BrokerContext
+    """The running broker's own context (its key cache, token service), for rotation tests."""
 
     async def fault(self, name: str, times: int = 1, delay_seconds: float = 0) -> None:
         async with httpx.AsyncClient() as client:
@@ -130,6 +138,7 @@ async def stack(
     engine: AsyncEngine,
     db: async_sessionmaker[AsyncSession],
     clock: MovableClock,
+    broker_app: FastAPI,
 ) -> AsyncIterator[Stack]:
     await empty_data_tables(engine)
     async with db.begin() as session:
@@ -137,4 +146,4 @@ async def stack(
     clock.reset()
     async with httpx.AsyncClient() as client:
         await client.delete(f"{sim_url}/_test/faults")
-    yield Stack(broker_url, sim_url, broker_settings, db, clock)
+    yield Stack(broker_url, sim_url, broker_settings, db, clock, broker_app.state.broker)

@@ -10,6 +10,7 @@ from vssid_broker.audit import service as audit
 from vssid_broker.deps import Ctx, RequestId
 from vssid_broker.errors import DomainError
 from vssid_broker.sessions.schemas import TokensOut
+from vssid_broker.sessions.tokens import RefreshTokenReused
 
 router = APIRouter(tags=["tokens"])
 
@@ -48,8 +49,19 @@ async def refresh(request: Request, ctx: Ctx, request_id: RequestId) -> TokensOu
     async with ctx.db.begin() as session:
         try:
             issued = await ctx.tokens.rotate(session, raw, now)
+        except RefreshTokenReused as error:
+            # Commit what the refusal did (the family revoked) and say so in the trail.
+            refusal = error
+            audit.record(
+                session,
+                event_type="token.reuse_detected",
+                outcome="family_revoked",
+                now=now,
+                account_id=error.account_id,
+                request_id=request_id,
+                family_id=error.family_id,
+            )
         except DomainError as error:
-            # Commit what the refusal did (a family revoked on reuse) and say so in the trail.
             refusal = error
             audit.record(
                 session,

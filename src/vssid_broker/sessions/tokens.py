@@ -12,7 +12,7 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwt import JWTClaimsRegistry
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vssid_broker.config import Settings
@@ -25,6 +25,15 @@ class InvalidGrant(DomainError):
     status = 400
     code = "invalid_grant"
     message = "Phiên đăng nhập đã hết hạn hoặc bị thu hồi. Vui lòng đăng nhập lại."
+
+
+class RefreshTokenReused(InvalidGrant):
+    """A rotated refresh token came back: its family has been revoked (RFC 9700 §4.14.2)."""
+
+    def __init__(self, detail: str, *, account_id: int, family_id: str) -> None:
+        super().__init__(detail)
+        self.account_id = account_id
+        self.family_id = family_id
 
 
 class InvalidAccessToken(Unauthorized):
@@ -137,6 +146,8 @@ class TokenService:
         refresh = self.new_refresh_token(
             session, account_id=account_id, acr=acr, now=now, user_agent=user_agent
         )
+        await session.flush()
+        await self._end_families_beyond_bound(session, account_id, now)
         access = await self.access_token(
             session, account_id=account_id, acr=acr, channel=channel, now=now
         )
@@ -152,6 +163,8 @@ class TokenService:
                 RefreshToken.rotated_at.is_(None),
                 RefreshToken.revoked_at.is_(None),
                 RefreshToken.expires_at > now,
+                # Idle lifetime: the newest token of a family was issued at its last use.
+                RefreshToken.issued_at > now - self._idle,
             )
             .values(rotated_at=now)
             .returning(RefreshToken)
@@ -167,6 +180,7 @@ class TokenService:
             now=now,
             family_id=spent.family_id,
             family_expires_at=spent.expires_at,  # rotation never extends the absolute lifetime
+            user_agent=spent.user_agent,
         )
         access = await self.access_token(
             session, account_id=spent.account_id, acr=spent.acr, channel="app", now=now
@@ -181,6 +195,50 @@ class TokenService:
         )
         if row is not None and row.rotated_at is not None:
             await self.revoke_family(session, row.family_id, now)
+            raise RefreshTokenReused(
+                "a rotated refresh token was used again; its family is revoked",
+                account_id=row.account_id,
+                family_id=row.family_id,
+            )
+
+    @property
+    def _idle(self) -> timedelta:
+        return timedelta(seconds=self._settings.refresh_token_idle_seconds)
+
+    def _live_token(self, now: datetime) -> list[Any]:
+        return [
+            RefreshToken.rotated_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+            RefreshToken.expires_at > now,
+            RefreshToken.issued_at > now - self._idle,
+        ]
+
+    async def _end_families_beyond_bound(
+        self, session: AsyncSession, account_id: int, now: datetime
+    ) -> None:
+        """At most `refresh_families_per_account` signed-in installations; the oldest ends.
+
+        Two logins at the same moment may leave one family too many until the next login:
+        the bound limits how many stolen sessions can pile up, it is not a uniqueness rule.
+        """
+        live_families = select(RefreshToken.family_id).where(
+            RefreshToken.account_id == account_id, *self._live_token(now)
+        )
+        beyond = list(
+            await session.scalars(
+                select(RefreshToken.family_id)
+                .where(RefreshToken.family_id.in_(live_families))
+                .group_by(RefreshToken.family_id)
+                .order_by(func.min(RefreshToken.issued_at).desc(), RefreshToken.family_id)
+                .offset(self._settings.refresh_families_per_account)
+            )
+        )
+        if beyond:
+            await session.execute(
+                update(RefreshToken)
+                .where(RefreshToken.family_id.in_(beyond), RefreshToken.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
 
     async def revoke_family(self, session: AsyncSession, family_id: str, now: datetime) -> int:
         result = await session.execute(
