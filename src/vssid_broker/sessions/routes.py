@@ -1,18 +1,33 @@
-"""Token endpoints for the app (refresh, revoke) and the public keys for other services."""
+"""Token endpoints: the app's (refresh, revoke), other services' (introspection, public keys)
+and VNeID's (back-channel logout)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
+import logging
 from typing import Any
+from urllib.parse import unquote_plus
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
 from vssid_broker.audit import service as audit
+from vssid_broker.config import Settings
 from vssid_broker.deps import Ctx, RequestId
-from vssid_broker.errors import DomainError
+from vssid_broker.errors import DomainError, Unauthorized
+from vssid_broker.federation.logout_token import LogoutTokenRejected
+from vssid_broker.sessions import service
 from vssid_broker.sessions.schemas import TokensOut
 from vssid_broker.sessions.tokens import RefreshTokenReused
 
+log = logging.getLogger(__name__)
+
 router = APIRouter(tags=["tokens"])
+
+# Compared against when the client id is unknown, so both cases take the same time.
+_NO_SUCH_SECRET = "\x00" * 64
 
 
 class UnsupportedGrantType(DomainError):
@@ -23,6 +38,32 @@ class UnsupportedGrantType(DomainError):
 class MissingParameter(DomainError):
     code = "invalid_request"
     message = "Yêu cầu thiếu thông tin bắt buộc."
+
+
+class InvalidServiceClient(Unauthorized):
+    code = "invalid_client"
+    message = "Dịch vụ gọi không được xác thực."
+    headers = {"WWW-Authenticate": 'Basic realm="vssid-broker"'}  # noqa: RUF012 - RFC 6749 §5.2
+
+
+def authenticate_service(request: Request, settings: Settings) -> str:
+    """RFC 7662 §2.1: the caller authenticates; RFC 6749 §2.3.1 HTTP Basic, form-encoded parts.
+    Secrets are compared in constant time, unknown ids against a dummy secret."""
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        raise InvalidServiceClient("introspection needs HTTP Basic client credentials")
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError) as error:
+        raise InvalidServiceClient("malformed Basic credentials") from error
+    raw_id, separator, raw_secret = decoded.partition(":")
+    client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
+    client = next((c for c in settings.service_clients if c.client_id == client_id), None)
+    expected = client.client_secret.get_secret_value() if client else _NO_SUCH_SECRET
+    secret_ok = hmac.compare_digest(secret.encode(), expected.encode())
+    if not separator or client is None or not secret_ok:
+        raise InvalidServiceClient("unknown service client or wrong secret")
+    return client_id
 
 
 async def _params(request: Request) -> dict[str, Any]:
@@ -98,6 +139,36 @@ async def revoke(request: Request, ctx: Ctx, request_id: RequestId) -> Response:
                 request_id=request_id,
             )
     # RFC 7009 §2.2: unknown tokens are answered 200 too, so revocation reveals nothing.
+    return Response(status_code=200)
+
+
+@router.post("/api/v1/auth/introspect")
+async def introspect(request: Request, ctx: Ctx) -> dict[str, Any]:
+    caller = authenticate_service(request, ctx.settings)
+    params = await _params(request)
+    raw = params.get("token")
+    if not isinstance(raw, str) or not raw:
+        raise MissingParameter("token is required")
+    answer = await service.introspect(ctx, raw)
+    log.info("introspection by %s active=%s", caller, answer["active"])
+    return answer
+
+
+@router.post("/auth/vneid/backchannel-logout", include_in_schema=False)
+async def vneid_backchannel_logout(request: Request, ctx: Ctx, request_id: RequestId) -> Response:
+    """OpenID Connect Back-Channel Logout 1.0 §2.5: VNeID posts a logout token here."""
+    raw = (await request.form()).get("logout_token")
+    try:
+        if not isinstance(raw, str) or not raw:
+            raise LogoutTokenRejected("logout_token is required")
+        ended = await service.vneid_backchannel_logout(ctx, raw, request_id)
+    except LogoutTokenRejected as refusal:
+        log.info("back-channel logout refused: %s", refusal.detail)
+        # §2.8: 400 with an OAuth-style error body.
+        return JSONResponse(
+            {"error": "invalid_request", "error_description": refusal.detail}, status_code=400
+        )
+    log.info("back-channel logout: %s", ended or "no linked account")
     return Response(status_code=200)
 
 

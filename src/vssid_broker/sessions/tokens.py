@@ -15,6 +15,7 @@ from joserfc.jwt import JWTClaimsRegistry
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vssid_broker.accounts.models import Account
 from vssid_broker.config import Settings
 from vssid_broker.errors import DomainError, Unauthorized
 from vssid_broker.sessions.keys import SigningKeys
@@ -57,6 +58,8 @@ class AccessTokenClaims:
     account_id: int
     acr: str
     channel: str
+    session_id: str
+    """The refresh family the token belongs to (`sid`): ending it ends the token too."""
     raw: dict[str, Any]
 
 
@@ -66,7 +69,14 @@ class TokenService:
         self._keys = keys
 
     async def access_token(
-        self, session: AsyncSession, *, account_id: int, acr: str, channel: str, now: datetime
+        self,
+        session: AsyncSession,
+        *,
+        account_id: int,
+        acr: str,
+        channel: str,
+        now: datetime,
+        family_id: str,
     ) -> str:
         key = await self._keys.active(session, now)
         issued = int(now.timestamp())
@@ -80,6 +90,7 @@ class TokenService:
             "acr": acr,
             "amr": ["vneid"],
             "channel": channel,
+            "sid": family_id,
         }
         header = {"alg": key.alg, "kid": key.kid, "typ": "at+jwt"}  # RFC 9068 token type
         return jwt.encode(header, claims, key.private, algorithms=[key.alg])
@@ -102,9 +113,28 @@ class TokenService:
         if token.header.get("typ") != "at+jwt":
             raise InvalidAccessToken("not an access token")
         claims = dict(token.claims)
+        sid = claims.get("sid")
+        if not isinstance(sid, str) or not await self._session_live(session, sid, claims["sub"]):
+            # The JWT alone would live until exp; the broker's own endpoints refuse it as soon
+            # as its session is revoked, logged out at VNeID, or its account is not active.
+            raise InvalidAccessToken("the token's session has ended")
         return AccessTokenClaims(
-            int(claims["sub"]), str(claims.get("acr")), str(claims.get("channel")), claims
+            int(claims["sub"]), str(claims.get("acr")), str(claims.get("channel")), sid, claims
         )
+
+    async def _session_live(self, session: AsyncSession, family_id: str, sub: object) -> bool:
+        found = await session.scalar(
+            select(RefreshToken.id)
+            .join(Account, Account.id == RefreshToken.account_id)
+            .where(
+                RefreshToken.family_id == family_id,
+                RefreshToken.revoked_at.is_(None),
+                RefreshToken.account_id == int(str(sub)),
+                Account.status == "active",
+            )
+            .limit(1)
+        )
+        return found is not None
 
     # --- refresh tokens -----------------------------------------------------------------------
     def new_refresh_token(
@@ -117,12 +147,14 @@ class TokenService:
         family_id: str | None = None,
         family_expires_at: datetime | None = None,
         user_agent: str | None = None,
-    ) -> str:
+    ) -> tuple[str, str]:
+        """A new refresh token (raw value, family id): a new family unless one is given."""
         raw = secrets.token_urlsafe(32)
+        family_id = family_id or str(uuid.uuid4())
         session.add(
             RefreshToken(
                 token_hash=hash_token(raw),
-                family_id=family_id or str(uuid.uuid4()),
+                family_id=family_id,
                 account_id=account_id,
                 acr=acr,
                 issued_at=now,
@@ -131,7 +163,7 @@ class TokenService:
                 user_agent=(user_agent or "")[:200] or None,
             )
         )
-        return raw
+        return raw, family_id
 
     async def issue(
         self,
@@ -143,13 +175,18 @@ class TokenService:
         now: datetime,
         user_agent: str | None = None,
     ) -> IssuedTokens:
-        refresh = self.new_refresh_token(
+        refresh, family_id = self.new_refresh_token(
             session, account_id=account_id, acr=acr, now=now, user_agent=user_agent
         )
         await session.flush()
         await self._end_families_beyond_bound(session, account_id, now)
         access = await self.access_token(
-            session, account_id=account_id, acr=acr, channel=channel, now=now
+            session,
+            account_id=account_id,
+            acr=acr,
+            channel=channel,
+            now=now,
+            family_id=family_id,
         )
         return IssuedTokens(access, self._settings.access_token_ttl_seconds, refresh)
 
@@ -173,7 +210,7 @@ class TokenService:
         if spent is None:
             await self._revoke_family_if_reused(session, raw, now)
             raise InvalidGrant("refresh token unknown, expired, revoked or already used")
-        refresh = self.new_refresh_token(
+        refresh, _ = self.new_refresh_token(
             session,
             account_id=spent.account_id,
             acr=spent.acr,
@@ -183,7 +220,12 @@ class TokenService:
             user_agent=spent.user_agent,
         )
         access = await self.access_token(
-            session, account_id=spent.account_id, acr=spent.acr, channel="app", now=now
+            session,
+            account_id=spent.account_id,
+            acr=spent.acr,
+            channel="app",
+            now=now,
+            family_id=spent.family_id,
         )
         return IssuedTokens(access, self._settings.access_token_ttl_seconds, refresh)
 
@@ -248,12 +290,33 @@ class TokenService:
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
+    async def revoke_account_families(
+        self, session: AsyncSession, account_id: int, now: datetime
+    ) -> int:
+        """End every refresh family of the account; returns how many families were live."""
+        families = set(
+            await session.scalars(
+                update(RefreshToken)
+                .where(RefreshToken.account_id == account_id, RefreshToken.revoked_at.is_(None))
+                .values(revoked_at=now)
+                .returning(RefreshToken.family_id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        return len(families)
+
     async def revoke(self, session: AsyncSession, raw: str, now: datetime) -> int | None:
-        """RFC 7009: revoking a refresh token ends its whole family. Returns the account id."""
+        """RFC 7009: revoking a refresh token, or an access token, ends the whole family (the
+        app's signed-in session). Returns the account id."""
         row = await session.scalar(
             select(RefreshToken).where(RefreshToken.token_hash == hash_token(raw))
         )
         if row is None:
-            return None
+            try:
+                access = await self.verify_access_token(session, raw, now)
+            except InvalidAccessToken:
+                return None  # unknown, expired or already ended: nothing left to revoke
+            await self.revoke_family(session, access.session_id, now)
+            return access.account_id
         await self.revoke_family(session, row.family_id, now)
         return row.account_id

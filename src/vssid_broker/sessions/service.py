@@ -1,0 +1,140 @@
+"""Rules across both kinds of session: end every session of an account, single-use `jti`s.
+
+Called when a person signs out everywhere, when VNeID says the person logged out or was locked
+(back-channel logout), and by whatever locks or unlinks an account: the browser sessions and
+the app's refresh families end in the caller's transaction, and the app's access tokens stop
+working at the broker's own endpoints at once (their `sid` no longer names a live family).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vssid_broker.audit import service as audit
+from vssid_broker.context import BrokerContext
+from vssid_broker.federation.logout_token import (
+    LogoutExpectations,
+    LogoutTokenRejected,
+    validate_logout_token,
+)
+from vssid_broker.linking.models import FederatedLink
+from vssid_broker.sessions import browser as browser_sessions
+from vssid_broker.sessions.models import UsedJti
+from vssid_broker.sessions.tokens import InvalidAccessToken, TokenService
+
+
+@dataclass(frozen=True)
+class EndedSessions:
+    browser: int
+    app_families: int
+
+
+async def end_all_for_account(
+    session: AsyncSession, tokens: TokenService, account_id: int, now: datetime
+) -> EndedSessions:
+    browser = await browser_sessions.end_all(session, account_id, now)
+    families = await tokens.revoke_account_families(session, account_id, now)
+    return EndedSessions(browser, families)
+
+
+class JtiReplayed(Exception):
+    """This `jti` was accepted before."""
+
+
+async def remember_jti(
+    session: AsyncSession, *, purpose: str, jti: str, expires_at: datetime
+) -> None:
+    """Record a `jti` as used; the primary key makes a second use fail in every process.
+
+    Runs in a savepoint so a replay leaves the caller's transaction usable.
+    """
+    try:
+        async with session.begin_nested():
+            session.add(UsedJti(purpose=purpose, jti=jti, expires_at=expires_at))
+    except IntegrityError as error:
+        raise JtiReplayed(f"{purpose} jti already used") from error
+
+
+# --- VNeID back-channel logout ------------------------------------------------------------------
+LOGOUT_TOKEN_MAX_AGE_SECONDS = 300
+"""Back-Channel Logout §2.6 lets us refuse old tokens; VNeID sends them as the event happens."""
+
+
+async def vneid_backchannel_logout(
+    ctx: BrokerContext, raw_logout_token: str, request_id: str
+) -> EndedSessions | None:
+    """Validate VNeID's logout token and end every session of that person at once.
+
+    Returns None when the person has no VssID account linked (nothing to end). The `jti`, the
+    ended sessions and the audit event are written in one transaction.
+    """
+    settings, now = ctx.settings, ctx.clock()
+    metadata = await ctx.provider.metadata()
+    request = await validate_logout_token(
+        raw_logout_token,
+        lambda kid: ctx.provider.signing_keys(refresh_for_kid=kid),
+        LogoutExpectations(
+            issuer=metadata.issuer,
+            client_id=settings.vneid_client_id,
+            allowed_algs=[a for a in settings.vneid_signing_algs if a in metadata.id_token_algs],
+            now=int(now.timestamp()),
+            skew_seconds=settings.id_token_clock_skew_seconds,
+            max_age_seconds=LOGOUT_TOKEN_MAX_AGE_SECONDS,
+        ),
+    )
+    async with ctx.db.begin() as session:
+        try:
+            await remember_jti(
+                session,
+                purpose="logout_token",
+                jti=request.jti,
+                expires_at=datetime.fromtimestamp(request.expires_at, UTC),
+            )
+        except JtiReplayed as error:
+            raise LogoutTokenRejected("logout token jti was already used") from error
+        account_id = await session.scalar(
+            select(FederatedLink.account_id).where(
+                FederatedLink.provider == request.issuer,
+                FederatedLink.subject == request.subject,
+            )
+        )
+        if account_id is None:
+            return None
+        ended = await end_all_for_account(session, ctx.tokens, account_id, now)
+        audit.record(
+            session,
+            event_type="sessions.ended",
+            outcome="vneid_backchannel_logout",
+            now=now,
+            account_id=account_id,
+            request_id=request_id,
+            browser_sessions=ended.browser,
+            app_sessions=ended.app_families,
+        )
+    return ended
+
+
+# --- introspection (RFC 7662) -------------------------------------------------------------------
+async def introspect(ctx: BrokerContext, raw: str) -> dict[str, Any]:
+    """RFC 7662 §2.2: the claims of an active access token, else only `active: false`.
+
+    Only access tokens are answered: other services never hold the app's refresh tokens, and
+    saying nothing about them keeps a stolen one from being tested here.
+    """
+    async with ctx.db() as session:
+        try:
+            caller = await ctx.tokens.verify_access_token(session, raw, ctx.clock())
+        except InvalidAccessToken:
+            return {"active": False}
+    claims = caller.raw
+    answer: dict[str, Any] = {"active": True, "token_type": "Bearer"}
+    for name in ("iss", "sub", "aud", "exp", "iat", "jti", "acr", "amr", "channel", "sid", "cnf"):
+        if name in claims:
+            answer[name] = claims[name]
+    return answer
