@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from vssid_broker import login
 from vssid_broker.accounts.schemas import AccountOut
@@ -35,12 +35,15 @@ async def start(body: StartRequest, ctx: Ctx) -> StartResponse:
 
 
 @router.post("/complete", response_model=LoginTokensOut)
-async def complete(body: CompleteRequest, ctx: Ctx, request_id: RequestId) -> LoginTokensOut:
+async def complete(
+    body: CompleteRequest, request: Request, ctx: Ctx, request_id: RequestId
+) -> LoginTokensOut:
     result = await login.finish_app(
         ctx,
         login.CallbackParams(state=body.state, code=body.code, iss=body.iss),
         code_verifier=body.code_verifier,
         request_id=request_id,
+        user_agent=request.headers.get("user-agent"),
     )
     assert result.tokens is not None
     return LoginTokensOut.of(

@@ -15,11 +15,11 @@ from fastapi.responses import JSONResponse
 
 from vssid_broker.audit import service as audit
 from vssid_broker.config import Settings
-from vssid_broker.deps import Ctx, RequestId
-from vssid_broker.errors import DomainError, Unauthorized
+from vssid_broker.deps import Caller, Ctx, RequestId
+from vssid_broker.errors import DomainError, NotFound, Unauthorized
 from vssid_broker.federation.logout_token import LogoutTokenRejected
 from vssid_broker.sessions import service
-from vssid_broker.sessions.schemas import TokensOut
+from vssid_broker.sessions.schemas import SessionOut, TokensOut
 from vssid_broker.sessions.tokens import RefreshTokenReused
 
 log = logging.getLogger(__name__)
@@ -170,6 +170,38 @@ async def vneid_backchannel_logout(request: Request, ctx: Ctx, request_id: Reque
         )
     log.info("back-channel logout: %s", ended or "no linked account")
     return Response(status_code=200)
+
+
+@router.get("/api/v1/me/sessions", response_model=list[SessionOut], tags=["account"])
+async def my_sessions(caller: Caller, ctx: Ctx) -> list[SessionOut]:
+    views = await service.list_sessions(ctx, caller.account_id)
+    return [
+        SessionOut(
+            id=view.id,
+            channel="browser" if view.channel == "browser" else "app",
+            device=view.device,
+            created_at=view.created_at,
+            last_used_at=view.last_used_at,
+            expires_at=view.expires_at,
+            current=view.id == caller.session_id,
+        )
+        for view in views
+    ]
+
+
+@router.delete("/api/v1/me/sessions/{session_id}", status_code=204, tags=["account"])
+async def end_my_session(
+    session_id: str, caller: Caller, ctx: Ctx, request_id: RequestId
+) -> Response:
+    if not await service.end_session(ctx, caller.account_id, session_id[:64], request_id):
+        raise NotFound("no live session of this account has that id")
+    return Response(status_code=204)
+
+
+@router.delete("/api/v1/me/sessions", status_code=204, tags=["account"])
+async def end_all_my_sessions(caller: Caller, ctx: Ctx, request_id: RequestId) -> Response:
+    await service.end_every_session(ctx, caller.account_id, request_id)
+    return Response(status_code=204)
 
 
 @router.get("/.well-known/jwks.json")

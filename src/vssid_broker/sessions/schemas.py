@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
@@ -31,3 +32,18 @@ class LoginTokensOut(TokensOut):
             account=account,
             linked_now=linked_now,
         )
+
+
+class SessionOut(BaseModel):
+    """One signed-in browser or app installation of the person."""
+
+    id: str
+    channel: Literal["browser", "app"]
+    device: str | None
+    """The User-Agent the session signed in with."""
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    """The latest moment it can last; it ends sooner when unused (idle timeout)."""
+    current: bool
+    """True for the session making this request."""

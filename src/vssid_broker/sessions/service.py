@@ -138,3 +138,72 @@ async def introspect(ctx: BrokerContext, raw: str) -> dict[str, Any]:
         if name in claims:
             answer[name] = claims[name]
     return answer
+
+
+# --- the person's own sessions ------------------------------------------------------------------
+@dataclass(frozen=True)
+class SessionView:
+    id: str
+    channel: str
+    device: str | None
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+
+
+async def list_sessions(ctx: BrokerContext, account_id: int) -> list[SessionView]:
+    now, settings = ctx.clock(), ctx.settings
+    async with ctx.db() as session:
+        browsers = await browser_sessions.active(
+            session, account_id, now, idle_seconds=settings.browser_session_idle_seconds
+        )
+        families = await ctx.tokens.live_families(session, account_id, now)
+    views = [
+        SessionView(
+            b.public_id, "browser", b.user_agent, b.created_at, b.last_used_at, b.expires_at
+        )
+        for b in browsers
+    ] + [
+        SessionView(f.family_id, "app", f.user_agent, f.created_at, f.last_used_at, f.expires_at)
+        for f in families
+    ]
+    return sorted(views, key=lambda view: view.last_used_at, reverse=True)
+
+
+async def end_session(
+    ctx: BrokerContext, account_id: int, session_id: str, request_id: str
+) -> bool:
+    """End one of the person's own sessions; False when no live session of theirs has that id."""
+    now = ctx.clock()
+    async with ctx.db.begin() as session:
+        ended = await browser_sessions.end_one(
+            session, account_id, session_id, now
+        ) or await ctx.tokens.revoke_account_family(session, account_id, session_id, now)
+        if ended:
+            audit.record(
+                session,
+                event_type="sessions.ended",
+                outcome="ended_by_person",
+                now=now,
+                account_id=account_id,
+                request_id=request_id,
+                session_id=session_id,
+            )
+    return ended
+
+
+async def end_every_session(ctx: BrokerContext, account_id: int, request_id: str) -> EndedSessions:
+    now = ctx.clock()
+    async with ctx.db.begin() as session:
+        ended = await end_all_for_account(session, ctx.tokens, account_id, now)
+        audit.record(
+            session,
+            event_type="sessions.ended",
+            outcome="all_ended_by_person",
+            now=now,
+            account_id=account_id,
+            request_id=request_id,
+            browser_sessions=ended.browser,
+            app_sessions=ended.app_families,
+        )
+    return ended

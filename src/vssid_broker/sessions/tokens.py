@@ -54,6 +54,16 @@ class IssuedTokens:
 
 
 @dataclass(frozen=True)
+class FamilyView:
+    family_id: str
+    created_at: datetime
+    last_used_at: datetime
+    """A refresh token is issued at each use, so the newest one tells the last use."""
+    expires_at: datetime
+    user_agent: str | None
+
+
+@dataclass(frozen=True)
 class AccessTokenClaims:
     account_id: int
     acr: str
@@ -289,6 +299,41 @@ class TokenService:
             .values(revoked_at=now)
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def live_families(
+        self, session: AsyncSession, account_id: int, now: datetime
+    ) -> list[FamilyView]:
+        """The account's signed-in app installations, newest first."""
+        live = select(RefreshToken.family_id).where(
+            RefreshToken.account_id == account_id, *self._live_token(now)
+        )
+        rows = await session.execute(
+            select(
+                RefreshToken.family_id,
+                func.min(RefreshToken.issued_at),
+                func.max(RefreshToken.issued_at),
+                func.max(RefreshToken.expires_at),
+                func.max(RefreshToken.user_agent),  # the same on every token of a family
+            )
+            .where(RefreshToken.family_id.in_(live))
+            .group_by(RefreshToken.family_id)
+            .order_by(func.min(RefreshToken.issued_at).desc())
+        )
+        return [FamilyView(*row) for row in rows]
+
+    async def revoke_account_family(
+        self, session: AsyncSession, account_id: int, family_id: str, now: datetime
+    ) -> bool:
+        result = await session.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.account_id == account_id,
+                RefreshToken.family_id == family_id,
+                RefreshToken.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def revoke_account_families(
         self, session: AsyncSession, account_id: int, now: datetime
