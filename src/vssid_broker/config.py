@@ -93,6 +93,13 @@ class Settings(BaseSettings):
     access_token_audience: str = "vssid"
     signing_alg: Literal["ES256", "EdDSA"] = "ES256"
 
+    # --- sender-constrained app tokens (DPoP, RFC 9449) ---------------------------------------
+    bearer_tokens_allowed: bool = True
+    """Let clients that cannot do DPoP use plain bearer tokens. An app that sends a DPoP proof
+    always gets bound tokens; set false once every app version does DPoP."""
+    dpop_proof_max_age_seconds: int = Field(default=60, ge=5, le=600)
+    """How old a DPoP proof's `iat` may be; its `jti` is remembered for this long."""
+
     # --- other VssID services ---------------------------------------------------------------
     service_clients: list[ServiceClient] = Field(default_factory=list)
     """Services that may call token introspection, with their own secrets (JSON list)."""

@@ -151,7 +151,7 @@ async def finish_browser(
         if not hmac.compare_digest(expected, given):
             raise LoginNotFromThisBrowser("browser binding cookie missing or different")
 
-    return await _finish(ctx, "browser", params, caller_check, request_id, user_agent)
+    return await _finish(ctx, "browser", params, caller_check, request_id, user_agent, None)
 
 
 async def finish_app(
@@ -161,6 +161,7 @@ async def finish_app(
     code_verifier: str,
     request_id: str,
     user_agent: str | None = None,
+    dpop_jkt: str | None = None,
 ) -> LoginSucceeded:
     async def caller_check(txn: LoginTransaction) -> None:
         # RFC 7636 §4.6: only the app that sent the challenge holds the verifier.
@@ -168,7 +169,7 @@ async def finish_app(
         if not hmac.compare_digest(expected, create_s256_code_challenge(code_verifier)):
             raise AppVerifierMismatch("code_verifier does not match the code_challenge")
 
-    return await _finish(ctx, "app", params, caller_check, request_id, user_agent)
+    return await _finish(ctx, "app", params, caller_check, request_id, user_agent, dpop_jkt)
 
 
 async def _finish(
@@ -178,6 +179,7 @@ async def _finish(
     caller_check: Any,
     request_id: str,
     user_agent: str | None,
+    dpop_jkt: str | None,
 ) -> LoginSucceeded:
     started = time.perf_counter()
     identity: VerifiedIdentity | None = None
@@ -199,7 +201,14 @@ async def _finish(
         )
         identity = map_identity(claims, ctx.settings)
         result = await _link_and_sign_in(
-            ctx, channel, txn, identity, request_id, token_response["id_token"], user_agent
+            ctx,
+            channel,
+            txn,
+            identity,
+            request_id,
+            token_response["id_token"],
+            user_agent,
+            dpop_jkt,
         )
     except LoginRefused as refusal:
         await _audit_refusal(ctx, channel, refusal, identity, request_id)
@@ -250,6 +259,7 @@ async def _link_and_sign_in(
     request_id: str,
     id_token: str,
     user_agent: str | None,
+    dpop_jkt: str | None,
 ) -> LoginSucceeded:
     now = ctx.clock()
     async with ctx.db.begin() as session:
@@ -283,6 +293,7 @@ async def _link_and_sign_in(
                 channel="app",
                 now=now,
                 user_agent=user_agent,
+                dpop_jkt=dpop_jkt,  # RFC 9449 §5: bound to the app's key when it sent a proof
             )
         newly_linked = isinstance(outcome, linking.AutoLinked)
         audit.record(

@@ -46,6 +46,8 @@ class RefreshToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     user_agent: Mapped[str | None] = mapped_column(String(200))
     """The device that signed in, shown to the person in their list of sessions."""
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64))
+    """Thumbprint of the app's DPoP key (RFC 9449 §5): only that key can use the family."""
 
 
 class BrowserSession(Base):

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from vssid_broker.audit import service as audit
 from vssid_broker.config import Settings
-from vssid_broker.deps import Caller, Ctx, RequestId
+from vssid_broker.deps import Caller, Ctx, RequestId, dpop_proof_if_sent
 from vssid_broker.errors import DomainError, NotFound, Unauthorized
 from vssid_broker.federation.logout_token import LogoutTokenRejected
 from vssid_broker.sessions import service
@@ -85,11 +85,14 @@ async def refresh(request: Request, ctx: Ctx, request_id: RequestId) -> TokensOu
     raw = params.get("refresh_token")
     if not isinstance(raw, str) or not raw:
         raise MissingParameter("refresh_token is required")
+    proof = await dpop_proof_if_sent(request, ctx)
     now = ctx.clock()
     refusal: DomainError | None = None
     async with ctx.db.begin() as session:
         try:
-            issued = await ctx.tokens.rotate(session, raw, now)
+            issued = await ctx.tokens.rotate(
+                session, raw, now, dpop_jkt=proof.jkt if proof else None
+            )
         except RefreshTokenReused as error:
             # Commit what the refusal did (the family revoked) and say so in the trail.
             refusal = error
@@ -115,6 +118,7 @@ async def refresh(request: Request, ctx: Ctx, request_id: RequestId) -> TokensOu
         raise refusal
     return TokensOut(
         access_token=issued.access_token,
+        token_type="DPoP" if issued.token_type == "DPoP" else "Bearer",
         expires_in=issued.expires_in,
         refresh_token=issued.refresh_token,
     )

@@ -13,7 +13,7 @@ from vssid_broker.sessions.tokens import IssuedTokens
 
 class TokensOut(BaseModel):
     access_token: str
-    token_type: Literal["Bearer"] = "Bearer"
+    token_type: Literal["Bearer", "DPoP"] = "Bearer"
     expires_in: int
     refresh_token: str
 
@@ -27,6 +27,7 @@ class LoginTokensOut(TokensOut):
     def of(cls, tokens: IssuedTokens, *, account: AccountOut, linked_now: bool) -> LoginTokensOut:
         return cls(
             access_token=tokens.access_token,
+            token_type="DPoP" if tokens.token_type == "DPoP" else "Bearer",
             expires_in=tokens.expires_in,
             refresh_token=tokens.refresh_token,
             account=account,

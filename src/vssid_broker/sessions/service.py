@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vssid_broker.audit import service as audit
@@ -25,7 +24,7 @@ from vssid_broker.federation.logout_token import (
 )
 from vssid_broker.linking.models import FederatedLink
 from vssid_broker.sessions import browser as browser_sessions
-from vssid_broker.sessions.models import UsedJti
+from vssid_broker.sessions.replay import JtiReplayed, remember_jti
 from vssid_broker.sessions.tokens import InvalidAccessToken, TokenService
 
 
@@ -41,24 +40,6 @@ async def end_all_for_account(
     browser = await browser_sessions.end_all(session, account_id, now)
     families = await tokens.revoke_account_families(session, account_id, now)
     return EndedSessions(browser, families)
-
-
-class JtiReplayed(Exception):
-    """This `jti` was accepted before."""
-
-
-async def remember_jti(
-    session: AsyncSession, *, purpose: str, jti: str, expires_at: datetime
-) -> None:
-    """Record a `jti` as used; the primary key makes a second use fail in every process.
-
-    Runs in a savepoint so a replay leaves the caller's transaction usable.
-    """
-    try:
-        async with session.begin_nested():
-            session.add(UsedJti(purpose=purpose, jti=jti, expires_at=expires_at))
-    except IntegrityError as error:
-        raise JtiReplayed(f"{purpose} jti already used") from error
 
 
 # --- VNeID back-channel logout ------------------------------------------------------------------
@@ -133,7 +114,8 @@ async def introspect(ctx: BrokerContext, raw: str) -> dict[str, Any]:
         except InvalidAccessToken:
             return {"active": False}
     claims = caller.raw
-    answer: dict[str, Any] = {"active": True, "token_type": "Bearer"}
+    token_type = "DPoP" if caller.dpop_jkt else "Bearer"
+    answer: dict[str, Any] = {"active": True, "token_type": token_type}
     for name in ("iss", "sub", "aud", "exp", "iat", "jti", "acr", "amr", "channel", "sid", "cnf"):
         if name in claims:
             answer[name] = claims[name]

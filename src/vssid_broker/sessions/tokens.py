@@ -12,12 +12,13 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwt import JWTClaimsRegistry
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vssid_broker.accounts.models import Account
 from vssid_broker.config import Settings
 from vssid_broker.errors import DomainError, Unauthorized
+from vssid_broker.sessions.dpop import InvalidDpopProof
 from vssid_broker.sessions.keys import SigningKeys
 from vssid_broker.sessions.models import RefreshToken
 
@@ -38,8 +39,13 @@ class RefreshTokenReused(InvalidGrant):
 
 
 class InvalidAccessToken(Unauthorized):
+    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}  # noqa: RUF012 - RFC 6750 §3
     code = "invalid_token"
     message = "Phiên đăng nhập không hợp lệ hoặc đã hết hạn. Vui lòng đăng nhập lại."
+
+
+def _token_type(dpop_jkt: str | None) -> str:
+    return "DPoP" if dpop_jkt is not None else "Bearer"
 
 
 def hash_token(raw: str) -> str:
@@ -51,6 +57,8 @@ class IssuedTokens:
     access_token: str
     expires_in: int
     refresh_token: str
+    token_type: str = "Bearer"
+    """"DPoP" when both tokens are bound to the app's key (RFC 9449 §5)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,13 @@ class AccessTokenClaims:
     """The refresh family the token belongs to (`sid`): ending it ends the token too."""
     raw: dict[str, Any]
 
+    @property
+    def dpop_jkt(self) -> str | None:
+        """RFC 9449 §6.1: the thumbprint of the key the token is bound to, if any."""
+        cnf = self.raw.get("cnf")
+        jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+        return jkt if isinstance(jkt, str) else None
+
 
 class TokenService:
     def __init__(self, settings: Settings, keys: SigningKeys) -> None:
@@ -87,6 +102,7 @@ class TokenService:
         channel: str,
         now: datetime,
         family_id: str,
+        dpop_jkt: str | None = None,
     ) -> str:
         key = await self._keys.active(session, now)
         issued = int(now.timestamp())
@@ -102,6 +118,8 @@ class TokenService:
             "channel": channel,
             "sid": family_id,
         }
+        if dpop_jkt is not None:
+            claims["cnf"] = {"jkt": dpop_jkt}
         header = {"alg": key.alg, "kid": key.kid, "typ": "at+jwt"}  # RFC 9068 token type
         return jwt.encode(header, claims, key.private, algorithms=[key.alg])
 
@@ -157,6 +175,7 @@ class TokenService:
         family_id: str | None = None,
         family_expires_at: datetime | None = None,
         user_agent: str | None = None,
+        dpop_jkt: str | None = None,
     ) -> tuple[str, str]:
         """A new refresh token (raw value, family id): a new family unless one is given."""
         raw = secrets.token_urlsafe(32)
@@ -171,6 +190,7 @@ class TokenService:
                 expires_at=family_expires_at
                 or now + timedelta(seconds=self._settings.refresh_token_ttl_seconds),
                 user_agent=(user_agent or "")[:200] or None,
+                dpop_jkt=dpop_jkt,
             )
         )
         return raw, family_id
@@ -184,9 +204,15 @@ class TokenService:
         channel: str,
         now: datetime,
         user_agent: str | None = None,
+        dpop_jkt: str | None = None,
     ) -> IssuedTokens:
         refresh, family_id = self.new_refresh_token(
-            session, account_id=account_id, acr=acr, now=now, user_agent=user_agent
+            session,
+            account_id=account_id,
+            acr=acr,
+            now=now,
+            user_agent=user_agent,
+            dpop_jkt=dpop_jkt,
         )
         await session.flush()
         await self._end_families_beyond_bound(session, account_id, now)
@@ -197,12 +223,27 @@ class TokenService:
             channel=channel,
             now=now,
             family_id=family_id,
+            dpop_jkt=dpop_jkt,
         )
-        return IssuedTokens(access, self._settings.access_token_ttl_seconds, refresh)
+        return IssuedTokens(
+            access, self._settings.access_token_ttl_seconds, refresh, _token_type(dpop_jkt)
+        )
 
-    async def rotate(self, session: AsyncSession, raw: str, now: datetime) -> IssuedTokens:
+    async def rotate(
+        self, session: AsyncSession, raw: str, now: datetime, *, dpop_jkt: str | None = None
+    ) -> IssuedTokens:
         """Spend a refresh token for a new pair. A spent token coming back revokes its family
-        (RFC 9700 §4.14.2): either the app or a thief has a copy, and we cannot tell which."""
+        (RFC 9700 §4.14.2): either the app or a thief has a copy, and we cannot tell which.
+
+        A family bound to a DPoP key is spent only with a proof of that key (RFC 9449 §5); a
+        proof of another key, or none, changes nothing."""
+        binding = (
+            or_(RefreshToken.dpop_jkt.is_(None), RefreshToken.dpop_jkt == dpop_jkt)
+            if dpop_jkt is not None
+            else RefreshToken.dpop_jkt.is_(None)
+        )
+        if not self._settings.bearer_tokens_allowed:
+            binding = and_(binding, RefreshToken.dpop_jkt.is_not(None))
         spent = await session.scalar(
             update(RefreshToken)
             .where(
@@ -212,6 +253,7 @@ class TokenService:
                 RefreshToken.expires_at > now,
                 # Idle lifetime: the newest token of a family was issued at its last use.
                 RefreshToken.issued_at > now - self._idle,
+                binding,
             )
             .values(rotated_at=now)
             .returning(RefreshToken)
@@ -219,6 +261,7 @@ class TokenService:
         )
         if spent is None:
             await self._revoke_family_if_reused(session, raw, now)
+            await self._refuse_if_binding_failed(session, raw)
             raise InvalidGrant("refresh token unknown, expired, revoked or already used")
         refresh, _ = self.new_refresh_token(
             session,
@@ -228,6 +271,7 @@ class TokenService:
             family_id=spent.family_id,
             family_expires_at=spent.expires_at,  # rotation never extends the absolute lifetime
             user_agent=spent.user_agent,
+            dpop_jkt=spent.dpop_jkt,
         )
         access = await self.access_token(
             session,
@@ -236,8 +280,24 @@ class TokenService:
             channel="app",
             now=now,
             family_id=spent.family_id,
+            dpop_jkt=spent.dpop_jkt,
         )
-        return IssuedTokens(access, self._settings.access_token_ttl_seconds, refresh)
+        return IssuedTokens(
+            access, self._settings.access_token_ttl_seconds, refresh, _token_type(spent.dpop_jkt)
+        )
+
+    async def _refuse_if_binding_failed(self, session: AsyncSession, raw: str) -> None:
+        row = await session.scalar(
+            select(RefreshToken).where(
+                RefreshToken.token_hash == hash_token(raw), RefreshToken.rotated_at.is_(None)
+            )
+        )
+        if row is not None and row.dpop_jkt is not None:
+            raise InvalidDpopProof(
+                "refresh token is bound to a DPoP key this request did not prove"
+            )
+        if row is not None and not self._settings.bearer_tokens_allowed:
+            raise InvalidDpopProof("bearer refresh tokens are not allowed; sign in with DPoP")
 
     async def _revoke_family_if_reused(
         self, session: AsyncSession, raw: str, now: datetime

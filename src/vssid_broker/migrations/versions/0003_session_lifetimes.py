@@ -1,4 +1,4 @@
-"""Session lifetimes and revocation: idle timeout, CSRF token, session ids, used jtis
+"""Session lifetimes and revocation: idle timeout, CSRF token, session ids, DPoP, used jtis
 
 Revision ID: 0003
 Revises: 0001
@@ -30,6 +30,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table("refresh_tokens", schema=None) as batch_op:
         batch_op.add_column(sa.Column("user_agent", sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column("dpop_jkt", sa.String(length=64), nullable=True))
 
     op.create_table(
         "used_jtis",
@@ -48,6 +49,7 @@ def downgrade() -> None:
     op.drop_table("used_jtis")
 
     with op.batch_alter_table("refresh_tokens", schema=None) as batch_op:
+        batch_op.drop_column("dpop_jkt")
         batch_op.drop_column("user_agent")
 
     with op.batch_alter_table("browser_sessions", schema=None) as batch_op:
