@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.conftest import SERVICE_CLIENT, Stack
 from tests.sessions.test_browser_sessions import is_signed_in
 from tests.sessions.test_refresh import refresh, signed_in_app
 from tests.support.flows import app_complete, app_until_redirect, browser_login
+from vssid_broker.accounts.models import Account
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.sessions.models import BrowserSession, RefreshToken, UsedJti
 
@@ -168,3 +169,18 @@ async def app_login_as(app: httpx.AsyncClient, stack: Stack, citizen_id: str) ->
     assert done.status_code == 200, done.text
     tokens: dict[str, str] = done.json()
     return tokens
+
+
+async def test_locking_the_vssid_account_ends_its_sessions_at_once(stack: Stack) -> None:
+    async with httpx.AsyncClient() as browser, httpx.AsyncClient() as app:
+        await browser_login_as(browser, stack, "001085012345")
+        tokens = await app_login_as(app, stack, "001085012345")
+        async with stack.db.begin() as session:  # staff lock the account
+            await session.execute(
+                update(Account).where(Account.citizen_id == "001085012345").values(status="locked")
+            )
+        assert not await is_signed_in(browser, stack)
+        assert await me_status(app, stack, tokens["access_token"]) == 401
+        assert (await refresh(app, stack, tokens["refresh_token"])).status_code == 400
+        answer = await introspect(app, stack, tokens["access_token"], SERVICE_AUTH)
+    assert answer.json() == {"active": False}

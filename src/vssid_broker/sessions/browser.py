@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vssid_broker.accounts.models import Account
 from vssid_broker.sessions.models import BrowserSession
 from vssid_broker.sessions.tokens import hash_token
 
@@ -55,6 +56,8 @@ def _live(now: datetime, idle_seconds: int) -> list[ColumnElement[bool]]:
         BrowserSession.revoked_at.is_(None),
         BrowserSession.expires_at > now,
         BrowserSession.last_used_at > now - timedelta(seconds=idle_seconds),
+        # A locked or closed account has no live session, whoever locked it and however.
+        BrowserSession.account_id.in_(select(Account.id).where(Account.status == "active")),
     ]
 
 

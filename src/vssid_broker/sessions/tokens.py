@@ -254,6 +254,7 @@ class TokenService:
                 # Idle lifetime: the newest token of a family was issued at its last use.
                 RefreshToken.issued_at > now - self._idle,
                 binding,
+                RefreshToken.account_id.in_(select(Account.id).where(Account.status == "active")),
             )
             .values(rotated_at=now)
             .returning(RefreshToken)
