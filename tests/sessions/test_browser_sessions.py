@@ -6,11 +6,13 @@ import re
 from html import unescape
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from tests.conftest import Stack
 from tests.support.flows import browser_login, csrf_token_of
 from vssid_broker.audit.models import AuditEvent
+from vssid_broker.federation.provider import ProviderMetadata
 from vssid_broker.sessions.browser import SESSION_COOKIE
 from vssid_broker.sessions.models import BrowserSession
 
@@ -163,3 +165,15 @@ async def test_logout_of_an_ended_session_only_clears_the_cookie(stack: Stack) -
         stack.clock.advance(stack.settings.browser_session_idle_seconds + 1)
         logout = await browser.post(f"{stack.broker}/auth/logout")
     assert logout.status_code == 303 and logout.headers["location"] == "/"
+
+
+async def test_logout_stays_at_the_broker_when_vneid_offers_no_logout(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Discovery without end_session_endpoint (OIDC RP-Initiated Logout §2.1 makes it optional).
+    monkeypatch.setattr(ProviderMetadata, "end_session_endpoint", property(lambda _self: None))
+    async with httpx.AsyncClient() as browser:
+        token = await signed_in_browser(browser, stack)
+        logout = await browser.post(f"{stack.broker}/auth/logout", data={"csrf_token": token})
+        assert logout.status_code == 303 and logout.headers["location"] == "/"
+        assert not await is_signed_in(browser, stack)

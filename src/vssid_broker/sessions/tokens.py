@@ -141,23 +141,25 @@ class TokenService:
         if token.header.get("typ") != "at+jwt":
             raise InvalidAccessToken("not an access token")
         claims = dict(token.claims)
-        sid = claims.get("sid")
-        if not isinstance(sid, str) or not await self._session_live(session, sid, claims["sub"]):
+        sid, sub = claims.get("sid"), str(claims["sub"])
+        if not sub.isdigit():
+            raise InvalidAccessToken("access token sub is not an account id")
+        if not isinstance(sid, str) or not await self._session_live(session, sid, int(sub)):
             # The JWT alone would live until exp; the broker's own endpoints refuse it as soon
             # as its session is revoked, logged out at VNeID, or its account is not active.
             raise InvalidAccessToken("the token's session has ended")
         return AccessTokenClaims(
-            int(claims["sub"]), str(claims.get("acr")), str(claims.get("channel")), sid, claims
+            int(sub), str(claims.get("acr")), str(claims.get("channel")), sid, claims
         )
 
-    async def _session_live(self, session: AsyncSession, family_id: str, sub: object) -> bool:
+    async def _session_live(self, session: AsyncSession, family_id: str, account_id: int) -> bool:
         found = await session.scalar(
             select(RefreshToken.id)
             .join(Account, Account.id == RefreshToken.account_id)
             .where(
                 RefreshToken.family_id == family_id,
                 RefreshToken.revoked_at.is_(None),
-                RefreshToken.account_id == int(str(sub)),
+                RefreshToken.account_id == account_id,
                 Account.status == "active",
             )
             .limit(1)
