@@ -45,8 +45,9 @@ async def complete(
         login.CallbackParams(state=body.state, code=body.code, iss=body.iss),
         code_verifier=body.code_verifier,
         request_id=request_id,
-        user_agent=request.headers.get("user-agent"),
-        dpop_jkt=proof.jkt if proof else None,
+        client=login.ClientInfo(
+            user_agent=request.headers.get("user-agent"), dpop_jkt=proof.jkt if proof else None
+        ),
     )
     assert result.tokens is not None
     return LoginTokensOut.of(

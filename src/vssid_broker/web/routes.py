@@ -104,14 +104,13 @@ async def vneid_callback(
         login.CallbackParams(state=state, code=code, iss=iss, error=error),
         browser_binding=request.cookies.get(LOGIN_BINDING_COOKIE),
         request_id=request_id,
-        user_agent=request.headers.get("user-agent"),
+        client=login.ClientInfo(
+            user_agent=request.headers.get("user-agent"),
+            # OWASP session management: a login always gets a new session id; one the browser
+            # already held (perhaps planted by someone else: session fixation) ends.
+            replaces_browser_session=request.cookies.get(browser_sessions.SESSION_COOKIE),
+        ),
     )
-    # OWASP session management: a login always gets a new session id; one the browser already
-    # held (perhaps planted by someone else: session fixation) ends here.
-    async with ctx.db.begin() as session:
-        await browser_sessions.end(
-            session, request.cookies.get(browser_sessions.SESSION_COOKIE), ctx.clock()
-        )
     target = safe_return_to(result.return_to)
     if result.newly_linked:
         target += ("&" if "?" in target else "?") + "linked=1"
