@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vssid_broker.audit import service as audit
@@ -24,6 +24,7 @@ from vssid_broker.federation.logout_token import (
 )
 from vssid_broker.linking.models import FederatedLink
 from vssid_broker.sessions import browser as browser_sessions
+from vssid_broker.sessions.models import BrowserSession, RefreshToken, UsedJti
 from vssid_broker.sessions.replay import JtiReplayed, remember_jti
 from vssid_broker.sessions.tokens import InvalidAccessToken, TokenService
 
@@ -189,3 +190,25 @@ async def end_every_session(ctx: BrokerContext, account_id: int, request_id: str
             app_sessions=ended.app_families,
         )
     return ended
+
+
+# --- housekeeping -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Purged:
+    used_jtis: int
+    browser_sessions: int
+    refresh_tokens: int
+
+
+async def purge_expired(session: AsyncSession, now: datetime) -> Purged:
+    """Delete rows that can no longer matter: `jti`s past their replay window, browser sessions
+    and refresh-token families past their absolute end (every token of a family shares its
+    `expires_at`, so families go whole). The audit trail keeps the history."""
+    jtis = await session.execute(delete(UsedJti).where(UsedJti.expires_at <= now))
+    browsers = await session.execute(delete(BrowserSession).where(BrowserSession.expires_at <= now))
+    refresh = await session.execute(delete(RefreshToken).where(RefreshToken.expires_at <= now))
+    return Purged(
+        int(jtis.rowcount or 0),  # type: ignore[attr-defined]
+        int(browsers.rowcount or 0),  # type: ignore[attr-defined]
+        int(refresh.rowcount or 0),  # type: ignore[attr-defined]
+    )
