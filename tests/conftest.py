@@ -14,19 +14,27 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests.support.clock import MovableClock
 from tests.support.database import empty_data_tables, reset_schema, test_database_url
 from tests.support.live_server import free_port, live_server
+from tests.support.recording import RecordingTransport
 from vssid_broker import schema
 from vssid_broker.accounts.seed import seed_demo
 from vssid_broker.app import create_app
-from vssid_broker.config import Settings
+from vssid_broker.config import ServiceClient, Settings
+from vssid_broker.context import BrokerContext
 from vssid_broker.db import create_engine, session_factory
 from vssid_broker.vneid_sim.app import create_app as create_sim_app
 from vssid_broker.vneid_sim.config import SimSettings, demo_client
+
+SERVICE_CLIENT = ServiceClient(
+    client_id="vssid-claims-service", client_secret="claims-service-test-secret-0123456789"
+)
+"""Another VssID service allowed to introspect tokens."""
 
 
 @pytest.fixture(scope="session")
@@ -54,11 +62,30 @@ def db(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 @pytest.fixture(scope="session")
-def sim_url() -> Iterator[str]:
+def broker_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def sim_outbound() -> RecordingTransport:
+    return RecordingTransport()
+
+
+@pytest.fixture(scope="session")
+def sim_url(broker_port: int, sim_outbound: RecordingTransport) -> Iterator[str]:
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
-    settings = SimSettings(issuer=issuer, test_mode=True, clients=[demo_client()])
-    with live_server(create_sim_app(settings), port) as url:
+    # The broker under test runs on its own port: register its logout URIs too.
+    broker = f"http://127.0.0.1:{broker_port}"
+    client = demo_client()
+    client = client.model_copy(
+        update={
+            "post_logout_redirect_uris": [*client.post_logout_redirect_uris, f"{broker}/"],
+            "backchannel_logout_uri": f"{broker}/auth/vneid/backchannel-logout",
+        }
+    )
+    settings = SimSettings(issuer=issuer, test_mode=True, clients=[client])
+    with live_server(create_sim_app(settings, outbound_transport=sim_outbound), port) as url:
         yield url
 
 
@@ -68,23 +95,28 @@ def clock() -> MovableClock:
 
 
 @pytest.fixture(scope="session")
-def broker_settings(database_url: str, sim_url: str, tmp_dir: Path) -> Settings:
+def broker_settings(database_url: str, sim_url: str, tmp_dir: Path, broker_port: int) -> Settings:
     return Settings(
         database_url=database_url,
-        public_base_url=f"http://127.0.0.1:{free_port()}",
+        public_base_url=f"http://127.0.0.1:{broker_port}",
         vneid_issuer=sim_url,
         vneid_http_timeout_seconds=1.5,  # short, so the slow-provider test stays quick
         key_encryption_key=base64.urlsafe_b64encode(os.urandom(32)).decode(),
         key_encryption_key_file=tmp_dir / "unused.key",
+        service_clients=[SERVICE_CLIENT],
     )
 
 
 @pytest.fixture(scope="session")
+def broker_app(broker_settings: Settings, clock: MovableClock) -> FastAPI:
+    return create_app(broker_settings, clock=clock)
+
+
+@pytest.fixture(scope="session")
 def broker_url(
-    broker_settings: Settings, engine: AsyncEngine, clock: MovableClock
+    broker_app: FastAPI, broker_settings: Settings, engine: AsyncEngine, broker_port: int
 ) -> Iterator[str]:
-    port = int(broker_settings.public_base_url.rsplit(":", 1)[1])
-    with live_server(create_app(broker_settings, clock=clock), port) as url:
+    with live_server(broker_app, broker_port) as url:
         yield url
 
 
@@ -97,6 +129,10 @@ class Stack:
     settings: Settings
     db: async_sessionmaker[AsyncSession]
     clock: MovableClock
+    ctx: BrokerContext
+    """The running broker's own context (its key cache, token service), for rotation tests."""
+    sim_outbound: RecordingTransport
+    """What the simulated VNeID sent to the broker (back-channel logout), in this test."""
 
     async def fault(self, name: str, times: int = 1, delay_seconds: float = 0) -> None:
         async with httpx.AsyncClient() as client:
@@ -119,6 +155,8 @@ async def stack(
     engine: AsyncEngine,
     db: async_sessionmaker[AsyncSession],
     clock: MovableClock,
+    broker_app: FastAPI,
+    sim_outbound: RecordingTransport,
 ) -> AsyncIterator[Stack]:
     await empty_data_tables(engine)
     async with db.begin() as session:
@@ -126,4 +164,7 @@ async def stack(
     clock.reset()
     async with httpx.AsyncClient() as client:
         await client.delete(f"{sim_url}/_test/faults")
-    yield Stack(broker_url, sim_url, broker_settings, db, clock)
+    sim_outbound.sent.clear()
+    yield Stack(
+        broker_url, sim_url, broker_settings, db, clock, broker_app.state.broker, sim_outbound
+    )

@@ -105,6 +105,14 @@ def test_migrate_seed_keys_then_serve(tmp_path: Path) -> None:
     )
 
 
+def test_purge_runs_on_a_migrated_database(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
+    purged = run_cli("purge", env=env, cwd=tmp_path)
+    assert purged.returncode == 0, purged.stderr
+    assert "purged: 0 browser sessions, 0 refresh tokens, 0 used jtis" in purged.stdout
+
+
 def test_vneid_sim_command_serves_discovery(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -1,4 +1,4 @@
-"""`vssid-broker`: serve, demo, migrate, seed, keys, vneid-sim."""
+"""`vssid-broker`: serve, demo, migrate, seed, keys, purge, vneid-sim."""
 
 from __future__ import annotations
 
@@ -43,6 +43,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="rotate: publish the new key this long before it signs (verifiers cache JWKS)",
     )
 
+    commands.add_parser(
+        "purge", help="delete expired sessions, refresh tokens and used jtis (run it daily)"
+    )
+
     sim = commands.add_parser("vneid-sim", help="run the simulated VNeID provider alone")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=9000)
@@ -66,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 asyncio.run(run_seed(Settings()))
             case "keys":
                 asyncio.run(run_keys(Settings(), args.action, args.publish_ahead_seconds))
+            case "purge":
+                asyncio.run(run_purge(Settings()))
             case "vneid-sim":
                 from vssid_broker.vneid_sim.server import run as run_sim
 
@@ -144,6 +150,22 @@ async def run_keys(settings: Settings, action: str, publish_ahead_seconds: int) 
                 print(f"{row.kid}  {row.alg}  signs_from={signs_from}  retired={retired}")
     finally:
         await engine.dispose()
+
+
+async def run_purge(settings: Settings) -> None:
+    from vssid_broker.sessions.service import purge_expired
+
+    engine = create_engine(settings.database_url)
+    try:
+        await schema.require_current_schema(engine)
+        async with session_factory(engine).begin() as session:
+            purged = await purge_expired(session, utcnow())
+    finally:
+        await engine.dispose()
+    print(
+        f"purged: {purged.browser_sessions} browser sessions, "
+        f"{purged.refresh_tokens} refresh tokens, {purged.used_jtis} used jtis"
+    )
 
 
 def run_demo(port: int, sim_port: int) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_CLIENT_SECRET = "vssid-broker-demo-secret"
@@ -21,6 +21,20 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 def is_loopback_url(url: str) -> bool:
     return (urlsplit(url).hostname or "") in LOOPBACK_HOSTS
+
+
+class ServiceClient(BaseModel):
+    """Another VssID service allowed to introspect tokens (RFC 7662 §2.1: callers authenticate)."""
+
+    client_id: str = Field(min_length=1, max_length=100)
+    client_secret: SecretStr
+
+    @field_validator("client_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("a service client secret must be at least 32 characters")
+        return value
 
 
 class Settings(BaseSettings):
@@ -77,8 +91,26 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = 300
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     browser_session_ttl_seconds: int = 8 * 3600
+    """Absolute lifetime of a browser session; activity never extends it."""
+    browser_session_idle_seconds: int = 30 * 60
+    """A browser session unused this long ends (OWASP session management: idle timeout)."""
+    refresh_token_idle_seconds: int = 14 * 24 * 3600
+    """A refresh-token family unused this long ends, even inside its absolute lifetime."""
+    refresh_families_per_account: int = Field(default=10, ge=1)
+    """At most this many signed-in app installations per account; the oldest is ended."""
     access_token_audience: str = "vssid"
     signing_alg: Literal["ES256", "EdDSA"] = "ES256"
+
+    # --- sender-constrained app tokens (DPoP, RFC 9449) ---------------------------------------
+    bearer_tokens_allowed: bool = True
+    """Let clients that cannot do DPoP use plain bearer tokens. An app that sends a DPoP proof
+    always gets bound tokens; set false once every app version does DPoP."""
+    dpop_proof_max_age_seconds: int = Field(default=60, ge=5, le=600)
+    """How old a DPoP proof's `iat` may be; its `jti` is remembered for this long."""
+
+    # --- other VssID services ---------------------------------------------------------------
+    service_clients: list[ServiceClient] = Field(default_factory=list)
+    """Services that may call token introspection, with their own secrets (JSON list)."""
 
     # --- operations --------------------------------------------------------------------------
     log_level: str = "INFO"
@@ -130,6 +162,11 @@ class Settings(BaseSettings):
     @cached_property
     def vneid_redirect_uri(self) -> str:
         return f"{self.public_base_url}/auth/vneid/callback"
+
+    @property
+    def post_logout_redirect_uri(self) -> str:
+        """Where VNeID sends the browser after RP-initiated logout (register it at VNeID)."""
+        return f"{self.public_base_url}/"
 
     @property
     def secure_cookies(self) -> bool:

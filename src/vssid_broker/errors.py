@@ -17,6 +17,7 @@ class DomainError(Exception):
     status: int = 400
     code: str = "bad_request"
     message: str = "Yêu cầu không hợp lệ."
+    headers: dict[str, str] = {}  # noqa: RUF012 - read-only; e.g. WWW-Authenticate on a 401
 
     def __init__(
         self,

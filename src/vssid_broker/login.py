@@ -91,6 +91,19 @@ class CallbackParams:
 
 
 @dataclass(frozen=True)
+class ClientInfo:
+    """What the caller brings besides the callback itself."""
+
+    user_agent: str | None = None
+    """Shown to the person in their list of sessions."""
+    dpop_jkt: str | None = None
+    """App: thumbprint of its DPoP key; the tokens are bound to it (RFC 9449 §5)."""
+    replaces_browser_session: str | None = None
+    """Browser: the session cookie it held before the login, ended in the same commit
+    (a login always gets a new session id: no session fixation)."""
+
+
+@dataclass(frozen=True)
 class LoginSucceeded:
     account: Account
     newly_linked: bool
@@ -147,7 +160,12 @@ async def start(
 
 # --- finish -------------------------------------------------------------------------------------
 async def finish_browser(
-    ctx: BrokerContext, params: CallbackParams, *, browser_binding: str | None, request_id: str
+    ctx: BrokerContext,
+    params: CallbackParams,
+    *,
+    browser_binding: str | None,
+    request_id: str,
+    client: ClientInfo = ClientInfo(),
 ) -> LoginSucceeded:
     async def caller_check(txn: LoginTransaction) -> None:
         # RFC 9700 §4.7: the state must come back to the browser that started the login.
@@ -156,11 +174,16 @@ async def finish_browser(
         if not hmac.compare_digest(expected, given):
             raise LoginNotFromThisBrowser("browser binding cookie missing or different")
 
-    return await _finish(ctx, "browser", params, caller_check, request_id)
+    return await _finish(ctx, "browser", params, caller_check, request_id, client)
 
 
 async def finish_app(
-    ctx: BrokerContext, params: CallbackParams, *, code_verifier: str, request_id: str
+    ctx: BrokerContext,
+    params: CallbackParams,
+    *,
+    code_verifier: str,
+    request_id: str,
+    client: ClientInfo = ClientInfo(),
 ) -> LoginSucceeded:
     async def caller_check(txn: LoginTransaction) -> None:
         # RFC 7636 §4.6: only the app that sent the challenge holds the verifier.
@@ -168,7 +191,7 @@ async def finish_app(
         if not hmac.compare_digest(expected, create_s256_code_challenge(code_verifier)):
             raise AppVerifierMismatch("code_verifier does not match the code_challenge")
 
-    return await _finish(ctx, "app", params, caller_check, request_id)
+    return await _finish(ctx, "app", params, caller_check, request_id, client)
 
 
 async def _finish(
@@ -177,6 +200,7 @@ async def _finish(
     params: CallbackParams,
     caller_check: Callable[[LoginTransaction], Awaitable[None]],
     request_id: str,
+    client: ClientInfo,
 ) -> LoginSucceeded:
     started = time.perf_counter()
     identity: VerifiedIdentity | None = None
@@ -196,7 +220,9 @@ async def _finish(
         if ctx.settings.vneid_fetch_userinfo:
             claims = await _with_userinfo(ctx, claims, token_response)
         identity = map_identity(claims, ctx.settings)
-        result = await _link_and_sign_in(ctx, channel, txn, identity, request_id)
+        result = await _link_and_sign_in(
+            ctx, channel, txn, identity, request_id, token_response["id_token"], client
+        )
     except LoginRefused as refusal:
         await _audit_refusal(ctx, channel, refusal, identity, request_id)
         raise
@@ -263,6 +289,8 @@ async def _link_and_sign_in(
     txn: LoginTransaction,
     identity: VerifiedIdentity,
     request_id: str,
+    id_token: str,
+    client: ClientInfo,
 ) -> LoginSucceeded:
     now = ctx.clock()
     async with ctx.db.begin() as session:
@@ -278,16 +306,26 @@ async def _link_and_sign_in(
                 pass
         browser_session, tokens = None, None
         if channel == "browser":
+            await browser_sessions.end(session, client.replaces_browser_session, now)
             browser_session = browser_sessions.start(
                 session,
                 account_id=account.id,
                 acr=identity.acr,
                 now=now,
                 ttl_seconds=ctx.settings.browser_session_ttl_seconds,
+                user_agent=client.user_agent,
+                # Kept sealed for RP-initiated logout's id_token_hint (OIDC RP-Initiated Logout §2).
+                vneid_id_token_sealed=ctx.keys.seal(id_token),
             )
         else:
             tokens = await ctx.tokens.issue(
-                session, account_id=account.id, acr=identity.acr, channel="app", now=now
+                session,
+                account_id=account.id,
+                acr=identity.acr,
+                channel="app",
+                now=now,
+                user_agent=client.user_agent,
+                dpop_jkt=client.dpop_jkt,
             )
         newly_linked = isinstance(outcome, linking.AutoLinked)
         audit.record(

@@ -5,7 +5,7 @@ from vssid_broker.audit.models import AuditEvent
 from vssid_broker.db import Base
 from vssid_broker.federation.models import LoginTransaction
 from vssid_broker.linking.models import FederatedLink
-from vssid_broker.sessions.models import BrowserSession, RefreshToken, SigningKey
+from vssid_broker.sessions.models import BrowserSession, RefreshToken, SigningKey, UsedJti
 
 metadata = Base.metadata
 
@@ -19,5 +19,6 @@ __all__ = [
     "LoginTransaction",
     "RefreshToken",
     "SigningKey",
+    "UsedJti",
     "metadata",
 ]

@@ -65,7 +65,7 @@ def respond(
 def install(app: FastAPI, templates: Jinja2Templates) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, error: DomainError) -> Response:
-        return respond(
+        response = respond(
             request,
             templates,
             status=error.status,
@@ -73,6 +73,8 @@ def install(app: FastAPI, templates: Jinja2Templates) -> None:
             message=error.message,
             detail=error.detail,
         )
+        response.headers.update(error.headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> Response:

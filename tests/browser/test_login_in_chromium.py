@@ -35,6 +35,8 @@ async def test_person_signs_in_with_vneid_and_sees_their_account(
     await page.screenshot(path=str(tmp_path / "account.png"), full_page=True)
 
     await page.get_by_role("button", name="Đăng xuất").click()
+    # Through VNeID's RP-initiated logout and back to the broker's front page.
+    await expect(page).to_have_url(f"{stack.broker}/")
     await expect(
         page.get_by_role("link", name="Đăng nhập bằng tài khoản định danh điện tử")
     ).to_be_visible()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import Stack
-from tests.support.flows import browser_login
+from tests.support.flows import browser_login, csrf_token_of
 from vssid_broker.linking.models import FederatedLink
 from vssid_broker.sessions.models import BrowserSession
 
@@ -29,8 +29,10 @@ async def test_browser_signs_in_and_sees_the_account_page(stack: Stack) -> None:
         assert "Bảo hiểm xã hội (BHXH)" in page.text
         assert "DN4010112345678" in page.text
 
-        logout = await browser.post(f"{stack.broker}/auth/logout")
-        assert logout.status_code == 303
+        logout = await browser.post(
+            f"{stack.broker}/auth/logout", data={"csrf_token": csrf_token_of(page.text)}
+        )
+        assert logout.status_code == 200  # the form that carries on to VNeID's logout
         after = await browser.get(f"{stack.broker}/account")
         assert after.status_code == 302
         assert after.headers["location"] == "/"

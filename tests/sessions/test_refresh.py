@@ -56,8 +56,16 @@ async def test_refresh_rotates_and_the_old_token_stops_working(stack: Stack) -> 
                 select(AuditEvent.outcome).where(AuditEvent.event_type == "token.refresh")
             )
         )
+        reuse = list(
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.event_type == "token.reuse_detected")
+            )
+        )
     assert len(rows) == 2 and all(row.revoked_at is not None for row in rows)
-    assert outcomes == ["invalid_grant", "invalid_grant"]
+    assert outcomes == ["invalid_grant"]  # the newest token, refused as revoked
+    assert len(reuse) == 1 and reuse[0].outcome == "family_revoked"
+    assert reuse[0].account_id == rows[0].account_id
+    assert reuse[0].details["family_id"] == rows[0].family_id
 
 
 async def test_refresh_tokens_are_stored_only_as_hashes(stack: Stack) -> None:

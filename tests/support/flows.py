@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
@@ -17,6 +18,13 @@ APP_REDIRECT_URI = "vn.gov.baohiemxahoi.vssid:/oauth/vneid"
 
 def query_of(url: str) -> dict[str, str]:
     return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+
+
+def csrf_token_of(page: str) -> str:
+    """The session's CSRF token, as the account page's forms carry it."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found, "page has no CSRF token"
+    return found.group(1)
 
 
 async def browser_login(browser: httpx.AsyncClient, broker: str, citizen_id: str) -> httpx.Response:

@@ -56,6 +56,12 @@ class ProviderMetadata:
         return str(self.raw["jwks_uri"])
 
     @property
+    def end_session_endpoint(self) -> str | None:
+        """OIDC RP-Initiated Logout 1.0 §2.1: absent when the provider does not offer it."""
+        value = self.raw.get("end_session_endpoint")
+        return str(value) if value else None
+
+    @property
     def sends_iss_in_response(self) -> bool:
         return bool(self.raw.get("authorization_response_iss_parameter_supported", False))
 

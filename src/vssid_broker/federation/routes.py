@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from vssid_broker import login
 from vssid_broker.accounts.schemas import AccountOut
-from vssid_broker.deps import Ctx, RequestId
+from vssid_broker.deps import Ctx, RequestId, dpop_proof_if_sent
 from vssid_broker.federation.errors import AppRequestInvalid
 from vssid_broker.federation.schemas import CompleteRequest, StartRequest, StartResponse
 from vssid_broker.sessions.schemas import LoginTokensOut
@@ -35,12 +35,19 @@ async def start(body: StartRequest, ctx: Ctx) -> StartResponse:
 
 
 @router.post("/complete", response_model=LoginTokensOut)
-async def complete(body: CompleteRequest, ctx: Ctx, request_id: RequestId) -> LoginTokensOut:
+async def complete(
+    body: CompleteRequest, request: Request, ctx: Ctx, request_id: RequestId
+) -> LoginTokensOut:
+    # RFC 9449 §5: a proof here binds the new refresh family and access tokens to the app's key.
+    proof = await dpop_proof_if_sent(request, ctx)
     result = await login.finish_app(
         ctx,
         login.CallbackParams(state=body.state, code=body.code, iss=body.iss),
         code_verifier=body.code_verifier,
         request_id=request_id,
+        client=login.ClientInfo(
+            user_agent=request.headers.get("user-agent"), dpop_jkt=proof.jkt if proof else None
+        ),
     )
     assert result.tokens is not None
     return LoginTokensOut.of(

@@ -1,55 +1,130 @@
-"""Browser sessions: a random cookie value, stored server-side only as its hash."""
+"""Browser sessions: a random cookie value, stored server-side only as its hash.
+
+A session ends at the first of: its absolute lifetime (`expires_at`), an idle gap longer than
+the configured idle timeout (counted from `last_used_at`), logout, or revocation. Every check
+is one conditional UPDATE, so two processes never disagree about a session's state.
+"""
 
 from __future__ import annotations
 
+import hmac
 import secrets
+import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vssid_broker.accounts.models import Account
 from vssid_broker.sessions.models import BrowserSession
 from vssid_broker.sessions.tokens import hash_token
 
 SESSION_COOKIE = "vssid_session"
+USER_AGENT_MAX = 200
 
 
 def start(
-    session: AsyncSession, *, account_id: int, acr: str, now: datetime, ttl_seconds: int
+    session: AsyncSession,
+    *,
+    account_id: int,
+    acr: str,
+    now: datetime,
+    ttl_seconds: int,
+    user_agent: str | None = None,
+    vneid_id_token_sealed: str | None = None,
 ) -> str:
     raw = secrets.token_urlsafe(32)
     session.add(
         BrowserSession(
             session_hash=hash_token(raw),
+            public_id=str(uuid.uuid4()),
             account_id=account_id,
             acr=acr,
             created_at=now,
+            last_used_at=now,
             expires_at=now + timedelta(seconds=ttl_seconds),
+            csrf_token=secrets.token_urlsafe(32),
+            user_agent=(user_agent or "")[:USER_AGENT_MAX] or None,
+            vneid_id_token_sealed=vneid_id_token_sealed,
         )
     )
     return raw
 
 
-async def find(session: AsyncSession, raw: str | None, now: datetime) -> BrowserSession | None:
+def _live(now: datetime, idle_seconds: int) -> list[ColumnElement[bool]]:
+    return [
+        BrowserSession.revoked_at.is_(None),
+        BrowserSession.expires_at > now,
+        BrowserSession.last_used_at > now - timedelta(seconds=idle_seconds),
+        # A locked or closed account has no live session, whoever locked it and however.
+        BrowserSession.account_id.in_(select(Account.id).where(Account.status == "active")),
+    ]
+
+
+async def find(
+    session: AsyncSession, raw: str | None, now: datetime, *, idle_seconds: int
+) -> BrowserSession | None:
+    """The live session behind the cookie, its idle clock restarted; None when it has ended."""
     if not raw:
         return None
     return await session.scalar(
-        select(BrowserSession).where(
-            BrowserSession.session_hash == hash_token(raw),
-            BrowserSession.revoked_at.is_(None),
-            BrowserSession.expires_at > now,
-        )
+        update(BrowserSession)
+        .where(BrowserSession.session_hash == hash_token(raw), *_live(now, idle_seconds))
+        .values(last_used_at=now)
+        .returning(BrowserSession)
+        .execution_options(synchronize_session=False)
     )
 
 
-async def end(session: AsyncSession, raw: str | None, now: datetime) -> int | None:
-    """Revoke the session behind `raw`; returns its account id if there was one."""
+def csrf_token_matches(current: BrowserSession, submitted: str | None) -> bool:
+    """OWASP CSRF cheat sheet, synchronizer token pattern: the form must carry this session's
+    own token; compared in constant time."""
+    return bool(submitted) and hmac.compare_digest(current.csrf_token, submitted or "")
+
+
+async def end(session: AsyncSession, raw: str | None, now: datetime) -> BrowserSession | None:
+    """Revoke the session behind `raw`; returns it if it was still open."""
     if not raw:
         return None
-    row = await session.scalar(
+    return await session.scalar(
         update(BrowserSession)
         .where(BrowserSession.session_hash == hash_token(raw), BrowserSession.revoked_at.is_(None))
         .values(revoked_at=now)
-        .returning(BrowserSession.account_id)
+        .returning(BrowserSession)
+        .execution_options(synchronize_session=False)
     )
-    return row
+
+
+async def end_one(session: AsyncSession, account_id: int, public_id: str, now: datetime) -> bool:
+    ended = await session.scalar(
+        update(BrowserSession)
+        .where(
+            BrowserSession.account_id == account_id,
+            BrowserSession.public_id == public_id,
+            BrowserSession.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+        .returning(BrowserSession.public_id)
+    )
+    return ended is not None
+
+
+async def end_all(session: AsyncSession, account_id: int, now: datetime) -> int:
+    result = await session.execute(
+        update(BrowserSession)
+        .where(BrowserSession.account_id == account_id, BrowserSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def active(
+    session: AsyncSession, account_id: int, now: datetime, *, idle_seconds: int
+) -> list[BrowserSession]:
+    return list(
+        await session.scalars(
+            select(BrowserSession)
+            .where(BrowserSession.account_id == account_id, *_live(now, idle_seconds))
+            .order_by(BrowserSession.created_at.desc())
+        )
+    )

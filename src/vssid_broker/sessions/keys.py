@@ -79,6 +79,8 @@ class SigningKeys:
         self._settings = settings
         self._encryption_key = encryption_key
         self._loaded_at = float("-inf")
+        self._loaded_for: datetime | None = None
+        self._next_change_at: datetime | None = None
         self._active: ActiveKey | None = None
         self._published: dict[str, Any] = {"keys": []}
         self._verification = KeySet([])
@@ -117,9 +119,21 @@ class SigningKeys:
         await session.flush()
         return row
 
+    # --- sealing other secrets at rest -------------------------------------------------------
+    def seal(self, plaintext: str) -> str:
+        """Encrypt a secret kept in the database (JWE dir + A256GCM under the same key)."""
+        return jwe.encrypt_compact(
+            {"alg": "dir", "enc": "A256GCM"}, plaintext, self._encryption_key
+        )
+
+    def unseal(self, sealed: str) -> str:
+        plaintext = jwe.decrypt_compact(sealed, self._encryption_key).plaintext
+        assert plaintext is not None
+        return plaintext.decode()
+
     # --- use ----------------------------------------------------------------------------------
     async def refresh(self, session: AsyncSession, now: datetime, *, force: bool = False) -> None:
-        if not force and time.monotonic() - self._loaded_at < CACHE_SECONDS:
+        if not force and not self._stale(now):
             return
         oldest_needed = now - timedelta(seconds=self._settings.access_token_ttl_seconds)
         rows = list(
@@ -134,6 +148,21 @@ class SigningKeys:
         self._published = {"keys": [row.public_jwk for row in rows]}
         self._verification = KeySet.import_key_set(self._published)  # type: ignore[arg-type]
         self._loaded_at = time.monotonic()
+        self._loaded_for = now
+        # The next moment the answer changes by itself: a published key starts signing, or a
+        # retired key's last token expires and it leaves the JWKS.
+        ttl = timedelta(seconds=self._settings.access_token_ttl_seconds)
+        changes = [row.signs_from for row in rows if row.signs_from > now] + [
+            row.retired_at + ttl for row in rows if row.retired_at is not None
+        ]
+        self._next_change_at = min((at for at in changes if at > now), default=None)
+
+    def _stale(self, now: datetime) -> bool:
+        if time.monotonic() - self._loaded_at >= CACHE_SECONDS:
+            return True
+        if self._loaded_for is None or now < self._loaded_for:  # first load; clock set back
+            return True
+        return self._next_change_at is not None and now >= self._next_change_at
 
     async def active(self, session: AsyncSession, now: datetime) -> ActiveKey:
         await self.refresh(session, now)

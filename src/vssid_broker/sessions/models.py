@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, PrimaryKeyConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vssid_broker.db import Base, BigId, UTCDateTime
@@ -44,6 +44,10 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    user_agent: Mapped[str | None] = mapped_column(String(200))
+    """The device that signed in, shown to the person in their list of sessions."""
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64))
+    """Thumbprint of the app's DPoP key (RFC 9449 §5): only that key can use the family."""
 
 
 class BrowserSession(Base):
@@ -59,7 +63,33 @@ class BrowserSession(Base):
     acr: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    """Absolute end: activity never extends it."""
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True)
+    """Names the session in the person's list; the cookie value is never shown or stored."""
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    """Moves with every request; the idle timeout counts from here."""
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    """Synchronizer token for this session's forms (OWASP CSRF cheat sheet)."""
+    user_agent: Mapped[str | None] = mapped_column(String(200))
+    vneid_id_token_sealed: Mapped[str | None] = mapped_column(Text)
+    """VNeID's ID token, encrypted (JWE) under the key-encryption key: the `id_token_hint`
+    for RP-initiated logout, unreadable from a database dump."""
 
 
-__all__ = ["BigId", "BrowserSession", "RefreshToken", "SigningKey"]
+class UsedJti(Base):
+    """A `jti` already accepted (logout tokens, DPoP proofs): the primary key makes it single use
+    across every broker process. Rows may be deleted once `expires_at` has passed."""
+
+    __tablename__ = "used_jtis"
+    __table_args__ = (
+        PrimaryKeyConstraint("purpose", "jti"),
+        Index("ix_used_jtis_expires_at", "expires_at"),
+    )
+
+    purpose: Mapped[str] = mapped_column(String(20))
+    jti: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+__all__ = ["BigId", "BrowserSession", "RefreshToken", "SigningKey", "UsedJti"]

@@ -1,17 +1,33 @@
-"""Token endpoints for the app (refresh, revoke) and the public keys for other services."""
+"""Token endpoints: the app's (refresh, revoke), other services' (introspection, public keys)
+and VNeID's (back-channel logout)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
+import logging
 from typing import Any
+from urllib.parse import unquote_plus
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
 from vssid_broker.audit import service as audit
-from vssid_broker.deps import Ctx, RequestId
-from vssid_broker.errors import DomainError
-from vssid_broker.sessions.schemas import TokensOut
+from vssid_broker.config import Settings
+from vssid_broker.deps import Caller, Ctx, RequestId, dpop_proof_if_sent
+from vssid_broker.errors import DomainError, NotFound, Unauthorized
+from vssid_broker.federation.logout_token import LogoutTokenRejected
+from vssid_broker.sessions import service
+from vssid_broker.sessions.schemas import SessionOut, TokensOut
+from vssid_broker.sessions.tokens import RefreshTokenReused
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["tokens"])
+
+# Compared against when the client id is unknown, so both cases take the same time.
+_NO_SUCH_SECRET = "\x00" * 64
 
 
 class UnsupportedGrantType(DomainError):
@@ -22,6 +38,32 @@ class UnsupportedGrantType(DomainError):
 class MissingParameter(DomainError):
     code = "invalid_request"
     message = "Yêu cầu thiếu thông tin bắt buộc."
+
+
+class InvalidServiceClient(Unauthorized):
+    code = "invalid_client"
+    message = "Dịch vụ gọi không được xác thực."
+    headers = {"WWW-Authenticate": 'Basic realm="vssid-broker"'}  # noqa: RUF012 - RFC 6749 §5.2
+
+
+def authenticate_service(request: Request, settings: Settings) -> str:
+    """RFC 7662 §2.1: the caller authenticates; RFC 6749 §2.3.1 HTTP Basic, form-encoded parts.
+    Secrets are compared in constant time, unknown ids against a dummy secret."""
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        raise InvalidServiceClient("introspection needs HTTP Basic client credentials")
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError) as error:
+        raise InvalidServiceClient("malformed Basic credentials") from error
+    raw_id, separator, raw_secret = decoded.partition(":")
+    client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
+    client = next((c for c in settings.service_clients if c.client_id == client_id), None)
+    expected = client.client_secret.get_secret_value() if client else _NO_SUCH_SECRET
+    secret_ok = hmac.compare_digest(secret.encode(), expected.encode())
+    if not separator or client is None or not secret_ok:
+        raise InvalidServiceClient("unknown service client or wrong secret")
+    return client_id
 
 
 async def _params(request: Request) -> dict[str, Any]:
@@ -43,13 +85,27 @@ async def refresh(request: Request, ctx: Ctx, request_id: RequestId) -> TokensOu
     raw = params.get("refresh_token")
     if not isinstance(raw, str) or not raw:
         raise MissingParameter("refresh_token is required")
+    proof = await dpop_proof_if_sent(request, ctx)
     now = ctx.clock()
     refusal: DomainError | None = None
     async with ctx.db.begin() as session:
         try:
-            issued = await ctx.tokens.rotate(session, raw, now)
+            issued = await ctx.tokens.rotate(
+                session, raw, now, dpop_jkt=proof.jkt if proof else None
+            )
+        except RefreshTokenReused as error:
+            # Commit what the refusal did (the family revoked) and say so in the trail.
+            refusal = error
+            audit.record(
+                session,
+                event_type="token.reuse_detected",
+                outcome="family_revoked",
+                now=now,
+                account_id=error.account_id,
+                request_id=request_id,
+                family_id=error.family_id,
+            )
         except DomainError as error:
-            # Commit what the refusal did (a family revoked on reuse) and say so in the trail.
             refusal = error
             audit.record(
                 session,
@@ -62,6 +118,7 @@ async def refresh(request: Request, ctx: Ctx, request_id: RequestId) -> TokensOu
         raise refusal
     return TokensOut(
         access_token=issued.access_token,
+        token_type="DPoP" if issued.token_type == "DPoP" else "Bearer",
         expires_in=issued.expires_in,
         refresh_token=issued.refresh_token,
     )
@@ -87,6 +144,68 @@ async def revoke(request: Request, ctx: Ctx, request_id: RequestId) -> Response:
             )
     # RFC 7009 §2.2: unknown tokens are answered 200 too, so revocation reveals nothing.
     return Response(status_code=200)
+
+
+@router.post("/api/v1/auth/introspect")
+async def introspect(request: Request, ctx: Ctx) -> dict[str, Any]:
+    caller = authenticate_service(request, ctx.settings)
+    params = await _params(request)
+    raw = params.get("token")
+    if not isinstance(raw, str) or not raw:
+        raise MissingParameter("token is required")
+    answer = await service.introspect(ctx, raw)
+    log.info("introspection by %s active=%s", caller, answer["active"])
+    return answer
+
+
+@router.post("/auth/vneid/backchannel-logout", include_in_schema=False)
+async def vneid_backchannel_logout(request: Request, ctx: Ctx, request_id: RequestId) -> Response:
+    """OpenID Connect Back-Channel Logout 1.0 §2.5: VNeID posts a logout token here."""
+    raw = (await request.form()).get("logout_token")
+    try:
+        if not isinstance(raw, str) or not raw:
+            raise LogoutTokenRejected("logout_token is required")
+        ended = await service.vneid_backchannel_logout(ctx, raw, request_id)
+    except LogoutTokenRejected as refusal:
+        log.info("back-channel logout refused: %s", refusal.detail)
+        # §2.8: 400 with an OAuth-style error body.
+        return JSONResponse(
+            {"error": "invalid_request", "error_description": refusal.detail}, status_code=400
+        )
+    log.info("back-channel logout: %s", ended or "no linked account")
+    return Response(status_code=200)
+
+
+@router.get("/api/v1/me/sessions", response_model=list[SessionOut], tags=["account"])
+async def my_sessions(caller: Caller, ctx: Ctx) -> list[SessionOut]:
+    views = await service.list_sessions(ctx, caller.account_id)
+    return [
+        SessionOut(
+            id=view.id,
+            channel="browser" if view.channel == "browser" else "app",
+            device=view.device,
+            created_at=view.created_at,
+            last_used_at=view.last_used_at,
+            expires_at=view.expires_at,
+            current=view.id == caller.session_id,
+        )
+        for view in views
+    ]
+
+
+@router.delete("/api/v1/me/sessions/{session_id}", status_code=204, tags=["account"])
+async def end_my_session(
+    session_id: str, caller: Caller, ctx: Ctx, request_id: RequestId
+) -> Response:
+    if not await service.end_session(ctx, caller.account_id, session_id[:64], request_id):
+        raise NotFound("no live session of this account has that id")
+    return Response(status_code=204)
+
+
+@router.delete("/api/v1/me/sessions", status_code=204, tags=["account"])
+async def end_all_my_sessions(caller: Caller, ctx: Ctx, request_id: RequestId) -> Response:
+    await service.end_every_session(ctx, caller.account_id, request_id)
+    return Response(status_code=204)
 
 
 @router.get("/.well-known/jwks.json")

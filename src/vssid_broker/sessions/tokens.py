@@ -12,11 +12,13 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwt import JWTClaimsRegistry
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vssid_broker.accounts.models import Account
 from vssid_broker.config import Settings
 from vssid_broker.errors import DomainError, Unauthorized
+from vssid_broker.sessions.dpop import InvalidDpopProof
 from vssid_broker.sessions.keys import SigningKeys
 from vssid_broker.sessions.models import RefreshToken
 
@@ -27,9 +29,23 @@ class InvalidGrant(DomainError):
     message = "Phiên đăng nhập đã hết hạn hoặc bị thu hồi. Vui lòng đăng nhập lại."
 
 
+class RefreshTokenReused(InvalidGrant):
+    """A rotated refresh token came back: its family has been revoked (RFC 9700 §4.14.2)."""
+
+    def __init__(self, detail: str, *, account_id: int, family_id: str) -> None:
+        super().__init__(detail)
+        self.account_id = account_id
+        self.family_id = family_id
+
+
 class InvalidAccessToken(Unauthorized):
+    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}  # noqa: RUF012 - RFC 6750 §3
     code = "invalid_token"
     message = "Phiên đăng nhập không hợp lệ hoặc đã hết hạn. Vui lòng đăng nhập lại."
+
+
+def _token_type(dpop_jkt: str | None) -> str:
+    return "DPoP" if dpop_jkt is not None else "Bearer"
 
 
 def hash_token(raw: str) -> str:
@@ -41,6 +57,18 @@ class IssuedTokens:
     access_token: str
     expires_in: int
     refresh_token: str
+    token_type: str = "Bearer"
+    """"DPoP" when both tokens are bound to the app's key (RFC 9449 §5)."""
+
+
+@dataclass(frozen=True)
+class FamilyView:
+    family_id: str
+    created_at: datetime
+    last_used_at: datetime
+    """A refresh token is issued at each use, so the newest one tells the last use."""
+    expires_at: datetime
+    user_agent: str | None
 
 
 @dataclass(frozen=True)
@@ -48,7 +76,16 @@ class AccessTokenClaims:
     account_id: int
     acr: str
     channel: str
+    session_id: str
+    """The refresh family the token belongs to (`sid`): ending it ends the token too."""
     raw: dict[str, Any]
+
+    @property
+    def dpop_jkt(self) -> str | None:
+        """RFC 9449 §6.1: the thumbprint of the key the token is bound to, if any."""
+        cnf = self.raw.get("cnf")
+        jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+        return jkt if isinstance(jkt, str) else None
 
 
 class TokenService:
@@ -57,7 +94,15 @@ class TokenService:
         self._keys = keys
 
     async def access_token(
-        self, session: AsyncSession, *, account_id: int, acr: str, channel: str, now: datetime
+        self,
+        session: AsyncSession,
+        *,
+        account_id: int,
+        acr: str,
+        channel: str,
+        now: datetime,
+        family_id: str,
+        dpop_jkt: str | None = None,
     ) -> str:
         key = await self._keys.active(session, now)
         issued = int(now.timestamp())
@@ -71,7 +116,10 @@ class TokenService:
             "acr": acr,
             "amr": ["vneid"],
             "channel": channel,
+            "sid": family_id,
         }
+        if dpop_jkt is not None:
+            claims["cnf"] = {"jkt": dpop_jkt}
         header = {"alg": key.alg, "kid": key.kid, "typ": "at+jwt"}  # RFC 9068 token type
         return jwt.encode(header, claims, key.private, algorithms=[key.alg])
 
@@ -93,9 +141,30 @@ class TokenService:
         if token.header.get("typ") != "at+jwt":
             raise InvalidAccessToken("not an access token")
         claims = dict(token.claims)
+        sid, sub = claims.get("sid"), str(claims["sub"])
+        if not sub.isdigit():
+            raise InvalidAccessToken("access token sub is not an account id")
+        if not isinstance(sid, str) or not await self._session_live(session, sid, int(sub)):
+            # The JWT alone would live until exp; the broker's own endpoints refuse it as soon
+            # as its session is revoked, logged out at VNeID, or its account is not active.
+            raise InvalidAccessToken("the token's session has ended")
         return AccessTokenClaims(
-            int(claims["sub"]), str(claims.get("acr")), str(claims.get("channel")), claims
+            int(sub), str(claims.get("acr")), str(claims.get("channel")), sid, claims
         )
+
+    async def _session_live(self, session: AsyncSession, family_id: str, account_id: int) -> bool:
+        found = await session.scalar(
+            select(RefreshToken.id)
+            .join(Account, Account.id == RefreshToken.account_id)
+            .where(
+                RefreshToken.family_id == family_id,
+                RefreshToken.revoked_at.is_(None),
+                RefreshToken.account_id == account_id,
+                Account.status == "active",
+            )
+            .limit(1)
+        )
+        return found is not None
 
     # --- refresh tokens -----------------------------------------------------------------------
     def new_refresh_token(
@@ -107,33 +176,76 @@ class TokenService:
         now: datetime,
         family_id: str | None = None,
         family_expires_at: datetime | None = None,
-    ) -> str:
+        user_agent: str | None = None,
+        dpop_jkt: str | None = None,
+    ) -> tuple[str, str]:
+        """A new refresh token (raw value, family id): a new family unless one is given."""
         raw = secrets.token_urlsafe(32)
+        family_id = family_id or str(uuid.uuid4())
         session.add(
             RefreshToken(
                 token_hash=hash_token(raw),
-                family_id=family_id or str(uuid.uuid4()),
+                family_id=family_id,
                 account_id=account_id,
                 acr=acr,
                 issued_at=now,
                 expires_at=family_expires_at
                 or now + timedelta(seconds=self._settings.refresh_token_ttl_seconds),
+                user_agent=(user_agent or "")[:200] or None,
+                dpop_jkt=dpop_jkt,
             )
         )
-        return raw
+        return raw, family_id
 
     async def issue(
-        self, session: AsyncSession, *, account_id: int, acr: str, channel: str, now: datetime
+        self,
+        session: AsyncSession,
+        *,
+        account_id: int,
+        acr: str,
+        channel: str,
+        now: datetime,
+        user_agent: str | None = None,
+        dpop_jkt: str | None = None,
     ) -> IssuedTokens:
-        refresh = self.new_refresh_token(session, account_id=account_id, acr=acr, now=now)
-        access = await self.access_token(
-            session, account_id=account_id, acr=acr, channel=channel, now=now
+        refresh, family_id = self.new_refresh_token(
+            session,
+            account_id=account_id,
+            acr=acr,
+            now=now,
+            user_agent=user_agent,
+            dpop_jkt=dpop_jkt,
         )
-        return IssuedTokens(access, self._settings.access_token_ttl_seconds, refresh)
+        await session.flush()
+        await self._end_families_beyond_bound(session, account_id, now)
+        access = await self.access_token(
+            session,
+            account_id=account_id,
+            acr=acr,
+            channel=channel,
+            now=now,
+            family_id=family_id,
+            dpop_jkt=dpop_jkt,
+        )
+        return IssuedTokens(
+            access, self._settings.access_token_ttl_seconds, refresh, _token_type(dpop_jkt)
+        )
 
-    async def rotate(self, session: AsyncSession, raw: str, now: datetime) -> IssuedTokens:
+    async def rotate(
+        self, session: AsyncSession, raw: str, now: datetime, *, dpop_jkt: str | None = None
+    ) -> IssuedTokens:
         """Spend a refresh token for a new pair. A spent token coming back revokes its family
-        (RFC 9700 §4.14.2): either the app or a thief has a copy, and we cannot tell which."""
+        (RFC 9700 §4.14.2): either the app or a thief has a copy, and we cannot tell which.
+
+        A family bound to a DPoP key is spent only with a proof of that key (RFC 9449 §5); a
+        proof of another key, or none, changes nothing."""
+        binding = (
+            or_(RefreshToken.dpop_jkt.is_(None), RefreshToken.dpop_jkt == dpop_jkt)
+            if dpop_jkt is not None
+            else RefreshToken.dpop_jkt.is_(None)
+        )
+        if not self._settings.bearer_tokens_allowed:
+            binding = and_(binding, RefreshToken.dpop_jkt.is_not(None))
         spent = await session.scalar(
             update(RefreshToken)
             .where(
@@ -141,6 +253,10 @@ class TokenService:
                 RefreshToken.rotated_at.is_(None),
                 RefreshToken.revoked_at.is_(None),
                 RefreshToken.expires_at > now,
+                # Idle lifetime: the newest token of a family was issued at its last use.
+                RefreshToken.issued_at > now - self._idle,
+                binding,
+                RefreshToken.account_id.in_(select(Account.id).where(Account.status == "active")),
             )
             .values(rotated_at=now)
             .returning(RefreshToken)
@@ -148,19 +264,43 @@ class TokenService:
         )
         if spent is None:
             await self._revoke_family_if_reused(session, raw, now)
+            await self._refuse_if_binding_failed(session, raw)
             raise InvalidGrant("refresh token unknown, expired, revoked or already used")
-        refresh = self.new_refresh_token(
+        refresh, _ = self.new_refresh_token(
             session,
             account_id=spent.account_id,
             acr=spent.acr,
             now=now,
             family_id=spent.family_id,
             family_expires_at=spent.expires_at,  # rotation never extends the absolute lifetime
+            user_agent=spent.user_agent,
+            dpop_jkt=spent.dpop_jkt,
         )
         access = await self.access_token(
-            session, account_id=spent.account_id, acr=spent.acr, channel="app", now=now
+            session,
+            account_id=spent.account_id,
+            acr=spent.acr,
+            channel="app",
+            now=now,
+            family_id=spent.family_id,
+            dpop_jkt=spent.dpop_jkt,
         )
-        return IssuedTokens(access, self._settings.access_token_ttl_seconds, refresh)
+        return IssuedTokens(
+            access, self._settings.access_token_ttl_seconds, refresh, _token_type(spent.dpop_jkt)
+        )
+
+    async def _refuse_if_binding_failed(self, session: AsyncSession, raw: str) -> None:
+        row = await session.scalar(
+            select(RefreshToken).where(
+                RefreshToken.token_hash == hash_token(raw), RefreshToken.rotated_at.is_(None)
+            )
+        )
+        if row is not None and row.dpop_jkt is not None:
+            raise InvalidDpopProof(
+                "refresh token is bound to a DPoP key this request did not prove"
+            )
+        if row is not None and not self._settings.bearer_tokens_allowed:
+            raise InvalidDpopProof("bearer refresh tokens are not allowed; sign in with DPoP")
 
     async def _revoke_family_if_reused(
         self, session: AsyncSession, raw: str, now: datetime
@@ -170,6 +310,50 @@ class TokenService:
         )
         if row is not None and row.rotated_at is not None:
             await self.revoke_family(session, row.family_id, now)
+            raise RefreshTokenReused(
+                "a rotated refresh token was used again; its family is revoked",
+                account_id=row.account_id,
+                family_id=row.family_id,
+            )
+
+    @property
+    def _idle(self) -> timedelta:
+        return timedelta(seconds=self._settings.refresh_token_idle_seconds)
+
+    def _live_token(self, now: datetime) -> list[Any]:
+        return [
+            RefreshToken.rotated_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+            RefreshToken.expires_at > now,
+            RefreshToken.issued_at > now - self._idle,
+        ]
+
+    async def _end_families_beyond_bound(
+        self, session: AsyncSession, account_id: int, now: datetime
+    ) -> None:
+        """At most `refresh_families_per_account` signed-in installations; the oldest ends.
+
+        Two logins at the same moment may leave one family too many until the next login:
+        the bound limits how many stolen sessions can pile up, it is not a uniqueness rule.
+        """
+        live_families = select(RefreshToken.family_id).where(
+            RefreshToken.account_id == account_id, *self._live_token(now)
+        )
+        beyond = list(
+            await session.scalars(
+                select(RefreshToken.family_id)
+                .where(RefreshToken.family_id.in_(live_families))
+                .group_by(RefreshToken.family_id)
+                .order_by(func.min(RefreshToken.issued_at).desc(), RefreshToken.family_id)
+                .offset(self._settings.refresh_families_per_account)
+            )
+        )
+        if beyond:
+            await session.execute(
+                update(RefreshToken)
+                .where(RefreshToken.family_id.in_(beyond), RefreshToken.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
 
     async def revoke_family(self, session: AsyncSession, family_id: str, now: datetime) -> int:
         result = await session.execute(
@@ -179,12 +363,68 @@ class TokenService:
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
+    async def live_families(
+        self, session: AsyncSession, account_id: int, now: datetime
+    ) -> list[FamilyView]:
+        """The account's signed-in app installations, newest first."""
+        live = select(RefreshToken.family_id).where(
+            RefreshToken.account_id == account_id, *self._live_token(now)
+        )
+        rows = await session.execute(
+            select(
+                RefreshToken.family_id,
+                func.min(RefreshToken.issued_at),
+                func.max(RefreshToken.issued_at),
+                func.max(RefreshToken.expires_at),
+                func.max(RefreshToken.user_agent),  # the same on every token of a family
+            )
+            .where(RefreshToken.family_id.in_(live))
+            .group_by(RefreshToken.family_id)
+            .order_by(func.min(RefreshToken.issued_at).desc())
+        )
+        return [FamilyView(*row) for row in rows]
+
+    async def revoke_account_family(
+        self, session: AsyncSession, account_id: int, family_id: str, now: datetime
+    ) -> bool:
+        result = await session.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.account_id == account_id,
+                RefreshToken.family_id == family_id,
+                RefreshToken.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def revoke_account_families(
+        self, session: AsyncSession, account_id: int, now: datetime
+    ) -> int:
+        """End every refresh family of the account; returns how many families were live."""
+        families = set(
+            await session.scalars(
+                update(RefreshToken)
+                .where(RefreshToken.account_id == account_id, RefreshToken.revoked_at.is_(None))
+                .values(revoked_at=now)
+                .returning(RefreshToken.family_id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        return len(families)
+
     async def revoke(self, session: AsyncSession, raw: str, now: datetime) -> int | None:
-        """RFC 7009: revoking a refresh token ends its whole family. Returns the account id."""
+        """RFC 7009: revoking a refresh token, or an access token, ends the whole family (the
+        app's signed-in session). Returns the account id."""
         row = await session.scalar(
             select(RefreshToken).where(RefreshToken.token_hash == hash_token(raw))
         )
         if row is None:
-            return None
+            try:
+                access = await self.verify_access_token(session, raw, now)
+            except InvalidAccessToken:
+                return None  # unknown, expired or already ended: nothing left to revoke
+            await self.revoke_family(session, access.session_id, now)
+            return access.account_id
         await self.revoke_family(session, row.family_id, now)
         return row.account_id
