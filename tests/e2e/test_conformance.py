@@ -63,11 +63,20 @@ async def own_stack(stack: Stack) -> AsyncIterator[StackFactory]:
             }
         )
         settings.__dict__.pop("vneid_redirect_uri", None)  # cached from the copied settings
+        broker_app = create_app(settings, clock=stack.clock)
         with (
             live_server(create_sim_app(sim_settings), sim_port) as sim_url,
-            live_server(create_app(settings, clock=stack.clock), broker_port) as broker_url,
+            live_server(broker_app, broker_port) as broker_url,
         ):
-            yield Stack(broker_url, sim_url, settings, stack.db, stack.clock)
+            yield Stack(
+                broker_url,
+                sim_url,
+                settings,
+                stack.db,
+                stack.clock,
+                broker_app.state.broker,
+                stack.sim_outbound,
+            )
 
     yield start
 

@@ -76,11 +76,6 @@ class ProviderMetadata:
         return str(value) if value else None
 
     @property
-    def end_session_endpoint(self) -> str | None:
-        value = self.raw.get("end_session_endpoint")
-        return str(value) if value else None
-
-    @property
     def id_token_algs(self) -> list[str]:
         return list(self.raw.get("id_token_signing_alg_values_supported", ["RS256"]))
 
