@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vssid_broker.db import Base, BigId, UTCDateTime, utcnow
@@ -32,6 +32,13 @@ class Account(Base):
         ),
         CheckConstraint("gender IN ('male', 'female')", name="gender_known"),
         CheckConstraint("status IN ('active', 'locked', 'closed')", name="status_known"),
+        # Linking rule 3 looks up records without a citizen ID by birth date (then name).
+        Index(
+            "ix_accounts_unverified_birth_date",
+            "birth_date",
+            sqlite_where=text("citizen_id IS NULL"),
+            postgresql_where=text("citizen_id IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
