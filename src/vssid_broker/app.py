@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from vssid_broker import __version__, problems, schema
 from vssid_broker.accounts.routes import router as accounts_router
+from vssid_broker.admin.routes import router as admin_router
 from vssid_broker.config import Settings
 from vssid_broker.context import BrokerContext
 from vssid_broker.db import create_engine, session_factory, utcnow
@@ -110,5 +111,6 @@ def create_app(
     app.include_router(federation_router)
     app.include_router(sessions_router)
     app.include_router(accounts_router)
+    app.include_router(admin_router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), "static")
     return app

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     browser_session_ttl_seconds: int = 8 * 3600
     access_token_audience: str = "vssid"
+    staff_token_ttl_seconds: int = 900
+    """Staff tokens (admin API) are short-lived: a lost one is useful for minutes, not days."""
+    staff_token_audience: str = "vssid-admin"
     signing_alg: Literal["ES256", "EdDSA"] = "ES256"
 
     # --- operations --------------------------------------------------------------------------
