@@ -125,14 +125,17 @@ def run_migrate(settings: Settings, revision: str, downgrade: bool) -> None:
 
 async def run_seed(settings: Settings) -> int:
     from vssid_broker.accounts.seed import seed_demo
+    from vssid_broker.linking.seed import seed_demo_cases
 
     engine = create_engine(settings.database_url)
     try:
         async with session_factory(engine).begin() as session:
             added = await seed_demo(session)
+            cases = await seed_demo_cases(session, issuer=settings.vneid_issuer, now=utcnow())
     finally:
         await engine.dispose()
     print(f"demo accounts added: {added}")
+    print(f"demo review cases added: {cases}")
     return added
 
 

@@ -8,6 +8,7 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from vssid_broker.accounts import models as _accounts  # noqa: F401 - staff_users.account_id's target
 from vssid_broker.db import Base, BigId, UTCDateTime
 
 
