@@ -6,7 +6,7 @@ Cases are opened the way production opens them: by real VNeID logins through the
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -15,11 +15,13 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import Stack
+from tests.linking.test_rules import AN as TEST_AN
 from tests.support.flows import app_complete, app_until_redirect, browser_login
 from vssid_broker.accounts.models import Account
 from vssid_broker.admin.models import StaffRole
 from vssid_broker.admin.service import create_staff_user
 from vssid_broker.audit.models import AuditEvent
+from vssid_broker.linking import service as linking
 from vssid_broker.linking.models import FederatedLink, ReviewCase
 from vssid_broker.sessions.models import BrowserSession, RefreshToken
 
@@ -418,3 +420,34 @@ async def test_openapi_documents_the_admin_api(stack: Stack) -> None:
     assert paths[f"{API}/cases"]["get"]["tags"] == ["admin: review cases"]
     assert "409" in paths[f"{API}/cases/{{case_id}}/approve"]["post"]["responses"]
     assert "CaseDetail" in spec["components"]["schemas"]
+
+
+async def test_approving_onto_an_account_linked_elsewhere_conflicts_until_unlinked(
+    staff: Staff, stack: Stack
+) -> None:
+    """One VNeID identity per account: staff cannot override it, only unlink first."""
+    assert (await login_in_browser(stack, AN)).status_code == 302
+    async with stack.db.begin() as session:
+        first = await session.scalar(select(FederatedLink))
+        assert first is not None
+        outcome = await linking.resolve(
+            session,
+            replace(TEST_AN, issuer=first.provider, subject="a-second-subject"),
+            now=stack.clock(),
+            request_id="t",
+        )
+    assert isinstance(outcome, linking.NeedsReview)
+    case, an = outcome.case, first.account_id
+    before = await snapshot(stack)
+    body = {"account_id": an, "version": 1}
+    assert_problem(await staff.post(staff.reviewer, f"/cases/{case.id}/approve", body), 409,
+                   "already_linked")  # fmt: skip
+    assert await snapshot(stack) == before
+
+    unlink = f"/accounts/{an}/identities/{first.id}/unlink"
+    assert (await staff.post(staff.admin, unlink, {"reason": "đổi tài khoản"})).is_success
+    approved = await staff.post(staff.reviewer, f"/cases/{case.id}/approve", body)
+    assert approved.status_code == 200, approved.text
+    async with stack.db() as session:
+        [link] = list(await session.scalars(select(FederatedLink)))
+    assert (link.subject, link.account_id) == ("a-second-subject", an)

@@ -262,19 +262,20 @@ async def approve(
         reason=reason,
         now=now,
     )
-    session.add(
-        FederatedLink(
-            account_id=account_id,
-            provider=case.provider,
-            subject=case.subject,
-            citizen_id=case.citizen_id,
-            method="staff_review",
-            linked_by=decider.actor,
-            linked_at=now,
-        )
-    )
     try:
-        await session.flush()
+        # A savepoint, so the failure leaves the transaction usable for the caller's rollback.
+        async with session.begin_nested():
+            session.add(
+                FederatedLink(
+                    account_id=account_id,
+                    provider=case.provider,
+                    subject=case.subject,
+                    citizen_id=case.citizen_id,
+                    method="staff_review",
+                    linked_by=decider.actor,
+                    linked_at=now,
+                )
+            )
     except IntegrityError as error:
         # uq_federated_links_identity / account_id unique: one link each way, always.
         raise AlreadyLinked(f"case {case.id}: account or identity already linked") from error
