@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from vssid_broker import __version__, problems, schema
+from vssid_broker.accounts.password_routes import router as password_router
 from vssid_broker.accounts.routes import router as accounts_router
 from vssid_broker.admin.routes import router as admin_router
 from vssid_broker.config import Settings
@@ -112,5 +113,6 @@ def create_app(
     app.include_router(sessions_router)
     app.include_router(accounts_router)
     app.include_router(admin_router)
+    app.include_router(password_router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), "static")
     return app

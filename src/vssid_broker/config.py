@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     staff_token_ttl_seconds: int = 900
     """Staff tokens (admin API) are short-lived: a lost one is useful for minutes, not days."""
     staff_token_audience: str = "vssid-admin"
+    password_max_failures: int = 5
+    """Consecutive wrong passwords before an account's password sign-in locks."""
+    password_lockout_seconds: int = 900
     signing_alg: Literal["ES256", "EdDSA"] = "ES256"
 
     # --- operations --------------------------------------------------------------------------

@@ -1,6 +1,11 @@
 """Every table, imported in one place so Alembic and the schema check see the whole metadata."""
 
-from vssid_broker.accounts.models import Account, HealthInsuranceCard, InsurancePeriod
+from vssid_broker.accounts.models import (
+    Account,
+    AccountPassword,
+    HealthInsuranceCard,
+    InsurancePeriod,
+)
 from vssid_broker.admin.models import StaffUser
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.db import Base
@@ -12,6 +17,7 @@ metadata = Base.metadata
 
 __all__ = [
     "Account",
+    "AccountPassword",
     "AuditEvent",
     "BrowserSession",
     "FederatedLink",

@@ -96,3 +96,18 @@ class HealthInsuranceCard(Base):
     valid_to: Mapped[date | None] = mapped_column(Date)
 
     account: Mapped[Account] = relationship(back_populates="health_card")
+
+
+class AccountPassword(Base):
+    """The password of a VssID account's electronic transaction login (argon2id hash only),
+    with the failure counter behind the lockout. Absent: the account has no password."""
+
+    __tablename__ = "account_passwords"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    password_hash: Mapped[str] = mapped_column(String(200))
+    failed_attempts: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -69,7 +69,8 @@ class TokenService:
             "exp": issued + self._settings.access_token_ttl_seconds,
             "jti": secrets.token_urlsafe(16),
             "acr": acr,
-            "amr": ["vneid"],
+            # A password sign-in (accounts.passwords.PASSWORD_ACR) is not a VNeID login.
+            "amr": ["pwd"] if acr == "vssid:password" else ["vneid"],
             "channel": channel,
         }
         header = {"alg": key.alg, "kid": key.kid, "typ": "at+jwt"}  # RFC 9068 token type

@@ -1,4 +1,4 @@
-"""Review cases for links the rules will not make alone, and staff users who decide them
+"""Review cases, staff users who decide them, and passwords of VssID accounts
 
 Revision ID: 0002
 Revises: 0001
@@ -87,8 +87,25 @@ def upgrade() -> None:
         sa.UniqueConstraint("username", name=op.f("uq_staff_users_username")),
     )
 
+    op.create_table(
+        "account_passwords",
+        sa.Column("account_id", BIG_ID, nullable=False),
+        sa.Column("password_hash", sa.String(length=200), nullable=False),
+        sa.Column("failed_attempts", sa.Integer(), nullable=False),
+        sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_account_passwords_account_id_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("account_id", name=op.f("pk_account_passwords")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("account_passwords")
     op.drop_table("staff_users")
     with op.batch_alter_table("review_cases", schema=None) as batch_op:
         batch_op.drop_index("ix_review_cases_status_created")
