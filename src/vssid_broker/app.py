@@ -22,6 +22,7 @@ from vssid_broker.context import BrokerContext
 from vssid_broker.db import create_engine, session_factory, utcnow
 from vssid_broker.federation.provider import ProviderClient
 from vssid_broker.federation.routes import router as federation_router
+from vssid_broker.linking.routes import router as linking_router
 from vssid_broker.logging_setup import request_id_var
 from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
 from vssid_broker.sessions.routes import router as sessions_router
@@ -114,5 +115,6 @@ def create_app(
     app.include_router(accounts_router)
     app.include_router(admin_router)
     app.include_router(password_router)
+    app.include_router(linking_router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), "static")
     return app

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     staff_token_ttl_seconds: int = 900
     """Staff tokens (admin API) are short-lived: a lost one is useful for minutes, not days."""
     staff_token_audience: str = "vssid-admin"
+    link_on_password_proof: bool = False
+    """Linking rule 3: link at once when the person proves a candidate account by its
+    password; off, the proof is filed on the review case for staff to confirm."""
+    link_proof_ttl_seconds: int = 600
     password_max_failures: int = 5
     """Consecutive wrong passwords before an account's password sign-in locks."""
     password_lockout_seconds: int = 900

@@ -259,8 +259,16 @@ async def _link_and_sign_in(
         outcome = await linking.resolve(session, identity, now=now, request_id=request_id)
         if not isinstance(outcome, linking.NeedsReview):
             return await _sign_in(ctx, session, channel, txn, identity, outcome, request_id)
+        proof: dict[str, Any] = {}
+        if channel == "app" and linking.proof_allowed(outcome.case):
+            # Rule 3: the app may let the person prove a candidate by its password.
+            ttl = ctx.settings.link_proof_ttl_seconds
+            ticket = linking.issue_proof_ticket(outcome.case, now=now, ttl_seconds=ttl)
+            proof = {"proof_ticket": ticket, "proof_expires_in": ttl}
     # Committed above: the review case outlives this refusal, so staff can decide it.
-    raise LinkUnderReview(f"review case {outcome.case.id} pending ({outcome.case.reason})")
+    raise LinkUnderReview(
+        f"review case {outcome.case.id} pending ({outcome.case.reason})", extensions=proof
+    )
 
 
 async def _sign_in(

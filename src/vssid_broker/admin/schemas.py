@@ -107,6 +107,9 @@ class CaseDetail(CaseSummary):
     candidates: list[CandidateOut]
     decided_account_id: int | None
     decision_reason: str | None
+    proven_account_id: int | None = Field(
+        description="rule 3: the candidate whose password the person proved, if any"
+    )
 
     @classmethod
     def detail(cls, case: ReviewCase, found: list[CandidateEvidence]) -> CaseDetail:
@@ -123,6 +126,7 @@ class CaseDetail(CaseSummary):
             candidates=[CandidateOut.of(f, case) for f in found],
             decided_account_id=case.decided_account_id,
             decision_reason=case.decision_reason,
+            proven_account_id=case.proven_account_id,
         )
 
 

@@ -102,3 +102,9 @@ class ReviewCase(Base):
     decision_reason: Mapped[str | None] = mapped_column(String(1000))
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    proof_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    """Rule 3: SHA-256 of the one-time ticket with which the person may prove, by the
+    account's password, which candidate is theirs. Cleared when used."""
+    proof_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    proven_account_id: Mapped[int | None] = mapped_column(BigId)
+    """The candidate whose password the person knew: evidence for staff."""

@@ -48,6 +48,10 @@ def upgrade() -> None:
         sa.Column("decision_reason", sa.String(length=1000), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("proof_hash", sa.String(length=64), nullable=True),
+        sa.Column("proof_expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("proven_account_id", BIG_ID, nullable=True),
+        sa.UniqueConstraint("proof_hash", name=op.f("uq_review_cases_proof_hash")),
         sa.CheckConstraint(
             "status IN ('pending', 'approved', 'rejected')",
             name=op.f("ck_review_cases_status_known"),
