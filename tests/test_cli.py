@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -81,7 +82,10 @@ def test_migrate_seed_keys_then_serve(tmp_path: Path) -> None:
     assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
     seeded = run_cli("seed", env=env, cwd=tmp_path)
     assert "demo accounts added: 19" in seeded.stdout
-    assert "demo accounts added: 0" in run_cli("seed", env=env, cwd=tmp_path).stdout  # idempotent
+    assert "demo review cases added: 5" in seeded.stdout
+    again = run_cli("seed", env=env, cwd=tmp_path).stdout
+    assert "demo accounts added: 0" in again  # idempotent
+    assert "demo review cases added: 0" in again
     keys = run_cli("keys", "ensure", env=env, cwd=tmp_path)
     assert keys.returncode == 0 and "ES256" in keys.stdout
     rotated = run_cli("keys", "rotate", env=env, cwd=tmp_path)
@@ -129,6 +133,38 @@ def test_vneid_sim_command_serves_discovery(tmp_path: Path) -> None:
         assert httpx.get(f"{url}/_test/faults").status_code == 200
 
 
+def test_staff_create_reads_the_password_from_stdin_or_the_environment(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
+
+    def create(
+        username: str, password: str, *, via_env: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603 - our own command
+            [COMMAND, "staff", "create", "--username", username, "--role", "reviewer"],
+            env=env | {"VSSID_STAFF_PASSWORD": password} if via_env else env,
+            input=None if via_env else f"{password}\n",
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    created = create("thu", "a long enough secret")
+    assert created.returncode == 0 and "staff user thu (reviewer) created" in created.stdout
+    assert create("lan", "another long secret", via_env=True).returncode == 0
+    duplicate = create("thu", "a long enough secret")
+    assert duplicate.returncode != 0 and "exists" in duplicate.stderr
+    weak = create("minh", "Xy7!q")
+    assert weak.returncode != 0 and "too short" in weak.stderr
+    for process in (created, duplicate, weak):
+        assert "secret" not in process.stdout + process.stderr
+        assert "Xy7!q" not in process.stdout + process.stderr
+    with sqlite3.connect(tmp_path / "cli.sqlite3") as db:
+        hashes = [row[0] for row in db.execute("SELECT password_hash FROM staff_users")]
+    assert len(hashes) == 2 and all(h.startswith("$argon2id$") for h in hashes)
+
+
 def test_demo_command_runs_a_login_end_to_end(tmp_path: Path) -> None:
     port, sim_port = free_port(), free_port()
     broker = f"http://127.0.0.1:{port}"
@@ -149,5 +185,18 @@ def test_demo_command_runs_a_login_end_to_end(tmp_path: Path) -> None:
             back = sign_in_at_vneid_sync(browser, start.headers["location"], "001085012345")
             assert browser.get(back).status_code == 302
             page = browser.get(f"{broker}/account")
+        token = httpx.post(
+            f"{broker}/admin/api/v1/token",
+            json={"username": "reviewer", "password": "reviewer-demo-2026"},
+        ).json()["access_token"]
+        queue = httpx.get(
+            f"{broker}/admin/api/v1/cases", headers={"Authorization": f"Bearer {token}"}
+        ).json()
     assert page.status_code == 200
     assert "Nguyễn Văn An" in page.text
+    assert {case["reason"] for case in queue["items"]} == {
+        "name_birthdate_match",
+        "account_linked_elsewhere",
+        "subject_linked_elsewhere",
+        "record_mismatch",
+    }

@@ -16,12 +16,15 @@ from joserfc import jwt
 from sqlalchemy import text
 
 from vssid_broker import __version__, problems, schema
+from vssid_broker.accounts.password_routes import router as password_router
 from vssid_broker.accounts.routes import router as accounts_router
+from vssid_broker.admin.routes import router as admin_router
 from vssid_broker.config import Settings
 from vssid_broker.context import BrokerContext
 from vssid_broker.db import create_engine, session_factory, utcnow
 from vssid_broker.federation.provider import ProviderClient
 from vssid_broker.federation.routes import router as federation_router
+from vssid_broker.linking.routes import router as linking_router
 from vssid_broker.logging_setup import request_id_var
 from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
 from vssid_broker.sessions.routes import router as sessions_router
@@ -120,5 +123,8 @@ def create_app(
     app.include_router(federation_router)
     app.include_router(sessions_router)
     app.include_router(accounts_router)
+    app.include_router(admin_router)
+    app.include_router(password_router)
+    app.include_router(linking_router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), "static")
     return app

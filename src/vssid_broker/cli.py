@@ -1,4 +1,4 @@
-"""`vssid-broker`: serve, demo, migrate, seed, keys, purge, vneid-sim."""
+"""`vssid-broker`: serve, demo, migrate, seed, keys, purge, staff, vneid-sim."""
 
 from __future__ import annotations
 
@@ -47,6 +47,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         "purge", help="delete expired sessions, refresh tokens and used jtis (run it daily)"
     )
 
+    staff = commands.add_parser("staff", help="manage staff users of the admin API")
+    staff_commands = staff.add_subparsers(dest="staff_command", required=True)
+    staff_create = staff_commands.add_parser(
+        "create",
+        help="create a staff user; the password is read from VSSID_STAFF_PASSWORD or stdin",
+    )
+    staff_create.add_argument("--username", required=True)
+    staff_create.add_argument("--role", required=True, choices=["reviewer", "admin"])
+    staff_create.add_argument(
+        "--account-id", type=int, help="the staff member's own VssID account, if any"
+    )
+
     sim = commands.add_parser("vneid-sim", help="run the simulated VNeID provider alone")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=9000)
@@ -72,6 +84,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                 asyncio.run(run_keys(Settings(), args.action, args.publish_ahead_seconds))
             case "purge":
                 asyncio.run(run_purge(Settings()))
+            case "staff":
+                password = os.environ.get("VSSID_STAFF_PASSWORD") or sys.stdin.readline()
+                asyncio.run(
+                    run_staff_create(
+                        Settings(), args.username, args.role, password.rstrip("\n"), args.account_id
+                    )
+                )
             case "vneid-sim":
                 from vssid_broker.vneid_sim.server import run as run_sim
 
@@ -117,15 +136,46 @@ def run_migrate(settings: Settings, revision: str, downgrade: bool) -> None:
 
 async def run_seed(settings: Settings) -> int:
     from vssid_broker.accounts.seed import seed_demo
+    from vssid_broker.linking.seed import seed_demo_cases
 
     engine = create_engine(settings.database_url)
     try:
         async with session_factory(engine).begin() as session:
             added = await seed_demo(session)
+            cases = await seed_demo_cases(session, issuer=settings.vneid_issuer, now=utcnow())
     finally:
         await engine.dispose()
     print(f"demo accounts added: {added}")
+    print(f"demo review cases added: {cases}")
     return added
+
+
+async def run_staff_create(
+    settings: Settings, username: str, role: str, password: str, account_id: int | None
+) -> None:
+    """The password comes from the environment or stdin, never the command line (which other
+    users of the machine can read in the process list)."""
+    from vssid_broker.admin.models import StaffRole
+    from vssid_broker.admin.service import create_staff_user
+    from vssid_broker.errors import DomainError
+
+    engine = create_engine(settings.database_url)
+    try:
+        await schema.require_current_schema(engine)
+        async with session_factory(engine).begin() as session:
+            user = await create_staff_user(
+                session,
+                username=username,
+                password=password,
+                role=StaffRole(role),
+                now=utcnow(),
+                account_id=account_id,
+            )
+    except DomainError as error:
+        sys.exit(f"staff user not created: {error.detail}")
+    finally:
+        await engine.dispose()
+    print(f"staff user {user.username} ({user.role}) created")
 
 
 async def run_keys(settings: Settings, action: str, publish_ahead_seconds: int) -> None:

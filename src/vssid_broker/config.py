@@ -99,6 +99,16 @@ class Settings(BaseSettings):
     refresh_families_per_account: int = Field(default=10, ge=1)
     """At most this many signed-in app installations per account; the oldest is ended."""
     access_token_audience: str = "vssid"
+    staff_token_ttl_seconds: int = 900
+    """Staff tokens (admin API) are short-lived: a lost one is useful for minutes, not days."""
+    staff_token_audience: str = "vssid-admin"
+    link_on_password_proof: bool = False
+    """Linking rule 3: link at once when the person proves a candidate account by its
+    password; off, the proof is filed on the review case for staff to confirm."""
+    link_proof_ttl_seconds: int = 600
+    password_max_failures: int = 5
+    """Consecutive wrong passwords before an account's password sign-in locks."""
+    password_lockout_seconds: int = 900
     signing_alg: Literal["ES256", "EdDSA"] = "ES256"
 
     # --- sender-constrained app tokens (DPoP, RFC 9449) ---------------------------------------

@@ -19,11 +19,40 @@ from vssid_broker.vneid_sim.config import SimSettings
 OUTCOMES = {
     "079190123456": "chỉ mức 1 → bị từ chối (cần mức 2)",
     "048095000111": "mức 2, chưa có tài khoản VssID → hướng dẫn đăng ký",
-    "031188004567": "mức 2, hồ sơ VssID chưa có số định danh → không liên kết tự động",
-    "092087007788": "mức 2, hai hồ sơ VssID giống nhau → không liên kết tự động",
+    "031188004567": "mức 2, hồ sơ VssID chưa có số định danh → chờ cán bộ kiểm tra",
+    "092087007788": "mức 2, hai hồ sơ VssID giống nhau → chờ cán bộ kiểm tra",
     "038192003344": "tài khoản VNeID bị khoá → VNeID từ chối",
     "040183002233": "tài khoản VssID bị khoá → bị từ chối",
 }
+
+
+# Demo-only staff users, printed in the banner; a real deployment creates its own with
+# `vssid-broker staff create`.
+DEMO_STAFF = [("reviewer", "reviewer-demo-2026", "reviewer"), ("admin", "admin-demo-2026", "admin")]
+
+
+async def ensure_demo_staff(settings: Settings) -> None:
+    from sqlalchemy import select
+
+    from vssid_broker.admin.models import StaffRole, StaffUser
+    from vssid_broker.admin.service import create_staff_user
+    from vssid_broker.db import create_engine, session_factory, utcnow
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine).begin() as session:
+            existing = set(await session.scalars(select(StaffUser.username)))
+            for username, password, role in DEMO_STAFF:
+                if username not in existing:
+                    await create_staff_user(
+                        session,
+                        username=username,
+                        password=password,
+                        role=StaffRole(role),
+                        now=utcnow(),
+                    )
+    finally:
+        await engine.dispose()
 
 
 def banner(settings: Settings, sim: SimSettings) -> str:
@@ -46,6 +75,12 @@ def banner(settings: Settings, sim: SimSettings) -> str:
             outcome = "mức 2, có tài khoản VssID → liên kết và đăng nhập"
         if outcome:
             lines.append(f"    {citizen.citizen_id}  {citizen.full_name:<22} {outcome}")
+    lines += [
+        "",
+        f"  Admin API for staff: {settings.public_base_url}/docs#/ (tags “admin: …”), "
+        "sign in with POST /admin/api/v1/token",
+    ]
+    lines += [f"    {role:<9} {username} / {password}" for username, password, role in DEMO_STAFF]
     lines.append("")
     return "\n".join(lines)
 
@@ -58,6 +93,7 @@ async def run(port: int, sim_port: int) -> None:
         raise SystemExit("the demo runs on the embedded SQLite database only")
     await asyncio.to_thread(schema.upgrade, settings.database_url)
     await run_seed(settings)
+    await ensure_demo_staff(settings)
     sim_settings = SimSettings(issuer=settings.vneid_issuer)
     servers = [
         uvicorn.Server(

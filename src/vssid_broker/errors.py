@@ -6,6 +6,8 @@ that speaks RFC 9457 to API callers and Vietnamese HTML to browsers.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     """An error a caller can cause or must be told about.
@@ -26,8 +28,11 @@ class DomainError(Exception):
         code: str | None = None,
         message: str | None = None,
         status: int | None = None,
+        extensions: dict[str, Any] | None = None,
     ) -> None:
         self.code = code or self.code
+        self.extensions = extensions or {}
+        """RFC 9457 §3.2 extension members for API callers (never secrets of someone else)."""
         self.message = message or self.message
         self.status = status or self.status
         self.detail = detail or self.message

@@ -22,6 +22,7 @@ from typing import Any
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from vssid_broker.accounts.models import Account
 from vssid_broker.audit import service as audit
@@ -63,6 +64,23 @@ class LinkRefused(LoginRefused):
     message = (
         "Không thể tự động liên kết tài khoản định danh điện tử với tài khoản VssID. Vui lòng "
         "liên hệ tổng đài 1900 9068 hoặc cơ quan BHXH nơi bạn tham gia để được hỗ trợ."
+    )
+
+
+class LinkUnderReview(LoginRefused):
+    """Linking rules 3 and 4: a review case is pending; no link, no tokens, no session.
+
+    403 rather than 202: the login did not succeed and no credential is issued, and clients
+    (the app, our own pages) treat every 2xx of the login endpoints as a signed-in person.
+    The stable code tells the app to show this message instead of a generic failure."""
+
+    status = 403
+    code = "link_under_review"
+    message = (
+        "Thông tin định danh điện tử của bạn chưa thể tự động liên kết với tài khoản VssID. "
+        "Yêu cầu liên kết đã được chuyển cho cán bộ BHXH kiểm tra; việc kiểm tra thường hoàn "
+        "tất trong 1–2 ngày làm việc. Sau đó, vui lòng đăng nhập lại bằng tài khoản định danh "
+        "điện tử để xem kết quả."
     )
 
 
@@ -295,50 +313,80 @@ async def _link_and_sign_in(
     now = ctx.clock()
     async with ctx.db.begin() as session:
         outcome = await linking.resolve(session, identity, now=now, request_id=request_id)
-        match outcome:
-            case linking.NoAccount():
-                raise VssidAccountRequired("no VssID account carries this citizen ID")
-            case linking.Refused("account_locked" | "account_closed" as reason):
-                raise AccountNotActive(reason)
-            case linking.Refused(reason):
-                raise LinkRefused(reason)
-            case linking.Linked(account) | linking.AutoLinked(account):
-                pass
-        browser_session, tokens = None, None
-        if channel == "browser":
-            await browser_sessions.end(session, client.replaces_browser_session, now)
-            browser_session = browser_sessions.start(
-                session,
-                account_id=account.id,
-                acr=identity.acr,
-                now=now,
-                ttl_seconds=ctx.settings.browser_session_ttl_seconds,
-                user_agent=client.user_agent,
-                # Kept sealed for RP-initiated logout's id_token_hint (OIDC RP-Initiated Logout §2).
-                vneid_id_token_sealed=ctx.keys.seal(id_token),
+        if not isinstance(outcome, linking.NeedsReview):
+            return await _sign_in(
+                ctx, session, channel, txn, identity, outcome, request_id, id_token, client
             )
-        else:
-            tokens = await ctx.tokens.issue(
-                session,
-                account_id=account.id,
-                acr=identity.acr,
-                channel="app",
-                now=now,
-                user_agent=client.user_agent,
-                dpop_jkt=client.dpop_jkt,
-            )
-        newly_linked = isinstance(outcome, linking.AutoLinked)
-        audit.record(
+        proof: dict[str, Any] = {}
+        if channel == "app" and linking.proof_allowed(outcome.case):
+            # Rule 3: the app may let the person prove a candidate by its password.
+            ttl = ctx.settings.link_proof_ttl_seconds
+            ticket = linking.issue_proof_ticket(outcome.case, now=now, ttl_seconds=ttl)
+            proof = {"proof_ticket": ticket, "proof_expires_in": ttl}
+    # Committed above: the review case outlives this refusal, so staff can decide it.
+    raise LinkUnderReview(
+        f"review case {outcome.case.id} pending ({outcome.case.reason})", extensions=proof
+    )
+
+
+async def _sign_in(
+    ctx: BrokerContext,
+    session: AsyncSession,
+    channel: str,
+    txn: LoginTransaction,
+    identity: VerifiedIdentity,
+    outcome: linking.LinkOutcome,
+    request_id: str,
+    id_token: str,
+    client: ClientInfo,
+) -> LoginSucceeded:
+    now = ctx.clock()
+    match outcome:
+        case linking.NoAccount():
+            raise VssidAccountRequired("no VssID account carries this citizen ID")
+        case linking.Refused("account_locked" | "account_closed" as reason):
+            raise AccountNotActive(reason)
+        case linking.Refused(reason):
+            raise LinkRefused(reason)
+        case linking.Linked(account) | linking.AutoLinked(account):
+            pass
+        case linking.NeedsReview():  # handled by the caller
+            raise AssertionError("a review case never signs in")
+    browser_session, tokens = None, None
+    if channel == "browser":
+        await browser_sessions.end(session, client.replaces_browser_session, now)
+        browser_session = browser_sessions.start(
             session,
-            event_type="login",
-            outcome="succeeded",
-            now=now,
             account_id=account.id,
-            request_id=request_id,
-            channel=channel,
-            linked_now=newly_linked,
             acr=identity.acr,
+            now=now,
+            ttl_seconds=ctx.settings.browser_session_ttl_seconds,
+            user_agent=client.user_agent,
+            # Kept sealed for RP-initiated logout's id_token_hint (OIDC RP-Initiated Logout §2).
+            vneid_id_token_sealed=ctx.keys.seal(id_token),
         )
+    else:
+        tokens = await ctx.tokens.issue(
+            session,
+            account_id=account.id,
+            acr=identity.acr,
+            channel="app",
+            now=now,
+            user_agent=client.user_agent,
+            dpop_jkt=client.dpop_jkt,
+        )
+    newly_linked = isinstance(outcome, linking.AutoLinked)
+    audit.record(
+        session,
+        event_type="login",
+        outcome="succeeded",
+        now=now,
+        account_id=account.id,
+        request_id=request_id,
+        channel=channel,
+        linked_now=newly_linked,
+        acr=identity.acr,
+    )
     return LoginSucceeded(
         account, newly_linked, identity.acr, txn.return_to, browser_session, tokens
     )

@@ -1,16 +1,23 @@
 """Every table, imported in one place so Alembic and the schema check see the whole metadata."""
 
-from vssid_broker.accounts.models import Account, HealthInsuranceCard, InsurancePeriod
+from vssid_broker.accounts.models import (
+    Account,
+    AccountPassword,
+    HealthInsuranceCard,
+    InsurancePeriod,
+)
+from vssid_broker.admin.models import StaffUser
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.db import Base
 from vssid_broker.federation.models import LoginTransaction
-from vssid_broker.linking.models import FederatedLink
+from vssid_broker.linking.models import FederatedLink, ReviewCase
 from vssid_broker.sessions.models import BrowserSession, RefreshToken, SigningKey, UsedJti
 
 metadata = Base.metadata
 
 __all__ = [
     "Account",
+    "AccountPassword",
     "AuditEvent",
     "BrowserSession",
     "FederatedLink",
@@ -18,7 +25,9 @@ __all__ = [
     "InsurancePeriod",
     "LoginTransaction",
     "RefreshToken",
+    "ReviewCase",
     "SigningKey",
+    "StaffUser",
     "UsedJti",
     "metadata",
 ]

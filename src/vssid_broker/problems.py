@@ -6,6 +6,7 @@ Unexpected errors are logged with the request id and answered without any intern
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -41,6 +42,7 @@ def respond(
     code: str,
     message: str,
     detail: str | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> Response:
     request_id = request_id_of(request)
     if wants_problem_json(request):
@@ -51,7 +53,7 @@ def respond(
             "code": code,
             "detail": detail or message,
             "request_id": request_id,
-        }
+        } | (extensions or {})
         return JSONResponse(body, status_code=status, media_type="application/problem+json")
     page: HTMLResponse = templates.TemplateResponse(
         request,
@@ -72,6 +74,7 @@ def install(app: FastAPI, templates: Jinja2Templates) -> None:
             code=error.code,
             message=error.message,
             detail=error.detail,
+            extensions=error.extensions,
         )
         response.headers.update(error.headers)
         return response

@@ -16,7 +16,7 @@ from tests.conftest import Stack
 from tests.support.flows import query_of
 from tests.support.sim_driver import sign_in_at_vneid
 from vssid_broker.audit.models import AuditEvent
-from vssid_broker.linking.models import FederatedLink
+from vssid_broker.linking.models import FederatedLink, ReviewCase
 from vssid_broker.sessions.models import BrowserSession, RefreshToken
 
 HAPPY_CITIZEN = "001085012345"
@@ -152,11 +152,20 @@ async def test_locked_vssid_account_is_refused(stack: Stack) -> None:
 
 
 async def test_record_without_citizen_id_is_not_linked_on_a_guess(stack: Stack) -> None:
-    """Phạm Thị Dung's VssID record matches on name and birth date only: no automatic link."""
-    async with httpx.AsyncClient() as browser:
-        back = await start_and_sign_in(browser, stack, "031188004567")
-        response = await browser.get(back)
-    await assert_refused(stack, response, "vssid_account_required", 404)
+    """Phạm Thị Dung's VssID record matches on name and birth date only: no automatic link,
+    a review case for staff, and the person is told so (again, at the next login)."""
+    for _ in range(2):
+        async with httpx.AsyncClient() as browser:
+            back = await start_and_sign_in(browser, stack, "031188004567")
+            response = await browser.get(back)
+        await assert_refused(stack, response, "link_under_review", 403)
+        assert "cán bộ BHXH kiểm tra" in response.text
+        assert "1–2 ngày làm việc" in response.text
+    async with stack.db() as session:
+        cases = list(await session.scalars(select(ReviewCase)))
+    assert [(c.reason, c.status, c.citizen_id) for c in cases] == [
+        ("name_birthdate_match", "pending", "031188004567")
+    ]
 
 
 async def test_provider_down_shows_unavailable_page(stack: Stack) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vssid_broker.db import Base, BigId, UTCDateTime, utcnow
@@ -32,6 +32,13 @@ class Account(Base):
         ),
         CheckConstraint("gender IN ('male', 'female')", name="gender_known"),
         CheckConstraint("status IN ('active', 'locked', 'closed')", name="status_known"),
+        # Linking rule 3 looks up records without a citizen ID by birth date (then name).
+        Index(
+            "ix_accounts_unverified_birth_date",
+            "birth_date",
+            sqlite_where=text("citizen_id IS NULL"),
+            postgresql_where=text("citizen_id IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -89,3 +96,18 @@ class HealthInsuranceCard(Base):
     valid_to: Mapped[date | None] = mapped_column(Date)
 
     account: Mapped[Account] = relationship(back_populates="health_card")
+
+
+class AccountPassword(Base):
+    """The password of a VssID account's electronic transaction login (argon2id hash only),
+    with the failure counter behind the lockout. Absent: the account has no password."""
+
+    __tablename__ = "account_passwords"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    password_hash: Mapped[str] = mapped_column(String(200))
+    failed_attempts: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vssid_broker.db import Base, BigId, UTCDateTime, utcnow
@@ -32,3 +42,69 @@ class FederatedLink(Base):
     linked_by: Mapped[str] = mapped_column(String(100))
     linked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ReviewStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class ReviewReason(StrEnum):
+    """Why the linking rules would not decide alone (rules 3 and 4 of `linking.service`)."""
+
+    NAME_BIRTHDATE_MATCH = "name_birthdate_match"
+    """Rule 3: no account carries the citizen ID; records without one match name and birth date."""
+    SEVERAL_ACCOUNTS = "several_accounts"
+    """Rule 4: more than one account carries the citizen ID."""
+    ACCOUNT_LINKED_ELSEWHERE = "account_linked_elsewhere"
+    """Rule 4: the account with the citizen ID is linked to another VNeID subject."""
+    SUBJECT_LINKED_ELSEWHERE = "subject_linked_elsewhere"
+    """Rule 4: this VNeID subject is linked to an account of another citizen ID."""
+    RECORD_MISMATCH = "record_mismatch"
+    """Rule 4: the account's name or birth date disagree with VNeID's verified claims."""
+
+
+class ReviewCase(Base):
+    """A link the rules refused to make alone, waiting for a staff decision.
+
+    Holds only the minimal claims snapshot staff need to compare (issuer, subject, citizen ID,
+    name, birth date). At most one pending case per VNeID identity, enforced by a partial
+    unique index; `version` makes a decision an optimistic compare-and-set.
+    """
+
+    __tablename__ = "review_cases"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status_known"),
+        Index(
+            "uq_review_cases_pending_identity",
+            "provider",
+            "subject",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index("ix_review_cases_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(String(255))
+    citizen_id: Mapped[str] = mapped_column(String(12))
+    full_name: Mapped[str] = mapped_column(String(200))
+    birth_date: Mapped[date] = mapped_column(Date)
+    candidate_account_ids: Mapped[list[int]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(10), default=ReviewStatus.PENDING)
+    decided_account_id: Mapped[int | None] = mapped_column(BigId)
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision_reason: Mapped[str | None] = mapped_column(String(1000))
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    proof_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    """Rule 3: SHA-256 of the one-time ticket with which the person may prove, by the
+    account's password, which candidate is theirs. Cleared when used."""
+    proof_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    proven_account_id: Mapped[int | None] = mapped_column(BigId)
+    """The candidate whose password the person knew: evidence for staff."""

@@ -1,84 +1,199 @@
 """Resolving a verified VNeID identity to a VssID account: one explicit outcome, never a guess.
 
-First cut of the rules: an identity already linked signs in to its account; otherwise exactly
-one active account carrying the same government-verified citizen ID is linked to it; no
-account means "you need a VssID account first"; anything else is refused for now and will
-become a review case for staff.
+A VNeID identity is the provider's pair (issuer, subject); the only attribute the broker links
+on is the government-verified 12-digit citizen ID. The rules, in the order `resolve` applies
+them (numbered as in the design; each returns as soon as it decides):
+
+1. Already linked: the identity's link leads to its account, refused if that account is
+   locked or closed. If VNeID now reports another citizen ID for the subject, the subject is
+   "linked elsewhere" and staff review it.
+2. Not linked, exactly one active account carries the citizen ID, that account has no other
+   VNeID identity, and its name and birth date agree with VNeID's: link automatically,
+   recorded as `citizen_id_match`, and the person is told.
+3. No account carries the citizen ID, but accounts without one match on name and birth date:
+   no link; a review case is opened. The app receives a one-time ticket with which the person
+   may prove ownership of a candidate by its BHXH code (or citizen ID) and password
+   (`prove_ownership`): the proof is filed on the case for staff, or links at once where
+   `link_on_password_proof` allows it.
+4. Several accounts carry the citizen ID, the account is linked to another subject, or its
+   name or birth date disagree with VNeID's: a review case.
+5. No candidate at all: "you need a VssID account first"; nothing is stored here.
+
+A pending review case is bound to (issuer, subject) and the citizen ID: the next login of the
+same identity finds the same case (the database allows one pending case per identity), and a
+decision ends it. Races are settled by the database's unique constraints, never by a read
+followed by a write.
 """
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vssid_broker.accounts import passwords
 from vssid_broker.accounts.models import Account, AccountStatus
 from vssid_broker.audit import service as audit
+from vssid_broker.config import Settings
 from vssid_broker.federation.claims import VerifiedIdentity
-from vssid_broker.linking.models import FederatedLink
+from vssid_broker.linking.models import FederatedLink, ReviewCase, ReviewReason, ReviewStatus
 
 
 @dataclass(frozen=True)
 class Linked:
-    """The identity was linked before; sign in."""
+    """Rule 1: the identity was linked before; sign in."""
 
     account: Account
 
 
 @dataclass(frozen=True)
 class AutoLinked:
-    """Linked now, by an exact citizen-ID match; tell the person."""
+    """Rule 2: linked now, by an exact citizen-ID match; tell the person."""
 
     account: Account
 
 
 @dataclass(frozen=True)
+class NeedsReview:
+    """Rules 3 and 4: staff must decide; no link, no tokens. `case` is pending."""
+
+    case: ReviewCase
+
+
+@dataclass(frozen=True)
 class NoAccount:
-    """No VssID account carries this citizen ID."""
+    """Rule 5: no VssID account carries this citizen ID, nor could be meant."""
 
 
 @dataclass(frozen=True)
 class Refused:
     reason: str
-    """Stable code: `account_locked`, `account_closed`, `account_linked_elsewhere`, ..."""
+    """Stable code: `account_locked`, `account_closed`, `citizen_id_changed`,
+    `review_rejected`."""
 
 
-LinkOutcome = Linked | AutoLinked | NoAccount | Refused
+LinkOutcome = Linked | AutoLinked | NeedsReview | NoAccount | Refused
+
+
+def normalized_name(name: str) -> str:
+    """Compare names as VNeID and the agency write them: same letters and diacritics, any case
+    and spacing. Diacritics matter in Vietnamese names (Hà and Hạ are different people)."""
+    return " ".join(unicodedata.normalize("NFC", name).casefold().split())
+
+
+def record_agrees(account: Account, full_name: str, birth_date: date) -> bool:
+    return (
+        normalized_name(account.full_name) == normalized_name(full_name)
+        and account.birth_date == birth_date
+    )
 
 
 async def resolve(
     session: AsyncSession, identity: VerifiedIdentity, *, now: datetime, request_id: str | None
 ) -> LinkOutcome:
-    """Decide, and for an automatic link write it and its audit event (uncommitted)."""
+    """Decide, and write what the decision needs (a link or a review case, with its audit
+    event) into `session`, uncommitted: the caller commits it with the rest of the login."""
     link = await session.scalar(
         select(FederatedLink).where(
             FederatedLink.provider == identity.issuer, FederatedLink.subject == identity.subject
         )
     )
     if link is not None:
-        account = await session.get_one(Account, link.account_id)
-        if account.status != AccountStatus.ACTIVE:
-            return Refused(f"account_{account.status}")
-        if link.citizen_id != identity.citizen_id:
-            # VNeID changed the person behind a subject: never follow that silently.
-            return Refused("citizen_id_changed")
-        link.last_login_at = now
-        return Linked(account)
+        return await _rule_1_already_linked(session, identity, link, now, request_id)
 
-    candidate = await session.scalar(
-        select(Account).where(Account.citizen_id == identity.citizen_id)
+    pending = await session.scalar(
+        select(ReviewCase).where(
+            ReviewCase.provider == identity.issuer,
+            ReviewCase.subject == identity.subject,
+            ReviewCase.status == ReviewStatus.PENDING,
+        )
     )
-    if candidate is None:
-        return NoAccount()
-    account = candidate
+    if pending is not None:
+        # The case is bound to the citizen ID it was opened for; never carry it over.
+        if pending.citizen_id != identity.citizen_id:
+            return Refused("citizen_id_changed")
+        return NeedsReview(pending)
+
+    carriers = list(
+        await session.scalars(
+            select(Account).where(Account.citizen_id == identity.citizen_id).limit(2)
+        )
+    )
+    if len(carriers) > 1:
+        return await _open_case(
+            session, identity, ReviewReason.SEVERAL_ACCOUNTS, carriers, now, request_id
+        )
+    if len(carriers) == 1:
+        return await _rule_2_or_4_one_carrier(session, identity, carriers[0], now, request_id)
+
+    # Rule 3: records from before the citizen ID was collected, matched on name and birth
+    # date. An attribute VNeID verifies is not one the record was verified against: no link.
+    same_birth_date = await session.scalars(
+        select(Account)
+        .where(Account.citizen_id.is_(None), Account.birth_date == identity.birth_date)
+        .order_by(Account.id)
+        .limit(20)
+    )
+    lookalikes = [
+        a
+        for a in same_birth_date
+        if normalized_name(a.full_name) == normalized_name(identity.full_name)
+    ]
+    if lookalikes:
+        return await _open_case(
+            session, identity, ReviewReason.NAME_BIRTHDATE_MATCH, lookalikes, now, request_id
+        )
+    # Rule 5.
+    return NoAccount()
+
+
+async def _rule_1_already_linked(
+    session: AsyncSession,
+    identity: VerifiedIdentity,
+    link: FederatedLink,
+    now: datetime,
+    request_id: str | None,
+) -> LinkOutcome:
+    account = await session.get_one(Account, link.account_id)
+    if account.status != AccountStatus.ACTIVE:
+        return Refused(f"account_{account.status}")
+    if link.citizen_id != identity.citizen_id:
+        # VNeID changed the person behind a subject: never follow that silently.
+        return await _open_case(
+            session, identity, ReviewReason.SUBJECT_LINKED_ELSEWHERE, [account], now, request_id
+        )
+    link.last_login_at = now
+    return Linked(account)
+
+
+async def _rule_2_or_4_one_carrier(
+    session: AsyncSession,
+    identity: VerifiedIdentity,
+    account: Account,
+    now: datetime,
+    request_id: str | None,
+) -> LinkOutcome:
     if account.status != AccountStatus.ACTIVE:
         return Refused(f"account_{account.status}")
     if await session.scalar(select(FederatedLink.id).where(FederatedLink.account_id == account.id)):
-        return Refused("account_linked_elsewhere")
+        # Rule 4: one VNeID identity per account; a second subject is a person for staff.
+        return await _open_case(
+            session, identity, ReviewReason.ACCOUNT_LINKED_ELSEWHERE, [account], now, request_id
+        )
+    if not record_agrees(account, identity.full_name, identity.birth_date):
+        # Rule 4: same citizen ID, different name or birth date: a data error or a mix-up.
+        return await _open_case(
+            session, identity, ReviewReason.RECORD_MISMATCH, [account], now, request_id
+        )
 
+    # Rule 2: link. The unique constraints on federated_links settle a concurrent first login.
     try:
         async with session.begin_nested():
             session.add(
@@ -102,7 +217,11 @@ async def resolve(
                 FederatedLink.account_id == account.id,
             )
         )
-        return Linked(account) if winner is not None else Refused("account_linked_elsewhere")
+        if winner is not None:
+            return Linked(account)
+        return await _open_case(
+            session, identity, ReviewReason.ACCOUNT_LINKED_ELSEWHERE, [account], now, request_id
+        )
     audit.record(
         session,
         event_type="link.created",
@@ -115,3 +234,174 @@ async def resolve(
         provider=identity.issuer,
     )
     return AutoLinked(account)
+
+
+async def _open_case(
+    session: AsyncSession,
+    identity: VerifiedIdentity,
+    reason: ReviewReason,
+    candidates: list[Account],
+    now: datetime,
+    request_id: str | None,
+) -> LinkOutcome:
+    """Open a pending case for this identity, or find the one a concurrent login opened.
+
+    A case staff rejected is not reopened by logging in again with the same data: the person
+    is told to contact the agency (rules may still link at once if the records change)."""
+    rejected = await session.scalar(
+        select(ReviewCase.id)
+        .where(
+            ReviewCase.provider == identity.issuer,
+            ReviewCase.subject == identity.subject,
+            ReviewCase.citizen_id == identity.citizen_id,
+            ReviewCase.reason == reason,
+            ReviewCase.status == ReviewStatus.REJECTED,
+        )
+        .limit(1)
+    )
+    if rejected is not None:
+        return Refused("review_rejected")
+    case = ReviewCase(
+        provider=identity.issuer,
+        subject=identity.subject,
+        citizen_id=identity.citizen_id,
+        full_name=identity.full_name,
+        birth_date=identity.birth_date,
+        candidate_account_ids=[a.id for a in candidates],
+        reason=reason,
+        status=ReviewStatus.PENDING,
+        version=1,
+        created_at=now,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(case)
+    except IntegrityError:
+        # uq_review_cases_pending_identity: a concurrent login opened it first.
+        existing = await session.scalar(
+            select(ReviewCase).where(
+                ReviewCase.provider == identity.issuer,
+                ReviewCase.subject == identity.subject,
+                ReviewCase.status == ReviewStatus.PENDING,
+            )
+        )
+        if existing is None:  # decided in the meantime: the next login sees the decision
+            return Refused("review_in_progress")
+        return NeedsReview(existing)
+    audit.record(
+        session,
+        event_type="review_case.opened",
+        outcome=reason,
+        now=now,
+        request_id=request_id,
+        case_id=case.id,
+        candidate_account_ids=case.candidate_account_ids,
+        citizen_id=identity.masked_citizen_id,
+        provider=identity.issuer,
+    )
+    return NeedsReview(case)
+
+
+# --- rule 3: the proof by password --------------------------------------------------------------
+def proof_allowed(case: ReviewCase) -> bool:
+    return case.reason == ReviewReason.NAME_BIRTHDATE_MATCH and case.status == ReviewStatus.PENDING
+
+
+def issue_proof_ticket(case: ReviewCase, *, now: datetime, ttl_seconds: int) -> str:
+    """A one-time ticket bound to this pending case, hence to its (issuer, subject) and
+    citizen ID. A newer login's ticket replaces the older one; only the hash is stored."""
+    ticket = secrets.token_urlsafe(32)
+    case.proof_hash = hashlib.sha256(ticket.encode()).hexdigest()
+    case.proof_expires_at = now + timedelta(seconds=ttl_seconds)
+    return ticket
+
+
+@dataclass(frozen=True)
+class ProofLinked:
+    account: Account
+
+
+@dataclass(frozen=True)
+class ProofFiled:
+    case: ReviewCase
+
+
+@dataclass(frozen=True)
+class ProofRefused:
+    reason: str
+    """`proof_invalid` (unknown, used, expired or decided), `not_a_candidate`,
+    `already_linked`, or the password check's outcome (`invalid_credentials`, `locked`,
+    `account_not_active`)."""
+
+
+ProofOutcome = ProofLinked | ProofFiled | ProofRefused
+
+
+async def prove_ownership(
+    session: AsyncSession,
+    *,
+    ticket: str,
+    identifier: str,
+    password: str,
+    now: datetime,
+    settings: Settings,
+    request_id: str | None,
+) -> ProofOutcome:
+    """Rule 3's proof. The ticket is spent first, whatever follows (single use: a wrong
+    password costs a new VNeID login as well as a lockout count). Writes into `session`; the
+    caller commits even a refusal, so the spent ticket and the failure count stay."""
+    case = await session.scalar(
+        update(ReviewCase)
+        .where(
+            ReviewCase.proof_hash == hashlib.sha256(ticket.encode()).hexdigest(),
+            ReviewCase.proof_expires_at > now,
+            ReviewCase.status == ReviewStatus.PENDING,
+        )
+        .values(proof_hash=None, proof_expires_at=None)
+        .returning(ReviewCase)
+        .execution_options(synchronize_session=False)
+    )
+    if case is None:
+        return ProofRefused("proof_invalid")
+    checked = await passwords.check(session, identifier, password, now=now, settings=settings)
+    match checked:
+        case passwords.SignedIn(account):
+            pass
+        case passwords.NotActive():
+            return ProofRefused("account_not_active")
+        case passwords.Locked() | passwords.Failed(_, True):
+            return ProofRefused("locked")
+        case _:
+            return ProofRefused("invalid_credentials")
+    if account.id not in case.candidate_account_ids:
+        # Knowing some account's password proves nothing about this identity's records.
+        return ProofRefused("not_a_candidate")
+    details: dict[str, Any] = {"case_id": case.id, "provider": case.provider}
+    if not settings.link_on_password_proof:
+        case.proven_account_id = account.id
+        audit.record(session, event_type="review_case.proof", outcome="filed", now=now,
+                     account_id=account.id, request_id=request_id, **details)  # fmt: skip
+        return ProofFiled(case)
+    try:
+        async with session.begin_nested():
+            case.proven_account_id = account.id
+            case.status = ReviewStatus.APPROVED
+            case.version += 1
+            case.decided_account_id, case.decided_by, case.decided_at = account.id, "proof", now
+            case.decision_reason = "password proof (VSSID_LINK_ON_PASSWORD_PROOF)"
+            session.add(
+                FederatedLink(
+                    account_id=account.id,
+                    provider=case.provider,
+                    subject=case.subject,
+                    citizen_id=case.citizen_id,
+                    method="password_proof",
+                    linked_by="system",
+                    linked_at=now,
+                )
+            )
+    except IntegrityError:
+        return ProofRefused("already_linked")
+    audit.record(session, event_type="link.created", outcome="password_proof", now=now,
+                 account_id=account.id, request_id=request_id, **details)  # fmt: skip
+    return ProofLinked(account)

@@ -114,7 +114,8 @@ class TokenService:
             "exp": issued + self._settings.access_token_ttl_seconds,
             "jti": secrets.token_urlsafe(16),
             "acr": acr,
-            "amr": ["vneid"],
+            # A password sign-in (accounts.passwords.PASSWORD_ACR) is not a VNeID login.
+            "amr": ["pwd"] if acr == "vssid:password" else ["vneid"],
             "channel": channel,
             "sid": family_id,
         }

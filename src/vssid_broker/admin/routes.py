@@ -1,0 +1,247 @@
+"""The admin API for staff, under /admin/api/v1: sign-in, review cases, links, audit trail.
+
+Thin: each route checks the caller's role, calls one service function inside one transaction,
+and shapes the answer. Every error is a `DomainError`, answered as problem+json.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from vssid_broker.admin import service as staff
+from vssid_broker.admin.models import StaffRole, StaffUser
+from vssid_broker.admin.schemas import (
+    Approve,
+    AuditEventOut,
+    CaseDetail,
+    CaseSummary,
+    LinkOut,
+    Page,
+    Reject,
+    StaffSignIn,
+    StaffTokenOut,
+    Unlink,
+    UnlinkedOut,
+)
+from vssid_broker.audit import service as audit
+from vssid_broker.deps import Ctx, RequestId
+from vssid_broker.linking import review
+from vssid_broker.linking.models import ReviewReason, ReviewStatus
+
+PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing, invalid or expired staff token", **PROBLEM},
+    403: {"description": "the staff role does not allow this", **PROBLEM},
+    422: {"description": "invalid request", **PROBLEM},
+}
+
+router = APIRouter(prefix="/admin/api/v1", responses=ERRORS)
+
+
+async def staff_caller(request: Request, ctx: Ctx) -> StaffUser:
+    """The staff user behind the bearer token (RFC 6750 §2.1: Authorization header only)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise staff.InvalidStaffToken("missing bearer token")
+    async with ctx.db() as session:
+        return await staff.verify_staff_token(
+            session, ctx.keys, ctx.settings, token.strip(), ctx.clock()
+        )
+
+
+Staff = Annotated[StaffUser, Depends(staff_caller)]
+
+
+def decider(user: StaffUser) -> review.Decider:
+    return review.Decider(user.username, user.account_id)
+
+
+@router.post("/token", tags=["admin: staff"], response_model=StaffTokenOut)
+async def sign_in(body: StaffSignIn, ctx: Ctx, request_id: RequestId) -> StaffTokenOut:
+    """Staff sign-in with username and password; returns a short-lived bearer token."""
+    now = ctx.clock()
+    try:
+        async with ctx.db.begin() as session:
+            user = await staff.authenticate(session, body.username, body.password)
+            token = await staff.issue_staff_token(session, ctx.keys, ctx.settings, user, now)
+            audit.record(
+                session,
+                event_type="staff.sign_in",
+                outcome="succeeded",
+                now=now,
+                actor=f"staff:{user.username}",
+                request_id=request_id,
+            )
+    except staff.InvalidStaffCredentials:
+        async with ctx.db.begin() as session:
+            audit.record(
+                session,
+                event_type="staff.sign_in",
+                outcome="invalid_credentials",
+                now=now,
+                actor=f"staff:{body.username[:64]}",
+                request_id=request_id,
+            )
+        raise
+    return StaffTokenOut(
+        access_token=token, expires_in=ctx.settings.staff_token_ttl_seconds, role=user.role
+    )
+
+
+@router.get("/cases", tags=["admin: review cases"], response_model=Page[CaseSummary])
+async def list_cases(
+    user: Staff,
+    ctx: Ctx,
+    status: ReviewStatus | None = None,
+    reason: ReviewReason | None = None,
+    min_age_hours: Annotated[
+        int | None, Query(ge=0, description="opened at least this long ago")
+    ] = None,
+    max_age_hours: Annotated[
+        int | None, Query(ge=0, description="opened at most this long ago")
+    ] = None,
+    sort: review.CaseSort = "created_at",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[CaseSummary]:
+    """The review queue, oldest first by default; citizen IDs masked."""
+    staff.require_role(user, StaffRole.REVIEWER, StaffRole.ADMIN)
+    async with ctx.db() as session:
+        rows, total = await review.list_cases(
+            session,
+            now=ctx.clock(),
+            status=status,
+            reason=reason,
+            min_age_hours=min_age_hours,
+            max_age_hours=max_age_hours,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+        )
+    return Page(items=[CaseSummary.of(c) for c in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get("/cases/{case_id}", tags=["admin: review cases"], response_model=CaseDetail)
+async def get_case(case_id: int, user: Staff, ctx: Ctx) -> CaseDetail:
+    """One case: VNeID's verified claims against each candidate account, and why it is here."""
+    staff.require_role(user, StaffRole.REVIEWER, StaffRole.ADMIN)
+    async with ctx.db() as session:
+        case = await review.get_case(session, case_id)
+        return CaseDetail.detail(case, await review.evidence(session, case))
+
+
+@router.post(
+    "/cases/{case_id}/approve",
+    tags=["admin: review cases"],
+    response_model=CaseDetail,
+    responses={409: {"description": "decided already, or a link exists", **PROBLEM}},
+)
+async def approve_case(
+    case_id: int, body: Approve, user: Staff, ctx: Ctx, request_id: RequestId
+) -> CaseDetail:
+    """Link the case's VNeID identity to the chosen candidate account."""
+    staff.require_role(user, StaffRole.REVIEWER, StaffRole.ADMIN)
+    async with ctx.db.begin() as session:
+        case = await review.approve(
+            session,
+            case_id,
+            version=body.version,
+            account_id=body.account_id,
+            decider=decider(user),
+            reason=body.reason,
+            now=ctx.clock(),
+            request_id=request_id,
+        )
+        return CaseDetail.detail(case, await review.evidence(session, case))
+
+
+@router.post(
+    "/cases/{case_id}/reject",
+    tags=["admin: review cases"],
+    response_model=CaseDetail,
+    responses={409: {"description": "decided already", **PROBLEM}},
+)
+async def reject_case(
+    case_id: int, body: Reject, user: Staff, ctx: Ctx, request_id: RequestId
+) -> CaseDetail:
+    """Refuse the link; the person is told at their next login to contact the agency."""
+    staff.require_role(user, StaffRole.REVIEWER, StaffRole.ADMIN)
+    async with ctx.db.begin() as session:
+        case = await review.reject(
+            session,
+            case_id,
+            version=body.version,
+            decider=decider(user),
+            reason=body.reason,
+            now=ctx.clock(),
+            request_id=request_id,
+        )
+        return CaseDetail.detail(case, await review.evidence(session, case))
+
+
+@router.get(
+    "/accounts/{account_id}/identities", tags=["admin: links"], response_model=list[LinkOut]
+)
+async def list_identities(account_id: int, user: Staff, ctx: Ctx) -> list[LinkOut]:
+    """The VNeID identities linked to an account."""
+    staff.require_role(user, StaffRole.REVIEWER, StaffRole.ADMIN)
+    async with ctx.db() as session:
+        return [LinkOut.of(link) for link in await review.account_links(session, account_id)]
+
+
+@router.post(
+    "/accounts/{account_id}/identities/{link_id}/unlink",
+    tags=["admin: links"],
+    response_model=UnlinkedOut,
+)
+async def unlink_identity(
+    account_id: int, link_id: int, body: Unlink, user: Staff, ctx: Ctx, request_id: RequestId
+) -> UnlinkedOut:
+    """Admins only: remove a link and revoke the account's refresh tokens and browser sessions."""
+    staff.require_role(user, StaffRole.ADMIN)
+    async with ctx.db.begin() as session:
+        result = await review.unlink(
+            session,
+            account_id=account_id,
+            link_id=link_id,
+            decider=decider(user),
+            reason=body.reason,
+            now=ctx.clock(),
+            request_id=request_id,
+        )
+    return UnlinkedOut(
+        link_id=result.link_id,
+        refresh_tokens_revoked=result.refresh_tokens_revoked,
+        browser_sessions_revoked=result.browser_sessions_revoked,
+    )
+
+
+@router.get("/audit", tags=["admin: audit"], response_model=Page[AuditEventOut])
+async def audit_trail(
+    user: Staff,
+    ctx: Ctx,
+    account_id: int | None = None,
+    case_id: int | None = None,
+    actor: Annotated[str | None, Query(max_length=100, description="e.g. staff:alice")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[AuditEventOut]:
+    """Admins only: the audit trail, newest first."""
+    staff.require_role(user, StaffRole.ADMIN)
+    async with ctx.db() as session:
+        rows, total = await audit.search(
+            session,
+            account_id=account_id,
+            case_id=case_id,
+            actor=actor,
+            since=since,
+            until=until,
+            limit=limit,
+            offset=offset,
+        )
+    return Page(items=[AuditEventOut.of(e) for e in rows], total=total, limit=limit, offset=offset)

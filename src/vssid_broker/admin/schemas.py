@@ -1,0 +1,201 @@
+"""Request and response bodies of the admin API. Citizen IDs leave only masked."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, Field
+
+from vssid_broker.audit.models import AuditEvent
+from vssid_broker.federation.claims import mask_citizen_id
+from vssid_broker.linking.models import FederatedLink, ReviewCase
+from vssid_broker.linking.review import WHY, CandidateEvidence
+
+T = TypeVar("T")
+
+
+class StaffSignIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class StaffTokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int
+    role: str
+
+
+class CaseSummary(BaseModel):
+    id: int
+    status: str
+    reason: str
+    citizen_id: str = Field(description="masked: province code and last three digits")
+    full_name: str
+    candidate_count: int
+    version: int
+    created_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+
+    @classmethod
+    def of(cls, case: ReviewCase) -> CaseSummary:
+        return cls(
+            id=case.id,
+            status=case.status,
+            reason=case.reason,
+            citizen_id=mask_citizen_id(case.citizen_id),
+            full_name=case.full_name,
+            candidate_count=len(case.candidate_account_ids),
+            version=case.version,
+            created_at=case.created_at,
+            decided_at=case.decided_at,
+            decided_by=case.decided_by,
+        )
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class VneidClaims(BaseModel):
+    """What VNeID verified, minimised to what a reviewer compares."""
+
+    provider: str
+    subject: str
+    citizen_id: str
+    full_name: str
+    birth_date: date
+
+
+class CandidateOut(BaseModel):
+    account_id: int
+    bhxh_code: str
+    citizen_id: str | None
+    full_name: str
+    birth_date: date
+    status: str
+    linked_to_another_identity: bool
+    citizen_id_comparison: Literal["same", "missing", "different"]
+    full_name_matches: bool
+    birth_date_matches: bool
+
+    @classmethod
+    def of(cls, found: CandidateEvidence, case: ReviewCase) -> CandidateOut:
+        account = found.account
+        return cls(
+            account_id=account.id,
+            bhxh_code=account.bhxh_code,
+            citizen_id=mask_citizen_id(account.citizen_id) if account.citizen_id else None,
+            full_name=account.full_name,
+            birth_date=account.birth_date,
+            status=account.status,
+            linked_to_another_identity=found.linked_subject not in (None, case.subject),
+            citizen_id_comparison=found.citizen_id,
+            full_name_matches=found.full_name_matches,
+            birth_date_matches=found.birth_date_matches,
+        )
+
+
+class CaseDetail(CaseSummary):
+    why: str
+    vneid: VneidClaims
+    candidates: list[CandidateOut]
+    decided_account_id: int | None
+    decision_reason: str | None
+    proven_account_id: int | None = Field(
+        description="rule 3: the candidate whose password the person proved, if any"
+    )
+
+    @classmethod
+    def detail(cls, case: ReviewCase, found: list[CandidateEvidence]) -> CaseDetail:
+        return cls(
+            **CaseSummary.of(case).model_dump(),
+            why=WHY.get(case.reason, case.reason),  # type: ignore[call-overload]
+            vneid=VneidClaims(
+                provider=case.provider,
+                subject=case.subject,
+                citizen_id=mask_citizen_id(case.citizen_id),
+                full_name=case.full_name,
+                birth_date=case.birth_date,
+            ),
+            candidates=[CandidateOut.of(f, case) for f in found],
+            decided_account_id=case.decided_account_id,
+            decision_reason=case.decision_reason,
+            proven_account_id=case.proven_account_id,
+        )
+
+
+class Approve(BaseModel):
+    account_id: int = Field(description="the candidate account to link")
+    version: int = Field(description="the case version you reviewed (optimistic locking)")
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class Reject(BaseModel):
+    version: int = Field(description="the case version you reviewed (optimistic locking)")
+    reason: str = Field(min_length=3, max_length=1000)
+
+
+class Unlink(BaseModel):
+    reason: str = Field(min_length=3, max_length=1000)
+
+
+class LinkOut(BaseModel):
+    id: int
+    account_id: int
+    provider: str
+    subject: str
+    citizen_id: str
+    method: str
+    linked_by: str
+    linked_at: datetime
+    last_login_at: datetime | None
+
+    @classmethod
+    def of(cls, link: FederatedLink) -> LinkOut:
+        return cls(
+            id=link.id,
+            account_id=link.account_id,
+            provider=link.provider,
+            subject=link.subject,
+            citizen_id=mask_citizen_id(link.citizen_id),
+            method=link.method,
+            linked_by=link.linked_by,
+            linked_at=link.linked_at,
+            last_login_at=link.last_login_at,
+        )
+
+
+class UnlinkedOut(BaseModel):
+    link_id: int
+    refresh_tokens_revoked: int
+    browser_sessions_revoked: int
+
+
+class AuditEventOut(BaseModel):
+    id: int
+    occurred_at: datetime
+    event_type: str
+    outcome: str
+    account_id: int | None
+    actor: str
+    request_id: str | None
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: AuditEvent) -> AuditEventOut:
+        return cls(
+            id=event.id,
+            occurred_at=event.occurred_at,
+            event_type=event.event_type,
+            outcome=event.outcome,
+            account_id=event.account_id,
+            actor=event.actor,
+            request_id=event.request_id,
+            details=event.details,
+        )

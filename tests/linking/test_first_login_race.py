@@ -1,0 +1,50 @@
+"""Two first logins of the same person at the same moment end in exactly one link.
+
+Not a simulation: two database sessions, each inside its own open transaction, on the suite's
+real database (PostgreSQL with VSSID_TEST_DATABASE_URL). The first login holds its new link
+open while the second one runs its rules; the second must end on the link the first made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+
+from tests.conftest import Stack
+from tests.linking.test_rules import AN
+from vssid_broker.audit.models import AuditEvent
+from vssid_broker.linking import service as linking
+from vssid_broker.linking.models import FederatedLink
+
+
+async def test_two_simultaneous_first_logins_make_one_link(stack: Stack) -> None:
+    first_resolved, release_first = asyncio.Event(), asyncio.Event()
+
+    async def login(hold_open: bool) -> linking.LinkOutcome:
+        async with stack.db.begin() as session:
+            outcome = await linking.resolve(session, AN, now=stack.clock(), request_id="race")
+            if hold_open:  # the link is inserted (flushed) but not committed
+                first_resolved.set()
+                await release_first.wait()
+            return outcome
+
+    first = asyncio.create_task(login(hold_open=True))
+    await asyncio.wait_for(first_resolved.wait(), timeout=10)
+    second = asyncio.create_task(login(hold_open=False))
+
+    # While the first login's link is uncommitted, the second one runs its rules. On
+    # PostgreSQL its insert waits on the unique index (provider, subject), then fails, and it
+    # signs in to the first one's link; it must never decide on the stale "not linked" read.
+    await asyncio.wait({second}, timeout=0.5)
+    release_first.set()
+    outcomes = await asyncio.gather(first, second)
+    assert [type(o) for o in outcomes] == [linking.AutoLinked, linking.Linked]
+    assert outcomes[0].account.id == outcomes[1].account.id  # type: ignore[union-attr]
+    async with stack.db() as session:
+        links = list(await session.scalars(select(FederatedLink)))
+        created = list(
+            await session.scalars(select(AuditEvent).where(AuditEvent.event_type == "link.created"))
+        )
+    assert len(links) == 1
+    assert len(created) == 1
