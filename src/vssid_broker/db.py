@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -63,6 +63,7 @@ def create_engine(database_url: str) -> AsyncEngine:
         _ensure_sqlite_directory(database_url)
         engine = create_async_engine(database_url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(database_url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
@@ -74,12 +75,23 @@ def _ensure_sqlite_directory(database_url: str) -> None:
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    # The driver's own transaction handling only begins before a write, so a SAVEPOINT taken
+    # before any write would start (and its release commit) the transaction. Turn it off and
+    # let SQLAlchemy say BEGIN, so a transaction covers everything from its first statement.
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     # WAL lets readers and one writer work side by side; foreign keys are off by default.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # IMMEDIATE takes the write lock up front: a read-then-write transaction cannot fail
+    # half-way on lock upgrade, it waits (busy_timeout) instead. SQLite is the one-process
+    # embedded mode, so serialising writers costs nothing that matters there.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
