@@ -48,3 +48,32 @@ async def test_two_simultaneous_first_logins_make_one_link(stack: Stack) -> None
         )
     assert len(links) == 1
     assert len(created) == 1
+
+
+async def test_a_link_committed_between_two_rules_is_recognised_as_ours(stack: Stack) -> None:
+    """The other first login commits after this one found "not linked" (rule 1) and before
+    it checks the account (rule 2): the link it meets is its own identity's, so it signs in."""
+    from vssid_broker.accounts.models import Account
+    from vssid_broker.linking.models import ReviewCase
+
+    async with stack.db.begin() as session:
+        account = await session.scalar(select(Account).where(Account.citizen_id == AN.citizen_id))
+        assert account is not None
+        session.add(
+            FederatedLink(
+                account_id=account.id,
+                provider=AN.issuer,
+                subject=AN.subject,
+                citizen_id=AN.citizen_id,
+                method="citizen_id_match",
+                linked_by="system",
+                linked_at=stack.clock(),
+            )
+        )
+    async with stack.db.begin() as session:
+        carrier = await session.get_one(Account, account.id)
+        outcome = await linking._rule_2_or_4_one_carrier(
+            session, AN, carrier, stack.clock(), "race"
+        )
+    assert isinstance(outcome, linking.Linked)
+    assert await stack.count(ReviewCase) == 0

@@ -182,7 +182,16 @@ async def _rule_2_or_4_one_carrier(
 ) -> LinkOutcome:
     if account.status != AccountStatus.ACTIVE:
         return Refused(f"account_{account.status}")
-    if await session.scalar(select(FederatedLink.id).where(FederatedLink.account_id == account.id)):
+    existing = await session.scalar(
+        select(FederatedLink).where(FederatedLink.account_id == account.id)
+    )
+    if existing is not None and (existing.provider, existing.subject) == (
+        identity.issuer,
+        identity.subject,
+    ):
+        # A concurrent first login of this same identity committed its link a moment ago.
+        return Linked(account)
+    if existing is not None:
         # Rule 4: one VNeID identity per account; a second subject is a person for staff.
         return await _open_case(
             session, identity, ReviewReason.ACCOUNT_LINKED_ELSEWHERE, [account], now, request_id
