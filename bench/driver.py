@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.support.sim_driver import sign_in_at_vneid  # noqa: E402 - the same page driver as tests
+from tests.support.sim_driver import sign_in_at_vneid  # the same page driver as the tests
 
 APP_REDIRECT_URI = "vn.gov.baohiemxahoi.vssid:/oauth/vneid"
 PEER_REDIRECT_URI = "http://127.0.0.1/cb"
@@ -107,7 +107,9 @@ async def browser_login(args: argparse.Namespace, citizens: list[str]) -> float:
     return timer.broker * 1000
 
 
-async def mobile_login(args: argparse.Namespace, citizens: list[str]) -> tuple[float, dict[str, Any]]:
+async def mobile_login(
+    args: argparse.Namespace, citizens: list[str]
+) -> tuple[float, dict[str, Any]]:
     timer = Timer()
     verifier, challenge = pkce_pair()
     async with httpx.AsyncClient(timeout=30) as app:
@@ -144,7 +146,8 @@ async def mobile_login(args: argparse.Namespace, citizens: list[str]) -> tuple[f
 
 
 async def run_loop(
-    args: argparse.Namespace, make_worker: Callable[[int], Awaitable[Callable[[], Awaitable[float | None]]]]
+    args: argparse.Namespace,
+    make_worker: Callable[[int], Awaitable[Callable[[], Awaitable[float | None]]]],
 ) -> tuple[Recorder, float]:
     """Each worker repeats its operation until the deadline; the op returns broker ms or None."""
     recorder = Recorder()
@@ -293,9 +296,7 @@ async def peer_authorize(client: httpx.AsyncClient, peer: str) -> str:
 
 
 async def peer_token(client: httpx.AsyncClient, peer: str, data: dict[str, str]) -> dict[str, Any]:
-    response = await client.post(
-        f"{peer}/token", data=data, auth=("bench", "bench-secret")
-    )
+    response = await client.post(f"{peer}/token", data=data, auth=("bench", "bench-secret"))
     if response.status_code != 200:
         raise RuntimeError(f"peer token {response.status_code}: {response.text[:200]}")
     result: dict[str, Any] = response.json()
@@ -341,7 +342,9 @@ async def scenario_peer_refresh(args: argparse.Namespace) -> tuple[Recorder, flo
 
         async def op() -> None:
             result = await peer_token(
-                client, args.peer, {"grant_type": "refresh_token", "refresh_token": current["refresh"]}
+                client,
+                args.peer,
+                {"grant_type": "refresh_token", "refresh_token": current["refresh"]},
             )
             current["refresh"] = result["refresh_token"]
 

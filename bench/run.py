@@ -189,11 +189,6 @@ async def reset_database(url: str) -> None:
 
     from vssid_broker.db import create_engine
 
-    if url.startswith("sqlite"):
-        path = Path(url.split("///", 1)[1])
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return
     engine = create_engine(url)
     async with engine.begin() as connection:
         await connection.execute(text("DROP SCHEMA public CASCADE"))
@@ -201,15 +196,18 @@ async def reset_database(url: str) -> None:
     await engine.dispose()
 
 
-def prepare_database(opts: argparse.Namespace, env: dict[str, str], accounts: int) -> dict[str, Any]:
-    if not opts.keep_schema:
+def prepare_database(
+    opts: argparse.Namespace, env: dict[str, str], accounts: int
+) -> dict[str, Any]:
+    if not opts.keep_schema and opts.database_url.startswith("sqlite"):
+        for suffix in ("", "-wal", "-shm"):
+            Path(opts.database_url.split("///", 1)[1] + suffix).unlink(missing_ok=True)
+    elif not opts.keep_schema:
         asyncio.run(reset_database(opts.database_url))
     vssid(["migrate"], env)
     vssid(["seed"], env)
     started = time.perf_counter()
-    out = vssid(
-        ["seed", "--accounts", str(accounts), "--vneid-citizens", str(opts.citizens)], env
-    )
+    out = vssid(["seed", "--accounts", str(accounts), "--vneid-citizens", str(opts.citizens)], env)
     seconds = time.perf_counter() - started
     vssid(["keys", "ensure"], env)
     print(f"  {out.splitlines()[-1]}", flush=True)
@@ -282,8 +280,11 @@ def measured(
 ) -> dict[str, Any]:
     """Run one scenario, adding the servers' CPU per operation to the driver's figures."""
     print(f"  {name} ...", end="", flush=True)
+    profiler = start_profile(name, servers, opts)
     before = {key: server.cpu() for key, server in servers.items()}
     result: dict[str, Any] = run()
+    if profiler is not None:
+        result["profile"] = finish_profile(name, profiler)
     cpu = {key: round(server.cpu() - before[key], 2) for key, server in servers.items()}
     ops = max(1, result["ops"])
     result["server_cpu_s"] = cpu
@@ -306,6 +307,66 @@ def measured(
     if result["errors"] and not result["ops"]:
         raise SystemExit(f"{name}: every operation failed: {result['first_error']}")
     return result
+
+
+# --- profiles ------------------------------------------------------------------------------------
+def start_profile(
+    name: str, servers: dict[str, Server], opts: argparse.Namespace
+) -> subprocess.Popen[bytes] | None:
+    """py-spy on one broker worker for the whole scenario (sampling; the process is not paused)."""
+    if name not in opts.profile or "broker" not in servers:
+        return None
+    raw = BENCH / "results" / "tmp" / f"profile-{name}.raw"
+    return subprocess.Popen(  # noqa: S603
+        [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--nonblocking",
+            "--pid",
+            str(servers["broker"].worker_pids()[0]),
+            "--rate",
+            "250",
+            "--duration",
+            str(max(1, round(opts.duration))),
+            "--format",
+            "raw",
+            "-o",
+            str(raw),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def finish_profile(name: str, profiler: subprocess.Popen[bytes]) -> str:
+    """Summarise py-spy's collapsed stacks: where the samples are, inclusive and exclusive."""
+    profiler.wait(timeout=120)
+    raw = BENCH / "results" / "tmp" / f"profile-{name}.raw"
+    inclusive: dict[str, int] = {}
+    exclusive: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        samples = int(count)
+        total += samples
+        frames = [
+            frame.split(" (", 1)[0] + " " + frame.rsplit("/", 1)[-1].split(":")[0]
+            for frame in stack.split(";")
+        ]
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + samples
+        exclusive[frames[-1]] = exclusive.get(frames[-1], 0) + samples
+    out = BENCH / "results" / f"profile-{name}.txt"
+    lines = [f"py-spy, one broker worker, scenario {name}: {total} samples", "", "inclusive:"]
+    for frame, samples in sorted(inclusive.items(), key=lambda item: -item[1])[:45]:
+        lines.append(f"{100 * samples / max(1, total):5.1f}%  {frame}")
+    lines += ["", "exclusive (self):"]
+    for frame, samples in sorted(exclusive.items(), key=lambda item: -item[1])[:30]:
+        lines.append(f"{100 * samples / max(1, total):5.1f}%  {frame}")
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(out.relative_to(ROOT))
 
 
 # --- EXPLAIN --------------------------------------------------------------------------------------
@@ -403,12 +464,14 @@ async def explain_login_path(url: str, path: Path) -> dict[str, Any]:
             if any("Seq Scan" in line for line in lines):
                 seq_scans.append(title)
     await engine.dispose()
-    path.write_text("\n".join(out), encoding="utf-8")
+    await asyncio.to_thread(path.write_text, "\n".join(out), encoding="utf-8")
     return {"file": str(path.relative_to(ROOT)), "queries": len(out), "seq_scans": seq_scans}
 
 
 # --- the run ------------------------------------------------------------------------------------
-def broker_env(opts: argparse.Namespace, base: dict[str, str], port: int, sim: str) -> dict[str, str]:
+def broker_env(
+    opts: argparse.Namespace, base: dict[str, str], port: int, sim: str
+) -> dict[str, str]:
     return base | {
         "VSSID_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "VSSID_VNEID_ISSUER": sim,
@@ -425,8 +488,12 @@ def start_broker(
         name,
         [
             str(Path(sys.executable).parent / "vssid-broker"),
-            "serve", "--port", str(port), "--workers", str(workers),
-        ],  # fmt: skip
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
         broker_env(opts, env, port, sim),
         f"{url}/readyz",
     )
@@ -455,8 +522,10 @@ def run_scale(
             "vneid-sim",
             [
                 str(Path(sys.executable).parent / "vssid-broker"),
-                "vneid-sim", "--port", str(sim_port),
-            ],  # fmt: skip
+                "vneid-sim",
+                "--port",
+                str(sim_port),
+            ],
             env
             | {
                 "VNEID_SIM_ISSUER": sim_url,
@@ -489,7 +558,9 @@ def run_scale(
         scenarios = section["scenarios"]
         with rss_sampler(list(servers.values())):
             for name in ("browser_login", "mobile_login"):
-                scenarios[name] = measured(name, servers, lambda n=name: driver(n, urls, opts), opts)
+                scenarios[name] = measured(
+                    name, servers, lambda n=name: driver(n, urls, opts), opts
+                )
             if full:
                 scenarios["refresh"] = measured(
                     "refresh", servers, lambda: driver("refresh", urls, opts), opts
@@ -499,12 +570,17 @@ def run_scale(
                     "me",
                     servers,
                     lambda: wrk(
-                        "me", f"{urls['broker']}/api/v1/me", opts, [f"Authorization: Bearer {token}"]
+                        "me",
+                        f"{urls['broker']}/api/v1/me",
+                        opts,
+                        [f"Authorization: Bearer {token}"],
                     ),
                     opts,
                 )
                 scenarios["healthz"] = measured(
-                    "healthz", servers, lambda: wrk("healthz", f"{urls['broker']}/healthz", opts, []),
+                    "healthz",
+                    servers,
+                    lambda: wrk("healthz", f"{urls['broker']}/healthz", opts, []),
                     opts,
                 )
                 scenarios["jwks_verify"] = measured(
@@ -521,9 +597,7 @@ def run_scale(
         section["broker_workers"] = workers
         if opts.database_url.startswith("postgresql"):
             section["explain"] = asyncio.run(
-                explain_login_path(
-                    opts.database_url, BENCH / "results" / f"explain-{accounts}.txt"
-                )
+                explain_login_path(opts.database_url, BENCH / "results" / f"explain-{accounts}.txt")
             )
         if full and len(opts.workers) > 1:
             section["scale_out"] = scale_out(opts, env, urls, servers)
@@ -554,7 +628,8 @@ def main() -> None:
     reexec_in_venv()
     global OPTS
     parser = argparse.ArgumentParser(
-        description="Benchmark the broker and its peer", formatter_class=argparse.RawTextHelpFormatter
+        description="Benchmark the broker and its peer",
+        formatter_class=argparse.RawTextHelpFormatter,
     )
     parser.add_argument("--duration", type=float, default=20, help="seconds per scenario")
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent clients")
@@ -569,7 +644,9 @@ def main() -> None:
         help="broker worker processes; '1,2' also measures 1 process (scale-out), last is main",
     )
     parser.add_argument("--citizens", type=int, default=2000, help="simulator citizens used")
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE))
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
+    )
     parser.add_argument(
         "--keep-schema", action="store_true", help="do not drop the schema (migrated test database)"
     )
@@ -579,15 +656,20 @@ def main() -> None:
     parser.add_argument("--log-level", default="WARNING", help="broker log level during the run")
     parser.add_argument("--results", type=Path, default=BENCH / "results" / "latest.json")
     parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument(
+        "--profile", default="", help="comma-separated scenarios to profile with py-spy"
+    )
     parser.add_argument("--note", default="", help="free text stored with the results")
     opts = parser.parse_args()
     OPTS = opts
+    opts.profile = [name for name in opts.profile.split(",") if name]
     opts.workers = [int(w) for w in str(opts.workers).split(",")]
     scales = [int(s) for s in str(opts.scales).split(",")]
     opts.broker_port = opts.broker_port or free_port()
-    kek = os.environ.get("VSSID_KEY_ENCRYPTION_KEY") or base64.urlsafe_b64encode(
-        os.urandom(32)
-    ).decode()
+    kek = (
+        os.environ.get("VSSID_KEY_ENCRYPTION_KEY")
+        or base64.urlsafe_b64encode(os.urandom(32)).decode()
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VSSID_", "VNEID_SIM_"))}
     env |= {"VSSID_DATABASE_URL": opts.database_url, "VSSID_KEY_ENCRYPTION_KEY": kek}
     command = shlex.join(["python3", "bench/run.py", *sys.argv[1:]])
@@ -690,7 +772,9 @@ def render(results: dict[str, Any]) -> str:
     if "refresh" in s and "peer_refresh" in s:
         ratios.append(("refresh: ours / oidc-provider", s["refresh"], s["peer_refresh"]))
     if "mobile_login" in s and "peer_authcode" in s:
-        ratios.append(("login (broker side) / oidc-provider code flow", s["mobile_login"], s["peer_authcode"]))
+        ratios.append(
+            ("login (broker side) / oidc-provider code flow", s["mobile_login"], s["peer_authcode"])
+        )
     if "me" in s and "healthz" in s:
         ratios.append(("`/api/v1/me` / bare `/healthz`", s["me"], s["healthz"]))
     if ratios:
@@ -709,7 +793,9 @@ def render(results: dict[str, Any]) -> str:
         f"Peak RSS per process (MB): {', '.join(f'{k} {v}' for k, v in rss.items())}. "
         f"The simulator's CPU per login: "
         + ", ".join(
-            f"{n} {s[n].get('sim_cpu_ms_per_op')} ms" for n in ("browser_login", "mobile_login") if n in s
+            f"{n} {s[n].get('sim_cpu_ms_per_op')} ms"
+            for n in ("browser_login", "mobile_login")
+            if n in s
         )
         + ".",
     ]
@@ -726,7 +812,8 @@ def render(results: dict[str, Any]) -> str:
             b = section["scenarios"]["browser_login"]["broker_latency_ms"]
             m = section["scenarios"]["mobile_login"]
             lines.append(
-                f"| {int(accounts):,} | {section['seed']['seed_seconds']} | {b['p50']} / {b['p99']} | "
+                f"| {int(accounts):,} | {section['seed']['seed_seconds']} | "
+                f"{b['p50']} / {b['p99']} | "
                 f"{m['broker_latency_ms']['p50']} / {m['broker_latency_ms']['p99']} | "
                 f"{m.get('cpu_ms_per_op')} |"
             )
@@ -759,7 +846,11 @@ def render(results: dict[str, Any]) -> str:
 
 def write_markdown(path: Path, results: dict[str, Any]) -> None:
     table = f"{MARK_BEGIN}\n{render(results)}\n{MARK_END}"
-    text = path.read_text(encoding="utf-8") if path.exists() else f"# Performance\n\n{MARK_BEGIN}\n{MARK_END}\n"
+    text = (
+        path.read_text(encoding="utf-8")
+        if path.exists()
+        else f"# Performance\n\n{MARK_BEGIN}\n{MARK_END}\n"
+    )
     if MARK_BEGIN in text and MARK_END in text:
         head, rest = text.split(MARK_BEGIN, 1)
         text = head + table + rest.split(MARK_END, 1)[1]
