@@ -281,8 +281,14 @@ def measured(
     """Run one scenario, adding the servers' CPU per operation to the driver's figures."""
     print(f"  {name} ...", end="", flush=True)
     profiler = start_profile(name, servers, opts)
+    sessions_before = db_sessions(opts)
     before = {key: server.cpu() for key, server in servers.items()}
     result: dict[str, Any] = run()
+    if sessions_before is not None:
+        # New PostgreSQL connections per operation: pool churn shows here.
+        opened = (db_sessions(opts) or 0) - sessions_before
+        result["db_connections_opened"] = opened
+        result["db_connections_per_op"] = round(opened / max(1, result["ops"]), 3)
     if profiler is not None:
         result["profile"] = finish_profile(name, profiler)
     cpu = {key: round(server.cpu() - before[key], 2) for key, server in servers.items()}
@@ -307,6 +313,28 @@ def measured(
     if result["errors"] and not result["ops"]:
         raise SystemExit(f"{name}: every operation failed: {result['first_error']}")
     return result
+
+
+def db_sessions(opts: argparse.Namespace) -> int | None:
+    """Sessions ever opened on the database (pg_stat_database.sessions, PostgreSQL 14+)."""
+    if not opts.database_url.startswith("postgresql"):
+        return None
+    dsn = opts.database_url.replace("postgresql+asyncpg://", "postgresql://")
+    psql = shutil.which("psql")
+    if psql is None:
+        return None
+    done = subprocess.run(  # noqa: S603
+        [
+            psql,
+            dsn,
+            "-Atc",
+            "SELECT sessions FROM pg_stat_database WHERE datname = current_database()",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return int(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip() else None
 
 
 # --- profiles ------------------------------------------------------------------------------------
