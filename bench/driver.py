@@ -16,6 +16,7 @@ import hashlib
 import json
 import random
 import secrets
+import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -31,6 +32,9 @@ from tests.support.sim_driver import sign_in_at_vneid  # the same page driver as
 
 APP_REDIRECT_URI = "vn.gov.baohiemxahoi.vssid:/oauth/vneid"
 PEER_REDIRECT_URI = "http://127.0.0.1/cb"
+# Built once: httpx makes a fresh SSL context per client otherwise (~50 ms of CPU each, even for
+# http:// URLs), which made the driver, not the servers, the bound of the login scenarios.
+TLS = ssl.create_default_context()
 
 
 @dataclass
@@ -93,7 +97,7 @@ class Timer:
 async def browser_login(args: argparse.Namespace, citizens: list[str]) -> float:
     """Start → VNeID pages → callback → account page, in one cookie jar; returns broker ms."""
     timer = Timer()
-    async with httpx.AsyncClient(timeout=30) as browser:
+    async with httpx.AsyncClient(timeout=30, verify=TLS) as browser:
         start = await timer.broker_call(browser.get(f"{args.broker}/auth/vneid/login"))
         if start.status_code != 302:
             raise RuntimeError(f"start {start.status_code}")
@@ -112,7 +116,7 @@ async def mobile_login(
 ) -> tuple[float, dict[str, Any]]:
     timer = Timer()
     verifier, challenge = pkce_pair()
-    async with httpx.AsyncClient(timeout=30) as app:
+    async with httpx.AsyncClient(timeout=30, verify=TLS) as app:
         start = await timer.broker_call(
             app.post(
                 f"{args.broker}/api/v1/auth/vneid/start",
@@ -194,7 +198,9 @@ async def scenario_mobile_login(args: argparse.Namespace) -> tuple[Recorder, flo
 
 async def scenario_refresh(args: argparse.Namespace) -> tuple[Recorder, float]:
     citizens = level2_citizens(args.citizens)
-    client = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=args.concurrency))
+    client = httpx.AsyncClient(
+        timeout=30, verify=TLS, limits=httpx.Limits(max_connections=args.concurrency)
+    )
 
     async def make(_: int) -> Callable[[], Awaitable[float | None]]:
         # Every worker owns one token family and spends its newest refresh token each time.
@@ -231,7 +237,7 @@ async def scenario_jwks_verify(args: argparse.Namespace) -> tuple[Recorder, floa
     from joserfc.jwt import JWTClaimsRegistry
 
     tokens = (await mobile_login(args, level2_citizens(args.citizens)))[1]
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=TLS) as client:
         jwks = (await client.get(f"{args.broker}/.well-known/jwks.json")).json()
     keys = KeySet.import_key_set(jwks)
     recorder = Recorder()
@@ -258,7 +264,7 @@ async def scenario_jwks_verify(args: argparse.Namespace) -> tuple[Recorder, floa
 # --- the peer: panva's oidc-provider ------------------------------------------------------------
 async def peer_session(args: argparse.Namespace) -> tuple[httpx.AsyncClient, str]:
     """Sign in once at the peer through its interactions (cookie jar), as a browser would."""
-    client = httpx.AsyncClient(timeout=30)
+    client = httpx.AsyncClient(timeout=30, verify=TLS)
     code = await peer_authorize(client, args.peer)
     return client, code
 
