@@ -493,7 +493,8 @@ async def explain_login_path(url: str, path: Path) -> dict[str, Any]:
                 seq_scans.append(title)
     await engine.dispose()
     await asyncio.to_thread(path.write_text, "\n".join(out), encoding="utf-8")
-    return {"file": str(path.relative_to(ROOT)), "queries": len(out), "seq_scans": seq_scans}
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    return {"file": str(shown), "queries": len(out), "seq_scans": seq_scans}
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -625,7 +626,10 @@ def run_scale(
         section["broker_workers"] = workers
         if opts.database_url.startswith("postgresql"):
             section["explain"] = asyncio.run(
-                explain_login_path(opts.database_url, BENCH / "results" / f"explain-{accounts}.txt")
+                # Beside the results file, so a smoke run elsewhere leaves the repository alone.
+                explain_login_path(
+                    opts.database_url, opts.results.parent / f"explain-{accounts}.txt"
+                )
             )
         if full and len(opts.workers) > 1:
             section["scale_out"] = scale_out(opts, env, urls, servers)
