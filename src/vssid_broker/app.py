@@ -39,7 +39,11 @@ def build_context(
     provider_http: httpx.AsyncClient | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> BrokerContext:
-    engine = create_engine(settings.database_url)
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     db = session_factory(engine)
     keys = SigningKeys(settings, load_key_encryption_key(settings))
 

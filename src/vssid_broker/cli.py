@@ -14,6 +14,7 @@ import uvicorn
 from vssid_broker import schema
 from vssid_broker.config import Settings
 from vssid_broker.db import create_engine, session_factory, utcnow
+from vssid_broker.errors import DomainError
 from vssid_broker.logging_setup import configure as configure_logging
 from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
 
@@ -31,8 +32,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     migrate.add_argument("--revision", default="head")
     migrate.add_argument("--downgrade", action="store_true", help="go down to --revision")
 
-    seed = commands.add_parser("seed", help="insert the demo accounts")
+    seed = commands.add_parser(
+        "seed", help="insert the demo accounts, or with --accounts N synthetic accounts in bulk"
+    )
     seed.add_argument("--demo", action="store_true", default=True)
+    seed.add_argument(
+        "--accounts", type=int, help="bulk: this many synthetic accounts (COPY on PostgreSQL)"
+    )
+    seed.add_argument(
+        "--vneid-citizens",
+        type=int,
+        default=10_000,
+        help="bulk: the first this many belong to the simulator's generated citizens",
+    )
+    seed.add_argument("--seed", type=int, default=0, help="bulk: random seed (same as the sim's)")
 
     keys = commands.add_parser("keys", help="manage the broker's token signing keys")
     keys.add_argument("action", choices=["ensure", "rotate", "list"])
@@ -78,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                 run_serve(args.host, args.port, args.workers)
             case "migrate":
                 run_migrate(Settings(), args.revision, args.downgrade)
+            case "seed" if args.accounts is not None:
+                asyncio.run(
+                    run_bulk_seed(Settings(), args.accounts, args.vneid_citizens, args.seed)
+                )
             case "seed":
                 asyncio.run(run_seed(Settings()))
             case "keys":
@@ -99,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 run_sim(args.host, args.port, None)
             case "demo":
                 run_demo(args.port, args.sim_port)
-    except schema.SchemaNotCurrent as error:
+    except (schema.SchemaNotCurrent, DomainError) as error:
         sys.exit(str(error))
 
 
@@ -176,6 +193,27 @@ async def run_staff_create(
     finally:
         await engine.dispose()
     print(f"staff user {user.username} ({user.role}) created")
+
+
+async def run_bulk_seed(settings: Settings, accounts: int, vneid_citizens: int, seed: int) -> None:
+    from vssid_broker.accounts.bulk_seed import seed_accounts
+
+    engine = create_engine(settings.database_url)
+    try:
+        await schema.require_current_schema(engine)
+        report = await seed_accounts(
+            engine,
+            accounts,
+            vneid_citizens=vneid_citizens,
+            seed=seed,
+            provider=settings.vneid_issuer,
+        )
+    finally:
+        await engine.dispose()
+    print(
+        f"bulk accounts added: {report.accounts} (insurance periods {report.periods}, "
+        f"health cards {report.cards}, links {report.links}) in {report.seconds:.1f} s"
+    )
 
 
 async def run_keys(settings: Settings, action: str, publish_ahead_seconds: int) -> None:

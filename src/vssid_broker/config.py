@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # --- where things are -------------------------------------------------------------------
     database_url: str = "sqlite+aiosqlite:///./var/vssid-broker.sqlite3"
     public_base_url: str = "http://127.0.0.1:8000"
+    database_pool_size: int = Field(default=20, ge=1)
+    """Connections each process keeps open. Overflow connections are closed when returned, so
+    a pool smaller than the usual concurrency reconnects on every burst (docs/performance.md)."""
+    database_max_overflow: int = Field(default=10, ge=0)
     key_encryption_key_file: Path = Path("./var/key-encryption.key")
     """File holding the 32-byte key that encrypts the broker's private signing keys at rest."""
     key_encryption_key: SecretStr | None = None

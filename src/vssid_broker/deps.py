@@ -16,12 +16,14 @@ from vssid_broker.sessions.dpop import (
 from vssid_broker.sessions.tokens import AccessTokenClaims, InvalidAccessToken
 
 
-def get_ctx(request: Request) -> BrokerContext:
+# Both are `async def`: FastAPI runs a plain `def` dependency in its thread pool, a thread hop
+# per request for a dictionary lookup (seen in the py-spy profiles of docs/performance.md).
+async def get_ctx(request: Request) -> BrokerContext:
     ctx: BrokerContext = request.app.state.broker
     return ctx
 
 
-def get_request_id(request: Request) -> str:
+async def get_request_id(request: Request) -> str:
     return str(request.state.request_id)
 
 

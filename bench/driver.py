@@ -1,0 +1,405 @@
+"""Load driver: runs one scenario with a fixed concurrency for a fixed duration, prints JSON.
+
+Started by `bench/run.py` as its own process, so the load it makes is not counted in the
+servers' CPU. Multi-step flows use async httpx; every worker repeats its flow until the time is
+up and records each operation's latency (and, for logins, the time spent in broker requests only).
+
+    python bench/driver.py mobile_login --broker URL --sim URL --duration 20 --concurrency 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import random
+import secrets
+import ssl
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.support.sim_driver import sign_in_at_vneid  # the same page driver as the tests
+
+APP_REDIRECT_URI = "vn.gov.baohiemxahoi.vssid:/oauth/vneid"
+PEER_REDIRECT_URI = "http://127.0.0.1/cb"
+# Built once: httpx makes a fresh SSL context per client otherwise (~50 ms of CPU each, even for
+# http:// URLs), which made the driver, not the servers, the bound of the login scenarios.
+TLS = ssl.create_default_context()
+
+
+@dataclass
+class Recorder:
+    latencies: list[float] = field(default_factory=list)
+    broker_latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    first_error: str = ""
+
+    def error(self, message: str) -> None:
+        self.errors += 1
+        self.first_error = self.first_error or message[:300]
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "p50": round(percentile(values, 50), 2),
+        "p95": round(percentile(values, 95), 2),
+        "p99": round(percentile(values, 99), 2),
+        "mean": round(sum(values) / len(values), 2) if values else 0.0,
+    }
+
+
+def query_of(url: str) -> dict[str, str]:
+    return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def level2_citizens(count: int) -> list[str]:
+    """Citizen IDs the simulator generated that can complete a level-2 login."""
+    from vssid_broker.vneid_sim.citizens import generate_citizens
+
+    return [c.citizen_id for c in generate_citizens(count) if c.level == 2 and not c.locked]
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.broker = 0.0
+
+    async def broker_call(self, call: Awaitable[httpx.Response]) -> httpx.Response:
+        started = time.perf_counter()
+        response = await call
+        self.broker += time.perf_counter() - started
+        return response
+
+
+# --- the broker's flows -----------------------------------------------------------------------
+async def browser_login(args: argparse.Namespace, citizens: list[str]) -> float:
+    """Start → VNeID pages → callback → account page, in one cookie jar; returns broker ms."""
+    timer = Timer()
+    async with httpx.AsyncClient(timeout=30, verify=TLS) as browser:
+        start = await timer.broker_call(browser.get(f"{args.broker}/auth/vneid/login"))
+        if start.status_code != 302:
+            raise RuntimeError(f"start {start.status_code}")
+        back = await sign_in_at_vneid(browser, start.headers["location"], random.choice(citizens))
+        callback = await timer.broker_call(browser.get(back))
+        if callback.status_code != 302:
+            raise RuntimeError(f"callback {callback.status_code}: {callback.text[:200]}")
+        page = await timer.broker_call(browser.get(urljoin(back, callback.headers["location"])))
+        if page.status_code != 200:
+            raise RuntimeError(f"account page {page.status_code}")
+    return timer.broker * 1000
+
+
+async def mobile_login(
+    args: argparse.Namespace, citizens: list[str]
+) -> tuple[float, dict[str, Any]]:
+    timer = Timer()
+    verifier, challenge = pkce_pair()
+    async with httpx.AsyncClient(timeout=30, verify=TLS) as app:
+        start = await timer.broker_call(
+            app.post(
+                f"{args.broker}/api/v1/auth/vneid/start",
+                json={
+                    "redirect_uri": APP_REDIRECT_URI,
+                    "code_challenge": challenge,
+                    "code_challenge_method": "S256",
+                },
+            )
+        )
+        if start.status_code != 200:
+            raise RuntimeError(f"start {start.status_code}: {start.text[:200]}")
+        location = await sign_in_at_vneid(
+            app, start.json()["authorization_url"], random.choice(citizens)
+        )
+        params = query_of(location)
+        complete = await timer.broker_call(
+            app.post(
+                f"{args.broker}/api/v1/auth/vneid/complete",
+                json={
+                    "code": params.get("code", ""),
+                    "state": params.get("state", ""),
+                    "iss": params.get("iss", ""),
+                    "code_verifier": verifier,
+                },
+            )
+        )
+        if complete.status_code != 200:
+            raise RuntimeError(f"complete {complete.status_code}: {complete.text[:200]}")
+    return timer.broker * 1000, complete.json()
+
+
+async def run_loop(
+    args: argparse.Namespace,
+    make_worker: Callable[[int], Awaitable[Callable[[], Awaitable[float | None]]]],
+) -> tuple[Recorder, float]:
+    """Each worker repeats its operation until the deadline; the op returns broker ms or None."""
+    recorder = Recorder()
+    operations = [await make_worker(i) for i in range(args.concurrency)]
+    deadline = time.perf_counter() + args.duration
+
+    async def worker(operation: Callable[[], Awaitable[float | None]]) -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                broker_ms = await operation()
+            except Exception as error:  # a failed operation is counted, the load goes on
+                recorder.error(f"{type(error).__name__}: {error}")
+                continue
+            recorder.latencies.append((time.perf_counter() - started) * 1000)
+            if broker_ms is not None:
+                recorder.broker_latencies.append(broker_ms)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(op) for op in operations))
+    return recorder, time.perf_counter() - started
+
+
+async def scenario_browser_login(args: argparse.Namespace) -> tuple[Recorder, float]:
+    citizens = level2_citizens(args.citizens)
+
+    async def make(_: int) -> Callable[[], Awaitable[float | None]]:
+        return lambda: browser_login(args, citizens)
+
+    return await run_loop(args, make)
+
+
+async def scenario_mobile_login(args: argparse.Namespace) -> tuple[Recorder, float]:
+    citizens = level2_citizens(args.citizens)
+
+    async def make(_: int) -> Callable[[], Awaitable[float | None]]:
+        async def op() -> float:
+            return (await mobile_login(args, citizens))[0]
+
+        return op
+
+    return await run_loop(args, make)
+
+
+async def scenario_refresh(args: argparse.Namespace) -> tuple[Recorder, float]:
+    citizens = level2_citizens(args.citizens)
+    client = httpx.AsyncClient(
+        timeout=30, verify=TLS, limits=httpx.Limits(max_connections=args.concurrency)
+    )
+
+    async def make(_: int) -> Callable[[], Awaitable[float | None]]:
+        # Every worker owns one token family and spends its newest refresh token each time.
+        tokens = (await mobile_login(args, citizens))[1]
+        current = {"refresh": tokens["refresh_token"]}
+
+        async def op() -> None:
+            response = await client.post(
+                f"{args.broker}/api/v1/auth/token",
+                data={"grant_type": "refresh_token", "refresh_token": current["refresh"]},
+            )
+            if response.status_code != 200:
+                raise RuntimeError(f"refresh {response.status_code}: {response.text[:200]}")
+            current["refresh"] = response.json()["refresh_token"]
+
+        return op
+
+    try:
+        return await run_loop(args, make)
+    finally:
+        await client.aclose()
+
+
+async def print_access_token(args: argparse.Namespace) -> None:
+    """One app login; prints the access token for wrk (the harness passes it on, never logs it)."""
+    tokens = (await mobile_login(args, level2_citizens(args.citizens)))[1]
+    print(tokens["access_token"])
+
+
+async def scenario_jwks_verify(args: argparse.Namespace) -> tuple[Recorder, float]:
+    """Another service verifying access tokens with only the JWKS: an in-process joserfc loop."""
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+    from joserfc.jwt import JWTClaimsRegistry
+
+    tokens = (await mobile_login(args, level2_citizens(args.citizens)))[1]
+    async with httpx.AsyncClient(verify=TLS) as client:
+        jwks = (await client.get(f"{args.broker}/.well-known/jwks.json")).json()
+    keys = KeySet.import_key_set(jwks)
+    recorder = Recorder()
+    raw = tokens["access_token"]
+    deadline = time.perf_counter() + args.duration
+    cpu_started, started = time.process_time(), time.perf_counter()
+    while time.perf_counter() < deadline:
+        op_started = time.perf_counter()
+        token = jwt.decode(raw, keys, algorithms=["ES256", "EdDSA"])
+        JWTClaimsRegistry(
+            iss={"essential": True, "value": args.broker},
+            aud={"essential": True, "value": "vssid"},
+            exp={"essential": True},
+        ).validate(token.claims)
+        if token.header.get("typ") != "at+jwt":
+            recorder.error("not an access token")
+        recorder.latencies.append((time.perf_counter() - op_started) * 1000)
+    elapsed = time.perf_counter() - started
+    recorder.first_error = recorder.first_error or ""
+    args.driver_cpu_seconds = time.process_time() - cpu_started
+    return recorder, elapsed
+
+
+# --- the peer: panva's oidc-provider ------------------------------------------------------------
+async def peer_session(args: argparse.Namespace) -> tuple[httpx.AsyncClient, str]:
+    """Sign in once at the peer through its interactions (cookie jar), as a browser would."""
+    client = httpx.AsyncClient(timeout=30, verify=TLS)
+    code = await peer_authorize(client, args.peer)
+    return client, code
+
+
+async def peer_authorize(client: httpx.AsyncClient, peer: str) -> str:
+    verifier, challenge = pkce_pair()
+    client.verifier = verifier  # type: ignore[attr-defined]
+    response = await client.get(
+        f"{peer}/auth",
+        params={
+            "client_id": "bench",
+            "response_type": "code",
+            "redirect_uri": PEER_REDIRECT_URI,
+            "scope": "openid",
+            "state": secrets.token_urlsafe(16),
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        },
+    )
+    for _ in range(8):
+        if response.status_code not in (302, 303):
+            raise RuntimeError(f"peer authorize {response.status_code}: {response.text[:200]}")
+        location = urljoin(str(response.url), response.headers["location"])
+        if location.startswith(PEER_REDIRECT_URI):
+            params = query_of(location)
+            if "code" not in params:
+                raise RuntimeError(f"peer refused: {params}")
+            return params["code"]
+        if "/interaction/" in location:
+            # The peer's own login and consent steps (bench/peer/server.js answers them).
+            response = await client.post(location + "/auto")
+        else:
+            response = await client.get(location)
+    raise RuntimeError("peer authorize: too many redirects")
+
+
+async def peer_token(client: httpx.AsyncClient, peer: str, data: dict[str, str]) -> dict[str, Any]:
+    response = await client.post(f"{peer}/token", data=data, auth=("bench", "bench-secret"))
+    if response.status_code != 200:
+        raise RuntimeError(f"peer token {response.status_code}: {response.text[:200]}")
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def scenario_peer_authcode(args: argparse.Namespace) -> tuple[Recorder, float]:
+    async def make(_: int) -> Callable[[], Awaitable[float | None]]:
+        client, _code = await peer_session(args)
+
+        async def op() -> None:
+            code = await peer_authorize(client, args.peer)
+            await peer_token(
+                client,
+                args.peer,
+                {
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "redirect_uri": PEER_REDIRECT_URI,
+                    "code_verifier": client.verifier,  # type: ignore[attr-defined]
+                },
+            )
+
+        return op
+
+    return await run_loop(args, make)
+
+
+async def scenario_peer_refresh(args: argparse.Namespace) -> tuple[Recorder, float]:
+    async def make(_: int) -> Callable[[], Awaitable[float | None]]:
+        client, code = await peer_session(args)
+        tokens = await peer_token(
+            client,
+            args.peer,
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": PEER_REDIRECT_URI,
+                "code_verifier": client.verifier,  # type: ignore[attr-defined]
+            },
+        )
+        current = {"refresh": tokens["refresh_token"]}
+
+        async def op() -> None:
+            result = await peer_token(
+                client,
+                args.peer,
+                {"grant_type": "refresh_token", "refresh_token": current["refresh"]},
+            )
+            current["refresh"] = result["refresh_token"]
+
+        return op
+
+    return await run_loop(args, make)
+
+
+SCENARIOS = {
+    "browser_login": scenario_browser_login,
+    "mobile_login": scenario_mobile_login,
+    "refresh": scenario_refresh,
+    "jwks_verify": scenario_jwks_verify,
+    "peer_authcode": scenario_peer_authcode,
+    "peer_refresh": scenario_peer_refresh,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("scenario", choices=[*SCENARIOS, "access_token"])
+    parser.add_argument("--broker", default="http://127.0.0.1:8000")
+    parser.add_argument("--sim", default="http://127.0.0.1:9000")
+    parser.add_argument("--peer", default="http://127.0.0.1:3000")
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--citizens", type=int, default=2000)
+    args = parser.parse_args()
+    args.driver_cpu_seconds = None
+    if args.scenario == "access_token":
+        asyncio.run(print_access_token(args))
+        return
+    recorder, elapsed = asyncio.run(SCENARIOS[args.scenario](args))
+    result: dict[str, Any] = {
+        "scenario": args.scenario,
+        "ops": len(recorder.latencies),
+        "errors": recorder.errors,
+        "first_error": recorder.first_error,
+        "elapsed_s": round(elapsed, 3),
+        "throughput": round(len(recorder.latencies) / elapsed, 1) if elapsed else 0.0,
+        "latency_ms": summary(recorder.latencies),
+        "concurrency": args.concurrency,
+    }
+    if recorder.broker_latencies:
+        result["broker_latency_ms"] = summary(recorder.broker_latencies)
+    if args.driver_cpu_seconds is not None:
+        result["driver_cpu_s"] = round(args.driver_cpu_seconds, 3)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,919 @@
+"""The benchmark harness: one command brings everything up on loopback, drives it, writes results.
+
+    python3 bench/run.py --duration 20 --concurrency 32
+
+What it does, in order:
+  1. empties the database (PostgreSQL `vssid_bench` by default, created if missing;
+     DROP SCHEMA public), migrates
+     it, seeds the demo accounts and `--scales` bulk accounts (`vssid-broker seed --accounts N`);
+  2. starts the simulated VNeID (`vssid-broker vneid-sim`, with `generated_citizens`), the broker
+     (`vssid-broker serve --workers W`) and the peer (panva's oidc-provider, `bench/peer/`,
+     installed with `npm ci`), each in its own process;
+  3. runs every scenario from a separate driver process (`bench/driver.py`, async httpx; `wrk`
+     for single endpoints) with a fixed concurrency and duration, reading the servers' CPU time
+     and peak RSS from /proc;
+  4. saves EXPLAIN plans of the login path's queries (PostgreSQL) and writes
+     `bench/results/latest.json` and the table in `docs/performance.md`.
+
+CPU seconds per operation are the servers' own (user + system, all worker processes), so the
+per-core rate (operations per CPU-second) holds even when other work shares the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import platform
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+DEFAULT_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/vssid_bench"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+MARK_BEGIN, MARK_END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def reexec_in_venv() -> None:
+    """Run under the project's venv (it has the broker installed), whatever python started us."""
+    try:
+        import vssid_broker  # noqa: F401
+    except ImportError:
+        if VENV_PYTHON.exists() and Path(sys.executable) != VENV_PYTHON:
+            os.execv(VENV_PYTHON, [str(VENV_PYTHON), *sys.argv])  # noqa: S606
+        raise SystemExit("install the project first: python3 dev.py test (makes .venv)") from None
+
+
+# --- processes and /proc ----------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def descendants(pid: int) -> list[int]:
+    found, queue = [pid], [pid]
+    while queue:
+        current = queue.pop()
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    for child in children.read().split():
+                        found.append(int(child))
+                        queue.append(int(child))
+        except OSError:
+            continue
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except OSError:
+            continue
+    return total / CLK_TCK
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class Server:
+    """A server process of the run, with its CPU time and peak RSS per process."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], ready_url: str) -> None:
+        self.name, self.ready_url = name, ready_url
+        self.log_path = BENCH / "results" / "tmp" / f"{name}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(  # noqa: S603 - our own commands
+            argv, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        self.peak_rss_mb = 0.0
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"{self.name} exited; see {self.log_path}")
+            try:
+                if httpx.get(self.ready_url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit(f"{self.name} did not become ready; see {self.log_path}")
+
+    def pids(self) -> list[int]:
+        return descendants(self.process.pid)
+
+    def worker_pids(self) -> list[int]:
+        """The processes that serve (uvicorn's supervisor only watches its workers)."""
+        pids = self.pids()
+        return pids[1:] if len(pids) > 1 else pids
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.pids())
+
+    def sample_rss(self) -> None:
+        for pid in self.worker_pids():
+            self.peak_rss_mb = max(self.peak_rss_mb, rss_mb(pid))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self._log.close()
+
+
+@contextmanager
+def rss_sampler(servers: list[Server]) -> Iterator[None]:
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.25):
+            for server in servers:
+                server.sample_rss()
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+# --- set-up -------------------------------------------------------------------------------------
+def vssid(args: list[str], env: dict[str, str]) -> str:
+    command = [str(Path(sys.executable).parent / "vssid-broker"), *args]
+    done = subprocess.run(  # noqa: S603
+        command, env=env, cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{shlex.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout.strip()
+
+
+async def create_database_if_missing(url: str) -> None:
+    """The benchmark's own database, so a run never touches the test suite's."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from vssid_broker.db import create_engine
+
+    target = make_url(url)
+    server = create_engine(target.set(database="postgres").render_as_string(hide_password=False))
+    async with server.connect() as connection:
+        connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        exists = await connection.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
+        )
+        if not exists:
+            await connection.execute(text(f'CREATE DATABASE "{target.database}"'))
+    await server.dispose()
+
+
+async def reset_database(url: str) -> None:
+    from sqlalchemy import text
+
+    from vssid_broker.db import create_engine
+
+    await create_database_if_missing(url)
+    engine = create_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(text("DROP SCHEMA public CASCADE"))
+        await connection.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+def prepare_database(
+    opts: argparse.Namespace, env: dict[str, str], accounts: int
+) -> dict[str, Any]:
+    if not opts.keep_schema and opts.database_url.startswith("sqlite"):
+        for suffix in ("", "-wal", "-shm"):
+            Path(opts.database_url.split("///", 1)[1] + suffix).unlink(missing_ok=True)
+    elif not opts.keep_schema:
+        asyncio.run(reset_database(opts.database_url))
+    vssid(["migrate"], env)
+    vssid(["seed"], env)
+    started = time.perf_counter()
+    out = vssid(["seed", "--accounts", str(accounts), "--vneid-citizens", str(opts.citizens)], env)
+    seconds = time.perf_counter() - started
+    vssid(["keys", "ensure"], env)
+    print(f"  {out.splitlines()[-1]}", flush=True)
+    return {"accounts": accounts, "seed_seconds": round(seconds, 1), "seed_output": out}
+
+
+def npm_ci() -> None:
+    peer = BENCH / "peer"
+    if (peer / "node_modules" / "oidc-provider").exists() and not OPTS.npm_ci:
+        return
+    subprocess.run(  # noqa: S603
+        [shutil.which("npm") or "npm", "ci", "--no-audit", "--no-fund"],
+        cwd=peer,
+        check=True,
+        capture_output=True,
+    )
+
+
+# --- scenarios ----------------------------------------------------------------------------------
+def driver(scenario: str, urls: dict[str, str], opts: argparse.Namespace) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        str(BENCH / "driver.py"),
+        scenario,
+        "--broker", urls["broker"],
+        "--sim", urls["sim"],
+        "--peer", urls.get("peer", ""),
+        "--duration", str(opts.duration),
+        "--concurrency", str(opts.concurrency),
+        "--citizens", str(opts.citizens),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    if done.returncode != 0:
+        raise SystemExit(f"driver {scenario} failed:\n{done.stderr[-3000:]}")
+    if scenario == "access_token":
+        return {"token": done.stdout.strip().splitlines()[-1]}
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def wrk(name: str, url: str, opts: argparse.Namespace, headers: list[str]) -> dict[str, Any]:
+    command = [
+        shutil.which("wrk") or "wrk",
+        "-t2", f"-c{opts.concurrency}", f"-d{max(1, round(opts.duration))}s",
+        "-s", str(BENCH / "wrk_report.lua"),
+    ]  # fmt: skip
+    for header in headers:
+        command += ["-H", header]
+    done = subprocess.run([*command, url], capture_output=True, text=True, check=False)  # noqa: S603
+    if done.returncode != 0:
+        raise SystemExit(f"wrk {name} failed: {done.stderr}")
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    elapsed = report["duration_us"] / 1e6
+    errors = report["non_2xx"] + report["socket_errors"]
+    return {
+        "scenario": name,
+        "ops": report["requests"] - report["non_2xx"],
+        "errors": errors,
+        "first_error": f"{errors} non-2xx or socket errors" if errors else "",
+        "elapsed_s": round(elapsed, 3),
+        "throughput": round((report["requests"] - report["non_2xx"]) / elapsed, 1),
+        "latency_ms": {k: round(report[k], 2) for k in ("p50", "p95", "p99", "mean")},
+        "concurrency": opts.concurrency,
+        "driver": "wrk",
+    }
+
+
+def measured(
+    name: str, servers: dict[str, Server], run: Any, opts: argparse.Namespace
+) -> dict[str, Any]:
+    """Run one scenario, adding the servers' CPU per operation to the driver's figures."""
+    print(f"  {name} ...", end="", flush=True)
+    profiler = start_profile(name, servers, opts)
+    sessions_before = db_sessions(opts)
+    before = {key: server.cpu() for key, server in servers.items()}
+    result: dict[str, Any] = run()
+    if sessions_before is not None:
+        # New PostgreSQL connections per operation: pool churn shows here.
+        opened = (db_sessions(opts) or 0) - sessions_before
+        result["db_connections_opened"] = opened
+        result["db_connections_per_op"] = round(opened / max(1, result["ops"]), 3)
+    if profiler is not None:
+        result["profile"] = finish_profile(name, profiler)
+    cpu = {key: round(server.cpu() - before[key], 2) for key, server in servers.items()}
+    ops = max(1, result["ops"])
+    result["server_cpu_s"] = cpu
+    target = "peer" if name.startswith("peer_") else "broker"
+    if target in cpu and name != "jwks_verify":
+        per_op = cpu[target] / ops
+        result["cpu_ms_per_op"] = round(per_op * 1000, 3)
+        result["ops_per_cpu_second"] = round(1 / per_op, 1) if per_op else None
+    if name == "jwks_verify" and result.get("driver_cpu_s"):
+        per_op = result["driver_cpu_s"] / ops
+        result["cpu_ms_per_op"] = round(per_op * 1000, 4)
+        result["ops_per_cpu_second"] = round(1 / per_op, 1)
+    if "sim" in cpu and name.endswith("_login"):
+        result["sim_cpu_ms_per_op"] = round(cpu["sim"] / ops * 1000, 3)
+    print(
+        f" {result['throughput']}/s p99 {result['latency_ms']['p99']} ms, "
+        f"{result.get('ops_per_cpu_second')} per CPU-s, errors {result['errors']}",
+        flush=True,
+    )
+    if result["errors"] and not result["ops"]:
+        raise SystemExit(f"{name}: every operation failed: {result['first_error']}")
+    return result
+
+
+def db_sessions(opts: argparse.Namespace) -> int | None:
+    """Sessions ever opened on the database (pg_stat_database.sessions, PostgreSQL 14+)."""
+    if not opts.database_url.startswith("postgresql"):
+        return None
+    dsn = opts.database_url.replace("postgresql+asyncpg://", "postgresql://")
+    psql = shutil.which("psql")
+    if psql is None:
+        return None
+    done = subprocess.run(  # noqa: S603
+        [
+            psql,
+            dsn,
+            "-Atc",
+            "SELECT sessions FROM pg_stat_database WHERE datname = current_database()",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return int(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip() else None
+
+
+# --- profiles ------------------------------------------------------------------------------------
+def start_profile(
+    name: str, servers: dict[str, Server], opts: argparse.Namespace
+) -> subprocess.Popen[bytes] | None:
+    """py-spy on one broker worker for the whole scenario (sampling; the process is not paused)."""
+    if name not in opts.profile or "broker" not in servers:
+        return None
+    raw = BENCH / "results" / "tmp" / f"profile-{name}.raw"
+    return subprocess.Popen(  # noqa: S603
+        [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--nonblocking",
+            "--pid",
+            str(servers["broker"].worker_pids()[0]),
+            "--rate",
+            "250",
+            "--duration",
+            str(max(1, round(opts.duration))),
+            "--format",
+            "raw",
+            "-o",
+            str(raw),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def finish_profile(name: str, profiler: subprocess.Popen[bytes]) -> str:
+    """Summarise py-spy's collapsed stacks: where the samples are, inclusive and exclusive."""
+    profiler.wait(timeout=120)
+    raw = BENCH / "results" / "tmp" / f"profile-{name}.raw"
+    inclusive: dict[str, int] = {}
+    exclusive: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        samples = int(count)
+        total += samples
+        frames = [
+            frame.split(" (", 1)[0] + " " + frame.rsplit("/", 1)[-1].split(":")[0]
+            for frame in stack.split(";")
+        ]
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + samples
+        exclusive[frames[-1]] = exclusive.get(frames[-1], 0) + samples
+    out = BENCH / "results" / f"profile-{name}.txt"
+    lines = [f"py-spy, one broker worker, scenario {name}: {total} samples", "", "inclusive:"]
+    for frame, samples in sorted(inclusive.items(), key=lambda item: -item[1])[:45]:
+        lines.append(f"{100 * samples / max(1, total):5.1f}%  {frame}")
+    lines += ["", "exclusive (self):"]
+    for frame, samples in sorted(exclusive.items(), key=lambda item: -item[1])[:30]:
+        lines.append(f"{100 * samples / max(1, total):5.1f}%  {frame}")
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(out.relative_to(ROOT))
+
+
+# --- EXPLAIN --------------------------------------------------------------------------------------
+LOGIN_PATH_QUERIES: list[tuple[str, str]] = [
+    (
+        "consume login transaction (conditional UPDATE ... RETURNING)",
+        "UPDATE login_transactions SET consumed_at = now() WHERE state_hash = :state_hash"
+        " AND consumed_at IS NULL AND channel = 'app' RETURNING *",
+    ),
+    (
+        "find the link of a VNeID identity",
+        "SELECT * FROM federated_links WHERE provider = :provider AND subject = :subject",
+    ),
+    ("load the linked account", "SELECT * FROM accounts WHERE id = :account_id"),
+    (
+        "first login: the account carrying the citizen ID",
+        "SELECT * FROM accounts WHERE citizen_id = :citizen_id",
+    ),
+    (
+        "first login: is that account linked already",
+        "SELECT id FROM federated_links WHERE account_id = :account_id",
+    ),
+    (
+        "record the login time on the link",
+        "UPDATE federated_links SET last_login_at = now() WHERE id = :link_id",
+    ),
+    (
+        "refresh rotation (conditional UPDATE ... RETURNING)",
+        "UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = :token_hash"
+        " AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > now() RETURNING *",
+    ),
+    (
+        "browser session of the account page",
+        "SELECT * FROM browser_sessions WHERE session_hash = :session_hash"
+        " AND revoked_at IS NULL AND expires_at > now()",
+    ),
+    (
+        "account page: insurance periods",
+        "SELECT * FROM insurance_periods WHERE account_id IN (:account_id)",
+    ),
+    (
+        "account page: health-insurance card",
+        "SELECT * FROM health_insurance_cards WHERE account_id IN (:account_id)",
+    ),
+]
+
+
+async def explain_login_path(url: str, path: Path) -> dict[str, Any]:
+    from sqlalchemy import text
+
+    from vssid_broker.db import create_engine
+
+    engine = create_engine(url)
+    out: list[str] = []
+    seq_scans: list[str] = []
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                text(
+                    "SELECT l.id, l.provider, l.subject, l.account_id, a.citizen_id"
+                    " FROM federated_links l JOIN accounts a ON a.id = l.account_id"
+                    " ORDER BY l.id DESC LIMIT 1"
+                )
+            )
+        ).one()
+        unlinked = await connection.scalar(
+            text("SELECT citizen_id FROM accounts ORDER BY id DESC LIMIT 1")
+        )
+        params = {
+            "state_hash": await connection.scalar(
+                text("SELECT state_hash FROM login_transactions LIMIT 1")
+            )
+            or "0" * 64,
+            "provider": row.provider,
+            "subject": row.subject,
+            "account_id": row.account_id,
+            "link_id": row.id,
+            "citizen_id": unlinked,
+            "token_hash": await connection.scalar(
+                text("SELECT token_hash FROM refresh_tokens ORDER BY id DESC LIMIT 1")
+            )
+            or "0" * 64,
+            "session_hash": await connection.scalar(
+                text("SELECT session_hash FROM browser_sessions LIMIT 1")
+            )
+            or "0" * 64,
+        }
+        await connection.rollback()  # end the autobegun read; each plan gets its own transaction
+        for title, sql in LOGIN_PATH_QUERIES:
+            transaction = await connection.begin()
+            plan = await connection.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {sql}"), params)
+            lines = [line for (line,) in plan]
+            await transaction.rollback()  # EXPLAIN ANALYZE runs the UPDATEs; keep nothing
+            out.append(f"-- {title}\n{sql}\n" + "\n".join(lines) + "\n")
+            if any("Seq Scan" in line for line in lines):
+                seq_scans.append(title)
+    await engine.dispose()
+    await asyncio.to_thread(path.write_text, "\n".join(out), encoding="utf-8")
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    return {"file": str(shown), "queries": len(out), "seq_scans": seq_scans}
+
+
+# --- the run ------------------------------------------------------------------------------------
+def broker_env(
+    opts: argparse.Namespace, base: dict[str, str], port: int, sim: str
+) -> dict[str, str]:
+    return base | {
+        "VSSID_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "VSSID_VNEID_ISSUER": sim,
+        "VSSID_LOG_LEVEL": opts.log_level,
+    }
+
+
+def start_broker(
+    opts: argparse.Namespace, env: dict[str, str], sim: str, workers: int, name: str = "broker"
+) -> tuple[Server, str]:
+    port = opts.broker_port
+    url = f"http://127.0.0.1:{port}"
+    server = Server(
+        name,
+        [
+            str(Path(sys.executable).parent / "vssid-broker"),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        broker_env(opts, env, port, sim),
+        f"{url}/readyz",
+    )
+    server.wait_ready()
+    return server, url
+
+
+def run_scale(
+    opts: argparse.Namespace, env: dict[str, str], accounts: int, full: bool
+) -> dict[str, Any]:
+    print(f"scale: {accounts:,} accounts", flush=True)
+    section: dict[str, Any] = {"seed": prepare_database(opts, env, accounts), "scenarios": {}}
+    sim_port = free_port()
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    broker_callback = f"http://127.0.0.1:{opts.broker_port}/auth/vneid/callback"
+    sim_clients = [
+        {
+            "client_id": "vssid-broker",
+            "client_secret": "vssid-broker-demo-secret",
+            "redirect_uris": [broker_callback, "vn.gov.baohiemxahoi.vssid:/oauth/vneid"],
+            "token_endpoint_auth_methods": ["client_secret_basic", "client_secret_post"],
+        }
+    ]
+    with ExitStack() as stack:
+        sim = Server(
+            "vneid-sim",
+            [
+                str(Path(sys.executable).parent / "vssid-broker"),
+                "vneid-sim",
+                "--port",
+                str(sim_port),
+            ],
+            env
+            | {
+                "VNEID_SIM_ISSUER": sim_url,
+                "VNEID_SIM_GENERATED_CITIZENS": str(opts.citizens),
+                "VNEID_SIM_CLIENTS": json.dumps(sim_clients),
+            },
+            f"{sim_url}/.well-known/openid-configuration",
+        )
+        stack.callback(sim.stop)
+        sim.wait_ready()
+        servers: dict[str, Server] = {"sim": sim}
+        urls = {"sim": sim_url}
+        workers = opts.workers[-1]
+        broker, urls["broker"] = start_broker(opts, env, sim_url, workers)
+        stack.callback(broker.stop)
+        servers["broker"] = broker
+        if full and not opts.no_peer:
+            npm_ci()
+            peer_port = free_port()
+            peer = Server(
+                "peer",
+                [shutil.which("node") or "node", str(BENCH / "peer" / "server.js"), str(peer_port)],
+                env,
+                f"http://127.0.0.1:{peer_port}/.well-known/openid-configuration",
+            )
+            stack.callback(peer.stop)
+            peer.wait_ready()
+            servers["peer"], urls["peer"] = peer, f"http://127.0.0.1:{peer_port}"
+
+        scenarios = section["scenarios"]
+        with rss_sampler(list(servers.values())):
+            for name in ("browser_login", "mobile_login"):
+                scenarios[name] = measured(
+                    name, servers, lambda n=name: driver(n, urls, opts), opts
+                )
+            if full:
+                scenarios["refresh"] = measured(
+                    "refresh", servers, lambda: driver("refresh", urls, opts), opts
+                )
+                token = driver("access_token", urls, opts)["token"]
+                scenarios["me"] = measured(
+                    "me",
+                    servers,
+                    lambda: wrk(
+                        "me",
+                        f"{urls['broker']}/api/v1/me",
+                        opts,
+                        [f"Authorization: Bearer {token}"],
+                    ),
+                    opts,
+                )
+                scenarios["healthz"] = measured(
+                    "healthz",
+                    servers,
+                    lambda: wrk("healthz", f"{urls['broker']}/healthz", opts, []),
+                    opts,
+                )
+                scenarios["jwks_verify"] = measured(
+                    "jwks_verify", servers, lambda: driver("jwks_verify", urls, opts), opts
+                )
+                if "peer" in urls:
+                    for name in ("peer_refresh", "peer_authcode"):
+                        scenarios[name] = measured(
+                            name, servers, lambda n=name: driver(n, urls, opts), opts
+                        )
+        section["peak_rss_mb"] = {
+            key: round(server.peak_rss_mb, 1) for key, server in servers.items()
+        }
+        section["broker_workers"] = workers
+        if opts.database_url.startswith("postgresql"):
+            section["explain"] = asyncio.run(
+                # Beside the results file, so a smoke run elsewhere leaves the repository alone.
+                explain_login_path(
+                    opts.database_url, opts.results.parent / f"explain-{accounts}.txt"
+                )
+            )
+        if full and len(opts.workers) > 1:
+            section["scale_out"] = scale_out(opts, env, urls, servers)
+    return section
+
+
+def scale_out(
+    opts: argparse.Namespace, env: dict[str, str], urls: dict[str, str], servers: dict[str, Server]
+) -> dict[str, Any]:
+    """The same scenarios with each worker count of --workers (the last was measured above)."""
+    out: dict[str, Any] = {}
+    servers["broker"].stop()
+    for workers in opts.workers[:-1]:
+        print(f"scale-out: {workers} broker process(es)", flush=True)
+        broker, urls["broker"] = start_broker(opts, env, urls["sim"], workers, f"broker-{workers}")
+        try:
+            measure = {"sim": servers["sim"], "broker": broker}
+            out[str(workers)] = {
+                name: measured(name, measure, lambda n=name: driver(n, urls, opts), opts)
+                for name in ("mobile_login", "refresh")
+            }
+        finally:
+            broker.stop()
+    return out
+
+
+def main() -> None:
+    reexec_in_venv()
+    global OPTS
+    parser = argparse.ArgumentParser(
+        description="Benchmark the broker and its peer",
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    parser.add_argument("--duration", type=float, default=20, help="seconds per scenario")
+    parser.add_argument("--concurrency", type=int, default=32, help="concurrent clients")
+    parser.add_argument(
+        "--scales",
+        default="10000",
+        help="comma-separated account counts; logins at each, every scenario at the last",
+    )
+    parser.add_argument(
+        "--workers",
+        default="2",
+        help="broker worker processes; '1,2' also measures 1 process (scale-out), last is main",
+    )
+    parser.add_argument("--citizens", type=int, default=2000, help="simulator citizens used")
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
+    )
+    parser.add_argument(
+        "--keep-schema", action="store_true", help="do not drop the schema (migrated test database)"
+    )
+    parser.add_argument("--broker-port", type=int, default=0)
+    parser.add_argument("--no-peer", action="store_true", help="skip oidc-provider")
+    parser.add_argument("--npm-ci", action="store_true", help="reinstall the peer with npm ci")
+    parser.add_argument("--log-level", default="WARNING", help="broker log level during the run")
+    parser.add_argument("--results", type=Path, default=BENCH / "results" / "latest.json")
+    parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument(
+        "--profile", default="", help="comma-separated scenarios to profile with py-spy"
+    )
+    parser.add_argument("--note", default="", help="free text stored with the results")
+    opts = parser.parse_args()
+    OPTS = opts
+    opts.profile = [name for name in opts.profile.split(",") if name]
+    opts.workers = [int(w) for w in str(opts.workers).split(",")]
+    scales = [int(s) for s in str(opts.scales).split(",")]
+    opts.broker_port = opts.broker_port or free_port()
+    kek = (
+        os.environ.get("VSSID_KEY_ENCRYPTION_KEY")
+        or base64.urlsafe_b64encode(os.urandom(32)).decode()
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VSSID_", "VNEID_SIM_"))}
+    env |= {"VSSID_DATABASE_URL": opts.database_url, "VSSID_KEY_ENCRYPTION_KEY": kek}
+    command = shlex.join(["python3", "bench/run.py", *sys.argv[1:]])
+    results: dict[str, Any] = {
+        "command": command,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cores": os.cpu_count(),
+            "cpu": _cpu_model(),
+            "loadavg_at_start": os.getloadavg(),
+            "python": platform.python_version(),
+        },
+        "settings": {
+            "duration_s": opts.duration,
+            "concurrency": opts.concurrency,
+            "workers": opts.workers,
+            "citizens": opts.citizens,
+            "database": opts.database_url.split("@")[-1],
+        },
+        "note": opts.note,
+        "scales": {},
+    }
+    for index, accounts in enumerate(scales):
+        results["scales"][str(accounts)] = run_scale(
+            opts, env, accounts, full=index == len(scales) - 1
+        )
+    results["machine"]["loadavg_at_end"] = os.getloadavg()
+    opts.results.parent.mkdir(parents=True, exist_ok=True)
+    opts.results.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    write_markdown(opts.markdown, results)
+    print(f"results: {opts.results}  table: {opts.markdown}")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+# --- Markdown -------------------------------------------------------------------------------------
+LABELS = {
+    "browser_login": "browser login (start → VNeID → callback → account page)",
+    "mobile_login": "mobile login (start → VNeID → complete)",
+    "refresh": "refresh-token rotation",
+    "me": "`GET /api/v1/me` (token validated)",
+    "healthz": "`GET /healthz` (bare endpoint, same stack)",
+    "jwks_verify": "JWKS-only access-token verification (in-process joserfc, 1 core)",
+    "peer_refresh": "oidc-provider: refresh grant",
+    "peer_authcode": "oidc-provider: authorization-code flow (authorize with session + token)",
+}
+
+
+def _row(name: str, r: dict[str, Any], rss: float | None) -> str:
+    lat = r.get("broker_latency_ms") or r["latency_ms"]
+    broker_side = " (broker side)" if "broker_latency_ms" in r else ""
+    return (
+        f"| {LABELS.get(name, name)} | {r['throughput']:,} | {lat['p50']} | {lat['p95']} | "
+        f"{lat['p99']}{broker_side} | {r.get('cpu_ms_per_op', '–')} | "
+        f"{r.get('ops_per_cpu_second') or '–'} | {rss if rss is not None else '–'} | "
+        f"{r['errors']} |"
+    )
+
+
+def render(results: dict[str, Any]) -> str:
+    machine, settings = results["machine"], results["settings"]
+    lines = [
+        f"Run {results['started_at']} · {machine['cores']} cores ({machine['cpu']}) · "
+        f"load average at start {machine['loadavg_at_start'][0]:.2f}, at end "
+        f"{machine['loadavg_at_end'][0]:.2f} · concurrency {settings['concurrency']} · "
+        f"{settings['duration_s']} s per scenario · broker workers {settings['workers'][-1]} · "
+        f"database {settings['database']}",
+        "",
+        "```sh",
+        results["command"],
+        "```",
+        "",
+    ]
+    if results.get("note"):
+        lines += [f"> {results['note']}", ""]
+    scales = results["scales"]
+    last = list(scales)[-1]
+    main = scales[last]
+    rss = main["peak_rss_mb"]
+    lines += [
+        f"### Scenarios at {int(last):,} accounts",
+        "",
+        "| scenario | ops/s (whole run) | p50 ms | p95 ms | p99 ms | server CPU ms/op | "
+        "ops per CPU-second (per core) | peak RSS MB/process | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in main["scenarios"].items():
+        server = "peer" if name.startswith("peer_") else "broker"
+        lines.append(_row(name, r, None if name == "jwks_verify" else rss.get(server)))
+    s = main["scenarios"]
+    ratios = []
+    if "refresh" in s and "peer_refresh" in s:
+        ratios.append(("refresh: ours / oidc-provider", s["refresh"], s["peer_refresh"]))
+    if "mobile_login" in s and "peer_authcode" in s:
+        ratios.append(
+            ("login (broker side) / oidc-provider code flow", s["mobile_login"], s["peer_authcode"])
+        )
+    if "me" in s and "healthz" in s:
+        ratios.append(("`/api/v1/me` / bare `/healthz`", s["me"], s["healthz"]))
+    if ratios:
+        lines += [
+            "",
+            "| ratio | throughput | ops per CPU-second |",
+            "|---|---:|---:|",
+        ]
+        for label, ours, theirs in ratios:
+            tp = ours["throughput"] / theirs["throughput"] if theirs["throughput"] else 0
+            ours_rate, their_rate = ours.get("ops_per_cpu_second"), theirs.get("ops_per_cpu_second")
+            eff = f"{ours_rate / their_rate:.2f}" if ours_rate and their_rate else "–"
+            lines.append(f"| {label} | {tp:.2f} | {eff} |")
+    lines += [
+        "",
+        f"Peak RSS per process (MB): {', '.join(f'{k} {v}' for k, v in rss.items())}. "
+        f"The simulator's CPU per login: "
+        + ", ".join(
+            f"{n} {s[n].get('sim_cpu_ms_per_op')} ms"
+            for n in ("browser_login", "mobile_login")
+            if n in s
+        )
+        + ".",
+    ]
+    if len(scales) > 1:
+        lines += [
+            "",
+            "### Login latency by number of accounts",
+            "",
+            "| accounts | seed time s | browser login p50 / p99 ms (broker side) | "
+            "mobile login p50 / p99 ms (broker side) | mobile login broker CPU ms/op |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for accounts, section in scales.items():
+            b = section["scenarios"]["browser_login"]["broker_latency_ms"]
+            m = section["scenarios"]["mobile_login"]
+            lines.append(
+                f"| {int(accounts):,} | {section['seed']['seed_seconds']} | "
+                f"{b['p50']} / {b['p99']} | "
+                f"{m['broker_latency_ms']['p50']} / {m['broker_latency_ms']['p99']} | "
+                f"{m.get('cpu_ms_per_op')} |"
+            )
+    explains = [
+        f"{int(a):,}: `{sec['explain']['file']}` ({sec['explain']['queries']} queries, "
+        f"sequential scans: {', '.join(sec['explain']['seq_scans']) or 'none'})"
+        for a, sec in scales.items()
+        if "explain" in sec
+    ]
+    if explains:
+        lines += ["", "Query plans of the login path: " + "; ".join(explains) + "."]
+    if "scale_out" in main:
+        lines += [
+            "",
+            "### Scale-out: broker processes against one PostgreSQL",
+            "",
+            "| processes | mobile login ops/s | refresh ops/s | refresh p99 ms |",
+            "|---:|---:|---:|---:|",
+        ]
+        rows = dict(main["scale_out"])
+        rows[str(settings["workers"][-1])] = main["scenarios"]
+        for workers in sorted(rows, key=int):
+            r = rows[workers]
+            lines.append(
+                f"| {workers} | {r['mobile_login']['throughput']} | {r['refresh']['throughput']} | "
+                f"{r['refresh']['latency_ms']['p99']} |"
+            )
+    return "\n".join(lines)
+
+
+def write_markdown(path: Path, results: dict[str, Any]) -> None:
+    table = f"{MARK_BEGIN}\n{render(results)}\n{MARK_END}"
+    text = (
+        path.read_text(encoding="utf-8")
+        if path.exists()
+        else f"# Performance\n\n{MARK_BEGIN}\n{MARK_END}\n"
+    )
+    if MARK_BEGIN in text and MARK_END in text:
+        head, rest = text.split(MARK_BEGIN, 1)
+        text = head + table + rest.split(MARK_END, 1)[1]
+    else:
+        text += "\n" + table + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+OPTS: argparse.Namespace
+
+if __name__ == "__main__":
+    main()

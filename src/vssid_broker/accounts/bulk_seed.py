@@ -1,0 +1,276 @@
+"""Synthetic VssID accounts in bulk, for load and scale tests: `vssid-broker seed --accounts N`.
+
+Every account has a structurally valid 12-digit citizen ID (a real province code, the
+century/gender digit and year digits agreeing with the birth date and gender, six serial digits)
+and a unique 10-digit BHXH code, plus insurance periods, and for some a health-insurance card and
+a link to a VNeID identity.
+
+The first `vneid_citizens` accounts belong to exactly the citizens the simulated VNeID makes with
+``generated_citizens`` (`generate_citizens(n, seed)`), so a load test can sign them in through
+the simulator. The others are filler with serials 100000-899999, which neither the simulator's
+generated citizens (serials starting with 9) nor the demo accounts (serials starting with 0) use.
+
+On PostgreSQL the rows go in with COPY (asyncpg's binary copy), elsewhere with batched INSERTs;
+either way in one transaction, so a failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from vssid_broker.accounts.models import Account, HealthInsuranceCard, InsurancePeriod
+from vssid_broker.errors import DomainError
+from vssid_broker.linking.models import FederatedLink
+from vssid_broker.vneid_sim.citizens import PROVINCE_CODES, century_gender_digit, generate_citizens
+
+# Filler IDs put (province, serial) in one-to-one correspondence with the account index, so they
+# are unique by construction: 63 provinces x 800,000 serials.
+_PROVINCES = sorted(PROVINCE_CODES)
+_FILLER_SERIALS = 800_000
+MAX_ACCOUNTS = len(_PROVINCES) * _FILLER_SERIALS
+# BHXH codes: two province digits and eight digits from a permutation of 20,000,000-89,999,999;
+# the demo accounts' eight digits start with 1 or 9, so they never meet.
+_BHXH_SPAN, _BHXH_BASE, _BHXH_STEP = 70_000_000, 20_000_000, 7_368_787
+_SERIAL_STEP = 7_919
+assert math.gcd(_BHXH_STEP, _BHXH_SPAN) == 1 and math.gcd(_SERIAL_STEP, _FILLER_SERIALS) == 1
+
+CHUNK = 20_000
+
+_FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Phan", "Vũ", "Đặng", "Bùi", "Đỗ", "Ngô"]
+_MIDDLE = {"male": ["Văn", "Minh", "Đức", "Quốc"], "female": ["Thị", "Ngọc", "Thu", "Thanh"]}
+_GIVEN = {
+    "male": ["An", "Bình", "Cường", "Dũng", "Hải", "Hùng", "Long", "Nam", "Sơn", "Tuấn"],
+    "female": ["Anh", "Chi", "Dung", "Hà", "Hương", "Lan", "Linh", "Mai", "Thảo", "Yến"],
+}
+_EMPLOYERS = [
+    "Công ty TNHH Dệt may Thành Công",
+    "Công ty CP Xây dựng Số 1",
+    "Ngân hàng TMCP Ngoại thương Việt Nam",
+    "Trường THPT Nguyễn Du",
+    "Công ty TNHH Điện tử Sao Mai",
+    "Bệnh viện Đa khoa tỉnh",
+]
+_PHONE_PREFIXES = ["032", "035", "038", "056", "070", "077", "081", "086", "090", "091", "098"]
+_EARLIEST_BIRTH, _BIRTH_SPAN_DAYS = date(1950, 1, 1), (date(2011, 12, 31) - date(1950, 1, 1)).days
+
+
+class BulkSeedRefused(DomainError):
+    status = 409
+    code = "bulk_seed_refused"
+    message = "Không thể tạo dữ liệu mẫu hàng loạt."
+
+
+@dataclass
+class BulkSeedReport:
+    accounts: int = 0
+    periods: int = 0
+    cards: int = 0
+    links: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class _Rows:
+    accounts: list[tuple[Any, ...]] = field(default_factory=list)
+    periods: list[tuple[Any, ...]] = field(default_factory=list)
+    cards: list[tuple[Any, ...]] = field(default_factory=list)
+    links: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+ACCOUNT_COLUMNS = (
+    "id", "bhxh_code", "citizen_id", "full_name", "birth_date", "gender", "phone", "status",
+    "created_at", "updated_at",
+)  # fmt: skip
+PERIOD_COLUMNS = ("account_id", "kind", "start_month", "end_month", "employer", "salary_basis_vnd")
+CARD_COLUMNS = (
+    "account_id", "card_code", "benefit_level", "primary_care_facility", "valid_from", "valid_to",
+)  # fmt: skip
+LINK_COLUMNS = (
+    "account_id", "provider", "subject", "citizen_id", "method", "linked_by", "linked_at",
+    "last_login_at",
+)  # fmt: skip
+
+
+def bhxh_code(index: int, place: str) -> str:
+    return f"{place[1:]}{_BHXH_BASE + (index * _BHXH_STEP) % _BHXH_SPAN:08d}"
+
+
+def filler_citizen_id(index: int, born: date, gender: str) -> str:
+    place = _PROVINCES[index % len(_PROVINCES)]
+    serial = 100_000 + (index // len(_PROVINCES) * _SERIAL_STEP) % _FILLER_SERIALS
+    digit = century_gender_digit(born, "female" if gender == "female" else "male")
+    return f"{place}{digit}{born.year % 100:02d}{serial:06d}"
+
+
+def _month(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _generate(
+    count: int,
+    *,
+    vneid_citizens: int,
+    seed: int,
+    first_id: int,
+    now: datetime,
+    provider: str,
+    link_share: float,
+) -> Iterator[_Rows]:
+    """Rows for `count` accounts, in chunks; the same arguments always give the same rows."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
+    citizens = generate_citizens(min(vneid_citizens, count), seed)
+    today = now.date()
+    rows = _Rows()
+    for index in range(count):
+        account_id = first_id + index
+        if index < len(citizens):
+            citizen = citizens[index]
+            citizen_id, born, gender = citizen.citizen_id, citizen.birthdate, citizen.gender
+            name, phone, status = citizen.full_name, citizen.phone, "active"
+            # Their first login through the simulator makes the link (the common first-time path).
+            linked = False
+        else:
+            gender = "male" if rng.random() < 0.5 else "female"
+            born = _EARLIEST_BIRTH + timedelta(days=rng.randrange(_BIRTH_SPAN_DAYS + 1))
+            citizen_id = filler_citizen_id(index, born, gender)
+            name = (
+                f"{rng.choice(_FAMILY)} {rng.choice(_MIDDLE[gender])} {rng.choice(_GIVEN[gender])}"
+            )
+            phone = rng.choice(_PHONE_PREFIXES) + f"{rng.randrange(10_000_000):07d}"
+            roll = rng.random()
+            status = "active" if roll < 0.98 else ("locked" if roll < 0.995 else "closed")
+            linked = rng.random() < link_share
+        place = citizen_id[:3]
+        code = bhxh_code(index, place)
+        rows.accounts.append(
+            (account_id, code, citizen_id, name, born, gender, phone, status, now, now)
+        )
+        adult_from = date(born.year + 18, born.month, 1)
+        if adult_from < today:
+            # Work history: one or two jobs with social and unemployment insurance.
+            start = _month(adult_from + timedelta(days=rng.randrange(2000)))
+            start = min(start, _month(today))
+            switch = start + timedelta(days=rng.randrange(200, 6000))
+            employer = rng.choice(_EMPLOYERS)
+            salary = rng.randrange(4_000, 40_000) * 1_000
+            if switch < today:
+                rows.periods.append((account_id, "BHXH", start, _month(switch), employer, salary))
+                start = min(_month(switch + timedelta(days=31)), _month(today))
+                employer = rng.choice(_EMPLOYERS)
+            rows.periods.append((account_id, "BHXH", start, None, employer, salary))
+            rows.periods.append((account_id, "BHTN", start, None, employer, salary))
+        rows.periods.append(
+            (account_id, "BHYT", _month(max(born, date(2009, 7, 1))), None, None, None)
+        )
+        if rng.random() < 0.6:
+            valid_from = date(today.year, 1, 1)
+            rows.cards.append(
+                (
+                    account_id,
+                    f"DN4{place[1:]}{code}",
+                    rng.randint(1, 5),
+                    f"Trung tâm Y tế {PROVINCE_CODES[place]}",
+                    valid_from,
+                    date(today.year, 12, 31),
+                )
+            )
+        if linked and status == "active":
+            subject = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            rows.links.append(
+                (account_id, provider, subject, citizen_id, "citizen_id_match", "system", now, None)
+            )
+        if len(rows.accounts) >= CHUNK:
+            yield rows
+            rows = _Rows()
+    if rows.accounts:
+        yield rows
+
+
+async def seed_accounts(
+    engine: AsyncEngine,
+    count: int,
+    *,
+    vneid_citizens: int = 10_000,
+    seed: int = 0,
+    provider: str = "http://127.0.0.1:9000",
+    link_share: float = 0.3,
+    now: datetime | None = None,
+) -> BulkSeedReport:
+    """Insert `count` synthetic accounts in one transaction and return what was written."""
+    if not 0 < count <= MAX_ACCOUNTS:
+        raise BulkSeedRefused(f"--accounts must be between 1 and {MAX_ACCOUNTS:,}")
+    started = time.perf_counter()
+    now = now or datetime.now(UTC)
+    report = BulkSeedReport()
+    async with engine.begin() as connection:
+        postgres = connection.dialect.name == "postgresql"
+        if postgres:
+            # No other writer may take account ids from under the range reserved below.
+            await connection.execute(text("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE"))
+        # Index 0 always gets the same eight digits; its province prefix varies, so ask for all.
+        already = await connection.scalar(
+            select(func.count())
+            .select_from(Account)
+            .where(Account.bhxh_code.in_([bhxh_code(0, place) for place in _PROVINCES]))
+        )
+        if already:
+            raise BulkSeedRefused(
+                "bulk accounts are already in this database; seed an emptied database"
+            )
+        first_id = (await connection.scalar(select(func.max(Account.id))) or 0) + 1
+        for rows in _generate(
+            count,
+            vneid_citizens=vneid_citizens,
+            seed=seed,
+            first_id=first_id,
+            now=now,
+            provider=provider,
+            link_share=link_share,
+        ):
+            await _write(connection, rows, postgres)
+            report.accounts += len(rows.accounts)
+            report.periods += len(rows.periods)
+            report.cards += len(rows.cards)
+            report.links += len(rows.links)
+        if postgres:
+            last_id = first_id + count - 1
+            await connection.execute(
+                text("SELECT setval(pg_get_serial_sequence('accounts', 'id'), :last)"),
+                {"last": last_id},
+            )
+            # Fresh statistics, so the planner sees millions of rows and picks the indexes.
+            await connection.execute(text("ANALYZE"))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+async def _write(connection: AsyncConnection, rows: _Rows, postgres: bool) -> None:
+    batches: list[tuple[Any, tuple[str, ...], list[tuple[Any, ...]]]] = [
+        (Account.__table__, ACCOUNT_COLUMNS, rows.accounts),
+        (InsurancePeriod.__table__, PERIOD_COLUMNS, rows.periods),
+        (HealthInsuranceCard.__table__, CARD_COLUMNS, rows.cards),
+        (FederatedLink.__table__, LINK_COLUMNS, rows.links),
+    ]
+    if postgres:
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        for table, columns, records in batches:
+            if records:
+                await driver.copy_records_to_table(table.name, records=records, columns=columns)
+        return
+    for table, columns, records in batches:
+        if records:
+            await connection.execute(
+                insert(table), [dict(zip(columns, record, strict=True)) for record in records]
+            )

@@ -1,0 +1,71 @@
+"""The benchmark harness, smoke-sized: it still brings everything up, drives every scenario and
+writes its results. Figures are not checked (no timing assertion belongs in the suite)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.support.database import empty_data_tables
+from vssid_broker.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = {
+    "browser_login",
+    "mobile_login",
+    "refresh",
+    "me",
+    "healthz",
+    "jwks_verify",
+    "peer_refresh",
+    "peer_authcode",
+}
+
+
+@pytest.fixture
+async def emptied(engine: AsyncEngine) -> AsyncIterator[None]:
+    await empty_data_tables(engine)
+    yield
+    await empty_data_tables(engine)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.usefixtures("emptied")
+def test_the_harness_runs_every_scenario_and_writes_json_and_markdown(
+    database_url: str, broker_settings: Settings, tmp_path: Path
+) -> None:
+    results, markdown = tmp_path / "latest.json", tmp_path / "performance.md"
+    kek = broker_settings.key_encryption_key
+    assert kek is not None
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VSSID_", "VNEID_SIM_"))}
+    # The database keeps the suite's signing key, encrypted with the suite's key.
+    env["VSSID_KEY_ENCRYPTION_KEY"] = kek.get_secret_value()
+    command = [
+        sys.executable, "bench/run.py",
+        "--duration", "1", "--concurrency", "2", "--scales", "150", "--citizens", "40",
+        "--workers", "1", "--keep-schema", "--database-url", database_url,
+        "--results", str(results), "--markdown", str(markdown),
+    ]  # fmt: skip
+    done = subprocess.run(  # noqa: S603 - our own harness
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=280
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+
+    report = json.loads(results.read_text())
+    scenarios = report["scales"]["150"]["scenarios"]
+    assert set(scenarios) == SCENARIOS
+    for name, result in scenarios.items():
+        assert result["ops"] > 0, (name, result["first_error"])
+        assert result["cpu_ms_per_op"] > 0, name
+    assert report["machine"]["cores"] == os.cpu_count()
+    assert report["command"].startswith("python3 bench/run.py --duration 1")
+    table = markdown.read_text()
+    assert "| refresh-token rotation |" in table and "oidc-provider: refresh grant" in table
+    assert report["command"] in table
