@@ -135,6 +135,19 @@ async def test_wrong_or_unknown_staff_credentials_are_refused_and_audited(staff:
     assert "wrong password" not in str([e.details for e in events])
 
 
+async def test_repeated_wrong_passwords_lock_staff_sign_in_for_a_while(staff: Staff) -> None:
+    stack = staff.stack
+    for _ in range(stack.settings.password_max_failures):
+        assert_problem(await sign_in(stack, "admin", "a wrong guess!"), 401, "invalid_credentials")
+    # Locked now: even the right password is refused, and no token is issued.
+    assert_problem(await sign_in(stack, "admin"), 429, "staff_sign_in_locked")
+    stack.clock.advance(stack.settings.password_lockout_seconds + 1)
+    assert (await sign_in(stack, "admin")).status_code == 200
+    # A success clears the count: one more mistake does not lock again.
+    assert_problem(await sign_in(stack, "admin", "a wrong guess!"), 401, "invalid_credentials")
+    assert (await sign_in(stack, "admin")).status_code == 200
+
+
 async def test_the_admin_api_wants_a_staff_token(staff: Staff, stack: Stack) -> None:
     async with httpx.AsyncClient() as app:  # an account's own access token is not one
         done = await app_complete(

@@ -32,3 +32,6 @@ class StaffUser(Base):
     """The staff member's own VssID account, if any: they may not decide cases about it."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failed_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Wrong passwords since the last success, counted by the database."""
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -65,7 +65,7 @@ async def sign_in(body: StaffSignIn, ctx: Ctx, request_id: RequestId) -> StaffTo
     now = ctx.clock()
     try:
         async with ctx.db.begin() as session:
-            user = await staff.authenticate(session, body.username, body.password)
+            user = await staff.authenticate(session, body.username, body.password, now=now)
             token = await staff.issue_staff_token(session, ctx.keys, ctx.settings, user, now)
             audit.record(
                 session,
@@ -75,12 +75,16 @@ async def sign_in(body: StaffSignIn, ctx: Ctx, request_id: RequestId) -> StaffTo
                 actor=f"staff:{user.username}",
                 request_id=request_id,
             )
-    except staff.InvalidStaffCredentials:
+    except (staff.InvalidStaffCredentials, staff.StaffSignInLocked) as refusal:
         async with ctx.db.begin() as session:
+            if isinstance(refusal, staff.InvalidStaffCredentials):
+                await staff.record_failed_sign_in(
+                    session, body.username, now=now, settings=ctx.settings
+                )
             audit.record(
                 session,
                 event_type="staff.sign_in",
-                outcome="invalid_credentials",
+                outcome=refusal.code,
                 now=now,
                 actor=f"staff:{body.username[:64]}",
                 request_id=request_id,

@@ -10,14 +10,14 @@ before the token expires.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwt import JWTClaimsRegistry
-from sqlalchemy import select
+from sqlalchemy import case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -86,8 +86,21 @@ async def create_staff_user(
     return user
 
 
-async def authenticate(session: AsyncSession, username: str, password: str) -> StaffUser:
+class StaffSignInLocked(DomainError):
+    status = 429
+    code = "staff_sign_in_locked"
+    message = (
+        "Tài khoản cán bộ tạm thời bị khoá do nhập sai mật khẩu nhiều lần. Vui lòng thử lại sau."
+    )
+
+
+async def authenticate(
+    session: AsyncSession, username: str, password: str, *, now: datetime
+) -> StaffUser:
     user = await session.scalar(select(StaffUser).where(StaffUser.username == username))
+    # A locked user is refused before the password is looked at: guessing stops paying.
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        raise StaffSignInLocked(f"staff user locked until {user.locked_until.isoformat()}")
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError) as error:
@@ -96,7 +109,29 @@ async def authenticate(session: AsyncSession, username: str, password: str) -> S
         raise InvalidStaffCredentials("unknown or disabled staff user")
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
+    user.failed_attempts, user.locked_until = 0, None
     return user
+
+
+async def record_failed_sign_in(
+    session: AsyncSession, username: str, *, now: datetime, settings: Settings
+) -> None:
+    """Count a wrong password in one UPDATE, so concurrent guesses cannot under-count; the
+    configured number of failures in a row locks sign-in for the lockout period."""
+    await session.execute(
+        update(StaffUser)
+        .where(StaffUser.username == username)
+        .values(
+            failed_attempts=StaffUser.failed_attempts + 1,
+            locked_until=case(
+                (
+                    StaffUser.failed_attempts + 1 >= settings.password_max_failures,
+                    now + timedelta(seconds=settings.password_lockout_seconds),
+                ),
+                else_=StaffUser.locked_until,
+            ),
+        )
+    )
 
 
 async def issue_staff_token(
