@@ -13,11 +13,13 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from vssid_broker.accounts.models import Account, AccountPassword, AccountStatus
 from vssid_broker.config import Settings
@@ -96,6 +98,23 @@ async def set_password(
     row.failed_attempts, row.locked_until, row.changed_at = 0, None, now
 
 
+def count_failure(
+    failed_attempts: InstrumentedAttribute[int], *, now: datetime, settings: Settings
+) -> dict[str, Any]:
+    """UPDATE values that count one wrong password in the database (concurrent guesses cannot
+    under-count) and lock sign-in once the configured number of failures in a row is reached."""
+    return {
+        "failed_attempts": failed_attempts + 1,
+        "locked_until": case(
+            (
+                failed_attempts + 1 >= settings.password_max_failures,
+                now + timedelta(seconds=settings.password_lockout_seconds),
+            ),
+            else_=None,
+        ),
+    }
+
+
 async def check(
     session: AsyncSession, identifier: str, password: str, *, now: datetime, settings: Settings
 ) -> PasswordCheck:
@@ -121,16 +140,7 @@ async def check(
         failures = await session.scalar(
             update(AccountPassword)
             .where(AccountPassword.account_id == account.id)
-            .values(
-                failed_attempts=AccountPassword.failed_attempts + 1,
-                locked_until=case(
-                    (
-                        AccountPassword.failed_attempts + 1 >= settings.password_max_failures,
-                        now + timedelta(seconds=settings.password_lockout_seconds),
-                    ),
-                    else_=None,
-                ),
-            )
+            .values(count_failure(AccountPassword.failed_attempts, now=now, settings=settings))
             .returning(AccountPassword.failed_attempts)
             .execution_options(synchronize_session=False)
         )

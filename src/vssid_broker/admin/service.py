@@ -10,17 +10,18 @@ before the token expires.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwt import JWTClaimsRegistry
-from sqlalchemy import case, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vssid_broker.accounts.passwords import count_failure
 from vssid_broker.admin.models import StaffRole, StaffUser
 from vssid_broker.config import Settings
 from vssid_broker.errors import Conflict, DomainError, Forbidden, Unauthorized
@@ -116,21 +117,11 @@ async def authenticate(
 async def record_failed_sign_in(
     session: AsyncSession, username: str, *, now: datetime, settings: Settings
 ) -> None:
-    """Count a wrong password in one UPDATE, so concurrent guesses cannot under-count; the
-    configured number of failures in a row locks sign-in for the lockout period."""
+    """The same lockout as VssID accounts' password sign-in."""
     await session.execute(
         update(StaffUser)
         .where(StaffUser.username == username)
-        .values(
-            failed_attempts=StaffUser.failed_attempts + 1,
-            locked_until=case(
-                (
-                    StaffUser.failed_attempts + 1 >= settings.password_max_failures,
-                    now + timedelta(seconds=settings.password_lockout_seconds),
-                ),
-                else_=StaffUser.locked_until,
-            ),
-        )
+        .values(count_failure(StaffUser.failed_attempts, now=now, settings=settings))
     )
 
 
