@@ -362,8 +362,8 @@ async def test_unlink_revokes_the_accounts_sessions_and_the_next_login_links_aga
     )
     assert unlinked.json() == {
         "link_id": link["id"],
-        "refresh_tokens_revoked": 1,
-        "browser_sessions_revoked": 1,
+        "app_sessions_ended": 1,
+        "browser_sessions_ended": 1,
     }
     assert (await staff.get(staff.admin, f"/accounts/{an}/identities")).json() == []
     async with httpx.AsyncClient() as app:

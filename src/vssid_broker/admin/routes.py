@@ -215,11 +215,12 @@ async def unlink_identity(
             reason=body.reason,
             now=ctx.clock(),
             request_id=request_id,
+            tokens=ctx.tokens,
         )
     return UnlinkedOut(
         link_id=result.link_id,
-        refresh_tokens_revoked=result.refresh_tokens_revoked,
-        browser_sessions_revoked=result.browser_sessions_revoked,
+        app_sessions_ended=result.app_sessions_ended,
+        browser_sessions_ended=result.browser_sessions_ended,
     )
 
 

@@ -173,8 +173,8 @@ class LinkOut(BaseModel):
 
 class UnlinkedOut(BaseModel):
     link_id: int
-    refresh_tokens_revoked: int
-    browser_sessions_revoked: int
+    app_sessions_ended: int
+    browser_sessions_ended: int
 
 
 class AuditEventOut(BaseModel):

@@ -22,7 +22,8 @@ from vssid_broker.errors import Conflict, DomainError, Forbidden, NotFound
 from vssid_broker.federation.claims import mask_citizen_id
 from vssid_broker.linking.models import FederatedLink, ReviewCase, ReviewReason, ReviewStatus
 from vssid_broker.linking.service import normalized_name
-from vssid_broker.sessions.models import BrowserSession, RefreshToken
+from vssid_broker.sessions.service import end_all_for_account
+from vssid_broker.sessions.tokens import TokenService
 
 WHY = {
     ReviewReason.NAME_BIRTHDATE_MATCH: (
@@ -357,8 +358,9 @@ async def account_links(session: AsyncSession, account_id: int) -> list[Federate
 @dataclass(frozen=True)
 class Unlinked:
     link_id: int
-    refresh_tokens_revoked: int
-    browser_sessions_revoked: int
+    app_sessions_ended: int
+    """Refresh-token families ended: one per signed-in app installation."""
+    browser_sessions_ended: int
 
 
 async def unlink(
@@ -370,6 +372,7 @@ async def unlink(
     reason: str,
     now: datetime,
     request_id: str | None,
+    tokens: TokenService,
 ) -> Unlinked:
     """Remove the link and end every session of the account: whoever signed in through the
     removed identity must not stay signed in."""
@@ -381,21 +384,8 @@ async def unlink(
     )
     if removed is None:
         raise LinkNotFound(f"account {account_id} has no link {link_id}")
-    tokens = await session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.account_id == account_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    browsers = await session.execute(
-        update(BrowserSession)
-        .where(BrowserSession.account_id == account_id, BrowserSession.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    result = Unlinked(
-        link_id,
-        int(tokens.rowcount or 0),  # type: ignore[attr-defined]
-        int(browsers.rowcount or 0),  # type: ignore[attr-defined]
-    )
+    ended = await end_all_for_account(session, tokens, account_id, now)
+    result = Unlinked(link_id, ended.app_families, ended.browser)
     audit.record(
         session,
         event_type="link.removed",
@@ -407,7 +397,7 @@ async def unlink(
         link_id=link_id,
         provider=removed,
         reason=reason,
-        refresh_tokens_revoked=result.refresh_tokens_revoked,
-        browser_sessions_revoked=result.browser_sessions_revoked,
+        app_sessions_ended=result.app_sessions_ended,
+        browser_sessions_ended=result.browser_sessions_ended,
     )
     return result
