@@ -90,6 +90,3 @@ class UsedJti(Base):
     purpose: Mapped[str] = mapped_column(String(20))
     jti: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-__all__ = ["BigId", "BrowserSession", "RefreshToken", "SigningKey", "UsedJti"]
