@@ -217,14 +217,93 @@ async def reset_database(url: str) -> None:
     await engine.dispose()
 
 
+def scale_database_url(opts: argparse.Namespace, accounts: int) -> str:
+    """With --keep-data every scale has a database of its own (`vssid_bench_10000000`), so a
+    seed of ten million accounts is made once and reused by later runs."""
+    if not opts.keep_data:
+        return str(opts.database_url)
+    from sqlalchemy.engine import make_url
+
+    url = make_url(opts.database_url)
+    return url.set(database=f"{url.database}_{accounts}").render_as_string(hide_password=False)
+
+
+async def recorded_seed(url: str, accounts: int) -> dict[str, Any] | None:
+    """The seed a --keep-data database already holds, if it is complete and of this size."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from vssid_broker.db import create_engine
+
+    await create_database_if_missing(url)
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    text("SELECT accounts, seed_seconds, seed_output FROM bench_seed")
+                )
+            ).first()
+    except DBAPIError:
+        row = None  # no seed finished here yet
+    finally:
+        await engine.dispose()
+    if row is None or row.accounts != accounts:
+        return None
+    return {
+        "accounts": accounts,
+        "seed_seconds": row.seed_seconds,
+        "seed_output": row.seed_output,
+        "reused": True,
+    }
+
+
+async def execute(url: str, sql: str) -> None:
+    from sqlalchemy import text
+
+    from vssid_broker.db import create_engine
+
+    engine = create_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(text(sql))
+    await engine.dispose()
+
+
+async def record_seed(url: str, seed: dict[str, Any]) -> None:
+    """Written last, so an interrupted seed is never taken for a finished one."""
+    from sqlalchemy import text
+
+    from vssid_broker.db import create_engine
+
+    engine = create_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("CREATE TABLE bench_seed (accounts bigint, seed_seconds float, seed_output text)")
+        )
+        await connection.execute(
+            text("INSERT INTO bench_seed VALUES (:accounts, :seed_seconds, :seed_output)"), seed
+        )
+    await engine.dispose()
+
+
 def prepare_database(
     opts: argparse.Namespace, env: dict[str, str], accounts: int
 ) -> dict[str, Any]:
-    if not opts.keep_schema and opts.database_url.startswith("sqlite"):
+    url = env["VSSID_DATABASE_URL"]
+    if opts.keep_data and url.startswith("postgresql"):
+        kept = asyncio.run(recorded_seed(url, accounts))
+        if kept is not None:
+            vssid(["migrate"], env)  # a seed made before a new migration still gets it
+            # Its signing keys were encrypted under an earlier run's key-encryption key.
+            asyncio.run(execute(url, "DELETE FROM signing_keys"))
+            vssid(["keys", "ensure"], env)
+            print(f"  reusing the seed in {url.rsplit('/', 1)[-1]}", flush=True)
+            return kept
+    if not opts.keep_schema and url.startswith("sqlite"):
         for suffix in ("", "-wal", "-shm"):
-            Path(opts.database_url.split("///", 1)[1] + suffix).unlink(missing_ok=True)
+            Path(url.split("///", 1)[1] + suffix).unlink(missing_ok=True)
     elif not opts.keep_schema:
-        asyncio.run(reset_database(opts.database_url))
+        asyncio.run(reset_database(url))
     vssid(["migrate"], env)
     vssid(["seed"], env)
     started = time.perf_counter()
@@ -232,7 +311,10 @@ def prepare_database(
     seconds = time.perf_counter() - started
     vssid(["keys", "ensure"], env)
     print(f"  {out.splitlines()[-1]}", flush=True)
-    return {"accounts": accounts, "seed_seconds": round(seconds, 1), "seed_output": out}
+    seed = {"accounts": accounts, "seed_seconds": round(seconds, 1), "seed_output": out}
+    if opts.keep_data and url.startswith("postgresql"):
+        asyncio.run(record_seed(url, seed))
+    return seed
 
 
 def npm_ci() -> None:
@@ -338,9 +420,9 @@ def measured(
 
 def db_sessions(opts: argparse.Namespace) -> int | None:
     """Sessions ever opened on the database (pg_stat_database.sessions, PostgreSQL 14+)."""
-    if not opts.database_url.startswith("postgresql"):
+    if not opts.scale_url.startswith("postgresql"):
         return None
-    dsn = opts.database_url.replace("postgresql+asyncpg://", "postgresql://")
+    dsn = opts.scale_url.replace("postgresql+asyncpg://", "postgresql://")
     psql = shutil.which("psql")
     if psql is None:
         return None
@@ -555,7 +637,11 @@ def run_scale(
     opts: argparse.Namespace, env: dict[str, str], accounts: int, full: bool
 ) -> dict[str, Any]:
     print(f"scale: {accounts:,} accounts", flush=True)
+    opts.scale_url = scale_database_url(opts, accounts)
+    env = env | {"VSSID_DATABASE_URL": opts.scale_url}
     section: dict[str, Any] = {"seed": prepare_database(opts, env, accounts), "scenarios": {}}
+    if opts.seed_only:
+        return section
     sim_port = free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
     broker_callback = f"http://127.0.0.1:{opts.broker_port}/auth/vneid/callback"
@@ -592,7 +678,8 @@ def run_scale(
         broker, urls["broker"] = start_broker(opts, env, sim_url, workers)
         stack.callback(broker.stop)
         servers["broker"] = broker
-        if full and not opts.no_peer:
+        wants_peer = not opts.scenarios or bool({"peer_refresh", "peer_authcode"} & opts.scenarios)
+        if full and not opts.no_peer and wants_peer:
             npm_ci()
             peer_port = free_port()
             peer = Server(
@@ -606,41 +693,33 @@ def run_scale(
             servers["peer"], urls["peer"] = peer, f"http://127.0.0.1:{peer_port}"
 
         scenarios = section["scenarios"]
-        with rss_sampler(list(servers.values())):
-            for name in ("browser_login", "mobile_login"):
+
+        def wanted(name: str) -> bool:
+            return not opts.scenarios or name in opts.scenarios
+
+        def run_driver(name: str) -> None:
+            if wanted(name):
+                scenarios[name] = measured(name, servers, lambda: driver(name, urls, opts), opts)
+
+        def run_wrk(name: str, path: str, headers: list[str]) -> None:
+            if wanted(name):
                 scenarios[name] = measured(
-                    name, servers, lambda n=name: driver(n, urls, opts), opts
+                    name, servers, lambda: wrk(name, f"{urls['broker']}{path}", opts, headers), opts
                 )
+
+        with rss_sampler(list(servers.values())):
+            run_driver("browser_login")
+            run_driver("mobile_login")
             if full:
-                scenarios["refresh"] = measured(
-                    "refresh", servers, lambda: driver("refresh", urls, opts), opts
-                )
-                token = driver("access_token", urls, opts)["token"]
-                scenarios["me"] = measured(
-                    "me",
-                    servers,
-                    lambda: wrk(
-                        "me",
-                        f"{urls['broker']}/api/v1/me",
-                        opts,
-                        [f"Authorization: Bearer {token}"],
-                    ),
-                    opts,
-                )
-                scenarios["healthz"] = measured(
-                    "healthz",
-                    servers,
-                    lambda: wrk("healthz", f"{urls['broker']}/healthz", opts, []),
-                    opts,
-                )
-                scenarios["jwks_verify"] = measured(
-                    "jwks_verify", servers, lambda: driver("jwks_verify", urls, opts), opts
-                )
+                run_driver("refresh")
+                if wanted("me"):
+                    token = driver("access_token", urls, opts)["token"]
+                    run_wrk("me", "/api/v1/me", [f"Authorization: Bearer {token}"])
+                run_wrk("healthz", "/healthz", [])
+                run_driver("jwks_verify")
                 if "peer" in urls:
-                    for name in ("peer_refresh", "peer_authcode"):
-                        scenarios[name] = measured(
-                            name, servers, lambda n=name: driver(n, urls, opts), opts
-                        )
+                    run_driver("peer_refresh")
+                    run_driver("peer_authcode")
         section["peak_rss_mb"] = {
             key: round(server.peak_rss_mb, 1) for key, server in servers.items()
         }
@@ -648,9 +727,7 @@ def run_scale(
         if opts.database_url.startswith("postgresql"):
             section["explain"] = asyncio.run(
                 # Beside the results file, so a smoke run elsewhere leaves the repository alone.
-                explain_login_path(
-                    opts.database_url, opts.results.parent / f"explain-{accounts}.txt"
-                )
+                explain_login_path(opts.scale_url, opts.results.parent / f"explain-{accounts}.txt")
             )
         if full and len(opts.workers) > 1:
             section["scale_out"] = scale_out(opts, env, urls, servers)
@@ -713,9 +790,23 @@ def main() -> None:
         "--profile", default="", help="comma-separated scenarios to profile with py-spy"
     )
     parser.add_argument("--note", default="", help="free text stored with the results")
+    parser.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="one database per scale (<name>_<accounts>), seeded once and reused by later runs",
+    )
+    parser.add_argument(
+        "--seed-only", action="store_true", help="prepare the databases of --scales and stop"
+    )
+    parser.add_argument(
+        "--scenarios",
+        default="",
+        help="comma-separated scenarios to run (default: all); for quick before/after checks",
+    )
     opts = parser.parse_args()
     OPTS = opts
     opts.profile = [name for name in opts.profile.split(",") if name]
+    opts.scenarios = {name for name in opts.scenarios.split(",") if name}
     opts.workers = [int(w) for w in str(opts.workers).split(",")]
     scales = [int(s) for s in str(opts.scales).split(",")]
     opts.broker_port = opts.broker_port or free_port()
@@ -749,6 +840,8 @@ def main() -> None:
         results["scales"][str(accounts)] = run_scale(
             opts, env, accounts, full=index == len(scales) - 1
         )
+    if opts.seed_only:
+        return
     results["machine"]["loadavg_at_end"] = os.getloadavg()
     opts.results.parent.mkdir(parents=True, exist_ok=True)
     opts.results.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")

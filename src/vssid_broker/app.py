@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from joserfc import jwt
 from sqlalchemy import text
@@ -21,11 +20,11 @@ from vssid_broker.accounts.routes import router as accounts_router
 from vssid_broker.admin.routes import router as admin_router
 from vssid_broker.config import Settings
 from vssid_broker.context import BrokerContext
-from vssid_broker.db import create_engine, session_factory, utcnow
+from vssid_broker.db import create_engine, read_session_factory, session_factory, utcnow
 from vssid_broker.federation.provider import ProviderClient
 from vssid_broker.federation.routes import router as federation_router
 from vssid_broker.linking.routes import router as linking_router
-from vssid_broker.logging_setup import request_id_var
+from vssid_broker.middleware import RequestIdMiddleware
 from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
 from vssid_broker.sessions.routes import router as sessions_router
 from vssid_broker.sessions.tokens import TokenService
@@ -43,8 +42,10 @@ def build_context(
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
+        pre_ping=settings.database_pre_ping,
     )
     db = session_factory(engine)
+    reads = read_session_factory(engine)
     keys = SigningKeys(settings, load_key_encryption_key(settings))
 
     async def sign_client_assertion(claims: dict[str, Any]) -> str:
@@ -57,6 +58,7 @@ def build_context(
         settings=settings,
         engine=engine,
         db=db,
+        reads=reads,
         provider=ProviderClient(settings, provider_http, sign_client_assertion),
         keys=keys,
         tokens=TokenService(settings, keys),
@@ -90,27 +92,7 @@ def create_app(
     )
     app.state.broker = ctx
 
-    @app.middleware("http")
-    async def request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        incoming = request.headers.get("x-request-id", "")
-        rid = (
-            incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else secrets.token_hex(8)
-        )
-        request.state.request_id = rid
-        token = request_id_var.set(rid)
-        try:
-            response = await call_next(request)
-        finally:
-            request_id_var.reset(token)
-        response.headers["X-Request-Id"] = rid
-        response.headers.setdefault("Cache-Control", "no-store")
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        # "same-origin": no URL leaks to other sites, yet our own form POSTs keep a real Origin.
-        response.headers["Referrer-Policy"] = "same-origin"
-        response.headers["X-Frame-Options"] = "DENY"
-        return response
+    app.add_middleware(RequestIdMiddleware)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     """Connections each process keeps open. Overflow connections are closed when returned, so
     a pool smaller than the usual concurrency reconnects on every burst (docs/performance.md)."""
     database_max_overflow: int = Field(default=10, ge=0)
+    database_pre_ping: bool = False
+    """Test each pooled connection with a round trip before use. Off: it cost a sixth of a
+    refresh's CPU, and without it a database restart fails one request per process, after which
+    SQLAlchemy replaces the whole pool."""
     key_encryption_key_file: Path = Path("./var/key-encryption.key")
     """File holding the 32-byte key that encrypts the broker's private signing keys at rest."""
     key_encryption_key: SecretStr | None = None

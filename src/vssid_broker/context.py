@@ -20,6 +20,9 @@ class BrokerContext:
     settings: Settings
     engine: AsyncEngine
     db: async_sessionmaker[AsyncSession]
+    reads: async_sessionmaker[AsyncSession]
+    """Sessions without a transaction (each statement on its own), for requests that only read:
+    no BEGIN and COMMIT round trips around a single SELECT. Never write through them."""
     provider: ProviderClient
     keys: SigningKeys
     tokens: TokenService

@@ -57,7 +57,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def create_engine(database_url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
+def create_engine(
+    database_url: str, *, pool_size: int = 10, max_overflow: int = 20, pre_ping: bool = False
+) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         _ensure_sqlite_directory(database_url)
         engine = create_async_engine(database_url, connect_args={"timeout": 30})
@@ -65,7 +67,7 @@ def create_engine(database_url: str, *, pool_size: int = 10, max_overflow: int =
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(
-        database_url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
+        database_url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=pre_ping
     )
 
 
@@ -99,11 +101,23 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for requests that only read: on PostgreSQL each statement runs on its own
+    (autocommit), saving the BEGIN and COMMIT round trips around a single SELECT.
+
+    SQLite keeps ordinary sessions: switching a pooled connection to autocommit and back would
+    hand the driver its own transaction handling again (see `_sqlite_pragmas`)."""
+    if engine.dialect.name == "sqlite":
+        return session_factory(engine)
+    return session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+
+
 __all__ = [
     "Base",
     "BigId",
     "UTCDateTime",
     "create_engine",
+    "read_session_factory",
     "session_factory",
     "utcnow",
 ]

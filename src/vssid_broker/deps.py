@@ -71,15 +71,18 @@ async def bearer_claims(request: Request, ctx: Ctx) -> AccessTokenClaims:
     token, scheme = token.strip(), scheme.lower()
     if scheme not in ("bearer", "dpop") or not token:
         raise InvalidAccessToken("missing access token")
+    if scheme == "bearer":
+        async with ctx.reads() as session:
+            claims = await ctx.tokens.verify_access_token(session, token, ctx.clock())
+        # RFC 9449 §7.2: a bound token presented as a bearer token is refused.
+        if claims.dpop_jkt is not None:
+            raise InvalidAccessToken("a DPoP-bound token was sent as a bearer token")
+        if not ctx.settings.bearer_tokens_allowed:
+            raise InvalidAccessToken("bearer tokens are not allowed; use DPoP")
+        return claims
+    # The proof's jti is spent in the same transaction that reads the token's session.
     async with ctx.db.begin() as session:
         claims = await ctx.tokens.verify_access_token(session, token, ctx.clock())
-        if scheme == "bearer":
-            # RFC 9449 §7.2: a bound token presented as a bearer token is refused.
-            if claims.dpop_jkt is not None:
-                raise InvalidAccessToken("a DPoP-bound token was sent as a bearer token")
-            if not ctx.settings.bearer_tokens_allowed:
-                raise InvalidAccessToken("bearer tokens are not allowed; use DPoP")
-            return claims
         if claims.dpop_jkt is None:
             raise InvalidAccessToken("the DPoP scheme needs a DPoP-bound token")
         try:

@@ -1,0 +1,42 @@
+"""Every response names its request and carries the security headers; logs use the same id."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import Stack
+
+
+async def test_an_incoming_request_id_is_kept_and_a_bad_one_replaced(stack: Stack) -> None:
+    async with httpx.AsyncClient(base_url=stack.broker) as client:
+        kept = await client.get("/healthz", headers={"X-Request-Id": "app-7f3a"})
+        replaced = await client.get("/healthz", headers={"X-Request-Id": "x" * 65})
+        fresh = await client.get("/healthz")
+    assert kept.headers["x-request-id"] == "app-7f3a"
+    assert replaced.headers["x-request-id"] != "x" * 65
+    assert len(replaced.headers["x-request-id"]) == 16
+    assert len(fresh.headers["x-request-id"]) == 16
+    assert fresh.headers["x-request-id"] != replaced.headers["x-request-id"]
+
+
+async def test_security_headers_on_pages_apis_and_errors(stack: Stack) -> None:
+    async with httpx.AsyncClient(base_url=stack.broker) as client:
+        responses = [
+            await client.get("/"),
+            await client.get("/api/v1/me"),  # 401 problem+json
+            await client.get("/no-such-page"),
+        ]
+    for response in responses:
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["referrer-policy"] == "same-origin"
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["x-request-id"]
+
+
+async def test_the_public_key_set_stays_cacheable(stack: Stack) -> None:
+    async with httpx.AsyncClient(base_url=stack.broker) as client:
+        response = await client.get("/.well-known/jwks.json")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "public, max-age=300"
+    assert response.headers["x-content-type-options"] == "nosniff"
