@@ -20,7 +20,7 @@ from vssid_broker.accounts.routes import router as accounts_router
 from vssid_broker.admin.routes import router as admin_router
 from vssid_broker.config import Settings
 from vssid_broker.context import BrokerContext
-from vssid_broker.db import create_engine, read_session_factory, session_factory, utcnow
+from vssid_broker.db import autocommit_session_factory, create_engine, session_factory, utcnow
 from vssid_broker.federation.provider import ProviderClient
 from vssid_broker.federation.routes import router as federation_router
 from vssid_broker.linking.routes import router as linking_router
@@ -45,7 +45,7 @@ def build_context(
         pre_ping=settings.database_pre_ping,
     )
     db = session_factory(engine)
-    reads = read_session_factory(engine)
+    autocommit = autocommit_session_factory(engine)
     keys = SigningKeys(settings, load_key_encryption_key(settings))
 
     async def sign_client_assertion(claims: dict[str, Any]) -> str:
@@ -58,7 +58,7 @@ def build_context(
         settings=settings,
         engine=engine,
         db=db,
-        reads=reads,
+        autocommit=autocommit,
         provider=ProviderClient(settings, provider_http, sign_client_assertion),
         keys=keys,
         tokens=TokenService(settings, keys),

@@ -20,9 +20,11 @@ class BrokerContext:
     settings: Settings
     engine: AsyncEngine
     db: async_sessionmaker[AsyncSession]
-    reads: async_sessionmaker[AsyncSession]
-    """Sessions without a transaction (each statement on its own), for requests that only read:
-    no BEGIN and COMMIT round trips around a single SELECT. Never write through them."""
+    autocommit: async_sessionmaker[AsyncSession]
+    """Sessions where each statement is a transaction of its own (PostgreSQL autocommit): no
+    BEGIN and COMMIT round trips. For reads, and for a write that is one statement (use
+    `.begin()`, which commits on SQLite, where these are ordinary sessions). Anything that
+    must be all-or-nothing across statements uses `db`."""
     provider: ProviderClient
     keys: SigningKeys
     tokens: TokenService

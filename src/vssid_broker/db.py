@@ -101,9 +101,9 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions for requests that only read: on PostgreSQL each statement runs on its own
-    (autocommit), saving the BEGIN and COMMIT round trips around a single SELECT.
+def autocommit_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for reads and single-statement writes: on PostgreSQL each statement commits on
+    its own (autocommit), saving the BEGIN and COMMIT round trips around it.
 
     SQLite keeps ordinary sessions: switching a pooled connection to autocommit and back would
     hand the driver its own transaction handling again (see `_sqlite_pragmas`)."""
@@ -116,8 +116,8 @@ __all__ = [
     "Base",
     "BigId",
     "UTCDateTime",
+    "autocommit_session_factory",
     "create_engine",
-    "read_session_factory",
     "session_factory",
     "utcnow",
 ]

@@ -72,7 +72,7 @@ async def bearer_claims(request: Request, ctx: Ctx) -> AccessTokenClaims:
     if scheme not in ("bearer", "dpop") or not token:
         raise InvalidAccessToken("missing access token")
     if scheme == "bearer":
-        async with ctx.reads() as session:
+        async with ctx.autocommit() as session:
             claims = await ctx.tokens.verify_access_token(session, token, ctx.clock())
         # RFC 9449 §7.2: a bound token presented as a bearer token is refused.
         if claims.dpop_jkt is not None:

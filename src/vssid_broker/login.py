@@ -143,7 +143,7 @@ async def start(
 ) -> StartedLogin:
     settings, now = ctx.settings, ctx.clock()
     metadata = await ctx.provider.metadata()
-    async with ctx.db.begin() as session:
+    async with ctx.autocommit.begin() as session:  # one INSERT
         created = await transactions.create(
             session,
             channel=channel,
@@ -223,7 +223,8 @@ async def _finish(
     started = time.perf_counter()
     identity: VerifiedIdentity | None = None
     try:
-        async with ctx.db.begin() as session:
+        # Committed before VNeID is called: the state is spent even if what follows fails.
+        async with ctx.autocommit.begin() as session:
             txn = await transactions.consume(
                 session, state=params.state, channel=channel, now=ctx.clock()
             )
@@ -400,7 +401,7 @@ async def _audit_refusal(
     request_id: str,
 ) -> None:
     log.info("login refused channel=%s code=%s detail=%s", channel, refusal.code, refusal.detail)
-    async with ctx.db.begin() as session:
+    async with ctx.autocommit.begin() as session:  # one INSERT
         audit.record(
             session,
             event_type="login",

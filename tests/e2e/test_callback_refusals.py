@@ -16,6 +16,7 @@ from tests.conftest import Stack
 from tests.support.flows import query_of
 from tests.support.sim_driver import sign_in_at_vneid
 from vssid_broker.audit.models import AuditEvent
+from vssid_broker.federation.models import LoginTransaction
 from vssid_broker.linking.models import FederatedLink, ReviewCase
 from vssid_broker.sessions.models import BrowserSession, RefreshToken
 
@@ -67,6 +68,8 @@ async def test_expired_state(stack: Stack) -> None:
         stack.clock.advance(stack.settings.login_transaction_ttl_seconds + 1)
         response = await browser.get(back)
     await assert_refused(stack, response, "login_state_invalid", 400)
+    async with stack.db() as session:  # a refusal changes nothing: the state is not spent
+        assert list(await session.scalars(select(LoginTransaction.consumed_at))) == [None]
 
 
 async def test_reused_state(stack: Stack) -> None:

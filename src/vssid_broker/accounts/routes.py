@@ -19,14 +19,14 @@ router = APIRouter(prefix="/api/v1/me", tags=["account"])
 
 @router.get("", response_model=AccountOut)
 async def me(caller: Caller, ctx: Ctx) -> AccountOut:
-    async with ctx.reads() as session:
+    async with ctx.autocommit() as session:
         # One primary-key read: the history and the card are not part of this answer.
         return AccountOut.of(await service.get_account_row(session, caller.account_id))
 
 
 @router.get("/insurance", response_model=InsuranceOut)
 async def my_insurance(caller: Caller, ctx: Ctx) -> InsuranceOut:
-    async with ctx.reads() as session:
+    async with ctx.autocommit() as session:
         account = await service.get_account(session, caller.account_id)
     today = ctx.clock().date()
     return InsuranceOut(

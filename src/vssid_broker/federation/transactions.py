@@ -67,7 +67,10 @@ async def create(
 async def consume(
     session: AsyncSession, *, state: str | None, channel: str, now: datetime
 ) -> LoginTransaction:
-    """Mark the transaction used and return it; refuse a missing, unknown, reused or expired one."""
+    """Mark the transaction used and return it; refuse a missing, unknown, reused or expired one.
+
+    One conditional UPDATE, so it is safe on an autocommit session: two callbacks racing with
+    the same state cannot both win, and a refused state is left as it was."""
     if not state:
         raise LoginStateInvalid("callback without state")
     state_hash = sha256_hex(state)
@@ -77,18 +80,27 @@ async def consume(
             LoginTransaction.state_hash == state_hash,
             LoginTransaction.consumed_at.is_(None),
             LoginTransaction.channel == channel,
+            LoginTransaction.expires_at > now,
         )
         .values(consumed_at=now)
         .returning(LoginTransaction)
         .execution_options(synchronize_session=False)
     )
     if claimed is None:
-        known = await session.scalar(
-            select(LoginTransaction.consumed_at).where(LoginTransaction.state_hash == state_hash)
-        )
-        raise LoginStateInvalid("state already used" if known else "state unknown")
-    if claimed.expires_at <= now:
-        raise LoginStateInvalid("state expired")
+        known = (
+            await session.execute(
+                select(LoginTransaction.consumed_at, LoginTransaction.expires_at).where(
+                    LoginTransaction.state_hash == state_hash
+                )
+            )
+        ).first()
+        if known is None:
+            raise LoginStateInvalid("state unknown")
+        if known.consumed_at is not None:
+            raise LoginStateInvalid("state already used")
+        if known.expires_at <= now:
+            raise LoginStateInvalid("state expired")
+        raise LoginStateInvalid("state unknown")  # started on the other channel
     return claimed
 
 

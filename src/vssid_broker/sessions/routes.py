@@ -210,7 +210,7 @@ async def end_all_my_sessions(caller: Caller, ctx: Ctx, request_id: RequestId) -
 
 @router.get("/.well-known/jwks.json")
 async def jwks(ctx: Ctx, response: Response) -> dict[str, Any]:
-    async with ctx.reads() as session:
+    async with ctx.autocommit() as session:
         keys = await ctx.keys.published(session, ctx.clock())
     response.headers["Cache-Control"] = "public, max-age=300"
     return keys

@@ -109,7 +109,7 @@ async def introspect(ctx: BrokerContext, raw: str) -> dict[str, Any]:
     Only access tokens are answered: other services never hold the app's refresh tokens, and
     saying nothing about them keeps a stolen one from being tested here.
     """
-    async with ctx.reads() as session:
+    async with ctx.autocommit() as session:
         try:
             caller = await ctx.tokens.verify_access_token(session, raw, ctx.clock())
         except InvalidAccessToken:

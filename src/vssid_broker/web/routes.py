@@ -134,7 +134,7 @@ async def account_page(request: Request, ctx: Ctx, linked: bool = False) -> Resp
     current = await current_browser_session(request, ctx)
     if current is None:
         return RedirectResponse("/", status_code=302)
-    async with ctx.reads() as session:
+    async with ctx.autocommit() as session:
         account = await accounts.get_account(session, current.account_id)
     return templates.TemplateResponse(
         request,
