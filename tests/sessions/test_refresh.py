@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 from sqlalchemy import select
 
@@ -137,3 +139,20 @@ async def test_access_tokens_verify_with_the_published_jwks_alone(stack: Stack) 
     assert token.claims["aud"] == "vssid"
     assert token.claims["acr"] == "LoA2"
     assert all("d" not in key for key in jwks["keys"])  # public parts only
+
+
+async def test_one_refresh_token_sent_many_times_at_once_is_spent_once(stack: Stack) -> None:
+    """Racing copies of one token: a single successor at most, and the race counts as reuse."""
+    async with httpx.AsyncClient() as app:
+        first = await signed_in_app(app, stack)
+        answers = await asyncio.gather(
+            *(refresh(app, stack, first["refresh_token"]) for _ in range(8))
+        )
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses.count(200) <= 1
+    assert set(statuses) <= {200, 400}
+    async with stack.db() as session:
+        rows = list(await session.scalars(select(RefreshToken)))
+    assert len(rows) == 1 + statuses.count(200)  # the original and at most one successor
+    if statuses.count(400):
+        assert all(row.revoked_at is not None for row in rows)  # reuse ends the family

@@ -7,7 +7,8 @@ import base64
 import binascii
 import hmac
 import logging
-from typing import Any
+from datetime import datetime
+from typing import Any, NoReturn
 from urllib.parse import unquote_plus
 
 from fastapi import APIRouter, Request, Response
@@ -87,15 +88,26 @@ async def refresh(request: Request, ctx: Ctx, request_id: RequestId) -> TokensOu
         raise MissingParameter("refresh_token is required")
     proof = await dpop_proof_if_sent(request, ctx)
     now = ctx.clock()
-    refusal: DomainError | None = None
+    async with ctx.autocommit.begin() as session:
+        issued = await ctx.tokens.rotate(session, raw, now, dpop_jkt=proof.jkt if proof else None)
+    if issued is None:
+        await _refuse_refresh(ctx, raw, now, request_id)
+    return TokensOut(
+        access_token=issued.access_token,
+        token_type="DPoP" if issued.token_type == "DPoP" else "Bearer",
+        expires_in=issued.expires_in,
+        refresh_token=issued.refresh_token,
+    )
+
+
+async def _refuse_refresh(ctx: Ctx, raw: str, now: datetime, request_id: str) -> NoReturn:
+    """The refusal of a refresh token that could not be spent, with what it did (a reused
+    token's family revoked) committed together with its audit event."""
     async with ctx.db.begin() as session:
         try:
-            issued = await ctx.tokens.rotate(
-                session, raw, now, dpop_jkt=proof.jkt if proof else None
-            )
+            await ctx.tokens.refuse_rotation(session, raw, now)
         except RefreshTokenReused as error:
-            # Commit what the refusal did (the family revoked) and say so in the trail.
-            refusal = error
+            refusal: DomainError = error
             audit.record(
                 session,
                 event_type="token.reuse_detected",
@@ -114,14 +126,7 @@ async def refresh(request: Request, ctx: Ctx, request_id: RequestId) -> TokensOu
                 now=now,
                 request_id=request_id,
             )
-    if refusal is not None:
-        raise refusal
-    return TokensOut(
-        access_token=issued.access_token,
-        token_type="DPoP" if issued.token_type == "DPoP" else "Bearer",
-        expires_in=issued.expires_in,
-        refresh_token=issued.refresh_token,
-    )
+    raise refusal
 
 
 @router.post("/api/v1/auth/revoke", status_code=200)

@@ -7,16 +7,30 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn, cast
 
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwt import JWTClaimsRegistry
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    String,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vssid_broker.accounts.models import Account
 from vssid_broker.config import Settings
+from vssid_broker.db import UTCDateTime
 from vssid_broker.errors import DomainError, Unauthorized
 from vssid_broker.sessions.dpop import InvalidDpopProof
 from vssid_broker.sessions.keys import SigningKeys
@@ -88,10 +102,81 @@ class AccessTokenClaims:
         return jkt if isinstance(jkt, str) else None
 
 
+REFRESH_TOKENS = cast(Table, RefreshToken.__table__)
+# What a rotated token passes on to its successor; rotation never extends the absolute lifetime.
+_INHERITED = ("family_id", "account_id", "acr", "expires_at", "user_agent", "dpop_jkt")
+
+
+@dataclass(frozen=True)
+class RotationStatements:
+    """Refresh rotation, built once per process: building SQLAlchemy statements per request
+    costs more CPU than running them. Parameters: spent_hash, now, idle_since, proof_jkt,
+    new_hash. None of them may be named like a column: SQLAlchemy would add a parameter named
+    after a column to the UPDATE's SET clause."""
+
+    spend: Update
+    issue: Insert
+    spend_and_issue: Insert
+    """PostgreSQL: both in one statement (a data-modifying CTE), atomic without a transaction."""
+
+    @classmethod
+    def build(cls, *, with_proof: bool, bearer_allowed: bool) -> RotationStatements:
+        tokens = REFRESH_TOKENS
+        # RFC 9449 §5: a bound family is spent only with a proof of its key.
+        binding: ColumnElement[bool] = (
+            or_(tokens.c.dpop_jkt.is_(None), tokens.c.dpop_jkt == bindparam("proof_jkt"))
+            if with_proof
+            else tokens.c.dpop_jkt.is_(None)
+        )
+        if not bearer_allowed:
+            binding = and_(binding, tokens.c.dpop_jkt.is_not(None))
+        inherited = [tokens.c[name] for name in _INHERITED]
+        spend = (
+            update(tokens)
+            .where(
+                tokens.c.token_hash == bindparam("spent_hash"),
+                tokens.c.rotated_at.is_(None),
+                tokens.c.revoked_at.is_(None),
+                tokens.c.expires_at > bindparam("now"),
+                # Idle lifetime: the newest token of a family was issued at its last use.
+                tokens.c.issued_at > bindparam("idle_since"),
+                binding,
+                tokens.c.account_id.in_(select(Account.id).where(Account.status == "active")),
+            )
+            .values(rotated_at=bindparam("now"))
+            .returning(*inherited)
+        )
+        issue = insert(tokens).values(
+            token_hash=bindparam("new_hash"),
+            issued_at=bindparam("now"),
+            **{name: bindparam(name) for name in _INHERITED},
+        )
+        spent = spend.cte("spent")
+        spend_and_issue = (
+            insert(tokens)
+            .from_select(
+                ["token_hash", "issued_at", *_INHERITED],
+                select(
+                    bindparam("new_hash", type_=String()),
+                    bindparam("now", type_=UTCDateTime()),
+                    *(spent.c[name] for name in _INHERITED),
+                ),
+            )
+            .returning(*inherited)
+        )
+        return cls(spend, issue, spend_and_issue)
+
+
 class TokenService:
     def __init__(self, settings: Settings, keys: SigningKeys) -> None:
         self._settings = settings
         self._keys = keys
+        self._rotation = {
+            with_proof: RotationStatements.build(
+                with_proof=with_proof, bearer_allowed=settings.bearer_tokens_allowed
+            )
+            for with_proof in (False, True)
+        }
 
     async def access_token(
         self,
@@ -234,61 +319,53 @@ class TokenService:
 
     async def rotate(
         self, session: AsyncSession, raw: str, now: datetime, *, dpop_jkt: str | None = None
-    ) -> IssuedTokens:
-        """Spend a refresh token for a new pair. A spent token coming back revokes its family
-        (RFC 9700 §4.14.2): either the app or a thief has a copy, and we cannot tell which.
+    ) -> IssuedTokens | None:
+        """Spend a refresh token for a new pair; None when it cannot be spent (then
+        `refuse_rotation` says why, and acts on a reuse).
+
+        Spending and issuing are one statement on PostgreSQL (a data-modifying CTE), so an
+        autocommit session is enough: either both rows change or neither. Elsewhere they are two
+        statements and the caller's transaction holds them together.
 
         A family bound to a DPoP key is spent only with a proof of that key (RFC 9449 §5); a
         proof of another key, or none, changes nothing."""
-        binding = (
-            or_(RefreshToken.dpop_jkt.is_(None), RefreshToken.dpop_jkt == dpop_jkt)
-            if dpop_jkt is not None
-            else RefreshToken.dpop_jkt.is_(None)
-        )
-        if not self._settings.bearer_tokens_allowed:
-            binding = and_(binding, RefreshToken.dpop_jkt.is_not(None))
-        spent = await session.scalar(
-            update(RefreshToken)
-            .where(
-                RefreshToken.token_hash == hash_token(raw),
-                RefreshToken.rotated_at.is_(None),
-                RefreshToken.revoked_at.is_(None),
-                RefreshToken.expires_at > now,
-                # Idle lifetime: the newest token of a family was issued at its last use.
-                RefreshToken.issued_at > now - self._idle,
-                binding,
-                RefreshToken.account_id.in_(select(Account.id).where(Account.status == "active")),
-            )
-            .values(rotated_at=now)
-            .returning(RefreshToken)
-            .execution_options(synchronize_session=False)
-        )
-        if spent is None:
-            await self._revoke_family_if_reused(session, raw, now)
-            await self._refuse_if_binding_failed(session, raw)
-            raise InvalidGrant("refresh token unknown, expired, revoked or already used")
-        refresh, _ = self.new_refresh_token(
-            session,
-            account_id=spent.account_id,
-            acr=spent.acr,
-            now=now,
-            family_id=spent.family_id,
-            family_expires_at=spent.expires_at,  # rotation never extends the absolute lifetime
-            user_agent=spent.user_agent,
-            dpop_jkt=spent.dpop_jkt,
-        )
+        params = {
+            "spent_hash": hash_token(raw),
+            "now": now,
+            "idle_since": now - self._idle,
+            "proof_jkt": dpop_jkt,
+            "new_hash": hash_token(new_raw := secrets.token_urlsafe(32)),
+        }
+        connection = await session.connection()
+        statements = self._rotation[dpop_jkt is not None]
+        if connection.dialect.name == "postgresql":
+            row = (await connection.execute(statements.spend_and_issue, params)).first()
+        else:
+            row = (await connection.execute(statements.spend, params)).first()
+            if row is not None:
+                await connection.execute(statements.issue, params | row._asdict())
+        if row is None:
+            return None
         access = await self.access_token(
             session,
-            account_id=spent.account_id,
-            acr=spent.acr,
+            account_id=row.account_id,
+            acr=row.acr,
             channel="app",
             now=now,
-            family_id=spent.family_id,
-            dpop_jkt=spent.dpop_jkt,
+            family_id=row.family_id,
+            dpop_jkt=row.dpop_jkt,
         )
         return IssuedTokens(
-            access, self._settings.access_token_ttl_seconds, refresh, _token_type(spent.dpop_jkt)
+            access, self._settings.access_token_ttl_seconds, new_raw, _token_type(row.dpop_jkt)
         )
+
+    async def refuse_rotation(self, session: AsyncSession, raw: str, now: datetime) -> NoReturn:
+        """Why `rotate` could not spend this token. A spent token coming back revokes its
+        family (RFC 9700 §4.14.2): either the app or a thief has a copy, and we cannot tell
+        which. Run it in a transaction: the revocation and its audit event belong together."""
+        await self._revoke_family_if_reused(session, raw, now)
+        await self._refuse_if_binding_failed(session, raw)
+        raise InvalidGrant("refresh token unknown, expired, revoked or already used")
 
     async def _refuse_if_binding_failed(self, session: AsyncSession, raw: str) -> None:
         row = await session.scalar(
