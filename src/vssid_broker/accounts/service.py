@@ -44,14 +44,6 @@ async def get_account(session: AsyncSession, account_id: int) -> Account:
     return account
 
 
-async def get_account_row(session: AsyncSession, account_id: int) -> Account:
-    """The account alone, by primary key: for answers that show no history (`/api/v1/me`)."""
-    account = await session.get(Account, account_id)
-    if account is None:
-        raise AccountNotFound(f"account {account_id} does not exist")
-    return account
-
-
 def months_between(start: date, end: date) -> int:
     """Whole months from `start` to `end`, both month-granular and inclusive."""
     return (end.year - start.year) * 12 + end.month - start.month + 1

@@ -15,6 +15,7 @@ from joserfc.jwt import JWTClaimsRegistry
 from sqlalchemy import (
     ColumnElement,
     Insert,
+    Row,
     String,
     Table,
     Update,
@@ -93,6 +94,8 @@ class AccessTokenClaims:
     session_id: str
     """The refresh family the token belongs to (`sid`): ending it ends the token too."""
     raw: dict[str, Any]
+    account: Row[Any]
+    """The account's row, read by the same query that found the session live."""
 
     @property
     def dpop_jkt(self) -> str | None:
@@ -103,6 +106,21 @@ class AccessTokenClaims:
 
 
 REFRESH_TOKENS = cast(Table, RefreshToken.__table__)
+ACCOUNTS = cast(Table, Account.__table__)
+
+# A token's session is live while its refresh family is not revoked and its account is active;
+# the account's row comes with the answer, so `/api/v1/me` needs no second query.
+LIVE_SESSION_ACCOUNT = select(ACCOUNTS).where(
+    ACCOUNTS.c.id == bindparam("subject"),
+    ACCOUNTS.c.status == "active",
+    select(REFRESH_TOKENS.c.id)
+    .where(
+        REFRESH_TOKENS.c.family_id == bindparam("family"),
+        REFRESH_TOKENS.c.account_id == ACCOUNTS.c.id,
+        REFRESH_TOKENS.c.revoked_at.is_(None),
+    )
+    .exists(),
+)
 # What a rotated token passes on to its successor; rotation never extends the absolute lifetime.
 _INHERITED = ("family_id", "account_id", "acr", "expires_at", "user_agent", "dpop_jkt")
 
@@ -230,27 +248,23 @@ class TokenService:
         sid, sub = claims.get("sid"), str(claims["sub"])
         if not sub.isdigit():
             raise InvalidAccessToken("access token sub is not an account id")
-        if not isinstance(sid, str) or not await self._session_live(session, sid, int(sub)):
+        account = await self._live_account(session, sid, int(sub)) if isinstance(sid, str) else None
+        if account is None:
             # The JWT alone would live until exp; the broker's own endpoints refuse it as soon
             # as its session is revoked, logged out at VNeID, or its account is not active.
             raise InvalidAccessToken("the token's session has ended")
         return AccessTokenClaims(
-            int(sub), str(claims.get("acr")), str(claims.get("channel")), sid, claims
+            int(sub), str(claims.get("acr")), str(claims.get("channel")), str(sid), claims, account
         )
 
-    async def _session_live(self, session: AsyncSession, family_id: str, account_id: int) -> bool:
-        found = await session.scalar(
-            select(RefreshToken.id)
-            .join(Account, Account.id == RefreshToken.account_id)
-            .where(
-                RefreshToken.family_id == family_id,
-                RefreshToken.revoked_at.is_(None),
-                RefreshToken.account_id == account_id,
-                Account.status == "active",
-            )
-            .limit(1)
+    async def _live_account(
+        self, session: AsyncSession, family_id: str, account_id: int
+    ) -> Row[Any] | None:
+        connection = await session.connection()
+        found = await connection.execute(
+            LIVE_SESSION_ACCOUNT, {"family": family_id, "subject": account_id}
         )
-        return found is not None
+        return found.first()
 
     # --- refresh tokens -----------------------------------------------------------------------
     def new_refresh_token(
