@@ -224,6 +224,39 @@ async def scenario_refresh(args: argparse.Namespace) -> tuple[Recorder, float]:
         await client.aclose()
 
 
+async def print_refresh_tokens(args: argparse.Namespace) -> None:
+    """Twice `--concurrency` app logins; prints their refresh tokens, one per line, for wrk
+    (the spares keep a connection busy if a token is lost to an error)."""
+    citizens = level2_citizens(args.citizens)
+    logins = [mobile_login(args, citizens) for _ in range(2 * args.concurrency)]
+    for _, tokens in await asyncio.gather(*logins):
+        print(tokens["refresh_token"])
+
+
+async def print_peer_refresh_tokens(args: argparse.Namespace) -> None:
+    """The same at the peer: twice `--concurrency` code flows, each printing its refresh token."""
+
+    async def one() -> str:
+        client, code = await peer_session(args)
+        try:
+            tokens = await peer_token(
+                client,
+                args.peer,
+                {
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "redirect_uri": PEER_REDIRECT_URI,
+                    "code_verifier": client.verifier,  # type: ignore[attr-defined]
+                },
+            )
+        finally:
+            await client.aclose()
+        return str(tokens["refresh_token"])
+
+    for token in await asyncio.gather(*(one() for _ in range(2 * args.concurrency))):
+        print(token)
+
+
 async def print_access_token(args: argparse.Namespace) -> None:
     """One app login; prints the access token for wrk (the harness passes it on, never logs it)."""
     tokens = (await mobile_login(args, level2_citizens(args.citizens)))[1]
@@ -368,10 +401,20 @@ SCENARIOS = {
     "peer_refresh": scenario_peer_refresh,
 }
 
+TOKEN_PRINTERS = {
+    "access_token": print_access_token,
+    "refresh_tokens": print_refresh_tokens,
+    "peer_refresh_tokens": print_peer_refresh_tokens,
+}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("scenario", choices=[*SCENARIOS, "access_token"])
+    parser.add_argument(
+        "scenario",
+        choices=[*SCENARIOS, *TOKEN_PRINTERS],
+        help="a scenario to run, or tokens to print for wrk",
+    )
     parser.add_argument("--broker", default="http://127.0.0.1:8000")
     parser.add_argument("--sim", default="http://127.0.0.1:9000")
     parser.add_argument("--peer", default="http://127.0.0.1:3000")
@@ -380,8 +423,8 @@ def main() -> None:
     parser.add_argument("--citizens", type=int, default=2000)
     args = parser.parse_args()
     args.driver_cpu_seconds = None
-    if args.scenario == "access_token":
-        asyncio.run(print_access_token(args))
+    if args.scenario in TOKEN_PRINTERS:
+        asyncio.run(TOKEN_PRINTERS[args.scenario](args))
         return
     recorder, elapsed = asyncio.run(SCENARIOS[args.scenario](args))
     result: dict[str, Any] = {
