@@ -89,6 +89,11 @@ def create_app(
         version=__version__,
         summary="Sign in to VssID with a level-2 VNeID account",
         lifespan=lifespan,
+        telemetry={
+            "tracing": settings.opentelemetry,
+            "metrics": settings.opentelemetry,
+            "logs": settings.opentelemetry,
+        },
     )
     app.state.broker = ctx
 
