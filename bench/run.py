@@ -258,14 +258,31 @@ async def recorded_seed(url: str, accounts: int) -> dict[str, Any] | None:
     }
 
 
-async def execute(url: str, sql: str) -> None:
+# What earlier runs wrote into a kept seed: every run starts from the seed as it was made.
+# Signing keys go too: they were encrypted under an earlier run's key-encryption key.
+FORGET_EARLIER_RUNS = [
+    "DELETE FROM login_transactions",
+    "DELETE FROM refresh_tokens",
+    "DELETE FROM browser_sessions",
+    "DELETE FROM used_jtis",
+    "DELETE FROM signing_keys",
+    "DELETE FROM audit_events WHERE occurred_at > (SELECT seeded_at FROM bench_seed)",
+    "DELETE FROM federated_links WHERE linked_at > (SELECT seeded_at FROM bench_seed)",
+    "DELETE FROM review_cases WHERE created_at > (SELECT seeded_at FROM bench_seed)",
+    "VACUUM ANALYZE",
+]
+
+
+async def forget_earlier_runs(url: str) -> None:
     from sqlalchemy import text
 
     from vssid_broker.db import create_engine
 
     engine = create_engine(url)
-    async with engine.begin() as connection:
-        await connection.execute(text(sql))
+    async with engine.connect() as connection:
+        connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        for sql in FORGET_EARLIER_RUNS:
+            await connection.execute(text(sql))
     await engine.dispose()
 
 
@@ -278,10 +295,17 @@ async def record_seed(url: str, seed: dict[str, Any]) -> None:
     engine = create_engine(url)
     async with engine.begin() as connection:
         await connection.execute(
-            text("CREATE TABLE bench_seed (accounts bigint, seed_seconds float, seed_output text)")
+            text(
+                "CREATE TABLE bench_seed (accounts bigint, seed_seconds float, seed_output text,"
+                " seeded_at timestamptz DEFAULT now())"
+            )
         )
         await connection.execute(
-            text("INSERT INTO bench_seed VALUES (:accounts, :seed_seconds, :seed_output)"), seed
+            text(
+                "INSERT INTO bench_seed (accounts, seed_seconds, seed_output)"
+                " VALUES (:accounts, :seed_seconds, :seed_output)"
+            ),
+            seed,
         )
     await engine.dispose()
 
@@ -294,8 +318,7 @@ def prepare_database(
         kept = asyncio.run(recorded_seed(url, accounts))
         if kept is not None:
             vssid(["migrate"], env)  # a seed made before a new migration still gets it
-            # Its signing keys were encrypted under an earlier run's key-encryption key.
-            asyncio.run(execute(url, "DELETE FROM signing_keys"))
+            asyncio.run(forget_earlier_runs(url))
             vssid(["keys", "ensure"], env)
             print(f"  reusing the seed in {url.rsplit('/', 1)[-1]}", flush=True)
             return kept
