@@ -612,9 +612,29 @@ LOGIN_PATH_QUERIES: list[tuple[str, str]] = [
         "UPDATE federated_links SET last_login_at = now() WHERE id = :link_id",
     ),
     (
-        "refresh rotation (conditional UPDATE ... RETURNING)",
-        "UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = :token_hash"
-        " AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > now() RETURNING *",
+        "login: installations beyond the bound (TokenService._end_families_beyond_bound)",
+        "SELECT family_id FROM refresh_tokens WHERE family_id IN (SELECT family_id FROM"
+        " refresh_tokens WHERE account_id = :account_id AND rotated_at IS NULL"
+        " AND revoked_at IS NULL AND expires_at > now()) GROUP BY family_id"
+        " ORDER BY min(issued_at) DESC, family_id OFFSET 5",
+    ),
+    (
+        "refresh rotation: spend and issue in one statement (RotationStatements.spend_and_issue)",
+        "WITH spent AS (UPDATE refresh_tokens SET rotated_at = now()"
+        " WHERE token_hash = :token_hash AND rotated_at IS NULL AND revoked_at IS NULL"
+        " AND expires_at > now() AND issued_at > now() - interval '30 days'"
+        " AND dpop_jkt IS NULL AND account_id IN (SELECT id FROM accounts WHERE status = 'active')"
+        " RETURNING family_id, account_id, acr, expires_at, user_agent, dpop_jkt)"
+        " INSERT INTO refresh_tokens (token_hash, issued_at, family_id, account_id, acr,"
+        " expires_at, user_agent, dpop_jkt) SELECT md5(random()::text) || md5(random()::text),"
+        " now(), family_id, account_id, acr, expires_at, user_agent, dpop_jkt FROM spent"
+        " RETURNING family_id",
+    ),
+    (
+        "every API call: the token's session is live, with its account (LIVE_SESSION_ACCOUNT)",
+        "SELECT * FROM accounts WHERE id = :token_account_id AND status = 'active' AND EXISTS"
+        " (SELECT id FROM refresh_tokens WHERE family_id = :family_id"
+        " AND account_id = accounts.id AND revoked_at IS NULL)",
     ),
     (
         "browser session of the account page",
@@ -667,6 +687,14 @@ async def explain_login_path(url: str, path: Path) -> dict[str, Any]:
                 text("SELECT token_hash FROM refresh_tokens ORDER BY id DESC LIMIT 1")
             )
             or "0" * 64,
+            "family_id": await connection.scalar(
+                text("SELECT family_id FROM refresh_tokens ORDER BY id DESC LIMIT 1")
+            )
+            or "none",
+            "token_account_id": await connection.scalar(
+                text("SELECT account_id FROM refresh_tokens ORDER BY id DESC LIMIT 1")
+            )
+            or 0,
             "session_hash": await connection.scalar(
                 text("SELECT session_hash FROM browser_sessions LIMIT 1")
             )

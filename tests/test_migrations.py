@@ -15,8 +15,9 @@ from tests.support.database import reset_schema
 from vssid_broker import schema
 from vssid_broker.app import create_app
 from vssid_broker.config import Settings
-from vssid_broker.db import Base, create_engine
+from vssid_broker.db import Base, create_engine, session_factory, utcnow
 from vssid_broker.models import metadata
+from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
 
 
 async def table_names(engine: AsyncEngine) -> set[str]:
@@ -26,9 +27,9 @@ async def table_names(engine: AsyncEngine) -> set[str]:
 
 @pytest.fixture
 async def scratch_engine(
-    database_url: str, tmp_path: Path, engine: AsyncEngine
+    database_url: str, tmp_path: Path, engine: AsyncEngine, broker_settings: Settings
 ) -> AsyncIterator[AsyncEngine]:
-    """The suite's database type, emptied; the session's fixtures re-migrate afterwards."""
+    """The suite's database type, emptied; put back as the running broker expects it after."""
     if database_url.startswith("sqlite"):
         scratch = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'scratch.sqlite3'}")
         yield scratch
@@ -38,6 +39,10 @@ async def scratch_engine(
         yield engine
         await reset_schema(engine)
         await schema.upgrade_engine(engine)
+        # The suite's broker started with a signing key; the reset took it away.
+        keys = SigningKeys(broker_settings, load_key_encryption_key(broker_settings))
+        async with session_factory(engine).begin() as session:
+            await keys.ensure_active(session, utcnow())
 
 
 async def test_upgrade_creates_every_table_and_downgrade_removes_them(

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, PrimaryKeyConstraint, String, Text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vssid_broker.db import Base, BigId, UTCDateTime
@@ -31,7 +40,16 @@ class RefreshToken(Base):
     """One refresh token of the app, stored only as a hash; rotation chains form a family."""
 
     __tablename__ = "refresh_tokens"
-    __table_args__ = (Index("ix_refresh_tokens_family", "family_id"),)
+    __table_args__ = (
+        Index("ix_refresh_tokens_family", "family_id"),
+        # The newest token of each family (the only one not rotated): the live-session check.
+        Index(
+            "ix_refresh_tokens_live_family",
+            "family_id",
+            sqlite_where=text("rotated_at IS NULL"),
+            postgresql_where=text("rotated_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -109,18 +109,22 @@ REFRESH_TOKENS = cast(Table, RefreshToken.__table__)
 ACCOUNTS = cast(Table, Account.__table__)
 
 # A token's session is live while its refresh family is not revoked and its account is active;
-# the account's row comes with the answer, so `/api/v1/me` needs no second query.
+# the account's row comes with the answer, so `/api/v1/me` needs no second query. Revocation
+# always ends a whole family, so its newest token (the one not rotated, a single row in
+# ix_refresh_tokens_live_family) answers for it however often the family was rotated.
 LIVE_SESSION_ACCOUNT = select(ACCOUNTS).where(
     ACCOUNTS.c.id == bindparam("subject"),
     ACCOUNTS.c.status == "active",
     select(REFRESH_TOKENS.c.id)
     .where(
         REFRESH_TOKENS.c.family_id == bindparam("family"),
+        REFRESH_TOKENS.c.rotated_at.is_(None),
         REFRESH_TOKENS.c.account_id == ACCOUNTS.c.id,
         REFRESH_TOKENS.c.revoked_at.is_(None),
     )
     .exists(),
 )
+
 # What a rotated token passes on to its successor; rotation never extends the absolute lifetime.
 _INHERITED = ("family_id", "account_id", "acr", "expires_at", "user_agent", "dpop_jkt")
 
