@@ -114,7 +114,10 @@ def test_purge_runs_on_a_migrated_database(tmp_path: Path) -> None:
     assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
     purged = run_cli("purge", env=env, cwd=tmp_path)
     assert purged.returncode == 0, purged.stderr
-    assert "purged: 0 browser sessions, 0 refresh tokens, 0 used jtis" in purged.stdout
+    assert (
+        "purged: 0 browser sessions, 0 refresh tokens of ended families, "
+        "0 spent refresh tokens, 0 used jtis"
+    ) in purged.stdout
 
 
 def test_vneid_sim_command_serves_discovery(tmp_path: Path) -> None:

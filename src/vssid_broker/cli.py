@@ -247,12 +247,13 @@ async def run_purge(settings: Settings) -> None:
     try:
         await schema.require_current_schema(engine)
         async with session_factory(engine).begin() as session:
-            purged = await purge_expired(session, utcnow())
+            purged = await purge_expired(session, utcnow(), settings)
     finally:
         await engine.dispose()
     print(
         f"purged: {purged.browser_sessions} browser sessions, "
-        f"{purged.refresh_tokens} refresh tokens, {purged.used_jtis} used jtis"
+        f"{purged.refresh_tokens} refresh tokens of ended families, "
+        f"{purged.rotated_refresh_tokens} spent refresh tokens, {purged.used_jtis} used jtis"
     )
 
 

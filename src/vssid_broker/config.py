@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     """A browser session unused this long ends (OWASP session management: idle timeout)."""
     refresh_token_idle_seconds: int = 14 * 24 * 3600
     """A refresh-token family unused this long ends, even inside its absolute lifetime."""
+    refresh_token_reuse_detection_seconds: int = Field(default=7 * 24 * 3600, ge=0)
+    """How long a rotated refresh token is kept (`vssid-broker purge` deletes it after): its
+    return within this window revokes the family (reuse detection); after it, it is refused as
+    unknown. A family keeps a row per rotation, so this bounds the table at scale."""
     refresh_families_per_account: int = Field(default=10, ge=1)
     """At most this many signed-in app installations per account; the oldest is ended."""
     access_token_audience: str = "vssid"

@@ -7,6 +7,7 @@ import httpx
 from tests.conftest import Stack
 from tests.sessions.test_browser_sessions import signed_in_browser
 from tests.sessions.test_dpop import dpop_login
+from tests.sessions.test_refresh import refresh, signed_in_app
 from tests.support.dpop import AppDpopKey
 from vssid_broker.sessions.models import BrowserSession, RefreshToken, UsedJti
 from vssid_broker.sessions.service import purge_expired
@@ -18,12 +19,41 @@ async def test_purge_removes_only_what_has_expired(stack: Stack) -> None:
         await dpop_login(app, stack, AppDpopKey(stack.clock))
 
     async with stack.db.begin() as session:
-        nothing = await purge_expired(session, stack.clock())
+        nothing = await purge_expired(session, stack.clock(), stack.settings)
     assert (nothing.browser_sessions, nothing.refresh_tokens, nothing.used_jtis) == (0, 0, 0)
+    assert nothing.rotated_refresh_tokens == 0
 
     stack.clock.advance(stack.settings.refresh_token_ttl_seconds + 1)
     async with stack.db.begin() as session:
-        purged = await purge_expired(session, stack.clock())
+        purged = await purge_expired(session, stack.clock(), stack.settings)
     assert (purged.browser_sessions, purged.refresh_tokens, purged.used_jtis) == (1, 1, 1)
     for table in (BrowserSession, RefreshToken, UsedJti):
         assert await stack.count(table) == 0
+
+
+async def test_spent_tokens_go_after_the_reuse_window_and_the_family_lives_on(
+    stack: Stack,
+) -> None:
+    """A family keeps a row per rotation; purge drops spent ones past the reuse window only."""
+    async with httpx.AsyncClient() as app:
+        first = await signed_in_app(app, stack)
+        second = (await refresh(app, stack, first["refresh_token"])).json()
+        stack.clock.advance(stack.settings.refresh_token_reuse_detection_seconds - 60)
+        third = (await refresh(app, stack, second["refresh_token"])).json()
+
+        stack.clock.advance(120)  # the first spend is now past the window, the second is not
+        async with stack.db.begin() as session:
+            purged = await purge_expired(session, stack.clock(), stack.settings)
+        assert (purged.rotated_refresh_tokens, purged.refresh_tokens) == (1, 0)
+        assert await stack.count(RefreshToken) == 2
+
+        # Past the window a spent token is merely unknown: refused, the family untouched.
+        stale = await refresh(app, stack, first["refresh_token"])
+        assert stale.status_code == 400
+        # Inside it, reuse still ends the family.
+        fresh = await refresh(app, stack, third["refresh_token"])
+        assert fresh.status_code == 200
+        reused = await refresh(app, stack, third["refresh_token"])
+        assert reused.status_code == 400
+        ended = await refresh(app, stack, fresh.json()["refresh_token"])
+        assert ended.status_code == 400

@@ -9,13 +9,14 @@ working at the broker's own endpoints at once (their `sid` no longer names a liv
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vssid_broker.audit import service as audit
+from vssid_broker.config import Settings
 from vssid_broker.context import BrokerContext
 from vssid_broker.federation.logout_token import (
     LogoutExpectations,
@@ -198,17 +199,27 @@ class Purged:
     used_jtis: int
     browser_sessions: int
     refresh_tokens: int
+    """Tokens of families past their absolute end."""
+    rotated_refresh_tokens: int
+    """Spent tokens of live families, past the reuse-detection window."""
 
 
-async def purge_expired(session: AsyncSession, now: datetime) -> Purged:
+async def purge_expired(session: AsyncSession, now: datetime, settings: Settings) -> Purged:
     """Delete rows that can no longer matter: `jti`s past their replay window, browser sessions
     and refresh-token families past their absolute end (every token of a family shares its
-    `expires_at`, so families go whole). The audit trail keeps the history."""
+    `expires_at`, so families go whole), and spent refresh tokens rotated longer ago than the
+    reuse-detection window (a family keeps a row per rotation; the newest, live one stays).
+    The audit trail keeps the history."""
+    reuse_window = timedelta(seconds=settings.refresh_token_reuse_detection_seconds)
     jtis = await session.execute(delete(UsedJti).where(UsedJti.expires_at <= now))
     browsers = await session.execute(delete(BrowserSession).where(BrowserSession.expires_at <= now))
     refresh = await session.execute(delete(RefreshToken).where(RefreshToken.expires_at <= now))
+    rotated = await session.execute(
+        delete(RefreshToken).where(RefreshToken.rotated_at <= now - reuse_window)
+    )
     return Purged(
         int(jtis.rowcount or 0),  # type: ignore[attr-defined]
         int(browsers.rowcount or 0),  # type: ignore[attr-defined]
         int(refresh.rowcount or 0),  # type: ignore[attr-defined]
+        int(rotated.rowcount or 0),  # type: ignore[attr-defined]
     )
