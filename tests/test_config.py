@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,3 +47,12 @@ def test_settings_come_from_vssid_environment_variables(monkeypatch: pytest.Monk
     settings = Settings()
     assert settings.vneid_level2_acr_values == ["urn:vneid:loa:2", "LoA2"]
     assert settings.vneid_citizen_id_claim == "citizenPid"
+
+
+def test_every_setting_has_a_row_in_the_readme_configuration_table() -> None:
+    """Operators configure from the README: a setting missing there does not exist for them."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    missing = [
+        name for name in Settings.model_fields if f"| `VSSID_{name.upper()}` |" not in readme
+    ]
+    assert missing == []
