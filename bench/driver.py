@@ -3,6 +3,8 @@
 Started by `bench/run.py` as its own process, so the load it makes is not counted in the
 servers' CPU. Multi-step flows use async httpx; every worker repeats its flow until the time is
 up and records each operation's latency (and, for logins, the time spent in broker requests only).
+It also makes the tokens that `wrk` spends (`refresh_tokens`, `peer_refresh_tokens`,
+`access_token`): refresh rotation is driven by wrk (`bench/wrk_refresh.lua`), not from Python.
 
     python bench/driver.py mobile_login --broker URL --sim URL --duration 20 --concurrency 32
 """
@@ -196,34 +198,6 @@ async def scenario_mobile_login(args: argparse.Namespace) -> tuple[Recorder, flo
     return await run_loop(args, make)
 
 
-async def scenario_refresh(args: argparse.Namespace) -> tuple[Recorder, float]:
-    citizens = level2_citizens(args.citizens)
-    client = httpx.AsyncClient(
-        timeout=30, verify=TLS, limits=httpx.Limits(max_connections=args.concurrency)
-    )
-
-    async def make(_: int) -> Callable[[], Awaitable[float | None]]:
-        # Every worker owns one token family and spends its newest refresh token each time.
-        tokens = (await mobile_login(args, citizens))[1]
-        current = {"refresh": tokens["refresh_token"]}
-
-        async def op() -> None:
-            response = await client.post(
-                f"{args.broker}/api/v1/auth/token",
-                data={"grant_type": "refresh_token", "refresh_token": current["refresh"]},
-            )
-            if response.status_code != 200:
-                raise RuntimeError(f"refresh {response.status_code}: {response.text[:200]}")
-            current["refresh"] = response.json()["refresh_token"]
-
-        return op
-
-    try:
-        return await run_loop(args, make)
-    finally:
-        await client.aclose()
-
-
 async def print_refresh_tokens(args: argparse.Namespace) -> None:
     """Twice `--concurrency` app logins; prints their refresh tokens, one per line, for wrk
     (the spares keep a connection busy if a token is lost to an error)."""
@@ -239,16 +213,7 @@ async def print_peer_refresh_tokens(args: argparse.Namespace) -> None:
     async def one() -> str:
         client, code = await peer_session(args)
         try:
-            tokens = await peer_token(
-                client,
-                args.peer,
-                {
-                    "grant_type": "authorization_code",
-                    "code": code,
-                    "redirect_uri": PEER_REDIRECT_URI,
-                    "code_verifier": client.verifier,  # type: ignore[attr-defined]
-                },
-            )
+            tokens = await peer_exchange_code(client, args.peer, code)
         finally:
             await client.aclose()
         return str(tokens["refresh_token"])
@@ -342,50 +307,27 @@ async def peer_token(client: httpx.AsyncClient, peer: str, data: dict[str, str])
     return result
 
 
+async def peer_exchange_code(client: httpx.AsyncClient, peer: str, code: str) -> dict[str, Any]:
+    """The token request of the peer's code flow, with the PKCE verifier `peer_authorize` kept."""
+    return await peer_token(
+        client,
+        peer,
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": PEER_REDIRECT_URI,
+            "code_verifier": client.verifier,  # type: ignore[attr-defined]
+        },
+    )
+
+
 async def scenario_peer_authcode(args: argparse.Namespace) -> tuple[Recorder, float]:
     async def make(_: int) -> Callable[[], Awaitable[float | None]]:
         client, _code = await peer_session(args)
 
         async def op() -> None:
             code = await peer_authorize(client, args.peer)
-            await peer_token(
-                client,
-                args.peer,
-                {
-                    "grant_type": "authorization_code",
-                    "code": code,
-                    "redirect_uri": PEER_REDIRECT_URI,
-                    "code_verifier": client.verifier,  # type: ignore[attr-defined]
-                },
-            )
-
-        return op
-
-    return await run_loop(args, make)
-
-
-async def scenario_peer_refresh(args: argparse.Namespace) -> tuple[Recorder, float]:
-    async def make(_: int) -> Callable[[], Awaitable[float | None]]:
-        client, code = await peer_session(args)
-        tokens = await peer_token(
-            client,
-            args.peer,
-            {
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": PEER_REDIRECT_URI,
-                "code_verifier": client.verifier,  # type: ignore[attr-defined]
-            },
-        )
-        current = {"refresh": tokens["refresh_token"]}
-
-        async def op() -> None:
-            result = await peer_token(
-                client,
-                args.peer,
-                {"grant_type": "refresh_token", "refresh_token": current["refresh"]},
-            )
-            current["refresh"] = result["refresh_token"]
+            await peer_exchange_code(client, args.peer, code)
 
         return op
 
@@ -395,10 +337,8 @@ async def scenario_peer_refresh(args: argparse.Namespace) -> tuple[Recorder, flo
 SCENARIOS = {
     "browser_login": scenario_browser_login,
     "mobile_login": scenario_mobile_login,
-    "refresh": scenario_refresh,
     "jwks_verify": scenario_jwks_verify,
     "peer_authcode": scenario_peer_authcode,
-    "peer_refresh": scenario_peer_refresh,
 }
 
 TOKEN_PRINTERS = {
