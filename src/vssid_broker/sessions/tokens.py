@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, cast
 
@@ -94,7 +94,7 @@ class AccessTokenClaims:
     session_id: str
     """The refresh family the token belongs to (`sid`): ending it ends the token too."""
     raw: dict[str, Any]
-    account: Row[Any]
+    account: Row[Any] = field(repr=False)  # it holds the citizen ID: never in a log line
     """The account's row, read by the same query that found the session live."""
 
     @property
