@@ -35,6 +35,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -100,13 +101,19 @@ async def resolve(
 ) -> LinkOutcome:
     """Decide, and write what the decision needs (a link or a review case, with its audit
     event) into `session`, uncommitted: the caller commits it with the rest of the login."""
-    link = await session.scalar(
-        select(FederatedLink).where(
-            FederatedLink.provider == identity.issuer, FederatedLink.subject == identity.subject
+    linked = (
+        await session.execute(
+            select(FederatedLink, Account)
+            .join(Account, Account.id == FederatedLink.account_id)
+            .where(
+                FederatedLink.provider == identity.issuer,
+                FederatedLink.subject == identity.subject,
+            )
         )
-    )
-    if link is not None:
-        return await _rule_1_already_linked(session, identity, link, now, request_id)
+    ).first()
+    if linked is not None:
+        link, account = linked
+        return await _rule_1_already_linked(session, identity, link, account, now, request_id)
 
     pending = await session.scalar(
         select(ReviewCase).where(
@@ -158,10 +165,10 @@ async def _rule_1_already_linked(
     session: AsyncSession,
     identity: VerifiedIdentity,
     link: FederatedLink,
+    account: Account,
     now: datetime,
     request_id: str | None,
 ) -> LinkOutcome:
-    account = await session.get_one(Account, link.account_id)
     if account.status != AccountStatus.ACTIVE:
         return Refused(f"account_{account.status}")
     if link.citizen_id != identity.citizen_id:
@@ -202,22 +209,28 @@ async def _rule_2_or_4_one_carrier(
             session, identity, ReviewReason.RECORD_MISMATCH, [account], now, request_id
         )
 
-    # Rule 2: link. The unique constraints on federated_links settle a concurrent first login.
-    try:
-        async with session.begin_nested():
-            session.add(
-                FederatedLink(
-                    account_id=account.id,
-                    provider=identity.issuer,
-                    subject=identity.subject,
-                    citizen_id=identity.citizen_id,
-                    method="citizen_id_match",
-                    linked_by="system",
-                    linked_at=now,
-                    last_login_at=now,
-                )
-            )
-    except IntegrityError:
+    # Rule 2: link. The unique constraints on federated_links settle a concurrent first login:
+    # ON CONFLICT DO NOTHING leaves the transaction usable (no savepoint needed) and says so.
+    connection = await session.connection()
+    insert_unless_taken = (
+        postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    )
+    created = await session.scalar(
+        insert_unless_taken(FederatedLink)
+        .values(
+            account_id=account.id,
+            provider=identity.issuer,
+            subject=identity.subject,
+            citizen_id=identity.citizen_id,
+            method="citizen_id_match",
+            linked_by="system",
+            linked_at=now,
+            last_login_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(FederatedLink.id)
+    )
+    if created is None:
         # A concurrent first login of the same person won the race: use its link if it is ours.
         winner = await session.scalar(
             select(FederatedLink).where(
