@@ -34,25 +34,33 @@ async def test_purge_removes_only_what_has_expired(stack: Stack) -> None:
 async def test_spent_tokens_go_after_the_reuse_window_and_the_family_lives_on(
     stack: Stack,
 ) -> None:
-    """A family keeps a row per rotation; purge drops spent ones past the reuse window only."""
+    """A family keeps a row per rotation; purge drops spent ones past the reuse window, except
+    the family's first, which dates the sign-in."""
+    window = stack.settings.refresh_token_reuse_detection_seconds
     async with httpx.AsyncClient() as app:
         first = await signed_in_app(app, stack)
         second = (await refresh(app, stack, first["refresh_token"])).json()
-        stack.clock.advance(stack.settings.refresh_token_reuse_detection_seconds - 60)
+        stack.clock.advance(60)
         third = (await refresh(app, stack, second["refresh_token"])).json()
+        stack.clock.advance(window - 120)
+        fourth = (await refresh(app, stack, third["refresh_token"])).json()
+        headers = {"Authorization": f"Bearer {fourth['access_token']}"}
+        listed_before = await app.get(f"{stack.broker}/api/v1/me/sessions", headers=headers)
 
-        stack.clock.advance(120)  # the first spend is now past the window, the second is not
+        stack.clock.advance(120)  # the second token's spend is past the window, the third's not
         async with stack.db.begin() as session:
             purged = await purge_expired(session, stack.clock(), stack.settings)
         assert (purged.rotated_refresh_tokens, purged.refresh_tokens) == (1, 0)
-        assert await stack.count(RefreshToken) == 2
+        assert await stack.count(RefreshToken) == 3  # first, third (spent) and fourth (live)
+        listed_after = await app.get(f"{stack.broker}/api/v1/me/sessions", headers=headers)
+        assert listed_after.json() == listed_before.json()  # still signed in since the login
 
         # Past the window a spent token is merely unknown: refused, the family untouched.
-        stale = await refresh(app, stack, first["refresh_token"])
+        stale = await refresh(app, stack, second["refresh_token"])
         assert stale.status_code == 400
-        # Inside it, reuse still ends the family.
-        fresh = await refresh(app, stack, third["refresh_token"])
+        fresh = await refresh(app, stack, fourth["refresh_token"])
         assert fresh.status_code == 200
+        # A kept spent token still counts as reuse and ends the family.
         reused = await refresh(app, stack, third["refresh_token"])
         assert reused.status_code == 400
         ended = await refresh(app, stack, fresh.json()["refresh_token"])

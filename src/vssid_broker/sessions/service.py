@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from vssid_broker.audit import service as audit
 from vssid_broker.config import Settings
@@ -208,14 +209,24 @@ async def purge_expired(session: AsyncSession, now: datetime, settings: Settings
     """Delete rows that can no longer matter: `jti`s past their replay window, browser sessions
     and refresh-token families past their absolute end (every token of a family shares its
     `expires_at`, so families go whole), and spent refresh tokens rotated longer ago than the
-    reuse-detection window (a family keeps a row per rotation; the newest, live one stays).
+    reuse-detection window (a family keeps a row per rotation; its first and its newest, live
+    one stay).
     The audit trail keeps the history."""
     reuse_window = timedelta(seconds=settings.refresh_token_reuse_detection_seconds)
     jtis = await session.execute(delete(UsedJti).where(UsedJti.expires_at <= now))
     browsers = await session.execute(delete(BrowserSession).where(BrowserSession.expires_at <= now))
     refresh = await session.execute(delete(RefreshToken).where(RefreshToken.expires_at <= now))
+    first_of_family = aliased(RefreshToken)
     rotated = await session.execute(
-        delete(RefreshToken).where(RefreshToken.rotated_at <= now - reuse_window)
+        delete(RefreshToken).where(
+            RefreshToken.rotated_at <= now - reuse_window,
+            # The family's first token stays: it dates the sign-in (the person's session list,
+            # which installation is oldest when the per-account bound ends one).
+            RefreshToken.issued_at
+            > select(func.min(first_of_family.issued_at))
+            .where(first_of_family.family_id == RefreshToken.family_id)
+            .scalar_subquery(),
+        )
     )
     return Purged(
         int(jtis.rowcount or 0),  # type: ignore[attr-defined]
