@@ -6,12 +6,12 @@ from datetime import timedelta
 
 import httpx
 from joserfc import jws
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from tests.conftest import Stack
 from tests.sessions.test_refresh import refresh, signed_in_app
 from vssid_broker.accounts.models import Account
-from vssid_broker.sessions.models import RefreshToken
+from vssid_broker.sessions.models import RefreshToken, SigningKey
 
 
 def kid_of(token: str) -> str:
@@ -110,3 +110,20 @@ async def test_tokens_of_the_old_key_stay_valid_until_they_expire(stack: Stack) 
         jwks = (await app.get(f"{stack.broker}/.well-known/jwks.json")).json()
     # Its last token has expired: the old key leaves the published set.
     assert old_kid not in {key["kid"] for key in jwks["keys"]}
+
+
+async def test_without_any_signing_key_tokens_are_refused_not_crashed_on(stack: Stack) -> None:
+    """A key table emptied by hand: 401 for tokens and an empty JWKS, not a 500 on every call."""
+    async with httpx.AsyncClient() as app:
+        tokens = await signed_in_app(app, stack)
+        async with stack.db.begin() as session:
+            await session.execute(delete(SigningKey))
+            await stack.ctx.keys.refresh(session, stack.clock(), force=True)
+        try:
+            assert (await me(app, stack, tokens["access_token"])).status_code == 401
+            jwks = await app.get(f"{stack.broker}/.well-known/jwks.json")
+            assert (jwks.status_code, jwks.json()) == (200, {"keys": []})
+        finally:
+            async with stack.db.begin() as session:
+                await stack.ctx.keys.ensure_active(session, stack.clock())
+                await stack.ctx.keys.refresh(session, stack.clock(), force=True)

@@ -146,7 +146,13 @@ class SigningKeys:
         current = await self._current_row(session, now)
         self._active = self._decrypt(current) if current is not None else None
         self._published = {"keys": [row.public_jwk for row in rows]}
-        self._verification = KeySet.import_key_set(self._published)  # type: ignore[arg-type]
+        # No key at all (a database emptied by hand): verification refuses every token (401)
+        # and the JWKS is empty, rather than every request failing on an empty key set.
+        self._verification = (
+            KeySet.import_key_set(self._published)  # type: ignore[arg-type]
+            if rows
+            else KeySet([])
+        )
         self._loaded_at = time.monotonic()
         self._loaded_for = now
         # The next moment the answer changes by itself: a published key starts signing, or a

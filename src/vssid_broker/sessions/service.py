@@ -45,6 +45,25 @@ async def end_all_for_account(
     return EndedSessions(browser, families)
 
 
+async def _end_all_and_record(
+    session: AsyncSession, ctx: BrokerContext, account_id: int, *, why: str, request_id: str
+) -> EndedSessions:
+    """End every session of the account and say why in the audit trail, in `session`."""
+    now = ctx.clock()
+    ended = await end_all_for_account(session, ctx.tokens, account_id, now)
+    audit.record(
+        session,
+        event_type="sessions.ended",
+        outcome=why,
+        now=now,
+        account_id=account_id,
+        request_id=request_id,
+        browser_sessions=ended.browser,
+        app_sessions=ended.app_families,
+    )
+    return ended
+
+
 # --- VNeID back-channel logout ------------------------------------------------------------------
 LOGOUT_TOKEN_MAX_AGE_SECONDS = 300
 """Back-Channel Logout §2.6 lets us refuse old tokens; VNeID sends them as the event happens."""
@@ -90,16 +109,8 @@ async def vneid_backchannel_logout(
         )
         if account_id is None:
             return None
-        ended = await end_all_for_account(session, ctx.tokens, account_id, now)
-        audit.record(
-            session,
-            event_type="sessions.ended",
-            outcome="vneid_backchannel_logout",
-            now=now,
-            account_id=account_id,
-            request_id=request_id,
-            browser_sessions=ended.browser,
-            app_sessions=ended.app_families,
+        ended = await _end_all_and_record(
+            session, ctx, account_id, why="vneid_backchannel_logout", request_id=request_id
         )
     return ended
 
@@ -178,20 +189,10 @@ async def end_session(
 
 
 async def end_every_session(ctx: BrokerContext, account_id: int, request_id: str) -> EndedSessions:
-    now = ctx.clock()
     async with ctx.db.begin() as session:
-        ended = await end_all_for_account(session, ctx.tokens, account_id, now)
-        audit.record(
-            session,
-            event_type="sessions.ended",
-            outcome="all_ended_by_person",
-            now=now,
-            account_id=account_id,
-            request_id=request_id,
-            browser_sessions=ended.browser,
-            app_sessions=ended.app_families,
+        return await _end_all_and_record(
+            session, ctx, account_id, why="all_ended_by_person", request_id=request_id
         )
-    return ended
 
 
 # --- housekeeping -------------------------------------------------------------------------------

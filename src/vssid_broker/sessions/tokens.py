@@ -125,6 +125,20 @@ LIVE_SESSION_ACCOUNT = select(ACCOUNTS).where(
     .exists(),
 )
 
+
+def live_token(now: Any, idle_since: Any) -> list[ColumnElement[bool]]:
+    """A refresh token that can still be spent: not rotated, not revoked, inside the family's
+    absolute lifetime, and its family used within the idle lifetime (the newest token of a
+    family was issued at its last use). Values or bind parameters."""
+    tokens = REFRESH_TOKENS
+    return [
+        tokens.c.rotated_at.is_(None),
+        tokens.c.revoked_at.is_(None),
+        tokens.c.expires_at > now,
+        tokens.c.issued_at > idle_since,
+    ]
+
+
 # What a rotated token passes on to its successor; rotation never extends the absolute lifetime.
 _INHERITED = ("family_id", "account_id", "acr", "expires_at", "user_agent", "dpop_jkt")
 
@@ -157,11 +171,7 @@ class RotationStatements:
             update(tokens)
             .where(
                 tokens.c.token_hash == bindparam("spent_hash"),
-                tokens.c.rotated_at.is_(None),
-                tokens.c.revoked_at.is_(None),
-                tokens.c.expires_at > bindparam("now"),
-                # Idle lifetime: the newest token of a family was issued at its last use.
-                tokens.c.issued_at > bindparam("idle_since"),
+                *live_token(bindparam("now"), bindparam("idle_since")),
                 binding,
                 tokens.c.account_id.in_(select(Account.id).where(Account.status == "active")),
             )
@@ -278,14 +288,12 @@ class TokenService:
         account_id: int,
         acr: str,
         now: datetime,
-        family_id: str | None = None,
-        family_expires_at: datetime | None = None,
         user_agent: str | None = None,
         dpop_jkt: str | None = None,
     ) -> tuple[str, str]:
-        """A new refresh token (raw value, family id): a new family unless one is given."""
+        """The first refresh token of a new family: (raw value, family id)."""
         raw = secrets.token_urlsafe(32)
-        family_id = family_id or str(uuid.uuid4())
+        family_id = str(uuid.uuid4())
         session.add(
             RefreshToken(
                 token_hash=hash_token(raw),
@@ -293,8 +301,7 @@ class TokenService:
                 account_id=account_id,
                 acr=acr,
                 issued_at=now,
-                expires_at=family_expires_at
-                or now + timedelta(seconds=self._settings.refresh_token_ttl_seconds),
+                expires_at=now + timedelta(seconds=self._settings.refresh_token_ttl_seconds),
                 user_agent=(user_agent or "")[:200] or None,
                 dpop_jkt=dpop_jkt,
             )
@@ -416,13 +423,8 @@ class TokenService:
     def _idle(self) -> timedelta:
         return timedelta(seconds=self._settings.refresh_token_idle_seconds)
 
-    def _live_token(self, now: datetime) -> list[Any]:
-        return [
-            RefreshToken.rotated_at.is_(None),
-            RefreshToken.revoked_at.is_(None),
-            RefreshToken.expires_at > now,
-            RefreshToken.issued_at > now - self._idle,
-        ]
+    def _live_token(self, now: datetime) -> list[ColumnElement[bool]]:
+        return live_token(now, now - self._idle)
 
     async def _end_families_beyond_bound(
         self, session: AsyncSession, account_id: int, now: datetime
