@@ -14,13 +14,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 
 
 async def measure(name: str, count: int, operation: Callable[[], Awaitable[object]]) -> None:
@@ -76,8 +71,9 @@ async def main(url: str, count: int) -> None:
 
 
 if __name__ == "__main__":
-    if VENV_PYTHON.exists() and Path(sys.executable).resolve() != VENV_PYTHON.resolve():
-        os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *sys.argv])  # noqa: S606
+    from run import reexec_in_venv  # the harness's: runs us under the project's .venv
+
+    reexec_in_venv()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "--database-url",

@@ -354,17 +354,18 @@ def npm_ci() -> None:
 
 # --- scenarios ----------------------------------------------------------------------------------
 def driver(scenario: str, urls: dict[str, str], opts: argparse.Namespace) -> dict[str, Any]:
-    done = subprocess.run(  # noqa: S603
-        driver_command(scenario, urls, opts), capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"driver {scenario} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(driver_output(scenario, urls, opts).splitlines()[-1])
     return result
 
 
-def driver_command(scenario: str, urls: dict[str, str], opts: argparse.Namespace) -> list[str]:
-    return [
+def tokens_for_wrk(kind: str, urls: dict[str, str], opts: argparse.Namespace) -> list[str]:
+    """Tokens made by real logins (`access_token`, `refresh_tokens`, `peer_refresh_tokens`)."""
+    return driver_output(kind, urls, opts).split()
+
+
+def driver_output(scenario: str, urls: dict[str, str], opts: argparse.Namespace) -> str:
+    """Run `bench/driver.py` in its own process; its standard output."""
+    command = [
         sys.executable,
         str(BENCH / "driver.py"),
         scenario,
@@ -375,16 +376,10 @@ def driver_command(scenario: str, urls: dict[str, str], opts: argparse.Namespace
         "--concurrency", str(opts.concurrency),
         "--citizens", str(opts.citizens),
     ]  # fmt: skip
-
-
-def tokens_for_wrk(kind: str, urls: dict[str, str], opts: argparse.Namespace) -> list[str]:
-    """Tokens made by real logins (`access_token`, `refresh_tokens`, `peer_refresh_tokens`)."""
-    done = subprocess.run(  # noqa: S603
-        driver_command(kind, urls, opts), capture_output=True, text=True, check=False
-    )
+    done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:
-        raise SystemExit(f"driver {kind} failed:\n{done.stderr[-3000:]}")
-    return done.stdout.split()
+        raise SystemExit(f"driver {scenario} failed:\n{done.stderr[-3000:]}")
+    return done.stdout.strip()
 
 
 def wrk(
@@ -622,7 +617,7 @@ LOGIN_PATH_QUERIES: list[tuple[str, str]] = [
         "refresh rotation: spend and issue in one statement (RotationStatements.spend_and_issue)",
         "WITH spent AS (UPDATE refresh_tokens SET rotated_at = now()"
         " WHERE token_hash = :token_hash AND rotated_at IS NULL AND revoked_at IS NULL"
-        " AND expires_at > now() AND issued_at > now() - interval '30 days'"
+        " AND expires_at > now() AND issued_at > now() - interval '14 days'"
         " AND dpop_jkt IS NULL AND account_id IN (SELECT id FROM accounts WHERE status = 'active')"
         " RETURNING family_id, account_id, acr, expires_at, user_agent, dpop_jkt)"
         " INSERT INTO refresh_tokens (token_hash, issued_at, family_id, account_id, acr,"
@@ -633,7 +628,7 @@ LOGIN_PATH_QUERIES: list[tuple[str, str]] = [
     (
         "every API call: the token's session is live, with its account (LIVE_SESSION_ACCOUNT)",
         "SELECT * FROM accounts WHERE id = :token_account_id AND status = 'active' AND EXISTS"
-        " (SELECT id FROM refresh_tokens WHERE family_id = :family_id"
+        " (SELECT id FROM refresh_tokens WHERE family_id = :family_id AND rotated_at IS NULL"
         " AND account_id = accounts.id AND revoked_at IS NULL)",
     ),
     (
