@@ -3,10 +3,11 @@
     python3 bench/db_layer.py [--database-url URL] [--count 3000]
 
 Reads one account by primary key, repeatedly, through: an ORM session (`session.get`), an ORM
-session executing a prebuilt Core statement, an `AsyncConnection` from the autocommit engine
-option, and asyncpg's own pool. The differences are the per-statement overhead the profiles in
-docs/performance.md attribute to the SQLAlchemy asyncio layer. Needs a migrated, seeded database
-(the benchmark's `vssid_bench` after a run).
+session executing a prebuilt Core statement (as the broker's autocommit sessions do, and with
+autocommit set per connection instead of by the engine option), an `AsyncConnection` from the
+autocommit engine option, and asyncpg's own pool. The differences are the per-statement
+overhead the profiles in docs/performance.md attribute to the SQLAlchemy asyncio layer. Needs
+a migrated, seeded database (the benchmark's `vssid_bench` after a run).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ async def measure(name: str, count: int, operation: Callable[[], Awaitable[objec
 async def main(url: str, count: int) -> None:
     import asyncpg
     from sqlalchemy import bindparam, select
+    from sqlalchemy.ext.asyncio import AsyncSession
 
     from vssid_broker.accounts.models import Account
     from vssid_broker.db import autocommit_session_factory, create_engine
@@ -52,6 +54,14 @@ async def main(url: str, count: int) -> None:
             connection = await session.connection()
             return (await connection.execute(by_id, {"account_id": account_id})).first()
 
+    async def session_own_isolation() -> object:
+        # The same, with autocommit set on this connection only: no engine-wide event listener.
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            connection = await session.connection(
+                execution_options={"isolation_level": "AUTOCOMMIT"}
+            )
+            return (await connection.execute(by_id, {"account_id": account_id})).first()
+
     async def connection_core() -> object:
         async with autocommit.connect() as connection:
             return (await connection.execute(by_id, {"account_id": account_id})).first()
@@ -63,6 +73,7 @@ async def main(url: str, count: int) -> None:
     try:
         await measure("ORM session.get", count, orm_get)
         await measure("ORM session, prebuilt Core statement", count, session_core)
+        await measure("same, autocommit set per connection", count, session_own_isolation)
         await measure("AsyncConnection, prebuilt Core statement", count, connection_core)
         await measure("asyncpg pool, same SQL", count, asyncpg_pool)
     finally:
