@@ -42,18 +42,28 @@ def ensure_venv(extras: str) -> None:
     STAMP.write_text(wanted)
 
 
-def ensure_chromium() -> None:
-    """The browser tests drive the system's Chromium; install it on Debian/Ubuntu when we can."""
-    if os.environ.get("VSSID_TEST_CHROMIUM") or shutil.which("chromium"):
+# What the suite needs beyond Python packages: the browser tests drive the system's Chromium,
+# the benchmark harness's smoke test drives single endpoints with wrk.
+SYSTEM_TOOLS = {"chromium": "VSSID_TEST_CHROMIUM", "wrk": None}
+
+
+def ensure_system_tools() -> None:
+    """Install what the suite needs on Debian/Ubuntu when we can (as root), else say what."""
+    missing = [
+        tool
+        for tool, override in SYSTEM_TOOLS.items()
+        if not shutil.which(tool) and not (override and os.environ.get(override))
+    ]
+    if not missing:
         return
     if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
-        print("Installing Chromium for the browser tests (apt-get install chromium)...", flush=True)
+        print(f"Installing what the tests need: {' '.join(missing)} (apt-get)...", flush=True)
         run("apt-get", "update", "-qq")
-        run("apt-get", "install", "-y", "-qq", "chromium")
+        run("apt-get", "install", "-y", "-qq", *missing)
         return
     print(
-        "Chromium is not installed, so the browser tests will fail. Install it "
-        "(Debian/Ubuntu: sudo apt-get install chromium) or set VSSID_TEST_CHROMIUM.",
+        f"Not installed: {', '.join(missing)}; the tests that need them will fail. Install them "
+        f"(Debian/Ubuntu: sudo apt-get install {' '.join(missing)}).",
         file=sys.stderr,
     )
 
@@ -67,7 +77,7 @@ def main() -> None:
         run(BIN / "vssid-broker", "demo", *args)
     elif command == "test":
         ensure_venv("[test]")
-        ensure_chromium()
+        ensure_system_tools()
         run(BIN / "python", "-m", "pytest", *args)
     elif command == "check":
         ensure_venv("[test]")
