@@ -23,11 +23,11 @@ from tests.support.database import empty_data_tables, reset_schema, test_databas
 from tests.support.live_server import free_port, live_server
 from tests.support.recording import RecordingTransport
 from vssid_broker import schema
-from vssid_broker.accounts.seed import seed_demo
 from vssid_broker.app import create_app
 from vssid_broker.config import ServiceClient, Settings
 from vssid_broker.context import BrokerContext
 from vssid_broker.db import create_engine, session_factory
+from vssid_broker.seeding.demo_accounts import seed_demo
 from vssid_broker.vneid_sim.app import create_app as create_sim_app
 from vssid_broker.vneid_sim.config import SimSettings, demo_client
 

@@ -14,22 +14,19 @@ from fastapi.staticfiles import StaticFiles
 from joserfc import jwt
 from sqlalchemy import text
 
-from vssid_broker import __version__, problems, schema
-from vssid_broker.accounts.password_routes import router as password_router
-from vssid_broker.accounts.routes import router as accounts_router
-from vssid_broker.admin.routes import router as admin_router
+from vssid_broker import __version__, schema
 from vssid_broker.config import Settings
 from vssid_broker.context import BrokerContext
 from vssid_broker.db import autocommit_session_factory, create_engine, session_factory, utcnow
 from vssid_broker.federation.provider import ProviderClient
-from vssid_broker.federation.routes import router as federation_router
-from vssid_broker.linking.routes import router as linking_router
-from vssid_broker.middleware import RequestIdMiddleware
+from vssid_broker.sessions.access_tokens import AccessTokens
 from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
-from vssid_broker.sessions.routes import router as sessions_router
-from vssid_broker.sessions.tokens import TokenService
-from vssid_broker.web.routes import router as web_router
-from vssid_broker.web.routes import templates
+from vssid_broker.sessions.refresh_tokens import RefreshTokens
+from vssid_broker.web import admin, app_login, me, pages, problems, tokens
+from vssid_broker.web.middleware import RequestIdMiddleware
+
+ROUTERS = (pages.router, app_login.router, tokens.router, me.router, admin.router)
+"""Every router, by caller (see `vssid_broker.web`)."""
 
 
 def build_context(
@@ -61,7 +58,8 @@ def build_context(
         autocommit=autocommit,
         provider=ProviderClient(settings, provider_http, sign_client_assertion),
         keys=keys,
-        tokens=TokenService(settings, keys),
+        access_tokens=AccessTokens(settings, keys),
+        refresh_tokens=RefreshTokens(settings),
         clock=clock,
     )
 
@@ -109,13 +107,8 @@ def create_app(
             await connection.execute(text("SELECT 1"))
         return {"status": "ready"}
 
-    problems.install(app, templates)
-    app.include_router(web_router)
-    app.include_router(federation_router)
-    app.include_router(sessions_router)
-    app.include_router(accounts_router)
-    app.include_router(admin_router)
-    app.include_router(password_router)
-    app.include_router(linking_router)
+    problems.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), "static")
     return app

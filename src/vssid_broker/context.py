@@ -1,4 +1,6 @@
-"""The long-lived parts of one broker process, built once by `create_app` and shared."""
+"""The long-lived parts of one broker process, built once by `create_app` and handed to the
+stories (`login/`) and the web face. Domain services never take it: they take the two or
+three collaborators they use."""
 
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from vssid_broker.config import Settings
 from vssid_broker.db import utcnow
 from vssid_broker.federation.provider import ProviderClient
+from vssid_broker.sessions.access_tokens import AccessTokens
 from vssid_broker.sessions.keys import SigningKeys
-from vssid_broker.sessions.tokens import TokenService
+from vssid_broker.sessions.refresh_tokens import RefreshTokens
 
 
 @dataclass
@@ -27,6 +30,7 @@ class BrokerContext:
     must be all-or-nothing across statements uses `db`."""
     provider: ProviderClient
     keys: SigningKeys
-    tokens: TokenService
+    access_tokens: AccessTokens
+    refresh_tokens: RefreshTokens
     clock: Callable[[], datetime] = field(default=utcnow)
     """Injected so tests can move time instead of sleeping."""

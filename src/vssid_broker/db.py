@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.engine import Connection
@@ -15,6 +19,9 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    from vssid_broker.config import Settings
 
 # Stable constraint names make migrations reproducible on SQLite and PostgreSQL alike.
 NAMING_CONVENTION = {
@@ -112,12 +119,34 @@ def autocommit_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncS
     return session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
 
 
+@dataclass(frozen=True)
+class Database:
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+
+@asynccontextmanager
+async def database(settings: Settings, *, current_schema: bool = True) -> AsyncIterator[Database]:
+    """For a command: sessions on the configured database, its engine disposed at the end.
+    With `current_schema`, refuse (with one clear line) a database that is not migrated."""
+    from vssid_broker.schema import require_current_schema
+
+    engine = create_engine(settings.database_url)
+    try:
+        if current_schema:
+            await require_current_schema(engine)
+        yield Database(engine, session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
 __all__ = [
     "Base",
     "BigId",
     "UTCDateTime",
     "autocommit_session_factory",
     "create_engine",
+    "database",
     "session_factory",
     "utcnow",
 ]

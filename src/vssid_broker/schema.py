@@ -6,6 +6,7 @@ at the latest revision rather than guess at what it holds.
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 
 from alembic import command
@@ -15,7 +16,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# The project's top-level `migrations/`, installed as the package `vssid_broker.migrations` (see
+# pyproject.toml), so `vssid-broker migrate` works from a wheel as from a checkout.
+MIGRATIONS_DIR = Path(import_module("vssid_broker.migrations").__path__[0])
 
 
 class SchemaNotCurrent(RuntimeError):

@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests.support.database import empty_data_tables
-from vssid_broker.accounts.bulk_seed import BulkSeedRefused, seed_accounts
 from vssid_broker.accounts.models import Account, HealthInsuranceCard, InsurancePeriod
-from vssid_broker.accounts.seed import demo_accounts, seed_demo
 from vssid_broker.linking.models import FederatedLink
+from vssid_broker.seeding.bulk import BulkSeedRefused, seed_accounts
+from vssid_broker.seeding.demo_accounts import demo_accounts, seed_demo
 from vssid_broker.vneid_sim.citizens import generate_citizens, validate_citizen_id
 
 ISSUER = "http://127.0.0.1:9000"

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import Stack
-from vssid_broker.accounts import passwords
+from vssid_broker.accounts import password_sign_in as passwords
 from vssid_broker.accounts.models import Account, AccountPassword
 from vssid_broker.audit.models import AuditEvent
+from vssid_broker.passwords import PASSWORD_ACR
 from vssid_broker.sessions.models import RefreshToken
 
 PASSWORD = "Mat-khau-2026"
@@ -52,7 +53,7 @@ async def test_signs_in_with_the_bhxh_code_or_the_citizen_id(
     assert me.status_code == 200
     async with stack.db() as session:
         [token] = list(await session.scalars(select(RefreshToken)))
-    assert token.acr == passwords.PASSWORD_ACR
+    assert token.acr == PASSWORD_ACR
 
 
 @pytest.mark.parametrize(

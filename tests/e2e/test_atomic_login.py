@@ -9,8 +9,8 @@ import pytest
 
 from tests.conftest import Stack
 from tests.support.flows import browser_login
-from vssid_broker import login
 from vssid_broker.linking.models import FederatedLink
+from vssid_broker.login import flow as login
 from vssid_broker.sessions.models import BrowserSession
 
 

@@ -18,7 +18,8 @@ from tests.e2e.test_callback_refusals import assert_refused, start_and_sign_in
 from tests.support.flows import APP_REDIRECT_URI, app_complete, app_until_redirect, browser_login
 from tests.support.live_server import free_port, live_server
 from vssid_broker.app import create_app
-from vssid_broker.federation.provider import ProviderClient, ProviderMisconfigured
+from vssid_broker.errors.login import ProviderMisconfigured
+from vssid_broker.federation.provider import ProviderClient
 from vssid_broker.linking.models import FederatedLink
 from vssid_broker.vneid_sim.app import create_app as create_sim_app
 from vssid_broker.vneid_sim.config import ClientRegistration, SimSettings

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from vssid_broker.config import Settings
-from vssid_broker.federation.claims import map_identity, mask_citizen_id
-from vssid_broker.federation.errors import ClaimsIncomplete
+from vssid_broker.errors.login import ClaimsIncomplete
+from vssid_broker.federation.claims import map_identity
+from vssid_broker.identifiers import mask_citizen_id
 
 BASE = {"iss": "https://vneid.example", "sub": "s-1", "acr": "LoA2"}
 

@@ -9,7 +9,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
 
-from vssid_broker.federation.errors import AssuranceTooLow, IdTokenRejected
+from vssid_broker.errors.login import AssuranceTooLow, IdTokenRejected
 from vssid_broker.federation.id_token import Expectations, validate_id_token
 
 ISSUER = "https://vneid.example"

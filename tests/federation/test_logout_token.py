@@ -12,10 +12,10 @@ import pytest
 from joserfc import jws, jwt
 from joserfc.jwk import KeySet, RSAKey
 
+from vssid_broker.errors.tokens import LogoutTokenRejected
 from vssid_broker.federation.logout_token import (
     BACKCHANNEL_LOGOUT_EVENT,
     LogoutExpectations,
-    LogoutTokenRejected,
     validate_logout_token,
 )
 

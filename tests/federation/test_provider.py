@@ -10,8 +10,12 @@ import respx
 from joserfc.jwk import RSAKey
 
 from vssid_broker.config import Settings
-from vssid_broker.federation.errors import CodeExchangeFailed, ProviderUnavailable
-from vssid_broker.federation.provider import ProviderClient, ProviderMisconfigured
+from vssid_broker.errors.login import (
+    CodeExchangeFailed,
+    ProviderMisconfigured,
+    ProviderUnavailable,
+)
+from vssid_broker.federation.provider import ProviderClient
 
 ISSUER = "https://vneid.example"
 

@@ -10,8 +10,9 @@ from sqlalchemy import select
 from tests.conftest import Stack
 from tests.linking.test_rules import EM
 from tests.support.flows import app_complete, app_until_redirect
-from vssid_broker.accounts import passwords
+from vssid_broker.accounts import password_sign_in as passwords
 from vssid_broker.accounts.models import Account
+from vssid_broker.linking import proof
 from vssid_broker.linking import service as linking
 from vssid_broker.linking.models import FederatedLink, ReviewCase
 
@@ -114,10 +115,10 @@ async def test_where_configured_a_proof_links_at_once(stack: Stack) -> None:
     async with stack.db.begin() as session:
         outcome = await linking.resolve(session, EM, now=stack.clock(), request_id="t")
         assert isinstance(outcome, linking.NeedsReview)
-        ticket = linking.issue_proof_ticket(outcome.case, now=stack.clock(), ttl_seconds=60)
+        ticket = proof.issue_proof_ticket(outcome.case, now=stack.clock(), ttl_seconds=60)
     settings = stack.settings.model_copy(update={"link_on_password_proof": True})
     async with stack.db.begin() as session:
-        proved = await linking.prove_ownership(
+        proved = await proof.prove_ownership(
             session,
             ticket=ticket,
             identifier="9212345601",
@@ -126,7 +127,7 @@ async def test_where_configured_a_proof_links_at_once(stack: Stack) -> None:
             settings=settings,
             request_id="t",
         )
-    assert isinstance(proved, linking.ProofLinked) and proved.account.id == first_em
+    assert isinstance(proved, proof.ProofLinked) and proved.account.id == first_em
     async with stack.db() as session:
         link = await session.scalar(select(FederatedLink))
     assert link is not None

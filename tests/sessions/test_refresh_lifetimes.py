@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 from tests.conftest import Stack
 from tests.sessions.test_refresh import refresh, signed_in_app
 from vssid_broker.accounts.models import Account
+from vssid_broker.sessions import tokens as app_tokens
 from vssid_broker.sessions.models import RefreshToken, SigningKey
 
 
@@ -65,8 +66,13 @@ async def test_oldest_installation_ends_beyond_the_bound(stack: Stack) -> None:
     earlier: list[str] = []
     for _ in range(bound):  # installations signed in before, one a second
         async with stack.db.begin() as session:
-            issued = await stack.ctx.tokens.issue(
-                session, account_id=account_id, acr="LoA2", channel="app", now=stack.clock()
+            issued = await app_tokens.issue(
+                session,
+                stack.ctx.access_tokens,
+                stack.ctx.refresh_tokens,
+                account_id=account_id,
+                acr="LoA2",
+                now=stack.clock(),
             )
         earlier.append(issued.refresh_token)
         stack.clock.advance(1)  # stays within VNeID's ID-token clock skew

@@ -10,18 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from vssid_broker.accounts.models import Account, InsuranceKind, InsurancePeriod
-from vssid_broker.errors import NotFound
+from vssid_broker.errors import AccountNotFound
 
 KIND_LABELS = {
     InsuranceKind.BHXH: "Bảo hiểm xã hội",
     InsuranceKind.BHYT: "Bảo hiểm y tế",
     InsuranceKind.BHTN: "Bảo hiểm thất nghiệp",
 }
-
-
-class AccountNotFound(NotFound):
-    code = "account_not_found"
-    message = "Không tìm thấy tài khoản VssID."
 
 
 @dataclass(frozen=True)

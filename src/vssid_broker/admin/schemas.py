@@ -8,7 +8,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, Field
 
 from vssid_broker.audit.models import AuditEvent
-from vssid_broker.federation.claims import mask_citizen_id
+from vssid_broker.identifiers import mask_citizen_id
 from vssid_broker.linking.models import FederatedLink, ReviewCase
 from vssid_broker.linking.review import WHY, CandidateEvidence
 

@@ -6,15 +6,13 @@ the birth date (and its format) are settings, checked here on every login.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from vssid_broker.config import Settings
-from vssid_broker.federation.errors import ClaimsIncomplete
-
-CITIZEN_ID = re.compile(r"^\d{12}$")
+from vssid_broker.errors.login import ClaimsIncomplete
+from vssid_broker.identifiers import CITIZEN_ID, mask_citizen_id
 
 
 @dataclass(frozen=True)
@@ -33,11 +31,6 @@ class VerifiedIdentity:
     @property
     def masked_citizen_id(self) -> str:
         return mask_citizen_id(self.citizen_id)
-
-
-def mask_citizen_id(citizen_id: str) -> str:
-    """Keep the province code and the last three digits: enough for support, not for abuse."""
-    return f"{citizen_id[:3]}******{citizen_id[-3:]}" if len(citizen_id) == 12 else "***"
 
 
 def map_identity(claims: dict[str, Any], settings: Settings) -> VerifiedIdentity:

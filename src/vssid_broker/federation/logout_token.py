@@ -1,7 +1,8 @@
 """Logout tokens from VNeID: OpenID Connect Back-Channel Logout 1.0 §2.6, rule by rule.
 
-The signature is checked exactly as for ID tokens (the provider's JWKS by `kid`, the algorithm
-pinned, never `none`); then the claims that make a logout token a logout token.
+The signature, issuer and audience are checked exactly as for ID tokens (the provider's JWKS by
+`kid`, the algorithm pinned, never `none`); then the claims that make a logout token a logout
+token.
 """
 
 from __future__ import annotations
@@ -10,17 +11,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vssid_broker.errors import DomainError
-from vssid_broker.federation.errors import IdTokenRejected
-from vssid_broker.federation.id_token import KeySource, verify_signature
+from vssid_broker.errors.login import IdTokenRejected
+from vssid_broker.errors.tokens import LogoutTokenRejected
+from vssid_broker.federation.provider_tokens import (
+    KeySource,
+    audiences_naming,
+    issuer_matches,
+    verify_signature,
+)
 
 BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
-
-
-class LogoutTokenRejected(DomainError):
-    status = 400
-    code = "invalid_request"  # §2.8: the error response is invalid_request
-    message = "Logout token không hợp lệ."
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,9 @@ async def validate_logout_token(
 
 def _check_claims(claims: dict[str, Any], expected: LogoutExpectations) -> LogoutRequest:
     # §2.6 rule 4: iss, aud and iat as for ID tokens (OIDC Core §3.1.3.7).
-    if claims.get("iss") != expected.issuer:
+    if not issuer_matches(claims, expected.issuer):
         raise LogoutTokenRejected("logout token iss is not the configured issuer")
-    audience = claims.get("aud")
-    audiences = [audience] if isinstance(audience, str) else audience
-    if not isinstance(audiences, list) or expected.client_id not in audiences:
+    if audiences_naming(claims, expected.client_id) is None:
         raise LogoutTokenRejected("logout token aud does not contain our client id")
     iat = claims.get("iat")
     if not isinstance(iat, int | float) or not (

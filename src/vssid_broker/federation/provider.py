@@ -20,19 +20,16 @@ from authlib.oauth2.auth import ClientAuth
 from joserfc.jwk import KeySet
 
 from vssid_broker.config import Settings, is_loopback_url
-from vssid_broker.federation.errors import (
+from vssid_broker.errors.login import (
     CodeExchangeFailed,
     LoginRefused,
+    ProviderMisconfigured,
     ProviderRefusedRequest,
     ProviderUnavailable,
 )
 
 # OIDC Discovery §3: what a provider must publish for the code flow we use.
 REQUIRED_METADATA = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
-
-
-class ProviderMisconfigured(ProviderUnavailable):
-    code = "vneid_metadata_invalid"
 
 
 @dataclass(frozen=True)

@@ -6,24 +6,15 @@ both win, whatever the number of broker processes.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vssid_broker.federation.errors import LoginStateInvalid
+from vssid_broker.errors.login import LoginStateInvalid
 from vssid_broker.federation.models import LoginTransaction
-
-
-def sha256_hex(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
-def random_token(n_bytes: int = 32) -> str:
-    return secrets.token_urlsafe(n_bytes)
+from vssid_broker.opaque_tokens import hash_token, new_token
 
 
 @dataclass(frozen=True)
@@ -45,17 +36,17 @@ async def create(
     browser_binding: str | None = None,
     app_code_challenge: str | None = None,
 ) -> NewTransaction:
-    state, nonce, verifier = random_token(), random_token(), random_token(48)
+    state, nonce, verifier = new_token(), new_token(), new_token(48)
     expires_at = now + timedelta(seconds=ttl_seconds)
     session.add(
         LoginTransaction(
-            state_hash=sha256_hex(state),
+            state_hash=hash_token(state),
             channel=channel,
             nonce=nonce,
             code_verifier=verifier,
             redirect_uri=redirect_uri,
             return_to=return_to,
-            browser_binding_hash=sha256_hex(browser_binding) if browser_binding else None,
+            browser_binding_hash=hash_token(browser_binding) if browser_binding else None,
             app_code_challenge=app_code_challenge,
             created_at=now,
             expires_at=expires_at,
@@ -73,7 +64,7 @@ async def consume(
     the same state cannot both win, and a refused state is left as it was."""
     if not state:
         raise LoginStateInvalid("callback without state")
-    state_hash = sha256_hex(state)
+    state_hash = hash_token(state)
     claimed = await session.scalar(
         update(LoginTransaction)
         .where(

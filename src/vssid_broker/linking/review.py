@@ -18,12 +18,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vssid_broker.accounts.models import Account, AccountStatus
 from vssid_broker.audit import service as audit
-from vssid_broker.errors import Conflict, DomainError, Forbidden, NotFound
-from vssid_broker.federation.claims import mask_citizen_id
+from vssid_broker.errors import AccountNotFound
+from vssid_broker.errors.staff import (
+    AccountNotACandidate,
+    AlreadyLinked,
+    CandidateNotActive,
+    CaseNotFound,
+    CaseVersionConflict,
+    LinkNotFound,
+    OwnAccountCase,
+)
+from vssid_broker.identifiers import mask_citizen_id
 from vssid_broker.linking.models import FederatedLink, ReviewCase, ReviewReason, ReviewStatus
 from vssid_broker.linking.service import normalized_name
+from vssid_broker.sessions.refresh_tokens import RefreshTokens
 from vssid_broker.sessions.service import end_all_for_account
-from vssid_broker.sessions.tokens import TokenService
 
 WHY = {
     ReviewReason.NAME_BIRTHDATE_MATCH: (
@@ -44,45 +53,6 @@ WHY = {
         "VNeID's verified claims."
     ),
 }
-
-
-class CaseNotFound(NotFound):
-    code = "case_not_found"
-    message = "Không tìm thấy hồ sơ cần kiểm tra."
-
-
-class CaseVersionConflict(Conflict):
-    code = "case_already_decided"
-    message = "Hồ sơ đã được xử lý hoặc đã thay đổi. Vui lòng tải lại trước khi quyết định."
-
-
-class OwnAccountCase(Forbidden):
-    code = "own_account_case"
-    message = "Bạn không được quyết định hồ sơ liên quan đến tài khoản của chính mình."
-
-
-class AccountNotACandidate(DomainError):
-    status = 422
-    code = "account_not_a_candidate"
-    message = "Tài khoản được chọn không nằm trong danh sách tài khoản của hồ sơ."
-
-
-class CandidateNotActive(Conflict):
-    code = "account_not_active"
-    message = "Tài khoản được chọn đang bị khoá hoặc đã đóng."
-
-
-class AlreadyLinked(Conflict):
-    code = "already_linked"
-    message = (
-        "Tài khoản hoặc danh tính VNeID này đã được liên kết. Hãy huỷ liên kết cũ trước khi "
-        "phê duyệt."
-    )
-
-
-class LinkNotFound(NotFound):
-    code = "link_not_found"
-    message = "Không tìm thấy liên kết định danh điện tử của tài khoản."
 
 
 @dataclass(frozen=True)
@@ -345,7 +315,7 @@ async def reject(
 
 async def account_links(session: AsyncSession, account_id: int) -> list[FederatedLink]:
     if await session.get(Account, account_id) is None:
-        raise NotFound(f"no account {account_id}", code="account_not_found")
+        raise AccountNotFound(f"no account {account_id}")
     return list(
         await session.scalars(
             select(FederatedLink)
@@ -372,7 +342,7 @@ async def unlink(
     reason: str,
     now: datetime,
     request_id: str | None,
-    tokens: TokenService,
+    refresh: RefreshTokens,
 ) -> Unlinked:
     """Remove the link and end every session of the account: whoever signed in through the
     removed identity must not stay signed in."""
@@ -384,7 +354,7 @@ async def unlink(
     )
     if removed is None:
         raise LinkNotFound(f"account {account_id} has no link {link_id}")
-    ended = await end_all_for_account(session, tokens, account_id, now)
+    ended = await end_all_for_account(session, refresh, account_id, now)
     result = Unlinked(link_id, ended.app_families, ended.browser)
     audit.record(
         session,

@@ -13,7 +13,7 @@ them (numbered as in the design; each returns as soon as it decides):
 3. No account carries the citizen ID, but accounts without one match on name and birth date:
    no link; a review case is opened. The app receives a one-time ticket with which the person
    may prove ownership of a candidate by its BHXH code (or citizen ID) and password
-   (`prove_ownership`): the proof is filed on the case for staff, or links at once where
+   (`linking.proof`): the proof is filed on the case for staff, or links at once where
    `link_on_password_proof` allows it.
 4. Several accounts carry the citizen ID, the account is linked to another subject, or its
    name or birth date disagree with VNeID's: a review case.
@@ -27,22 +27,17 @@ followed by a write.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import date, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vssid_broker.accounts import passwords
 from vssid_broker.accounts.models import Account, AccountStatus
 from vssid_broker.audit import service as audit
-from vssid_broker.config import Settings
 from vssid_broker.federation.claims import VerifiedIdentity
 from vssid_broker.linking.models import FederatedLink, ReviewCase, ReviewReason, ReviewStatus
 
@@ -322,108 +317,3 @@ async def _open_case(
         provider=identity.issuer,
     )
     return NeedsReview(case)
-
-
-# --- rule 3: the proof by password --------------------------------------------------------------
-def proof_allowed(case: ReviewCase) -> bool:
-    return case.reason == ReviewReason.NAME_BIRTHDATE_MATCH and case.status == ReviewStatus.PENDING
-
-
-def issue_proof_ticket(case: ReviewCase, *, now: datetime, ttl_seconds: int) -> str:
-    """A one-time ticket bound to this pending case, hence to its (issuer, subject) and
-    citizen ID. A newer login's ticket replaces the older one; only the hash is stored."""
-    ticket = secrets.token_urlsafe(32)
-    case.proof_hash = hashlib.sha256(ticket.encode()).hexdigest()
-    case.proof_expires_at = now + timedelta(seconds=ttl_seconds)
-    return ticket
-
-
-@dataclass(frozen=True)
-class ProofLinked:
-    account: Account
-
-
-@dataclass(frozen=True)
-class ProofFiled:
-    case: ReviewCase
-
-
-@dataclass(frozen=True)
-class ProofRefused:
-    reason: str
-    """`proof_invalid` (unknown, used, expired or decided), `not_a_candidate`,
-    `already_linked`, or the password check's outcome (`invalid_credentials`, `locked`,
-    `account_not_active`)."""
-
-
-ProofOutcome = ProofLinked | ProofFiled | ProofRefused
-
-
-async def prove_ownership(
-    session: AsyncSession,
-    *,
-    ticket: str,
-    identifier: str,
-    password: str,
-    now: datetime,
-    settings: Settings,
-    request_id: str | None,
-) -> ProofOutcome:
-    """Rule 3's proof. The ticket is spent first, whatever follows (single use: a wrong
-    password costs a new VNeID login as well as a lockout count). Writes into `session`; the
-    caller commits even a refusal, so the spent ticket and the failure count stay."""
-    case = await session.scalar(
-        update(ReviewCase)
-        .where(
-            ReviewCase.proof_hash == hashlib.sha256(ticket.encode()).hexdigest(),
-            ReviewCase.proof_expires_at > now,
-            ReviewCase.status == ReviewStatus.PENDING,
-        )
-        .values(proof_hash=None, proof_expires_at=None)
-        .returning(ReviewCase)
-        .execution_options(synchronize_session=False)
-    )
-    if case is None:
-        return ProofRefused("proof_invalid")
-    checked = await passwords.check(session, identifier, password, now=now, settings=settings)
-    match checked:
-        case passwords.SignedIn(account):
-            pass
-        case passwords.NotActive():
-            return ProofRefused("account_not_active")
-        case passwords.Locked() | passwords.Failed(_, True):
-            return ProofRefused("locked")
-        case _:
-            return ProofRefused("invalid_credentials")
-    if account.id not in case.candidate_account_ids:
-        # Knowing some account's password proves nothing about this identity's records.
-        return ProofRefused("not_a_candidate")
-    details: dict[str, Any] = {"case_id": case.id, "provider": case.provider}
-    if not settings.link_on_password_proof:
-        case.proven_account_id = account.id
-        audit.record(session, event_type="review_case.proof", outcome="filed", now=now,
-                     account_id=account.id, request_id=request_id, **details)  # fmt: skip
-        return ProofFiled(case)
-    try:
-        async with session.begin_nested():
-            case.proven_account_id = account.id
-            case.status = ReviewStatus.APPROVED
-            case.version += 1
-            case.decided_account_id, case.decided_by, case.decided_at = account.id, "proof", now
-            case.decision_reason = "password proof (VSSID_LINK_ON_PASSWORD_PROOF)"
-            session.add(
-                FederatedLink(
-                    account_id=account.id,
-                    provider=case.provider,
-                    subject=case.subject,
-                    citizen_id=case.citizen_id,
-                    method="password_proof",
-                    linked_by="system",
-                    linked_at=now,
-                )
-            )
-    except IntegrityError:
-        return ProofRefused("already_linked")
-    audit.record(session, event_type="link.created", outcome="password_proof", now=now,
-                 account_id=account.id, request_id=request_id, **details)  # fmt: skip
-    return ProofLinked(account)

@@ -8,7 +8,6 @@ is one conditional UPDATE, so two processes never disagree about a session's sta
 from __future__ import annotations
 
 import hmac
-import secrets
 import uuid
 from datetime import datetime, timedelta
 
@@ -16,8 +15,8 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vssid_broker.accounts.models import Account
+from vssid_broker.opaque_tokens import hash_token, new_token
 from vssid_broker.sessions.models import BrowserSession
-from vssid_broker.sessions.tokens import hash_token
 
 SESSION_COOKIE = "vssid_session"
 USER_AGENT_MAX = 200
@@ -33,7 +32,7 @@ def start(
     user_agent: str | None = None,
     vneid_id_token_sealed: str | None = None,
 ) -> str:
-    raw = secrets.token_urlsafe(32)
+    raw = new_token()
     session.add(
         BrowserSession(
             session_hash=hash_token(raw),
@@ -43,7 +42,7 @@ def start(
             created_at=now,
             last_used_at=now,
             expires_at=now + timedelta(seconds=ttl_seconds),
-            csrf_token=secrets.token_urlsafe(32),
+            csrf_token=new_token(),
             user_agent=(user_agent or "")[:USER_AGENT_MAX] or None,
             vneid_id_token_sealed=vneid_id_token_sealed,
         )

@@ -20,18 +20,12 @@ from joserfc.jwk import ECKey, JWKRegistry, OKPKey, RSAKey
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vssid_broker.config import Settings
-from vssid_broker.errors import DomainError
+from vssid_broker.errors.tokens import InvalidDpopProof
 from vssid_broker.sessions.replay import JtiReplayed, remember_jti
 
 # §4.3 rule 5: asymmetric algorithms only; never `none`, never an HMAC.
 ASYMMETRIC_ALGS = frozenset({"ES256", "ES384", "EdDSA", "RS256", "PS256"})
 PUBLIC_KEY_TYPES = (ECKey, OKPKey, RSAKey)
-
-
-class InvalidDpopProof(DomainError):
-    status = 400
-    code = "invalid_dpop_proof"  # RFC 9449 §5 / §7.1
-    message = "Bằng chứng sở hữu khoá (DPoP) không hợp lệ. Vui lòng cập nhật ứng dụng VssID."
 
 
 @dataclass(frozen=True)
@@ -128,3 +122,15 @@ async def check_proof(
     except JtiReplayed as error:
         raise InvalidDpopProof("DPoP proof jti was already used") from error
     return VerifiedProof(jkt=key.thumbprint())
+
+
+class InvalidDpopProofAtResource(InvalidDpopProof):
+    """At a protected resource the same refusal is a 401 with a challenge (RFC 9449 §7.1)
+    naming the algorithms we accept."""
+
+    status = 401
+    headers = {  # noqa: RUF012 - read-only
+        "WWW-Authenticate": (
+            f'DPoP error="invalid_dpop_proof", algs="{" ".join(sorted(ASYMMETRIC_ALGS))}"'
+        )
+    }

@@ -1,34 +1,28 @@
-"""Rules across both kinds of session: end every session of an account, single-use `jti`s.
+"""Rules across both kinds of session: end one or every session of an account, list them, answer
+introspection, purge what has expired.
 
-Called when a person signs out everywhere, when VNeID says the person logged out or was locked
-(back-channel logout), and by whatever locks or unlinks an account: the browser sessions and
-the app's refresh families end in the caller's transaction, and the app's access tokens stop
-working at the broker's own endpoints at once (their `sid` no longer names a live family).
+`end_all_for_account` is called when a person signs out everywhere, when VNeID says the person
+logged out or was locked (back-channel logout), and by whatever locks or unlinks an account: the
+browser sessions and the app's refresh families end in the caller's transaction, and the app's
+access tokens stop working at the broker's own endpoints at once (their `sid` no longer names a
+live family).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from vssid_broker.audit import service as audit
 from vssid_broker.config import Settings
-from vssid_broker.context import BrokerContext
-from vssid_broker.federation.logout_token import (
-    LogoutExpectations,
-    LogoutTokenRejected,
-    validate_logout_token,
-)
-from vssid_broker.linking.models import FederatedLink
 from vssid_broker.sessions import browser as browser_sessions
+from vssid_broker.sessions.access_tokens import AccessTokenClaims
 from vssid_broker.sessions.models import BrowserSession, RefreshToken, UsedJti
-from vssid_broker.sessions.replay import JtiReplayed, remember_jti
-from vssid_broker.sessions.tokens import InvalidAccessToken, TokenService
+from vssid_broker.sessions.refresh_tokens import RefreshTokens
 
 
 @dataclass(frozen=True)
@@ -38,95 +32,19 @@ class EndedSessions:
 
 
 async def end_all_for_account(
-    session: AsyncSession, tokens: TokenService, account_id: int, now: datetime
+    session: AsyncSession, refresh: RefreshTokens, account_id: int, now: datetime
 ) -> EndedSessions:
     browser = await browser_sessions.end_all(session, account_id, now)
-    families = await tokens.revoke_account_families(session, account_id, now)
+    families = await refresh.revoke_account_families(session, account_id, now)
     return EndedSessions(browser, families)
 
 
-async def _end_all_and_record(
-    session: AsyncSession, ctx: BrokerContext, account_id: int, *, why: str, request_id: str
-) -> EndedSessions:
-    """End every session of the account and say why in the audit trail, in `session`."""
-    now = ctx.clock()
-    ended = await end_all_for_account(session, ctx.tokens, account_id, now)
-    audit.record(
-        session,
-        event_type="sessions.ended",
-        outcome=why,
-        now=now,
-        account_id=account_id,
-        request_id=request_id,
-        browser_sessions=ended.browser,
-        app_sessions=ended.app_families,
-    )
-    return ended
-
-
-# --- VNeID back-channel logout ------------------------------------------------------------------
-LOGOUT_TOKEN_MAX_AGE_SECONDS = 300
-"""Back-Channel Logout §2.6 lets us refuse old tokens; VNeID sends them as the event happens."""
-
-
-async def vneid_backchannel_logout(
-    ctx: BrokerContext, raw_logout_token: str, request_id: str
-) -> EndedSessions | None:
-    """Validate VNeID's logout token and end every session of that person at once.
-
-    Returns None when the person has no VssID account linked (nothing to end). The `jti`, the
-    ended sessions and the audit event are written in one transaction.
-    """
-    settings, now = ctx.settings, ctx.clock()
-    metadata = await ctx.provider.metadata()
-    request = await validate_logout_token(
-        raw_logout_token,
-        lambda kid: ctx.provider.signing_keys(refresh_for_kid=kid),
-        LogoutExpectations(
-            issuer=metadata.issuer,
-            client_id=settings.vneid_client_id,
-            allowed_algs=[a for a in settings.vneid_signing_algs if a in metadata.id_token_algs],
-            now=int(now.timestamp()),
-            skew_seconds=settings.id_token_clock_skew_seconds,
-            max_age_seconds=LOGOUT_TOKEN_MAX_AGE_SECONDS,
-        ),
-    )
-    async with ctx.db.begin() as session:
-        try:
-            await remember_jti(
-                session,
-                purpose="logout_token",
-                jti=request.jti,
-                expires_at=datetime.fromtimestamp(request.expires_at, UTC),
-            )
-        except JtiReplayed as error:
-            raise LogoutTokenRejected("logout token jti was already used") from error
-        account_id = await session.scalar(
-            select(FederatedLink.account_id).where(
-                FederatedLink.provider == request.issuer,
-                FederatedLink.subject == request.subject,
-            )
-        )
-        if account_id is None:
-            return None
-        ended = await _end_all_and_record(
-            session, ctx, account_id, why="vneid_backchannel_logout", request_id=request_id
-        )
-    return ended
-
-
 # --- introspection (RFC 7662) -------------------------------------------------------------------
-async def introspect(ctx: BrokerContext, raw: str) -> dict[str, Any]:
-    """RFC 7662 §2.2: the claims of an active access token, else only `active: false`.
-
-    Only access tokens are answered: other services never hold the app's refresh tokens, and
-    saying nothing about them keeps a stolen one from being tested here.
-    """
-    async with ctx.autocommit() as session:
-        try:
-            caller = await ctx.tokens.verify_access_token(session, raw, ctx.clock())
-        except InvalidAccessToken:
-            return {"active": False}
+def introspection_answer(caller: AccessTokenClaims) -> dict[str, Any]:
+    """RFC 7662 §2.2: the claims of an active access token. Anything else (not an access
+    token, or not live) is answered with only `{"active": false}`: other services never
+    hold the app's refresh tokens, and saying nothing about them keeps a stolen one from being
+    tested here."""
     claims = caller.raw
     token_type = "DPoP" if caller.dpop_jkt else "Bearer"
     answer: dict[str, Any] = {"active": True, "token_type": token_type}
@@ -147,13 +65,19 @@ class SessionView:
     expires_at: datetime
 
 
-async def list_sessions(ctx: BrokerContext, account_id: int) -> list[SessionView]:
-    now, settings = ctx.clock(), ctx.settings
-    async with ctx.db() as session:
-        browsers = await browser_sessions.active(
-            session, account_id, now, idle_seconds=settings.browser_session_idle_seconds
-        )
-        families = await ctx.tokens.live_families(session, account_id, now)
+async def list_sessions(
+    session: AsyncSession,
+    refresh: RefreshTokens,
+    account_id: int,
+    now: datetime,
+    *,
+    browser_idle_seconds: int,
+) -> list[SessionView]:
+    """The person's signed-in browsers and app installations, last used first."""
+    browsers = await browser_sessions.active(
+        session, account_id, now, idle_seconds=browser_idle_seconds
+    )
+    families = await refresh.live_families(session, account_id, now)
     views = [
         SessionView(
             b.public_id, "browser", b.user_agent, b.created_at, b.last_used_at, b.expires_at
@@ -166,33 +90,13 @@ async def list_sessions(ctx: BrokerContext, account_id: int) -> list[SessionView
     return sorted(views, key=lambda view: view.last_used_at, reverse=True)
 
 
-async def end_session(
-    ctx: BrokerContext, account_id: int, session_id: str, request_id: str
+async def end_one(
+    session: AsyncSession, refresh: RefreshTokens, account_id: int, session_id: str, now: datetime
 ) -> bool:
-    """End one of the person's own sessions; False when no live session of theirs has that id."""
-    now = ctx.clock()
-    async with ctx.db.begin() as session:
-        ended = await browser_sessions.end_one(
-            session, account_id, session_id, now
-        ) or await ctx.tokens.revoke_account_family(session, account_id, session_id, now)
-        if ended:
-            audit.record(
-                session,
-                event_type="sessions.ended",
-                outcome="ended_by_person",
-                now=now,
-                account_id=account_id,
-                request_id=request_id,
-                session_id=session_id,
-            )
-    return ended
-
-
-async def end_every_session(ctx: BrokerContext, account_id: int, request_id: str) -> EndedSessions:
-    async with ctx.db.begin() as session:
-        return await _end_all_and_record(
-            session, ctx, account_id, why="all_ended_by_person", request_id=request_id
-        )
+    """End one of the account's own sessions; False when none of its live sessions has that id."""
+    return await browser_sessions.end_one(
+        session, account_id, session_id, now
+    ) or await refresh.revoke_account_family(session, account_id, session_id, now)
 
 
 # --- housekeeping -------------------------------------------------------------------------------

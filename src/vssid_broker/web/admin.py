@@ -1,7 +1,8 @@
 """The admin API for staff, under /admin/api/v1: sign-in, review cases, links, audit trail.
 
-Thin: each route checks the caller's role, calls one service function inside one transaction,
-and shapes the answer. Every error is a `DomainError`, answered as problem+json.
+Thin: each route calls one service function inside one transaction and shapes the answer. The
+role check is a dependency of the router a route is on (`reviewing` or `administering`), so a
+new route cannot forget it. Every error is a `DomainError`, answered as problem+json.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 
 from vssid_broker.admin import service as staff
 from vssid_broker.admin.models import StaffRole, StaffUser
@@ -27,9 +28,10 @@ from vssid_broker.admin.schemas import (
     UnlinkedOut,
 )
 from vssid_broker.audit import service as audit
-from vssid_broker.deps import Ctx, RequestId
+from vssid_broker.errors.staff import InvalidStaffCredentials, StaffSignInLocked
 from vssid_broker.linking import review
 from vssid_broker.linking.models import ReviewReason, ReviewStatus
+from vssid_broker.web.deps import Ctx, RequestId, Staff, staff_with_role
 
 PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -39,20 +41,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 router = APIRouter(prefix="/admin/api/v1", responses=ERRORS)
-
-
-async def staff_caller(request: Request, ctx: Ctx) -> StaffUser:
-    """The staff user behind the bearer token (RFC 6750 §2.1: Authorization header only)."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise staff.InvalidStaffToken("missing bearer token")
-    async with ctx.db() as session:
-        return await staff.verify_staff_token(
-            session, ctx.keys, ctx.settings, token.strip(), ctx.clock()
-        )
-
-
-Staff = Annotated[StaffUser, Depends(staff_caller)]
+reviewing = APIRouter(dependencies=[staff_with_role(StaffRole.REVIEWER, StaffRole.ADMIN)])
+"""Review cases and the links they make: reviewers and admins."""
+administering = APIRouter(dependencies=[staff_with_role(StaffRole.ADMIN)])
+"""Unlinking and the audit trail: admins only."""
 
 
 def decider(user: StaffUser) -> review.Decider:
@@ -75,15 +67,15 @@ async def sign_in(body: StaffSignIn, ctx: Ctx, request_id: RequestId) -> StaffTo
                 actor=f"staff:{user.username}",
                 request_id=request_id,
             )
-    except (staff.InvalidStaffCredentials, staff.StaffSignInLocked) as refusal:
+    except (InvalidStaffCredentials, StaffSignInLocked) as refusal:
         async with ctx.db.begin() as session:
-            if isinstance(refusal, staff.InvalidStaffCredentials):
+            if isinstance(refusal, InvalidStaffCredentials):
                 await staff.record_failed_sign_in(
                     session, body.username, now=now, settings=ctx.settings
                 )
             audit.record(
                 session,
-                event_type="staff.sign_in",
+                event_type=refusal.audit_event or "staff.sign_in",
                 outcome=refusal.code,
                 now=now,
                 actor=f"staff:{body.username[:64]}",
@@ -95,9 +87,8 @@ async def sign_in(body: StaffSignIn, ctx: Ctx, request_id: RequestId) -> StaffTo
     )
 
 
-@router.get("/cases", tags=["admin: review cases"], response_model=Page[CaseSummary])
+@reviewing.get("/cases", tags=["admin: review cases"], response_model=Page[CaseSummary])
 async def list_cases(
-    user: Staff,
     ctx: Ctx,
     status: ReviewStatus | None = None,
     reason: ReviewReason | None = None,
@@ -112,7 +103,6 @@ async def list_cases(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page[CaseSummary]:
     """The review queue, oldest first by default; citizen IDs masked."""
-    staff.require_role(user, StaffRole.REVIEWER, StaffRole.ADMIN)
     async with ctx.db() as session:
         rows, total = await review.list_cases(
             session,
@@ -128,16 +118,15 @@ async def list_cases(
     return Page(items=[CaseSummary.of(c) for c in rows], total=total, limit=limit, offset=offset)
 
 
-@router.get("/cases/{case_id}", tags=["admin: review cases"], response_model=CaseDetail)
-async def get_case(case_id: int, user: Staff, ctx: Ctx) -> CaseDetail:
+@reviewing.get("/cases/{case_id}", tags=["admin: review cases"], response_model=CaseDetail)
+async def get_case(case_id: int, ctx: Ctx) -> CaseDetail:
     """One case: VNeID's verified claims against each candidate account, and why it is here."""
-    staff.require_role(user, StaffRole.REVIEWER, StaffRole.ADMIN)
     async with ctx.db() as session:
         case = await review.get_case(session, case_id)
         return CaseDetail.detail(case, await review.evidence(session, case))
 
 
-@router.post(
+@reviewing.post(
     "/cases/{case_id}/approve",
     tags=["admin: review cases"],
     response_model=CaseDetail,
@@ -147,7 +136,6 @@ async def approve_case(
     case_id: int, body: Approve, user: Staff, ctx: Ctx, request_id: RequestId
 ) -> CaseDetail:
     """Link the case's VNeID identity to the chosen candidate account."""
-    staff.require_role(user, StaffRole.REVIEWER, StaffRole.ADMIN)
     async with ctx.db.begin() as session:
         case = await review.approve(
             session,
@@ -162,7 +150,7 @@ async def approve_case(
         return CaseDetail.detail(case, await review.evidence(session, case))
 
 
-@router.post(
+@reviewing.post(
     "/cases/{case_id}/reject",
     tags=["admin: review cases"],
     response_model=CaseDetail,
@@ -172,7 +160,6 @@ async def reject_case(
     case_id: int, body: Reject, user: Staff, ctx: Ctx, request_id: RequestId
 ) -> CaseDetail:
     """Refuse the link; the person is told at their next login to contact the agency."""
-    staff.require_role(user, StaffRole.REVIEWER, StaffRole.ADMIN)
     async with ctx.db.begin() as session:
         case = await review.reject(
             session,
@@ -186,17 +173,16 @@ async def reject_case(
         return CaseDetail.detail(case, await review.evidence(session, case))
 
 
-@router.get(
+@reviewing.get(
     "/accounts/{account_id}/identities", tags=["admin: links"], response_model=list[LinkOut]
 )
-async def list_identities(account_id: int, user: Staff, ctx: Ctx) -> list[LinkOut]:
+async def list_identities(account_id: int, ctx: Ctx) -> list[LinkOut]:
     """The VNeID identities linked to an account."""
-    staff.require_role(user, StaffRole.REVIEWER, StaffRole.ADMIN)
     async with ctx.db() as session:
         return [LinkOut.of(link) for link in await review.account_links(session, account_id)]
 
 
-@router.post(
+@administering.post(
     "/accounts/{account_id}/identities/{link_id}/unlink",
     tags=["admin: links"],
     response_model=UnlinkedOut,
@@ -205,7 +191,6 @@ async def unlink_identity(
     account_id: int, link_id: int, body: Unlink, user: Staff, ctx: Ctx, request_id: RequestId
 ) -> UnlinkedOut:
     """Admins only: remove a link and revoke the account's refresh tokens and browser sessions."""
-    staff.require_role(user, StaffRole.ADMIN)
     async with ctx.db.begin() as session:
         result = await review.unlink(
             session,
@@ -215,7 +200,7 @@ async def unlink_identity(
             reason=body.reason,
             now=ctx.clock(),
             request_id=request_id,
-            tokens=ctx.tokens,
+            refresh=ctx.refresh_tokens,
         )
     return UnlinkedOut(
         link_id=result.link_id,
@@ -224,9 +209,8 @@ async def unlink_identity(
     )
 
 
-@router.get("/audit", tags=["admin: audit"], response_model=Page[AuditEventOut])
+@administering.get("/audit", tags=["admin: audit"], response_model=Page[AuditEventOut])
 async def audit_trail(
-    user: Staff,
     ctx: Ctx,
     account_id: int | None = None,
     case_id: int | None = None,
@@ -237,7 +221,6 @@ async def audit_trail(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page[AuditEventOut]:
     """Admins only: the audit trail, newest first."""
-    staff.require_role(user, StaffRole.ADMIN)
     async with ctx.db() as session:
         rows, total = await audit.search(
             session,
@@ -250,3 +233,7 @@ async def audit_trail(
             offset=offset,
         )
     return Page(items=[AuditEventOut.of(e) for e in rows], total=total, limit=limit, offset=offset)
+
+
+router.include_router(reviewing)
+router.include_router(administering)

@@ -11,10 +11,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vssid_broker.errors import DomainError
+from vssid_broker.web.rendering import templates
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,6 @@ def request_id_of(request: Request) -> str:
 
 def respond(
     request: Request,
-    templates: Jinja2Templates,
     *,
     status: int,
     code: str,
@@ -64,12 +63,11 @@ def respond(
     return page
 
 
-def install(app: FastAPI, templates: Jinja2Templates) -> None:
+def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, error: DomainError) -> Response:
         response = respond(
             request,
-            templates,
             status=error.status,
             code=error.code,
             message=error.message,
@@ -84,7 +82,6 @@ def install(app: FastAPI, templates: Jinja2Templates) -> None:
         fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) for e in error.errors())
         return respond(
             request,
-            templates,
             status=422,
             code="invalid_request",
             message="Yêu cầu thiếu thông tin hoặc thông tin không hợp lệ.",
@@ -95,7 +92,6 @@ def install(app: FastAPI, templates: Jinja2Templates) -> None:
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         return respond(
             request,
-            templates,
             status=error.status_code,
             code=f"http_{error.status_code}",
             message=HTTP_MESSAGES.get(error.status_code, "Yêu cầu không thể được xử lý."),
@@ -106,7 +102,6 @@ def install(app: FastAPI, templates: Jinja2Templates) -> None:
         log.exception("unexpected error request_id=%s", request_id_of(request))
         return respond(
             request,
-            templates,
             status=500,
             code="internal_error",
             message="Hệ thống đang gặp sự cố. Vui lòng thử lại sau ít phút.",

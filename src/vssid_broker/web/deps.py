@@ -1,19 +1,19 @@
-"""FastAPI dependencies shared by the routers: the broker context, the caller's account."""
+"""FastAPI dependencies shared by the routers: the broker context, the request id, the
+caller (a person's access token, or a staff member with a role)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from vssid_broker.admin import service as staff
+from vssid_broker.admin.models import StaffRole, StaffUser
 from vssid_broker.context import BrokerContext
-from vssid_broker.sessions.dpop import (
-    ASYMMETRIC_ALGS,
-    InvalidDpopProof,
-    VerifiedProof,
-    check_proof,
-)
-from vssid_broker.sessions.tokens import AccessTokenClaims, InvalidAccessToken
+from vssid_broker.errors.staff import InvalidStaffToken
+from vssid_broker.errors.tokens import InvalidAccessToken, InvalidDpopProof
+from vssid_broker.sessions.access_tokens import AccessTokenClaims
+from vssid_broker.sessions.dpop import InvalidDpopProofAtResource, VerifiedProof, check_proof
 
 
 # Both are `async def`: FastAPI runs a plain `def` dependency in its thread pool, a thread hop
@@ -29,15 +29,6 @@ async def get_request_id(request: Request) -> str:
 
 Ctx = Annotated[BrokerContext, Depends(get_ctx)]
 RequestId = Annotated[str, Depends(get_request_id)]
-
-
-DPOP_CHALLENGE = f'DPoP error="invalid_dpop_proof", algs="{" ".join(sorted(ASYMMETRIC_ALGS))}"'
-
-
-class InvalidDpopProofAtResource(InvalidDpopProof):
-    status = 401
-    # RFC 9449 §7.1: the challenge names the algorithms we accept.
-    headers = {"WWW-Authenticate": DPOP_CHALLENGE}  # noqa: RUF012
 
 
 def request_uri(request: Request, ctx: BrokerContext) -> str:
@@ -73,7 +64,7 @@ async def bearer_claims(request: Request, ctx: Ctx) -> AccessTokenClaims:
         raise InvalidAccessToken("missing access token")
     if scheme == "bearer":
         async with ctx.autocommit() as session:
-            claims = await ctx.tokens.verify_access_token(session, token, ctx.clock())
+            claims = await ctx.access_tokens.verify(session, token, ctx.clock())
         # RFC 9449 §7.2: a bound token presented as a bearer token is refused.
         if claims.dpop_jkt is not None:
             raise InvalidAccessToken("a DPoP-bound token was sent as a bearer token")
@@ -82,7 +73,7 @@ async def bearer_claims(request: Request, ctx: Ctx) -> AccessTokenClaims:
         return claims
     # The proof's jti is spent in the same transaction that reads the token's session.
     async with ctx.db.begin() as session:
-        claims = await ctx.tokens.verify_access_token(session, token, ctx.clock())
+        claims = await ctx.access_tokens.verify(session, token, ctx.clock())
         if claims.dpop_jkt is None:
             raise InvalidAccessToken("the DPoP scheme needs a DPoP-bound token")
         try:
@@ -104,3 +95,28 @@ async def bearer_claims(request: Request, ctx: Ctx) -> AccessTokenClaims:
 
 
 Caller = Annotated[AccessTokenClaims, Depends(bearer_claims)]
+
+
+async def staff_caller(request: Request, ctx: Ctx) -> StaffUser:
+    """The staff user behind the bearer token (RFC 6750 §2.1: Authorization header only)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise InvalidStaffToken("missing bearer token")
+    async with ctx.db() as session:
+        return await staff.verify_staff_token(
+            session, ctx.keys, ctx.settings, token.strip(), ctx.clock()
+        )
+
+
+Staff = Annotated[StaffUser, Depends(staff_caller)]
+
+
+def staff_with_role(*roles: StaffRole) -> Any:
+    """A route or router dependency: the caller is a staff member with one of `roles`. Put on
+    the router, it guards every route of it, so a new admin route cannot forget the check."""
+
+    async def check(user: Staff) -> StaffUser:
+        staff.require_role(user, *roles)
+        return user
+
+    return Depends(check)

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import secrets
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
-from vssid_broker import login
 from vssid_broker.accounts import service as accounts
 from vssid_broker.audit import service as audit
 from vssid_broker.context import BrokerContext
-from vssid_broker.deps import Ctx, RequestId
-from vssid_broker.errors import Forbidden
+from vssid_broker.errors.login import CsrfRefused
+from vssid_broker.login import flow as login
+from vssid_broker.opaque_tokens import new_token
 from vssid_broker.sessions import browser as browser_sessions
 from vssid_broker.sessions.models import BrowserSession
-
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+from vssid_broker.web.deps import Ctx, RequestId
+from vssid_broker.web.rendering import templates
 
 router = APIRouter(include_in_schema=False)
 
@@ -32,13 +29,6 @@ def safe_return_to(value: str | None) -> str:
     if value and value.startswith("/") and not value.startswith(("//", "/\\")):
         return value
     return "/account"
-
-
-class CsrfRefused(Forbidden):
-    code = "csrf_refused"
-    message = (
-        "Yêu cầu không đến từ trang VssID hoặc trang đã quá cũ. Vui lòng tải lại trang và thử lại."
-    )
 
 
 def require_same_origin(request: Request, ctx: BrokerContext) -> None:
@@ -67,7 +57,7 @@ async def index(request: Request, ctx: Ctx) -> Response:
 
 @router.get("/auth/vneid/login")
 async def vneid_login(ctx: Ctx, return_to: Annotated[str | None, Query()] = None) -> Response:
-    binding = secrets.token_urlsafe(32)
+    binding = new_token()
     started = await login.start(
         ctx,
         channel="browser",

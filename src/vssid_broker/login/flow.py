@@ -1,11 +1,15 @@
-"""The story of one VNeID login, top to bottom. Routes call these two steps and nothing else.
+"""The story of one login, top to bottom. Routes call these steps and nothing else.
 
     start  → a login transaction (state, nonce, PKCE verifier; single use, minutes long)
              and the authorization URL at VNeID, asking for level 2.
     finish → consume the transaction; check who is calling back (browser binding or the
              app's own PKCE); check the response (error, RFC 9207 `iss`); exchange the code;
              validate the ID token; map the claims to a VerifiedIdentity; resolve the link;
-             issue a browser session or app tokens — link, session and audit in one commit.
+             then the post-login step.
+
+The post-login step (`issue_session`) is the same for every sign-in method (VNeID here, the
+password in `login.password`): a browser gets a new server-side session, the app a new token
+family, and the login is audited — link, session and audit in one commit.
 
 Any refusal raises a `LoginRefused` with a stable code after writing one audit event; it
 writes nothing else.
@@ -27,70 +31,30 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vssid_broker.accounts.models import Account
 from vssid_broker.audit import service as audit
 from vssid_broker.context import BrokerContext
-from vssid_broker.federation import transactions
-from vssid_broker.federation.claims import VerifiedIdentity, map_identity
-from vssid_broker.federation.errors import (
+from vssid_broker.errors.login import (
+    AccountNotActive,
     AppVerifierMismatch,
-    CodeExchangeFailed,
-    IdTokenRejected,
+    LinkRefused,
+    LinkUnderReview,
     LoginNotFromThisBrowser,
     LoginRefused,
-    ProviderDenied,
-    ProviderError,
-    ProviderIssuerMismatch,
+    VssidAccountRequired,
 )
-from vssid_broker.federation.id_token import Expectations, validate_id_token
+from vssid_broker.federation import callback, transactions
+from vssid_broker.federation.callback import CallbackParams
+from vssid_broker.federation.claims import VerifiedIdentity, map_identity
+from vssid_broker.federation.id_token import validate_id_token
 from vssid_broker.federation.models import LoginTransaction
+from vssid_broker.linking import proof as linking_proof
 from vssid_broker.linking import service as linking
+from vssid_broker.opaque_tokens import hash_token
 from vssid_broker.sessions import browser as browser_sessions
+from vssid_broker.sessions import tokens as app_tokens
 from vssid_broker.sessions.tokens import IssuedTokens
 
 log = logging.getLogger(__name__)
 
-
-class VssidAccountRequired(LoginRefused):
-    status = 404
-    code = "vssid_account_required"
-    message = (
-        "Chưa có tài khoản VssID gắn với số định danh cá nhân của bạn. Vui lòng đăng ký tài "
-        "khoản giao dịch điện tử với cơ quan BHXH trên ứng dụng VssID hoặc tại cơ quan BHXH "
-        "gần nhất, sau đó đăng nhập lại bằng tài khoản định danh điện tử."
-    )
-
-
-class LinkRefused(LoginRefused):
-    status = 403
-    code = "link_refused"
-    message = (
-        "Không thể tự động liên kết tài khoản định danh điện tử với tài khoản VssID. Vui lòng "
-        "liên hệ tổng đài 1900 9068 hoặc cơ quan BHXH nơi bạn tham gia để được hỗ trợ."
-    )
-
-
-class LinkUnderReview(LoginRefused):
-    """Linking rules 3 and 4: a review case is pending; no link, no tokens, no session.
-
-    403 rather than 202: the login did not succeed and no credential is issued, and clients
-    (the app, our own pages) treat every 2xx of the login endpoints as a signed-in person.
-    The stable code tells the app to show this message instead of a generic failure."""
-
-    status = 403
-    code = "link_under_review"
-    message = (
-        "Thông tin định danh điện tử của bạn chưa thể tự động liên kết với tài khoản VssID. "
-        "Yêu cầu liên kết đã được chuyển cho cán bộ BHXH kiểm tra; việc kiểm tra thường hoàn "
-        "tất trong 1–2 ngày làm việc. Sau đó, vui lòng đăng nhập lại bằng tài khoản định danh "
-        "điện tử để xem kết quả."
-    )
-
-
-class AccountNotActive(LoginRefused):
-    status = 403
-    code = "account_not_active"
-    message = (
-        "Tài khoản VssID của bạn đang bị khoá hoặc đã đóng. Vui lòng liên hệ cơ quan BHXH "
-        "để được hỗ trợ."
-    )
+__all__ = ["CallbackParams", "ClientInfo", "LoginSucceeded", "StartedLogin"]
 
 
 @dataclass(frozen=True)
@@ -98,14 +62,6 @@ class StartedLogin:
     authorization_url: str
     state: str
     expires_in: int
-
-
-@dataclass(frozen=True)
-class CallbackParams:
-    state: str | None
-    code: str | None
-    iss: str | None
-    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,7 +144,7 @@ async def finish_browser(
     async def caller_check(txn: LoginTransaction) -> None:
         # RFC 9700 §4.7: the state must come back to the browser that started the login.
         expected = txn.browser_binding_hash or ""
-        given = transactions.sha256_hex(browser_binding) if browser_binding else ""
+        given = hash_token(browser_binding) if browser_binding else ""
         if not hmac.compare_digest(expected, given):
             raise LoginNotFromThisBrowser("browser binding cookie missing or different")
 
@@ -229,15 +185,16 @@ async def _finish(
                 session, state=params.state, channel=channel, now=ctx.clock()
             )
         await caller_check(txn)
-        code = await _check_authorization_response(ctx, params)
+        metadata = await ctx.provider.metadata()
+        code = callback.authorization_code(params, metadata)
         token_response = await ctx.provider.exchange_code(code, txn.redirect_uri, txn.code_verifier)
         claims = await validate_id_token(
             token_response["id_token"],
             lambda kid: ctx.provider.signing_keys(refresh_for_kid=kid),
-            await _expectations(ctx, txn),
+            callback.expectations(ctx.settings, metadata, txn, ctx.clock()),
         )
         if ctx.settings.vneid_fetch_userinfo:
-            claims = await _with_userinfo(ctx, claims, token_response)
+            claims = await callback.with_userinfo(ctx.provider, claims, token_response)
         identity = map_identity(claims, ctx.settings)
         result = await _link_and_sign_in(
             ctx, channel, txn, identity, request_id, token_response["id_token"], client
@@ -253,53 +210,6 @@ async def _finish(
         (time.perf_counter() - started) * 1000,
     )
     return result
-
-
-async def _check_authorization_response(ctx: BrokerContext, params: CallbackParams) -> str:
-    """The code, once the response is known to be VNeID's answer and not an error."""
-    metadata = await ctx.provider.metadata()
-    # RFC 9207 §2.4: a provider that announces `iss` must send it, and it must be its own.
-    iss_expected = params.iss is not None or metadata.sends_iss_in_response
-    if iss_expected and params.iss != metadata.issuer:
-        raise ProviderIssuerMismatch("authorization response iss missing or foreign")
-    if params.error == "access_denied":
-        raise ProviderDenied("the person cancelled or refused consent at VNeID")
-    if params.error:
-        raise ProviderError(f"VNeID returned error {params.error[:40]!r}")
-    if not params.code:
-        raise ProviderError("authorization response has neither code nor error")
-    return params.code
-
-
-async def _with_userinfo(
-    ctx: BrokerContext, claims: dict[str, Any], token_response: dict[str, Any]
-) -> dict[str, Any]:
-    access_token = token_response.get("access_token")
-    if not isinstance(access_token, str):
-        raise CodeExchangeFailed("token response has no access_token for userinfo")
-    userinfo = await ctx.provider.userinfo(access_token)
-    # OIDC Core §5.3.4: userinfo about another subject must not be used (token substitution).
-    if userinfo.get("sub") != claims["sub"]:
-        raise IdTokenRejected(
-            "userinfo sub differs from the ID token's", code="userinfo_subject_mismatch"
-        )
-    # The ID token's signed claims win; userinfo only fills what the token lacks.
-    return userinfo | claims
-
-
-async def _expectations(ctx: BrokerContext, txn: LoginTransaction) -> Expectations:
-    settings, metadata = ctx.settings, await ctx.provider.metadata()
-    return Expectations(
-        issuer=metadata.issuer,
-        client_id=settings.vneid_client_id,
-        nonce=txn.nonce,
-        # Pinned: only algorithms both we and the provider's metadata allow.
-        allowed_algs=[alg for alg in settings.vneid_signing_algs if alg in metadata.id_token_algs],
-        level2_acr_values=settings.vneid_level2_acr_values,
-        now=int(ctx.clock().timestamp()),
-        skew_seconds=settings.id_token_clock_skew_seconds,
-        max_age_seconds=settings.vneid_max_age_seconds,
-    )
 
 
 async def _link_and_sign_in(
@@ -319,10 +229,10 @@ async def _link_and_sign_in(
                 ctx, session, channel, txn, identity, outcome, request_id, id_token, client
             )
         proof: dict[str, Any] = {}
-        if channel == "app" and linking.proof_allowed(outcome.case):
+        if channel == "app" and linking_proof.proof_allowed(outcome.case):
             # Rule 3: the app may let the person prove a candidate by its password.
             ttl = ctx.settings.link_proof_ttl_seconds
-            ticket = linking.issue_proof_ticket(outcome.case, now=now, ttl_seconds=ttl)
+            ticket = linking_proof.issue_proof_ticket(outcome.case, now=now, ttl_seconds=ttl)
             proof = {"proof_ticket": ticket, "proof_expires_in": ttl}
     # Committed above: the review case outlives this refusal, so staff can decide it.
     raise LinkUnderReview(
@@ -341,7 +251,6 @@ async def _sign_in(
     id_token: str,
     client: ClientInfo,
 ) -> LoginSucceeded:
-    now = ctx.clock()
     match outcome:
         case linking.NoAccount():
             raise VssidAccountRequired("no VssID account carries this citizen ID")
@@ -353,44 +262,89 @@ async def _sign_in(
             pass
         case linking.NeedsReview():  # handled by the caller
             raise AssertionError("a review case never signs in")
-    browser_session, tokens = None, None
+    newly_linked = isinstance(outcome, linking.AutoLinked)
+    issued = await issue_session(
+        ctx,
+        session,
+        channel,
+        account,
+        acr=identity.acr,
+        request_id=request_id,
+        client=client,
+        # Kept sealed for RP-initiated logout's id_token_hint (OIDC RP-Initiated Logout §2).
+        vneid_id_token=id_token,
+        audit_details={"linked_now": newly_linked},
+    )
+    return LoginSucceeded(
+        account, newly_linked, identity.acr, txn.return_to, issued.browser_session, issued.tokens
+    )
+
+
+# --- after any sign-in method -------------------------------------------------------------------
+@dataclass(frozen=True)
+class IssuedSession:
+    browser_session: str | None = None
+    """Browser: the new session cookie's value."""
+    tokens: IssuedTokens | None = None
+    """App: the first pair of a new token family."""
+
+
+async def issue_session(
+    ctx: BrokerContext,
+    session: AsyncSession,
+    channel: str,
+    account: Account,
+    *,
+    acr: str,
+    request_id: str,
+    client: ClientInfo,
+    vneid_id_token: str | None = None,
+    audit_event: str = "login",
+    audit_details: dict[str, Any] | None = None,
+) -> IssuedSession:
+    """The post-login step of every sign-in method (Kratos' session issuer): a browser gets a
+    new session (an older one in that browser ends: no session fixation), the app a new token
+    family; the login is audited in the same transaction."""
+    now = ctx.clock()
+    issued = IssuedSession()
     if channel == "browser":
         await browser_sessions.end(session, client.replaces_browser_session, now)
-        browser_session = browser_sessions.start(
-            session,
-            account_id=account.id,
-            acr=identity.acr,
-            now=now,
-            ttl_seconds=ctx.settings.browser_session_ttl_seconds,
-            user_agent=client.user_agent,
-            # Kept sealed for RP-initiated logout's id_token_hint (OIDC RP-Initiated Logout §2).
-            vneid_id_token_sealed=ctx.keys.seal(id_token),
+        issued = IssuedSession(
+            browser_session=browser_sessions.start(
+                session,
+                account_id=account.id,
+                acr=acr,
+                now=now,
+                ttl_seconds=ctx.settings.browser_session_ttl_seconds,
+                user_agent=client.user_agent,
+                vneid_id_token_sealed=ctx.keys.seal(vneid_id_token) if vneid_id_token else None,
+            )
         )
     else:
-        tokens = await ctx.tokens.issue(
-            session,
-            account_id=account.id,
-            acr=identity.acr,
-            channel="app",
-            now=now,
-            user_agent=client.user_agent,
-            dpop_jkt=client.dpop_jkt,
+        issued = IssuedSession(
+            tokens=await app_tokens.issue(
+                session,
+                ctx.access_tokens,
+                ctx.refresh_tokens,
+                account_id=account.id,
+                acr=acr,
+                now=now,
+                user_agent=client.user_agent,
+                dpop_jkt=client.dpop_jkt,
+            )
         )
-    newly_linked = isinstance(outcome, linking.AutoLinked)
     audit.record(
         session,
-        event_type="login",
+        event_type=audit_event,
         outcome="succeeded",
         now=now,
         account_id=account.id,
         request_id=request_id,
         channel=channel,
-        linked_now=newly_linked,
-        acr=identity.acr,
+        acr=acr,
+        **(audit_details or {}),
     )
-    return LoginSucceeded(
-        account, newly_linked, identity.acr, txn.return_to, browser_session, tokens
-    )
+    return issued
 
 
 async def _audit_refusal(
@@ -404,7 +358,7 @@ async def _audit_refusal(
     async with ctx.autocommit.begin() as session:  # one INSERT
         audit.record(
             session,
-            event_type="login",
+            event_type=refusal.audit_event or "login",
             outcome=refusal.code,
             now=ctx.clock(),
             request_id=request_id,

@@ -16,12 +16,20 @@ from fastapi.responses import JSONResponse
 
 from vssid_broker.audit import service as audit
 from vssid_broker.config import Settings
-from vssid_broker.deps import Caller, Ctx, RequestId, dpop_proof_if_sent
-from vssid_broker.errors import DomainError, NotFound, Unauthorized
-from vssid_broker.federation.logout_token import LogoutTokenRejected
-from vssid_broker.sessions import service
-from vssid_broker.sessions.schemas import SessionOut, TokensOut
-from vssid_broker.sessions.tokens import RefreshTokenReused
+from vssid_broker.errors import DomainError
+from vssid_broker.errors.tokens import (
+    InvalidAccessToken,
+    InvalidServiceClient,
+    InvalidTokenRequest,
+    LogoutTokenRejected,
+    RefreshTokenReused,
+)
+from vssid_broker.login import logout
+from vssid_broker.sessions import service as sessions
+from vssid_broker.sessions import tokens as app_tokens
+from vssid_broker.sessions.refresh_tokens import RefreshTokens
+from vssid_broker.sessions.schemas import TokensOut
+from vssid_broker.web.deps import Ctx, RequestId, dpop_proof_if_sent
 
 log = logging.getLogger(__name__)
 
@@ -29,22 +37,6 @@ router = APIRouter(tags=["tokens"])
 
 # Compared against when the client id is unknown, so both cases take the same time.
 _NO_SUCH_SECRET = "\x00" * 64
-
-
-class UnsupportedGrantType(DomainError):
-    code = "unsupported_grant_type"
-    message = "Loại yêu cầu cấp phiên không được hỗ trợ."
-
-
-class MissingParameter(DomainError):
-    code = "invalid_request"
-    message = "Yêu cầu thiếu thông tin bắt buộc."
-
-
-class InvalidServiceClient(Unauthorized):
-    code = "invalid_client"
-    message = "Dịch vụ gọi không được xác thực."
-    headers = {"WWW-Authenticate": 'Basic realm="vssid-broker"'}  # noqa: RUF012 - RFC 6749 §5.2
 
 
 def authenticate_service(request: Request, settings: Settings) -> str:
@@ -73,23 +65,25 @@ async def _params(request: Request) -> dict[str, Any]:
         try:
             body = await request.json()
         except ValueError as error:
-            raise MissingParameter("body is not valid JSON") from error
+            raise InvalidTokenRequest("body is not valid JSON") from error
         return body if isinstance(body, dict) else {}
     return dict(await request.form())
 
 
 @router.post("/api/v1/auth/token", response_model=TokensOut)
 async def refresh(request: Request, ctx: Ctx, request_id: RequestId) -> TokensOut:
-    params = await _params(request)
-    if params.get("grant_type") != "refresh_token":
-        raise UnsupportedGrantType("only grant_type=refresh_token is accepted here")
-    raw = params.get("refresh_token")
-    if not isinstance(raw, str) or not raw:
-        raise MissingParameter("refresh_token is required")
+    raw = RefreshTokens.validate_token_request(await _params(request))
     proof = await dpop_proof_if_sent(request, ctx)
     now = ctx.clock()
     async with ctx.autocommit.begin() as session:
-        issued = await ctx.tokens.rotate(session, raw, now, dpop_jkt=proof.jkt if proof else None)
+        issued = await app_tokens.renew(
+            session,
+            ctx.access_tokens,
+            ctx.refresh_tokens,
+            raw,
+            now,
+            dpop_jkt=proof.jkt if proof else None,
+        )
     if issued is None:
         await _refuse_refresh(ctx, raw, now, request_id)
     return TokensOut(
@@ -105,12 +99,12 @@ async def _refuse_refresh(ctx: Ctx, raw: str, now: datetime, request_id: str) ->
     token's family revoked) committed together with its audit event."""
     async with ctx.db.begin() as session:
         try:
-            await ctx.tokens.refuse_rotation(session, raw, now)
+            await ctx.refresh_tokens.refuse(session, raw, now)
         except RefreshTokenReused as error:
             refusal: DomainError = error
             audit.record(
                 session,
-                event_type="token.reuse_detected",
+                event_type=error.audit_event or "token.reuse_detected",
                 outcome="family_revoked",
                 now=now,
                 account_id=error.account_id,
@@ -121,7 +115,7 @@ async def _refuse_refresh(ctx: Ctx, raw: str, now: datetime, request_id: str) ->
             refusal = error
             audit.record(
                 session,
-                event_type="token.refresh",
+                event_type=error.audit_event or "token.refresh",
                 outcome=error.code,
                 now=now,
                 request_id=request_id,
@@ -134,10 +128,12 @@ async def revoke(request: Request, ctx: Ctx, request_id: RequestId) -> Response:
     params = await _params(request)
     raw = params.get("token")
     if not isinstance(raw, str) or not raw:
-        raise MissingParameter("token is required")
+        raise InvalidTokenRequest("token is required")
     now = ctx.clock()
     async with ctx.db.begin() as session:
-        account_id = await ctx.tokens.revoke(session, raw, now)
+        account_id = await app_tokens.revoke(
+            session, ctx.access_tokens, ctx.refresh_tokens, raw, now
+        )
         if account_id is not None:
             audit.record(
                 session,
@@ -157,8 +153,14 @@ async def introspect(request: Request, ctx: Ctx) -> dict[str, Any]:
     params = await _params(request)
     raw = params.get("token")
     if not isinstance(raw, str) or not raw:
-        raise MissingParameter("token is required")
-    answer = await service.introspect(ctx, raw)
+        raise InvalidTokenRequest("token is required")
+    async with ctx.autocommit() as session:
+        try:
+            answer = sessions.introspection_answer(
+                await ctx.access_tokens.verify(session, raw, ctx.clock())
+            )
+        except InvalidAccessToken:
+            answer = {"active": False}
     log.info("introspection by %s active=%s", caller, answer["active"])
     return answer
 
@@ -170,7 +172,7 @@ async def vneid_backchannel_logout(request: Request, ctx: Ctx, request_id: Reque
     try:
         if not isinstance(raw, str) or not raw:
             raise LogoutTokenRejected("logout_token is required")
-        ended = await service.vneid_backchannel_logout(ctx, raw, request_id)
+        ended = await logout.vneid_backchannel_logout(ctx, raw, request_id)
     except LogoutTokenRejected as refusal:
         log.info("back-channel logout refused: %s", refusal.detail)
         # §2.8: 400 with an OAuth-style error body.
@@ -179,38 +181,6 @@ async def vneid_backchannel_logout(request: Request, ctx: Ctx, request_id: Reque
         )
     log.info("back-channel logout: %s", ended or "no linked account")
     return Response(status_code=200)
-
-
-@router.get("/api/v1/me/sessions", response_model=list[SessionOut], tags=["account"])
-async def my_sessions(caller: Caller, ctx: Ctx) -> list[SessionOut]:
-    views = await service.list_sessions(ctx, caller.account_id)
-    return [
-        SessionOut(
-            id=view.id,
-            channel="browser" if view.channel == "browser" else "app",
-            device=view.device,
-            created_at=view.created_at,
-            last_used_at=view.last_used_at,
-            expires_at=view.expires_at,
-            current=view.id == caller.session_id,
-        )
-        for view in views
-    ]
-
-
-@router.delete("/api/v1/me/sessions/{session_id}", status_code=204, tags=["account"])
-async def end_my_session(
-    session_id: str, caller: Caller, ctx: Ctx, request_id: RequestId
-) -> Response:
-    if not await service.end_session(ctx, caller.account_id, session_id[:64], request_id):
-        raise NotFound("no live session of this account has that id")
-    return Response(status_code=204)
-
-
-@router.delete("/api/v1/me/sessions", status_code=204, tags=["account"])
-async def end_all_my_sessions(caller: Caller, ctx: Ctx, request_id: RequestId) -> Response:
-    await service.end_every_session(ctx, caller.account_id, request_id)
-    return Response(status_code=204)
 
 
 @router.get("/.well-known/jwks.json")

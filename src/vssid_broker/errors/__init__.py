@@ -1,12 +1,20 @@
 """Domain errors: one exception type with a stable code, turned into problem+json or a page.
 
-Routes never build error responses themselves; they raise, and `app.py` installs one handler
-that speaks RFC 9457 to API callers and Vietnamese HTML to browsers.
+Routes never build error responses themselves; they raise, and `web/problems.py` is the one
+handler that speaks RFC 9457 to API callers and Vietnamese HTML to browsers.
+
+Each audience has one catalogue, and each code is defined once in it, with its status, its
+Vietnamese message and the audit event it is recorded under:
+- `errors.login`: what a person is told (app or browser) when a sign-in cannot go on;
+- `errors.tokens`: what the app, other services and VNeID are told at the token endpoints;
+- `errors.staff`: what staff are told by the admin API.
+The catalogues sit below every domain because refusals are raised at several layers (the ID
+token check, the linking rules, the web face) and must still be one definition each.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class DomainError(Exception):
@@ -20,21 +28,18 @@ class DomainError(Exception):
     code: str = "bad_request"
     message: str = "Yêu cầu không hợp lệ."
     headers: dict[str, str] = {}  # noqa: RUF012 - read-only; e.g. WWW-Authenticate on a 401
+    audit_event: ClassVar[str | None] = None
+    """The audit trail's `event_type` a refusal of this kind is recorded under (its outcome is
+    the code); None where the refusal itself is not an event worth keeping."""
 
     def __init__(
         self,
         detail: str | None = None,
         *,
-        code: str | None = None,
-        message: str | None = None,
-        status: int | None = None,
         extensions: dict[str, Any] | None = None,
     ) -> None:
-        self.code = code or self.code
         self.extensions = extensions or {}
         """RFC 9457 §3.2 extension members for API callers (never secrets of someone else)."""
-        self.message = message or self.message
-        self.status = status or self.status
         self.detail = detail or self.message
         super().__init__(f"{self.code}: {self.detail}")
 
@@ -61,3 +66,10 @@ class Conflict(DomainError):
     status = 409
     code = "conflict"
     message = "Yêu cầu xung đột với trạng thái hiện tại."
+
+
+class AccountNotFound(NotFound):
+    """Said to the person about their own account and to staff about the one they named."""
+
+    code = "account_not_found"
+    message = "Không tìm thấy tài khoản VssID."

@@ -8,10 +8,11 @@ import os
 import uvicorn
 
 from vssid_broker import schema
-from vssid_broker.accounts.seed import demo_accounts
 from vssid_broker.app import create_app
-from vssid_broker.cli import run_seed
 from vssid_broker.config import Settings
+from vssid_broker.db import database, utcnow
+from vssid_broker.seeding import seed_demo_data
+from vssid_broker.seeding.demo_accounts import demo_accounts
 from vssid_broker.vneid_sim.app import create_app as create_sim_app
 from vssid_broker.vneid_sim.citizens import load_citizens
 from vssid_broker.vneid_sim.config import SimSettings
@@ -36,23 +37,18 @@ async def ensure_demo_staff(settings: Settings) -> None:
 
     from vssid_broker.admin.models import StaffRole, StaffUser
     from vssid_broker.admin.service import create_staff_user
-    from vssid_broker.db import create_engine, session_factory, utcnow
 
-    engine = create_engine(settings.database_url)
-    try:
-        async with session_factory(engine).begin() as session:
-            existing = set(await session.scalars(select(StaffUser.username)))
-            for username, password, role in DEMO_STAFF:
-                if username not in existing:
-                    await create_staff_user(
-                        session,
-                        username=username,
-                        password=password,
-                        role=StaffRole(role),
-                        now=utcnow(),
-                    )
-    finally:
-        await engine.dispose()
+    async with database(settings) as db, db.sessions.begin() as session:
+        existing = set(await session.scalars(select(StaffUser.username)))
+        for username, password, role in DEMO_STAFF:
+            if username not in existing:
+                await create_staff_user(
+                    session,
+                    username=username,
+                    password=password,
+                    role=StaffRole(role),
+                    now=utcnow(),
+                )
 
 
 def banner(settings: Settings, sim: SimSettings) -> str:
@@ -92,7 +88,10 @@ async def run(port: int, sim_port: int) -> None:
     if not settings.is_sqlite:
         raise SystemExit("the demo runs on the embedded SQLite database only")
     await asyncio.to_thread(schema.upgrade, settings.database_url)
-    await run_seed(settings)
+    async with database(settings) as db, db.sessions.begin() as session:
+        seeded = await seed_demo_data(session, issuer=settings.vneid_issuer, now=utcnow())
+    print(f"demo accounts added: {seeded.accounts}")
+    print(f"demo review cases added: {seeded.cases}")
     await ensure_demo_staff(settings)
     sim_settings = SimSettings(issuer=settings.vneid_issuer)
     servers = [

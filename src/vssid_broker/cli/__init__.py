@@ -1,4 +1,7 @@
-"""`vssid-broker`: serve, demo, migrate, seed, keys, purge, staff, vneid-sim."""
+"""`vssid-broker`: serve, demo, migrate, seed, keys, purge, staff, vneid-sim.
+
+Each command is a few lines over a service; `database(settings)` gives it the database and
+cleans up after it. With `seeding`, the only broker code that knows the simulated VNeID."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import uvicorn
 
 from vssid_broker import schema
 from vssid_broker.config import Settings
-from vssid_broker.db import create_engine, session_factory, utcnow
+from vssid_broker.db import database, utcnow
 from vssid_broker.errors import DomainError
 from vssid_broker.logging_setup import configure as configure_logging
 from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
@@ -57,7 +60,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
 
     commands.add_parser(
-        "purge", help="delete expired sessions, refresh tokens and used jtis (run it daily)"
+        "purge",
+        help="delete expired login transactions, sessions, refresh tokens and used jtis "
+        "(run it daily)",
     )
 
     staff = commands.add_parser("staff", help="manage staff users of the admin API")
@@ -136,11 +141,8 @@ def run_serve(host: str, port: int, workers: int) -> None:
 
 
 async def check_schema(settings: Settings) -> None:
-    engine = create_engine(settings.database_url)
-    try:
-        await schema.require_current_schema(engine)
-    finally:
-        await engine.dispose()
+    async with database(settings):
+        pass
 
 
 def run_migrate(settings: Settings, revision: str, downgrade: bool) -> None:
@@ -152,19 +154,13 @@ def run_migrate(settings: Settings, revision: str, downgrade: bool) -> None:
 
 
 async def run_seed(settings: Settings) -> int:
-    from vssid_broker.accounts.seed import seed_demo
-    from vssid_broker.linking.seed import seed_demo_cases
+    from vssid_broker.seeding import seed_demo_data
 
-    engine = create_engine(settings.database_url)
-    try:
-        async with session_factory(engine).begin() as session:
-            added = await seed_demo(session)
-            cases = await seed_demo_cases(session, issuer=settings.vneid_issuer, now=utcnow())
-    finally:
-        await engine.dispose()
-    print(f"demo accounts added: {added}")
-    print(f"demo review cases added: {cases}")
-    return added
+    async with database(settings, current_schema=False) as db, db.sessions.begin() as session:
+        seeded = await seed_demo_data(session, issuer=settings.vneid_issuer, now=utcnow())
+    print(f"demo accounts added: {seeded.accounts}")
+    print(f"demo review cases added: {seeded.cases}")
+    return seeded.accounts
 
 
 async def run_staff_create(
@@ -174,12 +170,9 @@ async def run_staff_create(
     users of the machine can read in the process list)."""
     from vssid_broker.admin.models import StaffRole
     from vssid_broker.admin.service import create_staff_user
-    from vssid_broker.errors import DomainError
 
-    engine = create_engine(settings.database_url)
     try:
-        await schema.require_current_schema(engine)
-        async with session_factory(engine).begin() as session:
+        async with database(settings) as db, db.sessions.begin() as session:
             user = await create_staff_user(
                 session,
                 username=username,
@@ -190,26 +183,20 @@ async def run_staff_create(
             )
     except DomainError as error:
         sys.exit(f"staff user not created: {error.detail}")
-    finally:
-        await engine.dispose()
     print(f"staff user {user.username} ({user.role}) created")
 
 
 async def run_bulk_seed(settings: Settings, accounts: int, vneid_citizens: int, seed: int) -> None:
-    from vssid_broker.accounts.bulk_seed import seed_accounts
+    from vssid_broker.seeding.bulk import seed_accounts
 
-    engine = create_engine(settings.database_url)
-    try:
-        await schema.require_current_schema(engine)
+    async with database(settings) as db:
         report = await seed_accounts(
-            engine,
+            db.engine,
             accounts,
             vneid_citizens=vneid_citizens,
             seed=seed,
             provider=settings.vneid_issuer,
         )
-    finally:
-        await engine.dispose()
     print(
         f"bulk accounts added: {report.accounts} (insurance periods {report.periods}, "
         f"health cards {report.cards}, links {report.links}) in {report.seconds:.1f} s"
@@ -221,44 +208,37 @@ async def run_keys(settings: Settings, action: str, publish_ahead_seconds: int) 
 
     from vssid_broker.sessions.models import SigningKey
 
-    engine = create_engine(settings.database_url)
-    await schema.require_current_schema(engine)
     keys = SigningKeys(settings, load_key_encryption_key(settings))
-    try:
-        async with session_factory(engine).begin() as session:
-            now = utcnow()
-            if action == "ensure":
-                await keys.ensure_active(session, now)
-            elif action == "rotate":
-                kid = await keys.rotate(session, now, timedelta(seconds=publish_ahead_seconds))
-                print(f"new key {kid} is published now and signs from +{publish_ahead_seconds}s")
-            for row in await session.scalars(select(SigningKey).order_by(SigningKey.signs_from)):
-                retired = row.retired_at.isoformat() if row.retired_at else "-"
-                signs_from = row.signs_from.isoformat()
-                print(f"{row.kid}  {row.alg}  signs_from={signs_from}  retired={retired}")
-    finally:
-        await engine.dispose()
+    async with database(settings) as db, db.sessions.begin() as session:
+        now = utcnow()
+        if action == "ensure":
+            await keys.ensure_active(session, now)
+        elif action == "rotate":
+            kid = await keys.rotate(session, now, timedelta(seconds=publish_ahead_seconds))
+            print(f"new key {kid} is published now and signs from +{publish_ahead_seconds}s")
+        for row in await session.scalars(select(SigningKey).order_by(SigningKey.signs_from)):
+            retired = row.retired_at.isoformat() if row.retired_at else "-"
+            signs_from = row.signs_from.isoformat()
+            print(f"{row.kid}  {row.alg}  signs_from={signs_from}  retired={retired}")
 
 
 async def run_purge(settings: Settings) -> None:
+    from vssid_broker.federation import transactions
     from vssid_broker.sessions.service import purge_expired
 
-    engine = create_engine(settings.database_url)
-    try:
-        await schema.require_current_schema(engine)
-        async with session_factory(engine).begin() as session:
-            purged = await purge_expired(session, utcnow(), settings)
-    finally:
-        await engine.dispose()
+    now = utcnow()
+    async with database(settings) as db, db.sessions.begin() as session:
+        logins = await transactions.purge_expired(session, now=now)
+        purged = await purge_expired(session, now, settings)
     print(
-        f"purged: {purged.browser_sessions} browser sessions, "
-        f"{purged.refresh_tokens} refresh tokens of ended families, "
+        f"purged: {logins} expired login transactions, {purged.browser_sessions} browser "
+        f"sessions, {purged.refresh_tokens} refresh tokens of ended families, "
         f"{purged.rotated_refresh_tokens} spent refresh tokens, {purged.used_jtis} used jtis"
     )
 
 
 def run_demo(port: int, sim_port: int) -> None:
-    from vssid_broker.demo import run
+    from vssid_broker.cli.demo import run
 
     asyncio.run(run(port, sim_port))
 

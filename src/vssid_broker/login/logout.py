@@ -1,0 +1,114 @@
+"""Logout stories: VNeID says the person logged out (back-channel), the person ends one of
+their sessions or all of them. Each ends sessions and records why in the same transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vssid_broker.audit import service as audit
+from vssid_broker.context import BrokerContext
+from vssid_broker.errors.tokens import LogoutTokenRejected
+from vssid_broker.federation.callback import allowed_algs
+from vssid_broker.federation.logout_token import LogoutExpectations, validate_logout_token
+from vssid_broker.linking.models import FederatedLink
+from vssid_broker.sessions import service as sessions
+from vssid_broker.sessions.replay import JtiReplayed, remember_jti
+
+LOGOUT_TOKEN_MAX_AGE_SECONDS = 300
+"""Back-Channel Logout §2.6 lets us refuse old tokens; VNeID sends them as the event happens."""
+
+
+async def vneid_backchannel_logout(
+    ctx: BrokerContext, raw_logout_token: str, request_id: str
+) -> sessions.EndedSessions | None:
+    """Validate VNeID's logout token and end every session of that person at once.
+
+    Returns None when the person has no VssID account linked (nothing to end). The `jti`, the
+    ended sessions and the audit event are written in one transaction.
+    """
+    settings, now = ctx.settings, ctx.clock()
+    metadata = await ctx.provider.metadata()
+    request = await validate_logout_token(
+        raw_logout_token,
+        lambda kid: ctx.provider.signing_keys(refresh_for_kid=kid),
+        LogoutExpectations(
+            issuer=metadata.issuer,
+            client_id=settings.vneid_client_id,
+            allowed_algs=allowed_algs(settings, metadata),
+            now=int(now.timestamp()),
+            skew_seconds=settings.id_token_clock_skew_seconds,
+            max_age_seconds=LOGOUT_TOKEN_MAX_AGE_SECONDS,
+        ),
+    )
+    async with ctx.db.begin() as session:
+        try:
+            await remember_jti(
+                session,
+                purpose="logout_token",
+                jti=request.jti,
+                expires_at=datetime.fromtimestamp(request.expires_at, UTC),
+            )
+        except JtiReplayed as error:
+            raise LogoutTokenRejected("logout token jti was already used") from error
+        account_id = await session.scalar(
+            select(FederatedLink.account_id).where(
+                FederatedLink.provider == request.issuer,
+                FederatedLink.subject == request.subject,
+            )
+        )
+        if account_id is None:
+            return None
+        return await _end_all_and_record(
+            session, ctx, account_id, why="vneid_backchannel_logout", request_id=request_id
+        )
+
+
+async def end_session(
+    ctx: BrokerContext, account_id: int, session_id: str, request_id: str
+) -> bool:
+    """End one of the person's own sessions; False when no live session of theirs has that id."""
+    now = ctx.clock()
+    async with ctx.db.begin() as session:
+        ended = await sessions.end_one(session, ctx.refresh_tokens, account_id, session_id, now)
+        if ended:
+            audit.record(
+                session,
+                event_type="sessions.ended",
+                outcome="ended_by_person",
+                now=now,
+                account_id=account_id,
+                request_id=request_id,
+                session_id=session_id,
+            )
+    return ended
+
+
+async def end_every_session(
+    ctx: BrokerContext, account_id: int, request_id: str
+) -> sessions.EndedSessions:
+    async with ctx.db.begin() as session:
+        return await _end_all_and_record(
+            session, ctx, account_id, why="all_ended_by_person", request_id=request_id
+        )
+
+
+async def _end_all_and_record(
+    session: AsyncSession, ctx: BrokerContext, account_id: int, *, why: str, request_id: str
+) -> sessions.EndedSessions:
+    """End every session of the account and say why in the audit trail, in `session`."""
+    now = ctx.clock()
+    ended = await sessions.end_all_for_account(session, ctx.refresh_tokens, account_id, now)
+    audit.record(
+        session,
+        event_type="sessions.ended",
+        outcome=why,
+        now=now,
+        account_id=account_id,
+        request_id=request_id,
+        browser_sessions=ended.browser,
+        app_sessions=ended.app_families,
+    )
+    return ended

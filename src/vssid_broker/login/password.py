@@ -1,0 +1,113 @@
+"""The password method: the app's sign-in with a BHXH code (or citizen ID) and password, and
+linking rule 3's proof by password after a VNeID login. Both write what they must (a failure
+counted, a ticket spent) even when they refuse: the refusal is raised after the commit."""
+
+from __future__ import annotations
+
+from vssid_broker.accounts import password_sign_in as passwords
+from vssid_broker.accounts.models import Account
+from vssid_broker.audit import service as audit
+from vssid_broker.context import BrokerContext
+from vssid_broker.errors import DomainError
+from vssid_broker.errors.login import (
+    AccountAlreadyLinked,
+    AccountNotActive,
+    PasswordSignInLocked,
+    ProofInvalid,
+    ProofNotACandidate,
+    WrongPassword,
+)
+from vssid_broker.identifiers import mask_citizen_id
+from vssid_broker.linking import proof as linking_proof
+from vssid_broker.login.flow import ClientInfo, IssuedSession, issue_session
+from vssid_broker.passwords import PASSWORD_ACR
+
+
+async def sign_in(
+    ctx: BrokerContext, identifier: str, password: str, *, request_id: str
+) -> tuple[Account, IssuedSession]:
+    """The app's password sign-in; on success the same post-login step as a VNeID login."""
+    now = ctx.clock()
+    identifier = identifier.strip()
+    shown = mask_citizen_id(identifier) if len(identifier) == 12 else identifier[:10]
+    async with ctx.db.begin() as session:
+        outcome = await passwords.check(
+            session, identifier, password, now=now, settings=ctx.settings
+        )
+        if isinstance(outcome, passwords.SignedIn):
+            issued = await issue_session(
+                ctx,
+                session,
+                "app",
+                outcome.account,
+                acr=PASSWORD_ACR,
+                request_id=request_id,
+                client=ClientInfo(),
+                audit_event="login.password",
+                audit_details={"identifier": shown},
+            )
+            return outcome.account, issued
+        refusal = _refusal(outcome)
+        audit.record(
+            session,
+            event_type="login.password",
+            outcome=_audit_outcome(outcome),
+            now=now,
+            account_id=outcome.account.id
+            if isinstance(outcome, passwords.NotActive)
+            else outcome.account_id,
+            request_id=request_id,
+            identifier=shown,
+        )
+    # Committed above: a failure counts even though the request is refused.
+    raise refusal
+
+
+def _refusal(
+    outcome: passwords.NotActive | passwords.Failed | passwords.Locked,
+) -> DomainError:
+    match outcome:
+        case passwords.NotActive():
+            return AccountNotActive("account not active")
+        case passwords.Locked() | passwords.Failed(_, True):
+            return PasswordSignInLocked("too many wrong passwords")
+        case _:
+            return WrongPassword("wrong identifier or password")
+
+
+def _audit_outcome(outcome: passwords.NotActive | passwords.Failed | passwords.Locked) -> str:
+    if isinstance(outcome, passwords.NotActive):
+        return f"account_{outcome.account.status}"
+    if isinstance(outcome, passwords.Failed):
+        return "locked_now" if outcome.locked_now else "invalid_credentials"
+    return "locked"
+
+
+PROOF_REFUSALS: dict[str, type[DomainError]] = {
+    "proof_invalid": ProofInvalid,
+    "invalid_credentials": WrongPassword,
+    "locked": PasswordSignInLocked,
+    "account_not_active": AccountNotActive,
+    "not_a_candidate": ProofNotACandidate,
+    "already_linked": AccountAlreadyLinked,
+}
+"""Each refusal of `linking.proof` and the error the person is shown."""
+
+
+async def prove_ownership(
+    ctx: BrokerContext, *, ticket: str, identifier: str, password: str, request_id: str
+) -> linking_proof.ProofLinked | linking_proof.ProofFiled:
+    async with ctx.db.begin() as session:
+        outcome = await linking_proof.prove_ownership(
+            session,
+            ticket=ticket,
+            identifier=identifier.strip(),
+            password=password,
+            now=ctx.clock(),
+            settings=ctx.settings,
+            request_id=request_id,
+        )
+    # Committed above: a spent ticket and a failure count stay spent even when refused.
+    if isinstance(outcome, linking_proof.ProofRefused):
+        raise PROOF_REFUSALS[outcome.reason](f"proof refused: {outcome.reason}")
+    return outcome

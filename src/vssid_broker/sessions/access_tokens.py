@@ -1,0 +1,128 @@
+"""Access tokens: JWTs the broker signs (RFC 9068 `at+jwt`), short-lived, and checked against
+the live session on every call to the broker's own endpoints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vssid_broker.accounts.models import Account
+from vssid_broker.config import Settings
+from vssid_broker.errors.tokens import InvalidAccessToken
+from vssid_broker.passwords import PASSWORD_ACR
+from vssid_broker.sessions import broker_jwt
+from vssid_broker.sessions.keys import SigningKeys
+from vssid_broker.sessions.models import RefreshToken
+
+
+@dataclass(frozen=True)
+class AccessTokenClaims:
+    account_id: int
+    acr: str
+    channel: str
+    session_id: str
+    """The refresh family the token belongs to (`sid`): ending it ends the token too."""
+    raw: dict[str, Any]
+    account: Row[Any] = field(repr=False)  # it holds the citizen ID: never in a log line
+    """The account's row, read by the same query that found the session live."""
+
+    @property
+    def dpop_jkt(self) -> str | None:
+        """RFC 9449 §6.1: the thumbprint of the key the token is bound to, if any."""
+        cnf = self.raw.get("cnf")
+        jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+        return jkt if isinstance(jkt, str) else None
+
+
+REFRESH_TOKENS = cast(Table, RefreshToken.__table__)
+ACCOUNTS = cast(Table, Account.__table__)
+
+# A token's session is live while its refresh family is not revoked and its account is active;
+# the account's row comes with the answer, so `/api/v1/me` needs no second query. Revocation
+# always ends a whole family, so its newest token (the one not rotated, a single row in
+# ix_refresh_tokens_live_family) answers for it however often the family was rotated.
+LIVE_SESSION_ACCOUNT = select(ACCOUNTS).where(
+    ACCOUNTS.c.id == bindparam("subject"),
+    ACCOUNTS.c.status == "active",
+    select(REFRESH_TOKENS.c.id)
+    .where(
+        REFRESH_TOKENS.c.family_id == bindparam("family"),
+        REFRESH_TOKENS.c.rotated_at.is_(None),
+        REFRESH_TOKENS.c.account_id == ACCOUNTS.c.id,
+        REFRESH_TOKENS.c.revoked_at.is_(None),
+    )
+    .exists(),
+)
+
+
+class AccessTokens:
+    def __init__(self, settings: Settings, keys: SigningKeys) -> None:
+        self._settings = settings
+        self._keys = keys
+        self.kind = broker_jwt.TokenKind(
+            typ="at+jwt",  # RFC 9068 §2.1
+            audience=settings.access_token_audience,
+            ttl_seconds=settings.access_token_ttl_seconds,
+        )
+
+    async def issue(
+        self,
+        session: AsyncSession,
+        *,
+        account_id: int,
+        acr: str,
+        channel: str,
+        now: datetime,
+        family_id: str,
+        dpop_jkt: str | None = None,
+    ) -> str:
+        claims: dict[str, Any] = {
+            "acr": acr,
+            # A password sign-in is not a VNeID login.
+            "amr": ["pwd"] if acr == PASSWORD_ACR else ["vneid"],
+            "channel": channel,
+            "sid": family_id,
+        }
+        if dpop_jkt is not None:
+            claims["cnf"] = {"jkt": dpop_jkt}
+        return await broker_jwt.sign(
+            session,
+            self._keys,
+            self._settings,
+            self.kind,
+            subject=str(account_id),
+            now=now,
+            claims=claims,
+        )
+
+    async def verify(self, session: AsyncSession, raw: str, now: datetime) -> AccessTokenClaims:
+        try:
+            claims = await broker_jwt.verify(
+                session, self._keys, self._settings, self.kind, raw, now
+            )
+        except broker_jwt.BrokerTokenRejected as error:
+            raise InvalidAccessToken(f"access token rejected: {error.reason}") from error
+        sid, sub = claims.get("sid"), str(claims["sub"])
+        if not sub.isdigit():
+            raise InvalidAccessToken("access token sub is not an account id")
+        account = await self._live_account(session, sid, int(sub)) if isinstance(sid, str) else None
+        if account is None:
+            # The JWT alone would live until exp; the broker's own endpoints refuse it as soon
+            # as its session is revoked, logged out at VNeID, or its account is not active.
+            raise InvalidAccessToken("the token's session has ended")
+        return AccessTokenClaims(
+            int(sub), str(claims.get("acr")), str(claims.get("channel")), str(sid), claims, account
+        )
+
+    async def _live_account(
+        self, session: AsyncSession, family_id: str, account_id: int
+    ) -> Row[Any] | None:
+        connection = await session.connection()
+        found = await connection.execute(
+            LIVE_SESSION_ACCOUNT, {"family": family_id, "subject": account_id}
+        )
+        return found.first()

@@ -1,0 +1,347 @@
+"""Refresh tokens: opaque, stored hashed, rotated at every use, in families (one per sign-in).
+
+The refresh grant's steps carry the names authlib gives them (RFC 6749 §6):
+validate the token request → authenticate the refresh token → issue its successor → revoke the
+old one. Here the last three are one statement (`rotate`): on PostgreSQL a data-modifying CTE
+spends the old token and inserts the new one atomically across processes, so two requests with
+the same token can never both win. A token that cannot be spent is explained by `refuse`, which
+also acts on a reuse: a rotated token coming back ends its whole family (RFC 9700 §4.14.2).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, NoReturn
+
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    String,
+    Update,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vssid_broker.accounts.models import Account
+from vssid_broker.config import Settings
+from vssid_broker.db import UTCDateTime
+from vssid_broker.errors.tokens import (
+    InvalidDpopProof,
+    InvalidGrant,
+    InvalidTokenRequest,
+    RefreshTokenReused,
+    UnsupportedGrantType,
+)
+from vssid_broker.opaque_tokens import hash_token, new_token
+from vssid_broker.sessions.access_tokens import REFRESH_TOKENS
+from vssid_broker.sessions.models import RefreshToken
+
+
+@dataclass(frozen=True)
+class Rotated:
+    """A refresh token spent and its successor issued, with what the successor inherited."""
+
+    refresh_token: str
+    family_id: str
+    account_id: int
+    acr: str
+    dpop_jkt: str | None
+
+
+@dataclass(frozen=True)
+class FamilyView:
+    family_id: str
+    created_at: datetime
+    last_used_at: datetime
+    """A refresh token is issued at each use, so the newest one tells the last use."""
+    expires_at: datetime
+    user_agent: str | None
+
+
+def live_token(now: Any, idle_since: Any) -> list[ColumnElement[bool]]:
+    """A refresh token that can still be spent: not rotated, not revoked, inside the family's
+    absolute lifetime, and its family used within the idle lifetime (the newest token of a
+    family was issued at its last use). Values or bind parameters."""
+    tokens = REFRESH_TOKENS
+    return [
+        tokens.c.rotated_at.is_(None),
+        tokens.c.revoked_at.is_(None),
+        tokens.c.expires_at > now,
+        tokens.c.issued_at > idle_since,
+    ]
+
+
+# What a rotated token passes on to its successor; rotation never extends the absolute lifetime.
+_INHERITED = ("family_id", "account_id", "acr", "expires_at", "user_agent", "dpop_jkt")
+
+
+@dataclass(frozen=True)
+class RotationStatements:
+    """Refresh rotation, built once per process: building SQLAlchemy statements per request
+    costs more CPU than running them. Parameters: spent_hash, now, idle_since, proof_jkt,
+    new_hash. None of them may be named like a column: SQLAlchemy would add a parameter named
+    after a column to the UPDATE's SET clause."""
+
+    spend: Update
+    issue: Insert
+    spend_and_issue: Insert
+    """PostgreSQL: both in one statement (a data-modifying CTE), atomic without a transaction."""
+
+    @classmethod
+    def build(cls, *, with_proof: bool, bearer_allowed: bool) -> RotationStatements:
+        tokens = REFRESH_TOKENS
+        # RFC 9449 §5: a bound family is spent only with a proof of its key.
+        binding: ColumnElement[bool] = (
+            or_(tokens.c.dpop_jkt.is_(None), tokens.c.dpop_jkt == bindparam("proof_jkt"))
+            if with_proof
+            else tokens.c.dpop_jkt.is_(None)
+        )
+        if not bearer_allowed:
+            binding = and_(binding, tokens.c.dpop_jkt.is_not(None))
+        inherited = [tokens.c[name] for name in _INHERITED]
+        spend = (
+            update(tokens)
+            .where(
+                tokens.c.token_hash == bindparam("spent_hash"),
+                *live_token(bindparam("now"), bindparam("idle_since")),
+                binding,
+                tokens.c.account_id.in_(select(Account.id).where(Account.status == "active")),
+            )
+            .values(rotated_at=bindparam("now"))
+            .returning(*inherited)
+        )
+        issue = insert(tokens).values(
+            token_hash=bindparam("new_hash"),
+            issued_at=bindparam("now"),
+            **{name: bindparam(name) for name in _INHERITED},
+        )
+        spent = spend.cte("spent")
+        spend_and_issue = (
+            insert(tokens)
+            .from_select(
+                ["token_hash", "issued_at", *_INHERITED],
+                select(
+                    bindparam("new_hash", type_=String()),
+                    bindparam("now", type_=UTCDateTime()),
+                    *(spent.c[name] for name in _INHERITED),
+                ),
+            )
+            .returning(*inherited)
+        )
+        return cls(spend, issue, spend_and_issue)
+
+
+class RefreshTokens:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._idle = timedelta(seconds=settings.refresh_token_idle_seconds)
+        self._rotation = {
+            with_proof: RotationStatements.build(
+                with_proof=with_proof, bearer_allowed=settings.bearer_tokens_allowed
+            )
+            for with_proof in (False, True)
+        }
+
+    # --- the refresh grant ---------------------------------------------------------------------
+    @staticmethod
+    def validate_token_request(params: dict[str, Any]) -> str:
+        """RFC 6749 §6: `grant_type=refresh_token` and a `refresh_token`; returns the token."""
+        if params.get("grant_type") != "refresh_token":
+            raise UnsupportedGrantType("only grant_type=refresh_token is accepted here")
+        raw = params.get("refresh_token")
+        if not isinstance(raw, str) or not raw:
+            raise InvalidTokenRequest("refresh_token is required")
+        return raw
+
+    async def rotate(
+        self, session: AsyncSession, raw: str, now: datetime, *, dpop_jkt: str | None = None
+    ) -> Rotated | None:
+        """Authenticate the refresh token, issue its successor and revoke it, in one step; None
+        when it cannot be spent (then `refuse` says why, and acts on a reuse).
+
+        Spending and issuing are one statement on PostgreSQL (a data-modifying CTE), so an
+        autocommit session is enough: either both rows change or neither. Elsewhere they are two
+        statements and the caller's transaction holds them together.
+
+        A family bound to a DPoP key is spent only with a proof of that key (RFC 9449 §5); a
+        proof of another key, or none, changes nothing."""
+        params = {
+            "spent_hash": hash_token(raw),
+            "now": now,
+            "idle_since": now - self._idle,
+            "proof_jkt": dpop_jkt,
+            "new_hash": hash_token(new_raw := new_token()),
+        }
+        connection = await session.connection()
+        statements = self._rotation[dpop_jkt is not None]
+        if connection.dialect.name == "postgresql":
+            row = (await connection.execute(statements.spend_and_issue, params)).first()
+        else:
+            row = (await connection.execute(statements.spend, params)).first()
+            if row is not None:
+                await connection.execute(statements.issue, params | row._asdict())
+        if row is None:
+            return None
+        return Rotated(new_raw, row.family_id, row.account_id, row.acr, row.dpop_jkt)
+
+    async def refuse(self, session: AsyncSession, raw: str, now: datetime) -> NoReturn:
+        """Why `rotate` could not spend this token. A spent token coming back revokes its
+        family (RFC 9700 §4.14.2): either the app or a thief has a copy, and we cannot tell
+        which. Run it in a transaction: the revocation and its audit event belong together."""
+        await self._revoke_family_if_reused(session, raw, now)
+        await self._refuse_if_binding_failed(session, raw)
+        raise InvalidGrant("refresh token unknown, expired, revoked or already used")
+
+    async def _refuse_if_binding_failed(self, session: AsyncSession, raw: str) -> None:
+        row = await session.scalar(
+            select(RefreshToken).where(
+                RefreshToken.token_hash == hash_token(raw), RefreshToken.rotated_at.is_(None)
+            )
+        )
+        if row is not None and row.dpop_jkt is not None:
+            raise InvalidDpopProof(
+                "refresh token is bound to a DPoP key this request did not prove"
+            )
+        if row is not None and not self._settings.bearer_tokens_allowed:
+            raise InvalidDpopProof("bearer refresh tokens are not allowed; sign in with DPoP")
+
+    async def _revoke_family_if_reused(
+        self, session: AsyncSession, raw: str, now: datetime
+    ) -> None:
+        row = await self.find(session, raw)
+        if row is not None and row.rotated_at is not None:
+            await self.revoke_family(session, row.family_id, now)
+            raise RefreshTokenReused(
+                "a rotated refresh token was used again; its family is revoked",
+                account_id=row.account_id,
+                family_id=row.family_id,
+            )
+
+    # --- families ------------------------------------------------------------------------------
+    async def start_family(
+        self,
+        session: AsyncSession,
+        *,
+        account_id: int,
+        acr: str,
+        now: datetime,
+        user_agent: str | None = None,
+        dpop_jkt: str | None = None,
+    ) -> tuple[str, str]:
+        """The first refresh token of a new family: (raw value, family id). At most
+        `refresh_families_per_account` families stay live; the oldest ends."""
+        raw = new_token()
+        family_id = str(uuid.uuid4())
+        session.add(
+            RefreshToken(
+                token_hash=hash_token(raw),
+                family_id=family_id,
+                account_id=account_id,
+                acr=acr,
+                issued_at=now,
+                expires_at=now + timedelta(seconds=self._settings.refresh_token_ttl_seconds),
+                user_agent=(user_agent or "")[:200] or None,
+                dpop_jkt=dpop_jkt,
+            )
+        )
+        await session.flush()
+        await self._end_families_beyond_bound(session, account_id, now)
+        return raw, family_id
+
+    async def find(self, session: AsyncSession, raw: str) -> RefreshToken | None:
+        return await session.scalar(
+            select(RefreshToken).where(RefreshToken.token_hash == hash_token(raw))
+        )
+
+    def _live_token(self, now: datetime) -> list[ColumnElement[bool]]:
+        return live_token(now, now - self._idle)
+
+    async def _end_families_beyond_bound(
+        self, session: AsyncSession, account_id: int, now: datetime
+    ) -> None:
+        """Two logins at the same moment may leave one family too many until the next login:
+        the bound limits how many stolen sessions can pile up, it is not a uniqueness rule."""
+        live_families = select(RefreshToken.family_id).where(
+            RefreshToken.account_id == account_id, *self._live_token(now)
+        )
+        beyond = list(
+            await session.scalars(
+                select(RefreshToken.family_id)
+                .where(RefreshToken.family_id.in_(live_families))
+                .group_by(RefreshToken.family_id)
+                .order_by(func.min(RefreshToken.issued_at).desc(), RefreshToken.family_id)
+                .offset(self._settings.refresh_families_per_account)
+            )
+        )
+        if beyond:
+            await session.execute(
+                update(RefreshToken)
+                .where(RefreshToken.family_id.in_(beyond), RefreshToken.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+
+    async def revoke_family(self, session: AsyncSession, family_id: str, now: datetime) -> int:
+        result = await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def live_families(
+        self, session: AsyncSession, account_id: int, now: datetime
+    ) -> list[FamilyView]:
+        """The account's signed-in app installations, newest first."""
+        live = select(RefreshToken.family_id).where(
+            RefreshToken.account_id == account_id, *self._live_token(now)
+        )
+        rows = await session.execute(
+            select(
+                RefreshToken.family_id,
+                func.min(RefreshToken.issued_at),
+                func.max(RefreshToken.issued_at),
+                func.max(RefreshToken.expires_at),
+                func.max(RefreshToken.user_agent),  # the same on every token of a family
+            )
+            .where(RefreshToken.family_id.in_(live))
+            .group_by(RefreshToken.family_id)
+            .order_by(func.min(RefreshToken.issued_at).desc())
+        )
+        return [FamilyView(*row) for row in rows]
+
+    async def revoke_account_family(
+        self, session: AsyncSession, account_id: int, family_id: str, now: datetime
+    ) -> bool:
+        result = await session.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.account_id == account_id,
+                RefreshToken.family_id == family_id,
+                RefreshToken.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def revoke_account_families(
+        self, session: AsyncSession, account_id: int, now: datetime
+    ) -> int:
+        """End every refresh family of the account; returns how many families were live."""
+        families = set(
+            await session.scalars(
+                update(RefreshToken)
+                .where(RefreshToken.account_id == account_id, RefreshToken.revoked_at.is_(None))
+                .values(revoked_at=now)
+                .returning(RefreshToken.family_id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        return len(families)
