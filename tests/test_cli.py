@@ -115,8 +115,8 @@ def test_purge_runs_on_a_migrated_database(tmp_path: Path) -> None:
     purged = run_cli("purge", env=env, cwd=tmp_path)
     assert purged.returncode == 0, purged.stderr
     assert (
-        "purged: 0 browser sessions, 0 refresh tokens of ended families, "
-        "0 spent refresh tokens, 0 used jtis"
+        "purged: 0 expired login transactions, 0 browser sessions, 0 refresh tokens of ended "
+        "families, 0 spent refresh tokens, 0 used jtis"
     ) in purged.stdout
 
 

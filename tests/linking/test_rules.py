@@ -137,6 +137,46 @@ async def test_rule_3_two_lookalike_records_are_both_candidates(stack: Stack) ->
     assert outcome.case.candidate_account_ids == ids
 
 
+def unverified_records(born: date, names: list[str], first_code: int) -> list[Account]:
+    """Records from before citizen IDs were collected: no citizen ID, only name and birth date."""
+    return [
+        Account(
+            bhxh_code=f"{first_code + n:010d}",
+            citizen_id=None,
+            full_name=name,
+            birth_date=born,
+            gender="female",
+            status="active",
+        )
+        for n, name in enumerate(names)
+    ]
+
+
+async def test_rule_3_finds_the_record_however_many_others_share_the_birth_date(
+    stack: Stack,
+) -> None:
+    born = DUNG.birth_date
+    others = [f"Người Khác Số {n}" for n in range(25)]  # added before hers: lower ids
+    async with stack.db.begin() as session:
+        session.add_all(unverified_records(born, others, 7_700_000_000))
+        await session.flush()
+        session.add_all(unverified_records(born, ["Đặng Thị Hoa"], 7_700_000_100))
+    hoa = replace(DUNG, subject="sub-hoa", citizen_id="001188009999", full_name="Đặng Thị Hoa")
+    outcome = await resolve(stack, hoa)
+    assert isinstance(outcome, linking.NeedsReview)
+    async with stack.db() as session:
+        assert outcome.case.candidate_account_ids == [await account_id(session, "7700000100")]
+
+
+async def test_rule_3_more_lookalikes_than_the_cap_still_go_to_staff(stack: Stack) -> None:
+    cap = linking.RULE_3_MAX_CANDIDATES
+    async with stack.db.begin() as session:
+        session.add_all(unverified_records(DUNG.birth_date, ["Phạm Thị Dung"] * cap, 7_700_000_200))
+    outcome = await resolve(stack, DUNG)
+    assert isinstance(outcome, linking.NeedsReview)
+    assert len(outcome.case.candidate_account_ids) == cap
+
+
 async def test_rule_3_diacritics_matter_so_another_name_is_no_candidate(stack: Stack) -> None:
     assert await resolve(stack, replace(DUNG, full_name="Phạm Thị Dũng")) == linking.NoAccount()
     assert await resolve(stack, replace(DUNG, birth_date=date(1988, 1, 31))) == (

@@ -9,6 +9,8 @@ from tests.sessions.test_browser_sessions import signed_in_browser
 from tests.sessions.test_dpop import dpop_login
 from tests.sessions.test_refresh import refresh, signed_in_app
 from tests.support.dpop import AppDpopKey
+from vssid_broker.federation.models import LoginTransaction
+from vssid_broker.housekeeping import purge
 from vssid_broker.sessions.models import BrowserSession, RefreshToken, UsedJti
 from vssid_broker.sessions.service import purge_expired
 
@@ -65,3 +67,20 @@ async def test_spent_tokens_go_after_the_reuse_window_and_the_family_lives_on(
         assert reused.status_code == 400
         ended = await refresh(app, stack, fresh.json()["refresh_token"])
         assert ended.status_code == 400
+
+
+async def test_purge_deletes_expired_login_transactions_and_keeps_a_login_in_progress(
+    stack: Stack,
+) -> None:
+    """Every started login leaves a row; once past its lifetime it can never be used, and
+    `vssid-broker purge` must remove it instead of keeping it forever."""
+    async with httpx.AsyncClient() as abandoned, httpx.AsyncClient() as current:
+        await abandoned.get(f"{stack.broker}/auth/vneid/login")
+        stack.clock.advance(stack.settings.login_transaction_ttl_seconds + 1)
+        await current.get(f"{stack.broker}/auth/vneid/login")
+    assert await stack.count(LoginTransaction) == 2
+
+    async with stack.db.begin() as session:
+        purged = await purge(session, stack.clock(), stack.settings)
+    assert purged.login_transactions == 1
+    assert await stack.count(LoginTransaction) == 1

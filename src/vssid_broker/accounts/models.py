@@ -6,9 +6,10 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from vssid_broker.db import Base, BigId, UTCDateTime, utcnow
+from vssid_broker.identifiers import normalized_name
 
 
 class AccountStatus(StrEnum):
@@ -32,10 +33,11 @@ class Account(Base):
         ),
         CheckConstraint("gender IN ('male', 'female')", name="gender_known"),
         CheckConstraint("status IN ('active', 'locked', 'closed')", name="status_known"),
-        # Linking rule 3 looks up records without a citizen ID by birth date (then name).
+        # Linking rule 3 looks up records without a citizen ID by birth date and name.
         Index(
-            "ix_accounts_unverified_birth_date",
+            "ix_accounts_unverified_birth_date_name",
             "birth_date",
+            "name_key",
             sqlite_where=text("citizen_id IS NULL"),
             postgresql_where=text("citizen_id IS NULL"),
         ),
@@ -46,6 +48,9 @@ class Account(Base):
     # Unique when present: NULLs never collide in a unique index on either backend.
     citizen_id: Mapped[str | None] = mapped_column(String(12), unique=True)
     full_name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str | None] = mapped_column(String(200))
+    """`full_name` normalized for comparison (`identifiers.normalized_name`), kept in step by
+    `_keep_name_key`; what linking rule 3 looks names up by."""
     birth_date: Mapped[date] = mapped_column(Date)
     gender: Mapped[str] = mapped_column(String(6))
     phone: Mapped[str | None] = mapped_column(String(15))
@@ -57,6 +62,11 @@ class Account(Base):
         back_populates="account", order_by="InsurancePeriod.start_month"
     )
     health_card: Mapped[HealthInsuranceCard | None] = relationship(back_populates="account")
+
+    @validates("full_name")
+    def _keep_name_key(self, _key: str, full_name: str) -> str:
+        self.name_key = normalized_name(full_name)
+        return full_name
 
 
 class InsurancePeriod(Base):

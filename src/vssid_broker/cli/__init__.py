@@ -223,17 +223,16 @@ async def run_keys(settings: Settings, action: str, publish_ahead_seconds: int) 
 
 
 async def run_purge(settings: Settings) -> None:
-    from vssid_broker.federation import transactions
-    from vssid_broker.sessions.service import purge_expired
+    from vssid_broker.housekeeping import purge
 
-    now = utcnow()
     async with database(settings) as db, db.sessions.begin() as session:
-        logins = await transactions.purge_expired(session, now=now)
-        purged = await purge_expired(session, now, settings)
+        purged = await purge(session, utcnow(), settings)
+    ended = purged.sessions
     print(
-        f"purged: {logins} expired login transactions, {purged.browser_sessions} browser "
-        f"sessions, {purged.refresh_tokens} refresh tokens of ended families, "
-        f"{purged.rotated_refresh_tokens} spent refresh tokens, {purged.used_jtis} used jtis"
+        f"purged: {purged.login_transactions} expired login transactions, "
+        f"{ended.browser_sessions} browser sessions, {ended.refresh_tokens} refresh tokens of "
+        f"ended families, {ended.rotated_refresh_tokens} spent refresh tokens, "
+        f"{ended.used_jtis} used jtis"
     )
 
 

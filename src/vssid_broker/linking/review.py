@@ -28,9 +28,8 @@ from vssid_broker.errors.staff import (
     LinkNotFound,
     OwnAccountCase,
 )
-from vssid_broker.identifiers import mask_citizen_id
+from vssid_broker.identifiers import mask_citizen_id, normalized_name
 from vssid_broker.linking.models import FederatedLink, ReviewCase, ReviewReason, ReviewStatus
-from vssid_broker.linking.service import normalized_name
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
 from vssid_broker.sessions.service import end_all_for_account
 

@@ -15,8 +15,8 @@ them (numbered as in the design; each returns as soon as it decides):
    may prove ownership of a candidate by its BHXH code (or citizen ID) and password
    (`linking.proof`): the proof is filed on the case for staff, or links at once where
    `link_on_password_proof` allows it.
-4. Several accounts carry the citizen ID, the account is linked to another subject, or its
-   name or birth date disagree with VNeID's: a review case.
+4. The account carrying the citizen ID is linked to another subject, or its name or birth
+   date disagree with VNeID's: a review case.
 5. No candidate at all: "you need a VssID account first"; nothing is stored here.
 
 A pending review case is bound to (issuer, subject) and the citizen ID: the next login of the
@@ -27,7 +27,6 @@ followed by a write.
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -39,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vssid_broker.accounts.models import Account, AccountStatus
 from vssid_broker.audit import service as audit
 from vssid_broker.federation.claims import VerifiedIdentity
+from vssid_broker.identifiers import normalized_name
 from vssid_broker.linking.models import FederatedLink, ReviewCase, ReviewReason, ReviewStatus
 
 
@@ -77,11 +77,9 @@ class Refused:
 
 LinkOutcome = Linked | AutoLinked | NeedsReview | NoAccount | Refused
 
-
-def normalized_name(name: str) -> str:
-    """Compare names as VNeID and the agency write them: same letters and diacritics, any case
-    and spacing. Diacritics matter in Vietnamese names (Hà and Hạ are different people)."""
-    return " ".join(unicodedata.normalize("NFC", name).casefold().split())
+RULE_3_MAX_CANDIDATES = 20
+"""Candidates a rule-3 case keeps for staff: people who share a name and a birth date are
+few; more than this means the records need a clerk, and the case says so by its size."""
 
 
 def record_agrees(account: Account, full_name: str, birth_date: date) -> bool:
@@ -123,34 +121,39 @@ async def resolve(
             return Refused("citizen_id_changed")
         return NeedsReview(pending)
 
-    carriers = list(
-        await session.scalars(
-            select(Account).where(Account.citizen_id == identity.citizen_id).limit(2)
-        )
-    )
-    if len(carriers) > 1:
-        return await _open_case(
-            session, identity, ReviewReason.SEVERAL_ACCOUNTS, carriers, now, request_id
-        )
-    if len(carriers) == 1:
-        return await _rule_2_or_4_one_carrier(session, identity, carriers[0], now, request_id)
+    # The database holds a citizen ID once (accounts.citizen_id is unique), so "several
+    # accounts carry it" cannot arise here; ReviewReason.SEVERAL_ACCOUNTS stays for cases
+    # recorded before that rule and for staff reading them.
+    carrier = await session.scalar(select(Account).where(Account.citizen_id == identity.citizen_id))
+    if carrier is not None:
+        return await _rule_2_or_4_one_carrier(session, identity, carrier, now, request_id)
 
     # Rule 3: records from before the citizen ID was collected, matched on name and birth
     # date. An attribute VNeID verifies is not one the record was verified against: no link.
-    same_birth_date = await session.scalars(
-        select(Account)
-        .where(Account.citizen_id.is_(None), Account.birth_date == identity.birth_date)
-        .order_by(Account.id)
-        .limit(20)
+    # The name is compared in the query (by its normalized key, indexed with the birth date),
+    # so however many other records share the birth date, a matching one is found.
+    lookalikes = list(
+        await session.scalars(
+            select(Account)
+            .where(
+                Account.citizen_id.is_(None),
+                Account.birth_date == identity.birth_date,
+                Account.name_key == normalized_name(identity.full_name),
+            )
+            .order_by(Account.id)
+            .limit(RULE_3_MAX_CANDIDATES + 1)
+        )
     )
-    lookalikes = [
-        a
-        for a in same_birth_date
-        if normalized_name(a.full_name) == normalized_name(identity.full_name)
-    ]
     if lookalikes:
+        # More than the cap still goes to staff (with the first ones as the snapshot), never
+        # to "no account": a person whose record exists is not told to register.
         return await _open_case(
-            session, identity, ReviewReason.NAME_BIRTHDATE_MATCH, lookalikes, now, request_id
+            session,
+            identity,
+            ReviewReason.NAME_BIRTHDATE_MATCH,
+            lookalikes[:RULE_3_MAX_CANDIDATES],
+            now,
+            request_id,
         )
     # Rule 5.
     return NoAccount()

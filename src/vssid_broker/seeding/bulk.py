@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from vssid_broker.accounts.models import Account, HealthInsuranceCard, InsurancePeriod
 from vssid_broker.errors import DomainError
+from vssid_broker.identifiers import normalized_name
 from vssid_broker.linking.models import FederatedLink
 from vssid_broker.vneid_sim.citizens import PROVINCE_CODES, century_gender_digit, generate_citizens
 
@@ -88,8 +89,8 @@ class _Rows:
 
 
 ACCOUNT_COLUMNS = (
-    "id", "bhxh_code", "citizen_id", "full_name", "birth_date", "gender", "phone", "status",
-    "created_at", "updated_at",
+    "id", "bhxh_code", "citizen_id", "full_name", "name_key", "birth_date", "gender", "phone",
+    "status", "created_at", "updated_at",
 )  # fmt: skip
 PERIOD_COLUMNS = ("account_id", "kind", "start_month", "end_month", "employer", "salary_basis_vnd")
 CARD_COLUMNS = (
@@ -153,7 +154,19 @@ def _generate(
         place = citizen_id[:3]
         code = bhxh_code(index, place)
         rows.accounts.append(
-            (account_id, code, citizen_id, name, born, gender, phone, status, now, now)
+            (
+                account_id,
+                code,
+                citizen_id,
+                name,
+                normalized_name(name),
+                born,
+                gender,
+                phone,
+                status,
+                now,
+                now,
+            )  # fmt: skip
         )
         adult_from = date(born.year + 18, born.month, 1)
         if adult_from < today:
