@@ -3,7 +3,7 @@
 
     python3 dev.py demo     set up .venv, then run the demo (SQLite, simulated VNeID, demo data)
     python3 dev.py test     set up .venv, then run the whole test suite
-    python3 dev.py check    set up .venv, then ruff (lint + format) and mypy
+    python3 dev.py check    set up .venv, then ruff (lint + format), mypy and the import contracts
 
 Extra arguments after `test` go to pytest, e.g. `python3 dev.py test -k refresh -x`.
 """
@@ -81,10 +81,13 @@ def main() -> None:
         run(BIN / "python", "-m", "pytest", *args)
     elif command == "check":
         ensure_venv("[test]")
-        paths = [p for p in ("src", "tests", "bench", "dev.py") if (ROOT / p).exists()]
+        paths = [
+            p for p in ("src", "tests", "bench", "migrations", "dev.py") if (ROOT / p).exists()
+        ]
         run(BIN / "ruff", "check", *paths)
         run(BIN / "ruff", "format", "--check", *paths)
         run(BIN / "mypy")
+        run(BIN / "lint-imports")  # the architecture contracts in pyproject.toml
     else:
         sys.exit(__doc__)
 

@@ -22,9 +22,9 @@ AN_BHXH, AN_CITIZEN = "0112345678", "001085012345"
 @pytest.fixture
 async def an_has_a_password(stack: Stack) -> int:
     async with stack.db.begin() as session:
-        account_id = int(
-            await session.scalar(select(Account.id).where(Account.bhxh_code == AN_BHXH))
-        )
+        account_id = (
+            await session.execute(select(Account.id).where(Account.bhxh_code == AN_BHXH))
+        ).scalar_one()
         await passwords.set_password(session, account_id, PASSWORD, now=stack.clock())
     return account_id
 

@@ -56,7 +56,9 @@ async def sign_in(stack: Stack, username: str, password: str = PASSWORD) -> http
 
 async def bhxh_account_id(stack: Stack, bhxh_code: str) -> int:
     async with stack.db() as session:
-        return int(await session.scalar(select(Account.id).where(Account.bhxh_code == bhxh_code)))
+        return (
+            await session.execute(select(Account.id).where(Account.bhxh_code == bhxh_code))
+        ).scalar_one()
 
 
 @pytest.fixture
@@ -218,7 +220,10 @@ async def test_cases_list_pages_filters_sorts_and_masks(staff: Staff, stack: Sta
     assert DUNG not in text and EM not in text and AN not in text
     assert "031******567" in text
 
-    for bad in [{"limit": 0}, {"limit": 101}, {"offset": -1}, {"status": "open"}, {"sort": "x"}]:
+    bad_queries: list[dict[str, Any]] = [
+        {"limit": 0}, {"limit": 101}, {"offset": -1}, {"status": "open"}, {"sort": "x"}
+    ]  # fmt: skip
+    for bad in bad_queries:
         assert_problem(await staff.get(staff.reviewer, "/cases", **bad), 422, "invalid_request")
 
 
@@ -285,7 +290,7 @@ async def test_every_refused_decision_is_problem_json_and_changes_nothing(
     an = await bhxh_account_id(stack, "0112345678")
     before = await snapshot(stack)
     approve, reject = f"/cases/{case_id}/approve", f"/cases/{case_id}/reject"
-    refusals = [
+    refusals: list[tuple[dict[str, str], str, dict[str, Any], int, str]] = [
         (staff.reviewer, approve, {"account_id": an, "version": 1}, 422, "account_not_a_candidate"),
         (staff.reviewer, approve, {"account_id": dung, "version": 7}, 409, "case_already_decided"),
         (staff.reviewer, approve, {"account_id": dung}, 422, "invalid_request"),

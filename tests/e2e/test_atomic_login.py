@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import Stack
 from tests.support.flows import browser_login
 from vssid_broker.linking.models import FederatedLink
-from vssid_broker.login import flow as login
+from vssid_broker.sessions import browser as browser_sessions
 from vssid_broker.sessions.models import BrowserSession
 
 
@@ -21,7 +21,7 @@ async def test_failure_after_linking_rolls_the_link_back(
         raise RuntimeError("disk full while writing the session")
 
     # The link is written first in the same transaction; the session write then fails.
-    monkeypatch.setattr(login.browser_sessions, "start", crash)
+    monkeypatch.setattr(browser_sessions, "start", crash)
     async with httpx.AsyncClient() as browser:
         response = await browser_login(browser, stack.broker, "001085012345")
     assert response.status_code == 500

@@ -22,7 +22,9 @@ PASSWORD = "Mat-khau-cua-Em"
 
 async def account_id(stack: Stack, bhxh_code: str) -> int:
     async with stack.db() as session:
-        return int(await session.scalar(select(Account.id).where(Account.bhxh_code == bhxh_code)))
+        return (
+            await session.execute(select(Account.id).where(Account.bhxh_code == bhxh_code))
+        ).scalar_one()
 
 
 async def give_password(stack: Stack, bhxh_code: str) -> int:

@@ -56,7 +56,9 @@ async def resolve(stack: Stack, identity: VerifiedIdentity) -> linking.LinkOutco
 
 
 async def account_id(session: AsyncSession, bhxh_code: str) -> int:
-    return int(await session.scalar(select(Account.id).where(Account.bhxh_code == bhxh_code)))
+    return (
+        await session.execute(select(Account.id).where(Account.bhxh_code == bhxh_code))
+    ).scalar_one()
 
 
 async def cases(stack: Stack) -> list[ReviewCase]:

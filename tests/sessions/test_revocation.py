@@ -30,9 +30,10 @@ async def me_status(app: httpx.AsyncClient, stack: Stack, access_token: str) -> 
 async def introspect(
     client: httpx.AsyncClient, stack: Stack, token: str, auth: tuple[str, str] | None
 ) -> httpx.Response:
-    return await client.post(
-        f"{stack.broker}/api/v1/auth/introspect", data={"token": token}, auth=auth
-    )
+    url = f"{stack.broker}/api/v1/auth/introspect"
+    if auth is None:
+        return await client.post(url, data={"token": token})
+    return await client.post(url, data={"token": token}, auth=auth)
 
 
 async def test_introspection_describes_an_active_access_token(stack: Stack) -> None:

@@ -17,7 +17,7 @@ import uvicorn
 from vssid_broker import schema
 from vssid_broker.config import Settings
 from vssid_broker.db import database, utcnow
-from vssid_broker.errors import DomainError
+from vssid_broker.errors import CommandRefused, DomainError
 from vssid_broker.logging_setup import configure as configure_logging
 from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
 
@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 run_sim(args.host, args.port, None)
             case "demo":
                 run_demo(args.port, args.sim_port)
-    except (schema.SchemaNotCurrent, DomainError) as error:
+    except (schema.SchemaNotCurrent, DomainError, CommandRefused) as error:
         sys.exit(str(error))
 
 

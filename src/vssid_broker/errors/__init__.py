@@ -17,6 +17,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 
+class CommandRefused(Exception):
+    """A command line cannot do what the operator asked; said to them in one line."""
+
+
 class DomainError(Exception):
     """An error a caller can cause or must be told about.
 

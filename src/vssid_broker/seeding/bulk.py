@@ -29,7 +29,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from vssid_broker.accounts.models import Account, HealthInsuranceCard, InsurancePeriod
-from vssid_broker.errors import DomainError
+from vssid_broker.errors import CommandRefused
 from vssid_broker.identifiers import normalized_name
 from vssid_broker.linking.models import FederatedLink
 from vssid_broker.vneid_sim.citizens import PROVINCE_CODES, century_gender_digit, generate_citizens
@@ -65,10 +65,8 @@ _PHONE_PREFIXES = ["032", "035", "038", "056", "070", "077", "081", "086", "090"
 _EARLIEST_BIRTH, _BIRTH_SPAN_DAYS = date(1950, 1, 1), (date(2011, 12, 31) - date(1950, 1, 1)).days
 
 
-class BulkSeedRefused(DomainError):
-    status = 409
-    code = "bulk_seed_refused"
-    message = "Không thể tạo dữ liệu mẫu hàng loạt."
+class BulkSeedRefused(CommandRefused):
+    """The bulk seed would exceed its bounds or overwrite accounts already there."""
 
 
 @dataclass
@@ -153,20 +151,9 @@ def _generate(
             linked = rng.random() < link_share
         place = citizen_id[:3]
         code = bhxh_code(index, place)
+        key = normalized_name(name)
         rows.accounts.append(
-            (
-                account_id,
-                code,
-                citizen_id,
-                name,
-                normalized_name(name),
-                born,
-                gender,
-                phone,
-                status,
-                now,
-                now,
-            )  # fmt: skip
+            (account_id, code, citizen_id, name, key, born, gender, phone, status, now, now)
         )
         adult_from = date(born.year + 18, born.month, 1)
         if adult_from < today:
