@@ -56,3 +56,15 @@ def test_migrate_runs_from_the_wheel_alone(tmp_path: Path) -> None:
     )
     assert migrated.returncode == 0, migrated.stderr
     assert database.exists()
+
+
+def test_the_image_copies_every_folder_the_package_is_built_from() -> None:
+    """The Dockerfile builds the wheel from a copy of the tree: a folder it leaves out (the
+    migrations, say) would ship an image that cannot migrate."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    copied = {
+        line.split()[1].rstrip("/")
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ") and "--from" not in line
+    }
+    assert set(config["package-dir"].values()) <= copied
