@@ -12,7 +12,7 @@ from .authorization import AuthorizationError, parse_authorization_request, resp
 from .login_pages import begin_login
 from .pages import error_page
 from .par import take_pushed_request
-from .protocol import DuplicateParameterError, Refused, single_valued
+from .protocol import DuplicateParameterError, Refused, add_endpoint, single_valued
 from .state import AuthorizationRequest, SimState
 
 
@@ -71,9 +71,5 @@ def refusal(state: SimState, error: AuthorizationError) -> Response:
 
 def routes(state: SimState) -> APIRouter:
     router = APIRouter()
-
-    @router.get("/authorize")
-    async def authorization_endpoint(request: Request) -> HTMLResponse:
-        return await authorize(state, request)
-
+    add_endpoint(router, state, "/authorize", authorize, methods=["GET"])
     return router

@@ -17,7 +17,7 @@ from starlette.datastructures import FormData
 from .authorization import response_redirect
 from .citizens import Citizen
 from .pages import error_page, render
-from .protocol import LOCKED_MESSAGE, Refused
+from .protocol import LOCKED_MESSAGE, Refused, add_endpoint
 from .state import (
     AuthorizationCode,
     AuthorizationRequest,
@@ -222,21 +222,8 @@ async def cancel(state: SimState, request: Request) -> RedirectResponse:
 
 def routes(state: SimState) -> APIRouter:
     router = APIRouter()
-
-    @router.post("/login")
-    async def login(request: Request) -> HTMLResponse:
-        return await submit_login(state, request)
-
-    @router.post("/otp")
-    async def otp(request: Request) -> Response:
-        return await submit_otp(state, request)
-
-    @router.post("/consent")
-    async def consent(request: Request) -> Response:
-        return await submit_consent(state, request)
-
-    @router.post("/cancel")
-    async def cancel_login(request: Request) -> RedirectResponse:
-        return await cancel(state, request)
-
+    add_endpoint(router, state, "/login", submit_login, methods=["POST"])
+    add_endpoint(router, state, "/otp", submit_otp, methods=["POST"])
+    add_endpoint(router, state, "/consent", submit_consent, methods=["POST"])
+    add_endpoint(router, state, "/cancel", cancel, methods=["POST"])
     return router

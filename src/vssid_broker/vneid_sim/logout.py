@@ -21,7 +21,7 @@ from .citizens import Citizen
 from .id_tokens import issue_logout_token
 from .keys import SIGNING_ALG
 from .pages import error_page, render
-from .protocol import Refused
+from .protocol import Refused, add_endpoint
 from .state import SimState
 
 
@@ -128,9 +128,5 @@ async def deliver_logout_token(
 
 def routes(state: SimState) -> APIRouter:
     router = APIRouter()
-
-    @router.api_route("/logout", methods=["GET", "POST"])
-    async def end_session(request: Request) -> Response:
-        return await logout(state, request)
-
+    add_endpoint(router, state, "/logout", logout, methods=["GET", "POST"])
     return router

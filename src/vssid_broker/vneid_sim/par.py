@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from .authorization import AuthorizationError, parse_authorization_request
 from .config import ClientRegistration
-from .protocol import NO_STORE, authenticated_client, refuse, single_valued_form
+from .protocol import NO_STORE, add_endpoint, authenticated_client, refuse, single_valued_form
 from .state import AuthorizationRequest, PushedRequest, SimState, new_handle
 
 PAR_URN_PREFIX = "urn:ietf:params:oauth:request_uri:"
@@ -82,9 +82,5 @@ def take_pushed_request(state: SimState, params: dict[str, str]) -> Authorizatio
 
 def routes(state: SimState) -> APIRouter:
     router = APIRouter()
-
-    @router.post("/par")
-    async def pushed_authorization_request(request: Request) -> JSONResponse:
-        return await push_authorization_request(state, request)
-
+    add_endpoint(router, state, "/par", push_authorization_request, methods=["POST"])
     return router

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from .client_auth import ClientAuthError, authenticate_client
@@ -25,6 +25,9 @@ from .state import SimState
 # RFC 6749 §5.1: token responses (and anything else carrying credentials) must not be cached.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 LOCKED_MESSAGE = "Tài khoản định danh điện tử đã bị khoá"
+
+# An endpoint is a plain function of the simulator state and the request.
+Endpoint = Callable[[SimState, Request], Awaitable[Response]]
 
 
 class Refused(Exception):
@@ -109,3 +112,15 @@ async def authenticated_client(
         if error.basic_challenge:
             response.headers["WWW-Authenticate"] = 'Basic realm="vneid-sim"'
         raise Refused(response) from error
+
+
+def add_endpoint(
+    router: APIRouter, state: SimState, path: str, endpoint: Endpoint, methods: list[str]
+) -> None:
+    """Serve `path` with `endpoint(state, request)`. Binding the state here keeps each
+    endpoint a module-level function that can be read (and called) on its own."""
+
+    async def serve(request: Request) -> Response:
+        return await endpoint(state, request)
+
+    router.add_api_route(path, serve, methods=methods, name=endpoint.__name__)

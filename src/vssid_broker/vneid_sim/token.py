@@ -21,6 +21,7 @@ from .protocol import (
     LOCKED_MESSAGE,
     NO_STORE,
     Refused,
+    add_endpoint,
     authenticated_client,
     refuse,
     s256,
@@ -153,9 +154,5 @@ def issue_tokens(
 
 def routes(state: SimState) -> APIRouter:
     router = APIRouter()
-
-    @router.post("/token")
-    async def token_endpoint(request: Request) -> JSONResponse:
-        return await token(state, request)
-
+    add_endpoint(router, state, "/token", token, methods=["POST"])
     return router

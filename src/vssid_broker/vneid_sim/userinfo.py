@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from .protocol import NO_STORE, Refused, simulated_server_error
+from .protocol import NO_STORE, Refused, add_endpoint, simulated_server_error
 from .state import AccessToken, SimState
 
 
@@ -72,9 +72,5 @@ def citizen_claims(state: SimState, record: AccessToken) -> JSONResponse:
 
 def routes(state: SimState) -> APIRouter:
     router = APIRouter()
-
-    @router.api_route("/userinfo", methods=["GET", "POST"])
-    async def userinfo_endpoint(request: Request) -> JSONResponse:
-        return await userinfo(state, request)
-
+    add_endpoint(router, state, "/userinfo", userinfo, methods=["GET", "POST"])
     return router
