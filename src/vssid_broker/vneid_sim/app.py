@@ -11,9 +11,9 @@
     logout.py        /logout, and the back-channel logout tokens sent when a citizen is locked
     test_api.py      /_test/... (test mode only)
 
-Shared helpers are in ``protocol.py``; the rules for authorization request parameters in
-``authorization.py``; client authentication in ``client_auth.py``; signed tokens in
-``id_tokens.py``.
+What the endpoints share is in ``protocol.py``; the rules for authorization request
+parameters in ``authorization.py``; client authentication in ``client_auth.py``; signed tokens
+in ``id_tokens.py``.
 
 Every absolute URL is built from ``settings.issuer``, never from the request, so the app
 works the same served at a root or mounted under a path prefix in another app.
