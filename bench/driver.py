@@ -19,18 +19,15 @@ import json
 import random
 import secrets
 import ssl
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.support.sim_driver import sign_in_at_vneid  # the same page driver as the tests
+from vssid_broker.vneid_sim.driver import sign_in_at_vneid  # the same page driver as the tests
 
 APP_REDIRECT_URI = "vn.gov.baohiemxahoi.vssid:/oauth/vneid"
 PEER_REDIRECT_URI = "http://127.0.0.1/cb"

@@ -181,7 +181,7 @@ def test_demo_command_runs_a_login_end_to_end(tmp_path: Path) -> None:
         cwd=tmp_path,
         ready_url=f"{broker}/readyz",
     ):
-        from tests.support.sim_driver import sign_in_at_vneid_sync
+        from vssid_broker.vneid_sim.driver import sign_in_at_vneid_sync
 
         with httpx.Client() as browser:
             start = browser.get(f"{broker}/auth/vneid/login")

@@ -58,7 +58,7 @@ async def test_return_to_cannot_point_off_site(stack: Stack) -> None:
             f"{stack.broker}/auth/vneid/login", params={"return_to": "//evil.example/phish"}
         )
         assert start.status_code == 302
-        from tests.support.sim_driver import sign_in_at_vneid
+        from vssid_broker.vneid_sim.driver import sign_in_at_vneid
 
         back = await sign_in_at_vneid(browser, start.headers["location"], "046075001122")
         callback = await browser.get(back)

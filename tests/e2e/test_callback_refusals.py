@@ -14,11 +14,11 @@ from sqlalchemy import select
 
 from tests.conftest import Stack
 from tests.support.flows import query_of
-from tests.support.sim_driver import sign_in_at_vneid
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.federation.models import LoginTransaction
 from vssid_broker.linking.models import FederatedLink, ReviewCase
 from vssid_broker.sessions.models import BrowserSession, RefreshToken
+from vssid_broker.vneid_sim.driver import sign_in_at_vneid
 
 HAPPY_CITIZEN = "001085012345"
 

@@ -13,8 +13,8 @@ import httpx
 from tests.conftest import Stack
 from tests.support.flows import APP_REDIRECT_URI, AppPkce, query_of
 from tests.support.live_server import free_port
-from tests.support.sim_driver import sign_in_at_vneid
 from tests.test_cli import cli_env, running
+from vssid_broker.vneid_sim.driver import sign_in_at_vneid
 
 CITIZEN = "001085012345"
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from tests.support.sim_driver import sign_in_at_vneid
+from vssid_broker.vneid_sim.driver import sign_in_at_vneid
 
 APP_REDIRECT_URI = "vn.gov.baohiemxahoi.vssid:/oauth/vneid"
 

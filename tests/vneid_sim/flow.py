@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 from joserfc import jws
 
-from tests.support.sim_driver import sign_in_at_vneid
+from vssid_broker.vneid_sim.driver import sign_in_at_vneid
 
 DEMO_CLIENT_ID = "vssid-broker"
 DEMO_SECRET = "vssid-broker-demo-secret"

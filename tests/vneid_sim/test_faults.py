@@ -13,7 +13,6 @@ from joserfc import jwt
 from joserfc.errors import BadSignatureError, InvalidKeyIdError
 from joserfc.jwk import KeySet, OctKey, RSAKey
 
-from tests.support.sim_driver import sign_in_at_vneid
 from tests.vneid_sim.conftest import PRIVATE_KEY_JWT_CLIENT, RP_SIGNING_KEY, Sim
 from tests.vneid_sim.flow import (
     AN,
@@ -27,6 +26,7 @@ from tests.vneid_sim.flow import (
     unverified,
 )
 from vssid_broker.vneid_sim.app import create_app
+from vssid_broker.vneid_sim.driver import sign_in_at_vneid
 from vssid_broker.vneid_sim.faults import FAULT_NAMES, WRONG_ISSUER
 
 NONCE = "the-nonce"

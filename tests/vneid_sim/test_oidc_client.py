@@ -14,9 +14,9 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
-from tests.support.sim_driver import sign_in_at_vneid
 from tests.vneid_sim.conftest import PRIVATE_KEY_JWT_CLIENT, RP_SIGNING_KEY, Sim
 from tests.vneid_sim.flow import AN, BINH, DEMO_CLIENT_ID, DEMO_SECRET, REDIRECT_URI
+from vssid_broker.vneid_sim.driver import sign_in_at_vneid
 
 
 async def run_code_flow(

@@ -7,9 +7,9 @@ import re
 import httpx
 import pytest
 
-from tests.support.sim_driver import SimSignInError, sign_in_at_vneid, sign_in_at_vneid_sync
 from tests.vneid_sim.conftest import Sim
 from tests.vneid_sim.flow import AN, BINH, GIANG, REDIRECT_URI, authorization_url, pkce_pair, query
+from vssid_broker.vneid_sim.driver import SimSignInError, sign_in_at_vneid, sign_in_at_vneid_sync
 
 
 def login_id_of(html: str) -> str:

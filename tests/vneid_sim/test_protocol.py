@@ -11,7 +11,6 @@ from fastapi import FastAPI
 from joserfc import jwt
 
 from tests.support.live_server import free_port, live_server
-from tests.support.sim_driver import sign_in_at_vneid, sign_in_at_vneid_sync
 from tests.vneid_sim.conftest import PRIVATE_KEY_JWT_CLIENT, RP_SIGNING_KEY, Sim
 from tests.vneid_sim.flow import (
     AN,
@@ -27,6 +26,7 @@ from tests.vneid_sim.flow import (
 )
 from vssid_broker.vneid_sim.app import create_app
 from vssid_broker.vneid_sim.config import SimSettings
+from vssid_broker.vneid_sim.driver import sign_in_at_vneid, sign_in_at_vneid_sync
 
 REQUIRED_METADATA = {
     # OIDC Discovery 1.0 §3 REQUIRED, plus what RFC 8414 and this project need.

@@ -12,7 +12,7 @@ from typing import Any
 
 from joserfc import jws, jwt
 from joserfc.errors import SecurityWarning
-from joserfc.jwk import OctKey
+from joserfc.jwk import OctKey, RSAKey
 
 from .citizens import Citizen
 from .faults import ID_TOKEN_FAULTS, WRONG_ISSUER
@@ -56,10 +56,38 @@ def id_token_claims(state: SimState, code: AuthorizationCode, citizen: Citizen) 
 def issue_id_token(state: SimState, code: AuthorizationCode, citizen: Citizen) -> str:
     """Sign the ID token, applying any pending id_token_* faults (each consumed once)."""
     faults = state.faults.take_all(ID_TOKEN_FAULTS)
-    claims = id_token_claims(state, code, citizen)
+    claims = _apply_claim_faults(state, code, id_token_claims(state, code, citizen), faults)
+    header, signing_key = _header_and_key(state, faults)
+    if "id_token_alg_none" in faults:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SecurityWarning)
+            return jws.serialize_compact(
+                {"typ": "JWT", "alg": "none"}, json.dumps(claims), None, algorithms=["none"]
+            )
+    if "id_token_hs256_public_key" in faults:
+        # The key-confusion attack: HMAC keyed with the published RSA public key's PEM.
+        # OctKey's importer refuses PEM input on purpose, so the key is built directly.
+        pem = state.keys.signing_key.as_pem(private=False)
+        confused_key = OctKey(pem, pem)
+        return jwt.encode(
+            {"alg": "HS256", "kid": state.keys.signing_key.kid},
+            claims,
+            confused_key,
+            algorithms=["HS256"],
+        )
+    token = jwt.encode(header, claims, signing_key, algorithms=[SIGNING_ALG])
+    if "id_token_bad_signature" in faults:
+        token = _corrupt_signature(token)
+    return token
+
+
+def _apply_claim_faults(
+    state: SimState, code: AuthorizationCode, claims: dict[str, Any], faults: set[str]
+) -> dict[str, Any]:
+    """The claim defects a client must catch when validating an ID token (OpenID Connect
+    Core §3.1.3.7): issuer, audience, nonce, times, subject, acr."""
     ttl = state.settings.id_token_ttl_seconds
     now = int(state.now())
-
     if "id_token_wrong_iss" in faults:
         claims["iss"] = WRONG_ISSUER
     if "id_token_wrong_aud" in faults:
@@ -81,7 +109,12 @@ def issue_id_token(state: SimState, code: AuthorizationCode, citizen: Citizen) -
         del claims["sub"]
     if "id_token_wrong_acr" in faults:
         claims["acr"] = "LoA1"
+    return claims
 
+
+def _header_and_key(state: SimState, faults: set[str]) -> tuple[dict[str, Any], RSAKey]:
+    """The JWS header and the signing key, with the `kid` faults a client must handle when
+    picking the key from the JWKS (OpenID Connect Core §10.1)."""
     signing_key = state.keys.signing_key
     header: dict[str, Any] = {"alg": SIGNING_ALG, "kid": signing_key.kid}
     if "id_token_no_kid_single_key" in faults:
@@ -93,29 +126,7 @@ def issue_id_token(state: SimState, code: AuthorizationCode, citizen: Citizen) -
     if "id_token_unknown_kid" in faults:
         signing_key = new_rsa_key()
         header["kid"] = signing_key.kid
-
-    if "id_token_alg_none" in faults:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", SecurityWarning)
-            return jws.serialize_compact(
-                {"typ": "JWT", "alg": "none"}, json.dumps(claims), None, algorithms=["none"]
-            )
-    if "id_token_hs256_public_key" in faults:
-        # The key-confusion attack: HMAC keyed with the published RSA public key's PEM.
-        # OctKey's importer refuses PEM input on purpose, so the key is built directly.
-        pem = state.keys.signing_key.as_pem(private=False)
-        confused_key = OctKey(pem, pem)
-        return jwt.encode(
-            {"alg": "HS256", "kid": state.keys.signing_key.kid},
-            claims,
-            confused_key,
-            algorithms=["HS256"],
-        )
-
-    token = jwt.encode(header, claims, signing_key, algorithms=[SIGNING_ALG])
-    if "id_token_bad_signature" in faults:
-        token = _corrupt_signature(token)
-    return token
+    return header, signing_key
 
 
 def issue_logout_token(state: SimState, client_id: str, citizen: Citizen) -> str:

@@ -13,12 +13,14 @@ driver then presses "Quay lại ứng dụng", which sends ``error=access_denied
 A page that cannot move forward (wrong passcode, wrong OTP, unknown citizen, an invalid
 request shown as an error page) raises `SimSignInError` with the step and the page's message.
 
-The module depends only on httpx and the standard library: the simulator is tested as a
-black box, like the real VNeID.
+It is public so the tests, the benchmark and anyone trying the simulator by hand sign people
+in the same way. It depends only on httpx and the standard library (not on the rest of the
+simulator): it sees the pages as any browser would, so the simulator stays a black box.
 """
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urljoin
@@ -115,6 +117,33 @@ def _next_step(response: httpx.Response, choices: _Choices) -> str | tuple[str, 
     return urljoin(str(response.url), form.action), {**form.fields, **extra}
 
 
+# (method, url, form data or None)
+_Request = tuple[str, str, dict[str, str] | None]
+_Conversation = Generator[_Request, httpx.Response, str]
+
+
+def _conversation(authorization_url: str, choices: _Choices) -> _Conversation:
+    """The sign-in as a sequence of requests, apart from how they are sent: yields each
+    request, is sent its response, and returns the final Location. The two public functions
+    below only carry the requests, with an async or a sync client."""
+    response = yield ("GET", authorization_url, None)
+    for _ in range(MAX_STEPS):
+        step = _next_step(response, choices)
+        if isinstance(step, str):
+            return step
+        url, data = step
+        response = yield ("POST", url, data)
+    raise SimSignInError("loop", "too many pages without a redirect", response.status_code)
+
+
+def _advance(conversation: _Conversation, response: httpx.Response) -> _Request | str:
+    """Hand the conversation a response: the next request, or the final Location."""
+    try:
+        return conversation.send(response)
+    except StopIteration as finished:
+        return str(finished.value)
+
+
 async def sign_in_at_vneid(
     client: httpx.AsyncClient,
     authorization_url: str,
@@ -124,15 +153,13 @@ async def sign_in_at_vneid(
     consent: bool = True,
 ) -> str:
     """Sign in at the simulated VNeID and return the redirect Location back to the client."""
-    choices = _Choices(citizen_id, passcode, otp, consent)
-    response = await client.get(authorization_url, follow_redirects=False)
-    for _ in range(MAX_STEPS):
-        step = _next_step(response, choices)
-        if isinstance(step, str):
-            return step
-        url, data = step
-        response = await client.post(url, data=data, follow_redirects=False)
-    raise SimSignInError("loop", "too many pages without a redirect", response.status_code)
+    conversation = _conversation(authorization_url, _Choices(citizen_id, passcode, otp, consent))
+    step: _Request | str = next(conversation)
+    while not isinstance(step, str):
+        method, url, data = step
+        response = await client.request(method, url, data=data, follow_redirects=False)
+        step = _advance(conversation, response)
+    return step
 
 
 def sign_in_at_vneid_sync(
@@ -144,12 +171,10 @@ def sign_in_at_vneid_sync(
     consent: bool = True,
 ) -> str:
     """The same as `sign_in_at_vneid`, with a synchronous httpx client."""
-    choices = _Choices(citizen_id, passcode, otp, consent)
-    response = client.get(authorization_url, follow_redirects=False)
-    for _ in range(MAX_STEPS):
-        step = _next_step(response, choices)
-        if isinstance(step, str):
-            return step
-        url, data = step
-        response = client.post(url, data=data, follow_redirects=False)
-    raise SimSignInError("loop", "too many pages without a redirect", response.status_code)
+    conversation = _conversation(authorization_url, _Choices(citizen_id, passcode, otp, consent))
+    step: _Request | str = next(conversation)
+    while not isinstance(step, str):
+        method, url, data = step
+        response = client.request(method, url, data=data, follow_redirects=False)
+        step = _advance(conversation, response)
+    return step

@@ -1,0 +1,229 @@
+"""The person's side of an authorization request: login, OTP (level 2), consent, cancel.
+
+The authorization endpoint validates the request and calls `begin_login`; from there each
+form post moves one `LoginTransaction` a step forward, and the last step sends the person
+back to the client with a code or an error (RFC 6749 §4.1.2, §4.1.2.1). A form naming a
+transaction that is unknown, finished, expired or at another step gets the "expired" page.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from .authorization import response_redirect
+from .citizens import Citizen
+from .pages import error_page, render
+from .protocol import LOCKED_MESSAGE, Refused, add_endpoint
+from .state import (
+    AuthorizationCode,
+    AuthorizationRequest,
+    LoginStep,
+    LoginTransaction,
+    SimState,
+    new_handle,
+)
+
+MAX_OTP_ATTEMPTS = 3
+
+
+def begin_login(state: SimState, auth_request: AuthorizationRequest) -> HTMLResponse:
+    """Open a login transaction for a validated request and show its first page."""
+    login = LoginTransaction(
+        login_id=new_handle(),
+        request=auth_request,
+        expires_at=state.now() + state.settings.login_ttl_seconds,
+    )
+    state.logins[login.login_id] = login
+    return render_login_page(state, login)
+
+
+def render_login_page(
+    state: SimState, login: LoginTransaction, error: str | None = None
+) -> HTMLResponse:
+    client = state.clients[login.request.client_id]
+    return render(
+        "login.html",
+        issuer=state.settings.issuer,
+        login_id=login.login_id,
+        client_name=client.client_name,
+        error=error,
+        prefill=login.request.login_hint or "",
+        citizens=[state.citizens[cid] for cid in state.listed_citizen_ids],
+    )
+
+
+def expired(state: SimState) -> Refused:
+    return Refused(
+        error_page(
+            state.settings.issuer,
+            "Phiên đăng nhập không còn hiệu lực",
+            "Phiên đăng nhập đã hết hạn hoặc không tồn tại. Vui lòng quay lại ứng dụng và thử lại.",
+            detail="The login transaction is unknown, finished or expired.",
+        )
+    )
+
+
+def live_login(state: SimState, form: FormData, step: LoginStep | None) -> LoginTransaction:
+    """The transaction the form names, still running and (unless `step` is None) at `step`,
+    so a replayed or out-of-order form cannot skip a step."""
+    login = state.logins.get(str(form.get("login_id", "")))
+    if login is None or login.expires_at <= state.now():
+        raise expired(state)
+    if step is not None and login.step != step:
+        raise expired(state)
+    return login
+
+
+def back_to_client(
+    state: SimState, login: LoginTransaction, result: dict[str, str]
+) -> RedirectResponse:
+    """End the transaction and send the person to the client's redirect URI (RFC 6749
+    §4.1.2 with `iss`, RFC 9207). 303, so the browser follows a POSTed form with a GET."""
+    state.logins.pop(login.login_id, None)
+    location = response_redirect(state, login.request.redirect_uri, login.request.state, result)
+    return RedirectResponse(location, status_code=303)
+
+
+def access_denied(description: str) -> dict[str, str]:
+    """The authorization error for a person who did not let the client in (RFC 6749 §4.1.2.1)."""
+    return {"error": "access_denied", "error_description": description}
+
+
+def show_otp(
+    state: SimState, login: LoginTransaction, citizen: Citizen, error: str | None = None
+) -> HTMLResponse:
+    return render(
+        "otp.html",
+        issuer=state.settings.issuer,
+        login_id=login.login_id,
+        masked_phone=citizen.masked_phone,
+        otp_hint=state.settings.otp_code,
+        error=error,
+    )
+
+
+def show_consent(state: SimState, login: LoginTransaction, citizen: Citizen) -> HTMLResponse:
+    login.step = "consent"
+    return render(
+        "consent.html",
+        issuer=state.settings.issuer,
+        login_id=login.login_id,
+        client_name=state.clients[login.request.client_id].client_name,
+        citizen=citizen,
+    )
+
+
+def checked_credentials(state: SimState, login: LoginTransaction, form: FormData) -> Citizen:
+    """The citizen whose ID and passcode were typed; otherwise the login page again, with one
+    message for either mistake, as a real login page does not say which of the two was wrong."""
+    citizen = state.citizens.get(str(form.get("so_dinh_danh", "")).strip())
+    passcode = str(form.get("mat_khau", ""))
+    if citizen is None or not secrets.compare_digest(passcode.encode(), citizen.passcode.encode()):
+        raise Refused(
+            render_login_page(state, login, error="Số định danh cá nhân hoặc mật khẩu không đúng.")
+        )
+    return citizen
+
+
+def check_not_locked(state: SimState, login: LoginTransaction, citizen: Citizen) -> None:
+    """A locked VNeID account may not sign in (403). Its "return" button ends the
+    transaction with access_denied carrying the reason."""
+    if not citizen.locked:
+        return
+    login.cancel_description = LOCKED_MESSAGE
+    raise Refused(
+        error_page(
+            state.settings.issuer,
+            "Không thể đăng nhập",
+            LOCKED_MESSAGE + ".",
+            status_code=403,
+            detail="Liên hệ cơ quan Công an nơi cư trú để được hỗ trợ mở khoá.",
+            step="locked",
+            login_id=login.login_id,
+        )
+    )
+
+
+async def submit_login(state: SimState, request: Request) -> HTMLResponse:
+    """Step 1, the passcode. Level 2 needs a second factor (OTP) before consent."""
+    form = await request.form()
+    login = live_login(state, form, "login")
+    citizen = checked_credentials(state, login, form)
+    check_not_locked(state, login, citizen)
+    login.citizen_id = citizen.citizen_id
+    if citizen.level == 2:
+        login.step = "otp"
+        return show_otp(state, login, citizen)
+    login.auth_time = int(state.now())
+    login.amr = ("pwd",)
+    return show_consent(state, login, citizen)
+
+
+async def submit_otp(state: SimState, request: Request) -> Response:
+    """Step 2 for level 2: the one-time code, with `MAX_OTP_ATTEMPTS` tries in all; after
+    that the person goes back to the client with access_denied."""
+    form = await request.form()
+    login = live_login(state, form, "otp")
+    if login.citizen_id is None:
+        raise expired(state)
+    citizen = state.citizens[login.citizen_id]
+    otp = str(form.get("otp", "")).strip()
+    if not secrets.compare_digest(otp.encode(), state.settings.otp_code.encode()):
+        login.failed_otp_attempts += 1
+        if login.failed_otp_attempts >= MAX_OTP_ATTEMPTS:
+            return back_to_client(
+                state, login, access_denied("Nhập sai mã OTP quá số lần cho phép.")
+            )
+        remaining = MAX_OTP_ATTEMPTS - login.failed_otp_attempts
+        error = f"Mã OTP không đúng. Còn {remaining} lần thử."
+        return show_otp(state, login, citizen, error=error)
+    login.auth_time = int(state.now())
+    login.amr = ("pwd", "otp")
+    return show_consent(state, login, citizen)
+
+
+async def submit_consent(state: SimState, request: Request) -> Response:
+    """Last step: "Đồng ý" issues a single-use code (RFC 6749 §4.1.2), "Huỷ" is
+    access_denied (§4.1.2.1)."""
+    form = await request.form()
+    login = live_login(state, form, "consent")
+    if login.citizen_id is None or login.auth_time is None:
+        raise expired(state)
+    decision = form.get("quyet_dinh")
+    if decision == "huy":
+        return back_to_client(
+            state, login, access_denied("Người dùng không đồng ý chia sẻ thông tin.")
+        )
+    if decision != "dong_y":
+        issuer = state.settings.issuer
+        return error_page(issuer, "Yêu cầu không hợp lệ", "Thiếu lựa chọn Đồng ý hoặc Huỷ.")
+    code_value = new_handle()
+    state.codes[code_value] = AuthorizationCode(
+        request=login.request,
+        citizen_id=login.citizen_id,
+        auth_time=login.auth_time,
+        amr=login.amr,
+        expires_at=state.now() + state.settings.code_ttl_seconds,
+    )
+    return back_to_client(state, login, {"code": code_value})
+
+
+async def cancel(state: SimState, request: Request) -> RedirectResponse:
+    """The "Quay lại ứng dụng" button, at any step: access_denied (RFC 6749 §4.1.2.1), with
+    the reason when there is one (a locked account)."""
+    login = live_login(state, await request.form(), None)
+    description = login.cancel_description or "Người dùng đã huỷ đăng nhập."
+    return back_to_client(state, login, access_denied(description))
+
+
+def routes(state: SimState) -> APIRouter:
+    router = APIRouter()
+    add_endpoint(router, state, "/login", submit_login, methods=["POST"])
+    add_endpoint(router, state, "/otp", submit_otp, methods=["POST"])
+    add_endpoint(router, state, "/consent", submit_consent, methods=["POST"])
+    add_endpoint(router, state, "/cancel", cancel, methods=["POST"])
+    return router
