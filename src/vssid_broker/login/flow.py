@@ -41,7 +41,7 @@ from vssid_broker.errors.login import (
     VssidAccountRequired,
 )
 from vssid_broker.federation import callback, transactions
-from vssid_broker.federation.callback import CallbackParams
+from vssid_broker.federation.callback import CallbackParams as CallbackParams  # for the routes
 from vssid_broker.federation.claims import VerifiedIdentity, map_identity
 from vssid_broker.federation.id_token import validate_id_token
 from vssid_broker.federation.models import LoginTransaction
@@ -53,8 +53,6 @@ from vssid_broker.sessions import tokens as app_tokens
 from vssid_broker.sessions.tokens import IssuedTokens
 
 log = logging.getLogger(__name__)
-
-__all__ = ["CallbackParams", "ClientInfo", "LoginSucceeded", "StartedLogin"]
 
 
 @dataclass(frozen=True)
