@@ -37,6 +37,10 @@ class NotActive:
 
     account: Account
 
+    @property
+    def account_id(self) -> int:
+        return self.account.id
+
 
 @dataclass(frozen=True)
 class Failed:

@@ -47,15 +47,13 @@ async def sign_in(
                 audit_details={"identifier": shown},
             )
             return outcome.account, issued
-        refusal = _refusal(outcome)
+        refusal, audited_as = _refusal(outcome)
         audit.record(
             session,
             event_type="login.password",
-            outcome=_audit_outcome(outcome),
+            outcome=audited_as,
             now=now,
-            account_id=outcome.account.id
-            if isinstance(outcome, passwords.NotActive)
-            else outcome.account_id,
+            account_id=outcome.account_id,
             request_id=request_id,
             identifier=shown,
         )
@@ -65,22 +63,18 @@ async def sign_in(
 
 def _refusal(
     outcome: passwords.NotActive | passwords.Failed | passwords.Locked,
-) -> DomainError:
+) -> tuple[DomainError, str]:
+    """What the person is told, and the outcome the audit trail records (finer: it tells a
+    lock that began now from one already in force)."""
     match outcome:
-        case passwords.NotActive():
-            return AccountNotActive("account not active")
-        case passwords.Locked() | passwords.Failed(_, True):
-            return PasswordSignInLocked("too many wrong passwords")
+        case passwords.NotActive(account):
+            return AccountNotActive("account not active"), f"account_{account.status}"
+        case passwords.Locked():
+            return PasswordSignInLocked("too many wrong passwords"), "locked"
+        case passwords.Failed(_, True):
+            return PasswordSignInLocked("too many wrong passwords"), "locked_now"
         case _:
-            return WrongPassword("wrong identifier or password")
-
-
-def _audit_outcome(outcome: passwords.NotActive | passwords.Failed | passwords.Locked) -> str:
-    if isinstance(outcome, passwords.NotActive):
-        return f"account_{outcome.account.status}"
-    if isinstance(outcome, passwords.Failed):
-        return "locked_now" if outcome.locked_now else "invalid_credentials"
-    return "locked"
+            return WrongPassword("wrong identifier or password"), "invalid_credentials"
 
 
 PROOF_REFUSALS: dict[str, type[DomainError]] = {
