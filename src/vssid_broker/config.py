@@ -6,14 +6,25 @@ VNeID on loopback, and the demo client registration the simulator ships with.
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 DEMO_CLIENT_SECRET = "vssid-broker-demo-secret"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -21,6 +32,37 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 def is_loopback_url(url: str) -> bool:
     return (urlsplit(url).hostname or "") in LOOPBACK_HOSTS
+
+
+def _list_from_text(value: Any) -> Any:
+    """A list setting from the environment: a JSON list, or values separated by commas."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except ValueError as error:
+            raise ValueError(
+                "expects a JSON list or comma-separated values; this JSON list does not parse"
+            ) from error
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+StrList = Annotated[list[str], NoDecode, BeforeValidator(_list_from_text)]
+"""A list of strings: `["a","b"]` or `a,b` in the environment."""
+
+TokenAuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+
+
+@dataclass(frozen=True)
+class VneidClient:
+    """One client registration of the broker at VNeID (OIDC Dynamic Registration §2): the
+    browser's is a web client, the app's a native one, each with its own redirect URIs."""
+
+    client_id: str
+    token_auth_method: TokenAuthMethod
+    client_secret: SecretStr | None
 
 
 class ServiceClient(BaseModel):
@@ -63,21 +105,37 @@ class Settings(BaseSettings):
 
     # --- VNeID, the OpenID provider ---------------------------------------------------------
     vneid_issuer: str = "http://127.0.0.1:9000"
+    """Compared exactly as written (a trailing "/" included) with discovery and every token."""
     vneid_client_id: str = "vssid-broker"
+    """The browser's registration at VNeID: a web client (redirect `…/auth/vneid/callback`)."""
     vneid_client_secret: SecretStr = SecretStr(DEMO_CLIENT_SECRET)
     vneid_token_auth_method: Literal[
         "client_secret_basic", "client_secret_post", "private_key_jwt"
     ] = "client_secret_basic"
     """`private_key_jwt` signs with the broker's keys; register its JWKS URL at VNeID."""
+    vneid_app_client_id: str = "vssid-broker-app"
+    """The app's own registration at VNeID: a native client whose redirect URIs are
+    `VSSID_APP_REDIRECT_URIS` (a web client may not hold custom-scheme redirects). Set it to
+    `VSSID_VNEID_CLIENT_ID` where VNeID gave one registration for both."""
+    vneid_app_client_secret: SecretStr | None = None
+    vneid_app_token_auth_method: TokenAuthMethod = "none"
+    """`none`: a public native client (RFC 8252 §8.4), protected by the broker's own PKCE
+    verifier, which never leaves the broker."""
+    vneid_end_session_method: Literal["GET", "POST"] = "GET"
+    """How the browser is sent to VNeID's `end_session_endpoint` (RP-Initiated Logout §2):
+    GET with the hint in the query, which every provider serves, or an auto-submitted POST."""
+    vneid_request_essential_acr: bool = True
+    """Ask for level 2 also as an essential `acr` claim (OIDC Core §5.5.1.1), so a provider
+    that honours it refuses a level-1 person before any data is shared."""
     vneid_use_par: bool = False
     """Send the authorization request by PAR (RFC 9126); VNeID must publish the endpoint."""
     vneid_fetch_userinfo: bool = False
     """Also read claims from userinfo (its `sub` must equal the ID token's)."""
     vneid_max_age_seconds: int | None = None
     """If set, ask for a sign-in no older than this and check `auth_time`."""
-    vneid_scope: str = "openid profile"
-    vneid_signing_algs: list[str] = Field(default_factory=lambda: ["RS256", "PS256", "ES256"])
-    vneid_level2_acr_values: list[str] = Field(default_factory=lambda: ["LoA2"])
+    vneid_scope: str = "openid profile citizen_id"
+    vneid_signing_algs: StrList = Field(default_factory=lambda: ["RS256", "PS256", "ES256"])
+    vneid_level2_acr_values: StrList = Field(default_factory=lambda: ["LoA2"])
     """`acr` values that mean level 2. The real VNeID's names are not public, so configure them."""
     vneid_subject_claim: str = "sub"
     vneid_citizen_id_claim: str = "SoDinhDanh"
@@ -92,7 +150,7 @@ class Settings(BaseSettings):
     id_token_clock_skew_seconds: int = 60
 
     # --- the VssID mobile app, a public client of the broker ---------------------------------
-    app_redirect_uris: list[str] = Field(
+    app_redirect_uris: StrList = Field(
         default_factory=lambda: [
             "vn.gov.baohiemxahoi.vssid:/oauth/vneid",
             "https://vssid.baohiemxahoi.gov.vn/app/oauth/vneid",
@@ -142,10 +200,26 @@ class Settings(BaseSettings):
     # --- operations --------------------------------------------------------------------------
     log_level: str = "INFO"
 
-    @field_validator("public_base_url", "vneid_issuer")
+    @field_validator("public_base_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("vneid_issuer")
+    @classmethod
+    def _issuer_is_a_url(cls, value: str) -> str:
+        # OIDC Core §2: an https URL with no query or fragment; kept exactly as written.
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ValueError("expects the issuer URL exactly as VNeID publishes it")
+        if parts.fragment or "#" in value:
+            raise ValueError("expects the issuer URL exactly as VNeID publishes it")
+        return value
+
+    @field_validator("vneid_end_session_method", mode="before")
+    @classmethod
+    def _method_in_capitals(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _https_outside_loopback(self) -> Settings:
@@ -184,11 +258,48 @@ class Settings(BaseSettings):
             raise ValueError("VNeID claim names must not be empty")
         if not self.vneid_level2_acr_values:
             raise ValueError("VSSID_VNEID_LEVEL2_ACR_VALUES must name at least one acr value")
+        if (
+            self.vneid_app_token_auth_method in ("client_secret_basic", "client_secret_post")
+            and self.vneid_app_client_secret is None
+            and self.vneid_app_client_id != self.vneid_client_id
+        ):
+            raise ValueError(
+                "VSSID_VNEID_APP_CLIENT_SECRET is needed for VSSID_VNEID_APP_TOKEN_AUTH_METHOD="
+                f"{self.vneid_app_token_auth_method}"
+            )
         return self
+
+    @property
+    def vneid_web_client(self) -> VneidClient:
+        return VneidClient(
+            self.vneid_client_id, self.vneid_token_auth_method, self.vneid_client_secret
+        )
+
+    @property
+    def vneid_app_client(self) -> VneidClient:
+        # One registration for both: the app flow then uses the browser's credentials too.
+        secret = self.vneid_app_client_secret
+        if secret is None and self.vneid_app_client_id == self.vneid_client_id:
+            secret = self.vneid_client_secret
+        return VneidClient(self.vneid_app_client_id, self.vneid_app_token_auth_method, secret)
+
+    def vneid_client_for(self, channel: str) -> VneidClient:
+        return self.vneid_app_client if channel == "app" else self.vneid_web_client
+
+    @property
+    def vneid_client_ids(self) -> tuple[str, ...]:
+        """Every audience VNeID may address tokens to (logout tokens name either client)."""
+        return tuple(dict.fromkeys((self.vneid_client_id, self.vneid_app_client_id)))
 
     @cached_property
     def vneid_redirect_uri(self) -> str:
         return f"{self.public_base_url}/auth/vneid/callback"
+
+    @property
+    def frontchannel_logout_uri(self) -> str:
+        """Front-Channel Logout 1.0 §2: VNeID loads this in an iframe (register it at VNeID,
+        with `frontchannel_logout_session_required`)."""
+        return f"{self.public_base_url}/auth/vneid/frontchannel-logout"
 
     @property
     def post_logout_redirect_uri(self) -> str:
@@ -202,3 +313,42 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+class SettingsInvalid(Exception):
+    """Start-up refused: one line per invalid setting, naming it and what it expects."""
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def load_settings(settings_class: type[SettingsT], **overrides: Any) -> SettingsT:
+    """The settings from the environment (and `overrides`), or `SettingsInvalid` with one line
+    per invalid setting: no traceback for an operator to read through."""
+    try:
+        return settings_class(**overrides)
+    except ValidationError as error:
+        prefix = str(settings_class.model_config.get("env_prefix", ""))
+        raise SettingsInvalid("\n".join(setting_error_lines(error, prefix))) from None
+    except SettingsError as error:
+        # pydantic-settings could not decode a JSON value before validation.
+        found = re.search(r'field "([^"]+)"', str(error))
+        prefix = str(settings_class.model_config.get("env_prefix", ""))
+        name = (prefix + (found.group(1) if found else "")).upper()
+        raise SettingsInvalid(f"{name}: expects valid JSON") from None
+
+
+def setting_error_lines(error: ValidationError, prefix: str) -> list[str]:
+    """`VSSID_NAME: what it expects` per error; never the value given (it may be a secret)."""
+    lines = []
+    for item in error.errors(include_input=False, include_url=False):
+        message = str(item["msg"]).removeprefix("Value error, ")
+        message = message.replace("Input should be", "expects")
+        location = [str(part) for part in item["loc"]]
+        if not location:  # a rule across settings: its message names them already
+            lines.append(message)
+            continue
+        name = (prefix + location[0]).upper()
+        rest = "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in location[1:])
+        lines.append(f"{name}{rest}: {message}")
+    return lines

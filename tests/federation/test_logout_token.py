@@ -21,6 +21,7 @@ from vssid_broker.federation.logout_token import (
 
 ISSUER = "https://vneid.example"
 CLIENT_ID = "vssid-broker"
+APP_CLIENT_ID = "vssid-broker-app"
 PROVIDER_KEY = RSAKey.generate_key(2048, auto_kid=True)
 OTHER_KEY = RSAKey.generate_key(2048, auto_kid=True)
 
@@ -32,7 +33,7 @@ async def provider_keys(_kid: str | None) -> KeySet:
 def expectations(now: int) -> LogoutExpectations:
     return LogoutExpectations(
         issuer=ISSUER,
-        client_id=CLIENT_ID,
+        client_ids=[CLIENT_ID, APP_CLIENT_ID],
         allowed_algs=["RS256"],
         now=now,
         skew_seconds=60,
@@ -62,8 +63,23 @@ def sign(payload: dict[str, Any], key: RSAKey = PROVIDER_KEY, typ: str = "logout
 async def test_a_proper_logout_token_names_the_person() -> None:
     now = int(time.time())
     request = await validate_logout_token(sign(claims(now)), provider_keys, expectations(now))
-    assert request.issuer == ISSUER and request.subject.startswith("3f1c1e9e")
+    assert request.issuer == ISSUER
+    assert request.subject is not None and request.subject.startswith("3f1c1e9e")
     assert request.expires_at >= now + 120
+
+
+async def test_a_token_for_the_apps_registration_is_accepted_too() -> None:
+    now = int(time.time())
+    token = sign(claims(now, aud=APP_CLIENT_ID))
+    request = await validate_logout_token(token, provider_keys, expectations(now))
+    assert request.subject is not None
+
+
+async def test_a_sid_only_token_names_the_vneid_session() -> None:
+    now = int(time.time())
+    token = sign(claims(now, sub=None, sid="vneid-session-1"))
+    request = await validate_logout_token(token, provider_keys, expectations(now))
+    assert request.subject is None and request.sid == "vneid-session-1"
 
 
 @pytest.mark.parametrize(
@@ -75,7 +91,7 @@ async def test_a_proper_logout_token_names_the_person() -> None:
         ("iat too old", {"iat": -3600}),
         ("iat in the future", {"iat": 3600}),
         ("expired", {"exp": -120}),
-        ("no sub", {"sub": None}),
+        ("neither sub nor sid", {"sub": None}),
         ("no events", {"events": None}),
         ("wrong event", {"events": {"http://schemas.openid.net/event/other": {}}}),
         ("event not an object", {"events": {BACKCHANNEL_LOGOUT_EVENT: "yes"}}),

@@ -15,7 +15,7 @@ from datetime import timedelta
 import uvicorn
 
 from vssid_broker import schema
-from vssid_broker.config import Settings
+from vssid_broker.config import Settings, SettingsInvalid, load_settings
 from vssid_broker.db import database, utcnow
 from vssid_broker.errors import CommandRefused, DomainError
 from vssid_broker.logging_setup import configure as configure_logging
@@ -95,38 +95,48 @@ def main(argv: Sequence[str] | None = None) -> None:
             case "serve":
                 run_serve(args.host, args.port, args.workers)
             case "migrate":
-                run_migrate(Settings(), args.revision, args.downgrade)
+                run_migrate(load_settings(Settings), args.revision, args.downgrade)
             case "seed" if args.accounts is not None:
                 asyncio.run(
-                    run_bulk_seed(Settings(), args.accounts, args.vneid_citizens, args.seed)
+                    run_bulk_seed(
+                        load_settings(Settings), args.accounts, args.vneid_citizens, args.seed
+                    )
                 )
             case "seed":
-                asyncio.run(run_seed(Settings()))
+                asyncio.run(run_seed(load_settings(Settings)))
             case "keys":
-                asyncio.run(run_keys(Settings(), args.action, args.publish_ahead_seconds))
+                asyncio.run(
+                    run_keys(load_settings(Settings), args.action, args.publish_ahead_seconds)
+                )
             case "purge":
-                asyncio.run(run_purge(Settings()))
+                asyncio.run(run_purge(load_settings(Settings)))
             case "staff":
                 password = os.environ.get("VSSID_STAFF_PASSWORD") or sys.stdin.readline()
                 asyncio.run(
                     run_staff_create(
-                        Settings(), args.username, args.role, password.rstrip("\n"), args.account_id
+                        load_settings(Settings),
+                        args.username,
+                        args.role,
+                        password.rstrip("\n"),
+                        args.account_id,
                     )
                 )
             case "vneid-sim":
+                from vssid_broker.vneid_sim.config import SimSettings
                 from vssid_broker.vneid_sim.server import run as run_sim
 
                 if args.test_mode:
                     os.environ["VNEID_SIM_TEST_MODE"] = "true"
+                load_settings(SimSettings)  # one line per bad setting, before the server builds
                 run_sim(args.host, args.port, None)
             case "demo":
                 run_demo(args.port, args.sim_port)
-    except (schema.SchemaNotCurrent, DomainError, CommandRefused) as error:
+    except (schema.SchemaNotCurrent, DomainError, CommandRefused, SettingsInvalid) as error:
         sys.exit(str(error))
 
 
 def run_serve(host: str, port: int, workers: int) -> None:
-    settings = Settings()
+    settings = load_settings(Settings)
     configure_logging(settings.log_level)
     asyncio.run(check_schema(settings))  # fail with one clear line, before any worker starts
     uvicorn.run(

@@ -9,7 +9,7 @@ import uvicorn
 
 from vssid_broker import schema
 from vssid_broker.app import create_app
-from vssid_broker.config import Settings
+from vssid_broker.config import Settings, load_settings
 from vssid_broker.db import database, utcnow
 from vssid_broker.seeding import seed_demo_data
 from vssid_broker.seeding.demo_accounts import demo_accounts
@@ -84,7 +84,7 @@ def banner(settings: Settings, sim: SimSettings) -> str:
 async def run(port: int, sim_port: int) -> None:
     os.environ.setdefault("VSSID_PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
     os.environ.setdefault("VSSID_VNEID_ISSUER", f"http://127.0.0.1:{sim_port}")
-    settings = Settings()
+    settings = load_settings(Settings)
     if not settings.is_sqlite:
         raise SystemExit("the demo runs on the embedded SQLite database only")
     await asyncio.to_thread(schema.upgrade, settings.database_url)
@@ -93,7 +93,7 @@ async def run(port: int, sim_port: int) -> None:
     print(f"demo accounts added: {seeded.accounts}")
     print(f"demo review cases added: {seeded.cases}")
     await ensure_demo_staff(settings)
-    sim_settings = SimSettings(issuer=settings.vneid_issuer)
+    sim_settings = load_settings(SimSettings, issuer=settings.vneid_issuer)
     servers = [
         uvicorn.Server(
             uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None)

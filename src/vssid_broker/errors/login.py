@@ -81,9 +81,16 @@ class ProviderUnavailable(LoginRefused):
 
 
 class ProviderMisconfigured(ProviderUnavailable):
-    """Discovery names another issuer, lacks fields or uses http: the person sees an outage."""
+    """Discovery names another issuer, lacks fields or uses http: not an outage that passes by
+    itself but a configuration to fix, so the person is told so (and operators read the detail
+    in the log)."""
 
+    status = 502
     code = "vneid_metadata_invalid"
+    message = (
+        "Kết nối giữa VssID và VNeID đang bị cấu hình sai nên chưa thể đăng nhập bằng tài khoản "
+        "định danh điện tử. Vui lòng đăng nhập bằng cách khác hoặc liên hệ tổng đài 1900 9068."
+    )
 
 
 class ProviderRefusedRequest(LoginRefused):

@@ -19,6 +19,12 @@ class LogoutTokenRejected(InvalidTokenRequest):
     message = "Logout token không hợp lệ."
 
 
+class FrontChannelLogoutRejected(InvalidTokenRequest):
+    """Front-Channel Logout 1.0 §3: a request without VNeID's `iss` and a `sid` ends nothing."""
+
+    message = "Yêu cầu đăng xuất từ VNeID không hợp lệ."
+
+
 class UnsupportedGrantType(DomainError):
     code = "unsupported_grant_type"
     message = "Loại yêu cầu cấp phiên không được hỗ trợ."

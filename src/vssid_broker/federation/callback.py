@@ -3,12 +3,14 @@ token, and what may userinfo add. No database, no linking: the login story calls
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from vssid_broker.config import Settings
 from vssid_broker.errors.login import (
+    AssuranceTooLow,
     CodeExchangeFailed,
     IdTokenRejected,
     ProviderDenied,
@@ -30,6 +32,21 @@ class CallbackParams:
     error: str | None = None
 
 
+UNMET_AUTHENTICATION_REQUIREMENTS = "unmet_authentication_requirements"
+"""OpenID Connect Core 1.0 errata 2 §3.1.2.6 error: an essential `acr` cannot be met."""
+
+
+def level2_request(settings: Settings) -> dict[str, str]:
+    """How level 2 is asked for: `acr_values` (voluntary, §3.1.2.1) and, unless turned off, an
+    essential `acr` claim (§5.5.1.1), which a provider must meet or refuse before consent.
+    Either way the ID token's `acr` is checked afterwards: that check cannot be skipped."""
+    params = {"acr_values": " ".join(settings.vneid_level2_acr_values)}
+    if settings.vneid_request_essential_acr:
+        acr = {"essential": True, "values": list(settings.vneid_level2_acr_values)}
+        params["claims"] = json.dumps({"id_token": {"acr": acr}}, separators=(",", ":"))
+    return params
+
+
 def authorization_code(params: CallbackParams, metadata: ProviderMetadata) -> str:
     """The code, once the response is known to be VNeID's answer and not an error."""
     # RFC 9207 §2.4: a provider that announces `iss` must send it, and it must be its own.
@@ -38,6 +55,9 @@ def authorization_code(params: CallbackParams, metadata: ProviderMetadata) -> st
         raise ProviderIssuerMismatch("authorization response iss missing or foreign")
     if params.error == "access_denied":
         raise ProviderDenied("the person cancelled or refused consent at VNeID")
+    if params.error == UNMET_AUTHENTICATION_REQUIREMENTS:
+        # The provider could not sign the person in at level 2 (the essential acr we asked).
+        raise AssuranceTooLow("VNeID refused: unmet_authentication_requirements (not level 2)")
     if params.error:
         raise ProviderError(f"VNeID returned error {params.error[:40]!r}")
     if not params.code:
@@ -46,12 +66,17 @@ def authorization_code(params: CallbackParams, metadata: ProviderMetadata) -> st
 
 
 def expectations(
-    settings: Settings, metadata: ProviderMetadata, txn: LoginTransaction, now: datetime
+    settings: Settings,
+    metadata: ProviderMetadata,
+    txn: LoginTransaction,
+    now: datetime,
+    client_id: str,
 ) -> Expectations:
-    """What the ID token of this login transaction must satisfy (OIDC Core §3.1.3.7)."""
+    """What the ID token of this login transaction must satisfy (OIDC Core §3.1.3.7); its
+    audience is the registration the login used (the browser's or the app's)."""
     return Expectations(
         issuer=metadata.issuer,
-        client_id=settings.vneid_client_id,
+        client_id=client_id,
         nonce=txn.nonce,
         allowed_algs=allowed_algs(settings, metadata),
         level2_acr_values=settings.vneid_level2_acr_values,

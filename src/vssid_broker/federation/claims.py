@@ -27,6 +27,8 @@ class VerifiedIdentity:
     gender: str | None
     acr: str
     amr: tuple[str, ...]
+    sid: str | None = None
+    """VNeID's session the sign-in belongs to (the ID token's `sid`, Front-Channel Logout §3)."""
 
     @property
     def masked_citizen_id(self) -> str:
@@ -58,4 +60,5 @@ def map_identity(claims: dict[str, Any], settings: Settings) -> VerifiedIdentity
         gender=gender if gender in ("male", "female") else None,
         acr=str(claims["acr"]),
         amr=tuple(str(item) for item in amr) if isinstance(amr, list) else (),
+        sid=sid if isinstance(sid := claims.get("sid"), str) and 0 < len(sid) <= 255 else None,
     )

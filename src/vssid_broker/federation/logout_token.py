@@ -26,7 +26,8 @@ BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 @dataclass(frozen=True)
 class LogoutExpectations:
     issuer: str
-    client_id: str
+    client_ids: Sequence[str]
+    """The broker's registrations (browser, app): a logout token may address either."""
     allowed_algs: Sequence[str]
     now: int
     skew_seconds: int
@@ -36,7 +37,10 @@ class LogoutExpectations:
 @dataclass(frozen=True)
 class LogoutRequest:
     issuer: str
-    subject: str
+    subject: str | None
+    """The person, when named: every session of theirs ends."""
+    sid: str | None
+    """VNeID's session, when named without a person: the sessions it started end."""
     jti: str
     expires_at: int
     """Until when the `jti` must be remembered to refuse a replay."""
@@ -61,7 +65,7 @@ def _check_claims(claims: dict[str, Any], expected: LogoutExpectations) -> Logou
     # §2.6 rule 4: iss, aud and iat as for ID tokens (OIDC Core §3.1.3.7).
     if not issuer_matches(claims, expected.issuer):
         raise LogoutTokenRejected("logout token iss is not the configured issuer")
-    if audiences_naming(claims, expected.client_id) is None:
+    if all(audiences_naming(claims, client_id) is None for client_id in expected.client_ids):
         raise LogoutTokenRejected("logout token aud does not contain our client id")
     iat = claims.get("iat")
     if not isinstance(iat, int | float) or not (
@@ -73,10 +77,11 @@ def _check_claims(claims: dict[str, Any], expected: LogoutExpectations) -> Logou
         not isinstance(exp, int | float) or exp + expected.skew_seconds <= expected.now
     ):
         raise LogoutTokenRejected("logout token is expired")
-    # §2.6 rule 5: sub or sid; we end sessions by person, so we need sub.
-    subject = claims.get("sub")
-    if not isinstance(subject, str) or not subject:
-        raise LogoutTokenRejected("logout token has no sub (sid-only logout is not supported)")
+    # §2.6 rule 5: sub or sid (or both; then the person is logged out everywhere).
+    subject = _text_claim(claims, "sub")
+    sid = _text_claim(claims, "sid")
+    if subject is None and sid is None:
+        raise LogoutTokenRejected("logout token has neither sub nor sid")
     # §2.6 rule 6: the events claim names the back-channel logout event with a JSON object.
     events = claims.get("events")
     if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_LOGOUT_EVENT), dict):
@@ -92,6 +97,12 @@ def _check_claims(claims: dict[str, Any], expected: LogoutExpectations) -> Logou
     return LogoutRequest(
         issuer=expected.issuer,
         subject=subject,
+        sid=sid,
         jti=jti,
         expires_at=max(remember_until, int(iat) + expected.max_age_seconds) + expected.skew_seconds,
     )
+
+
+def _text_claim(claims: dict[str, Any], name: str) -> str | None:
+    value = claims.get(name)
+    return value if isinstance(value, str) and 0 < len(value) <= 255 else None

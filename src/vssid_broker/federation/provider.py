@@ -19,7 +19,7 @@ import httpx
 from authlib.oauth2.auth import ClientAuth
 from joserfc.jwk import KeySet
 
-from vssid_broker.config import Settings, is_loopback_url
+from vssid_broker.config import Settings, VneidClient, is_loopback_url
 from vssid_broker.errors.login import (
     CodeExchangeFailed,
     LoginRefused,
@@ -57,6 +57,10 @@ class ProviderMetadata:
         """OIDC RP-Initiated Logout 1.0 §2.1: absent when the provider does not offer it."""
         value = self.raw.get("end_session_endpoint")
         return str(value) if value else None
+
+    @property
+    def frontchannel_logout_session_supported(self) -> bool:
+        return bool(self.raw.get("frontchannel_logout_session_supported", False))
 
     @property
     def sends_iss_in_response(self) -> bool:
@@ -123,7 +127,7 @@ class ProviderClient:
         async with self._metadata_lock:
             if time.monotonic() - self._metadata.fetched_at < ttl:
                 return self._metadata.value  # type: ignore[no-any-return]
-            url = f"{self._settings.vneid_issuer}/.well-known/openid-configuration"
+            url = discovery_url(self._settings.vneid_issuer)
             document = await self._get_json(url)
             metadata = self._check_metadata(document)
             self._metadata = _Cached(metadata, time.monotonic())
@@ -133,7 +137,8 @@ class ProviderClient:
         missing = [name for name in REQUIRED_METADATA if not document.get(name)]
         if missing:
             raise ProviderMisconfigured(f"discovery document lacks {', '.join(missing)}")
-        # OIDC Discovery §4.3: the issuer in the document must equal the one we asked.
+        # OIDC Discovery §4.3: the issuer in the document must equal the configured one,
+        # character for character (a trailing "/" included).
         if document["issuer"] != self._settings.vneid_issuer:
             raise ProviderMisconfigured("discovery issuer differs from the configured issuer")
         for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
@@ -172,14 +177,14 @@ class ProviderClient:
             return key_set
 
     # --- endpoints that authenticate the client --------------------------------------------
-    async def push_authorization_request(self, params: dict[str, str]) -> str:
+    async def push_authorization_request(self, params: dict[str, str], client: VneidClient) -> str:
         """RFC 9126: send the request to VNeID directly; returns the `request_uri` to use."""
         metadata = await self.metadata()
         if metadata.par_endpoint is None:
             raise ProviderMisconfigured("PAR is configured but VNeID publishes no PAR endpoint")
         # No retry: a pushed request is cheap to start again from the person's side.
         payload = await self._post_authenticated(
-            metadata.par_endpoint, params, "PAR endpoint", ProviderRefusedRequest
+            metadata.par_endpoint, params, client, "PAR endpoint", ProviderRefusedRequest
         )
         request_uri = payload.get("request_uri")
         if not isinstance(request_uri, str) or not request_uri:
@@ -187,7 +192,7 @@ class ProviderClient:
         return request_uri
 
     async def exchange_code(
-        self, code: str, redirect_uri: str, code_verifier: str
+        self, code: str, redirect_uri: str, code_verifier: str, client: VneidClient
     ) -> dict[str, Any]:
         metadata = await self.metadata()
         body = {
@@ -198,7 +203,7 @@ class ProviderClient:
         }
         # No retry: an authorization code is single use, a second try could only fail.
         payload = await self._post_authenticated(
-            metadata.token_endpoint, body, "token endpoint", CodeExchangeFailed
+            metadata.token_endpoint, body, client, "token endpoint", CodeExchangeFailed
         )
         if not isinstance(payload.get("id_token"), str):
             raise CodeExchangeFailed("token response has no id_token")
@@ -221,9 +226,14 @@ class ProviderClient:
         return payload
 
     async def _post_authenticated(
-        self, url: str, body: dict[str, str], what: str, refused: type[LoginRefused]
+        self,
+        url: str,
+        body: dict[str, str],
+        client: VneidClient,
+        what: str,
+        refused: type[LoginRefused],
     ) -> dict[str, Any]:
-        headers, encoded = await self._authenticate(url, body)
+        headers, encoded = await self._authenticate(url, body, client)
         try:
             response = await self._http.post(url, headers=headers, content=encoded)
         except httpx.HTTPError as error:
@@ -238,21 +248,27 @@ class ProviderClient:
             raise refused(f"{what} refused the request: {error_code}")
         return payload
 
-    async def _authenticate(self, url: str, body: dict[str, str]) -> tuple[dict[str, str], str]:
-        """Client authentication as configured (OIDC Core §9)."""
+    async def _authenticate(
+        self, url: str, body: dict[str, str], client: VneidClient
+    ) -> tuple[dict[str, str], str]:
+        """Client authentication as the registration says (OIDC Core §9)."""
         settings = self._settings
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             "Accept": "application/json",
         }
-        if settings.vneid_token_auth_method == "private_key_jwt":
+        if client.token_auth_method == "none":
+            # A public native client (RFC 8252 §8.4): identified, not authenticated; PKCE binds
+            # the code to the verifier only the broker holds.
+            return headers, urlencode(body | {"client_id": client.client_id})
+        if client.token_auth_method == "private_key_jwt":
             if self._assertion_signer is None:
                 raise RuntimeError("private_key_jwt needs the broker's signing keys")
             now = int(time.time())
             assertion = await self._assertion_signer(
                 {
-                    "iss": settings.vneid_client_id,
-                    "sub": settings.vneid_client_id,
+                    "iss": client.client_id,
+                    "sub": client.client_id,
                     # The issuer as audience: unambiguous for the provider (RFC 7523 §3,
                     # and the mix-up advice of RFC 9700 §4.4).
                     "aud": settings.vneid_issuer,
@@ -262,16 +278,13 @@ class ProviderClient:
                 }
             )
             body = body | {
-                "client_id": settings.vneid_client_id,
+                "client_id": client.client_id,
                 "client_assertion_type": CLIENT_ASSERTION_TYPE,
                 "client_assertion": assertion,
             }
             return headers, urlencode(body)
-        auth = ClientAuth(
-            settings.vneid_client_id,
-            settings.vneid_client_secret.get_secret_value(),
-            settings.vneid_token_auth_method,
-        )
+        secret = client.client_secret.get_secret_value() if client.client_secret else ""
+        auth = ClientAuth(client.client_id, secret, client.token_auth_method)
         _url, prepared_headers, encoded = auth.prepare("POST", url, headers, urlencode(body))
         return dict(prepared_headers), str(encoded)
 
@@ -293,6 +306,12 @@ class ProviderClient:
                 raise ProviderUnavailable(f"{url} answered a body that is not a JSON object")
             return payload
         raise AssertionError("unreachable")
+
+
+def discovery_url(issuer: str) -> str:
+    """OIDC Discovery §4.1: a terminating "/" of the issuer is removed before the well-known
+    path is appended; the issuer itself stays as configured."""
+    return f"{issuer.rstrip('/')}/.well-known/openid-configuration"
 
 
 def _json_or_none(response: httpx.Response) -> dict[str, Any] | None:

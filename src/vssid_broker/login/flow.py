@@ -108,9 +108,10 @@ async def start(
             browser_binding=browser_binding,
             app_code_challenge=app_code_challenge,
         )
+    client = settings.vneid_client_for(channel)
     params = {
         "response_type": "code",
-        "client_id": settings.vneid_client_id,
+        "client_id": client.client_id,
         "redirect_uri": redirect_uri,
         "scope": settings.vneid_scope,
         "state": created.state,
@@ -118,14 +119,14 @@ async def start(
         # RFC 9700 §2.1.1: PKCE with S256, always.
         "code_challenge": create_s256_code_challenge(created.code_verifier),
         "code_challenge_method": "S256",
-        "acr_values": " ".join(settings.vneid_level2_acr_values),
+        **callback.level2_request(settings),
     }
     if settings.vneid_max_age_seconds is not None:
         params["max_age"] = str(settings.vneid_max_age_seconds)
     if settings.vneid_use_par:
         # RFC 9126 §4: only client_id and request_uri travel through the browser.
-        request_uri = await ctx.provider.push_authorization_request(params)
-        params = {"client_id": settings.vneid_client_id, "request_uri": request_uri}
+        request_uri = await ctx.provider.push_authorization_request(params, client)
+        params = {"client_id": client.client_id, "request_uri": request_uri}
     url = add_params_to_uri(metadata.authorization_endpoint, list(params.items()))
     return StartedLogin(url, created.state, settings.login_transaction_ttl_seconds)
 
@@ -185,11 +186,14 @@ async def _finish(
         await caller_check(txn)
         metadata = await ctx.provider.metadata()
         code = callback.authorization_code(params, metadata)
-        token_response = await ctx.provider.exchange_code(code, txn.redirect_uri, txn.code_verifier)
+        registration = ctx.settings.vneid_client_for(channel)
+        token_response = await ctx.provider.exchange_code(
+            code, txn.redirect_uri, txn.code_verifier, registration
+        )
         claims = await validate_id_token(
             token_response["id_token"],
             lambda kid: ctx.provider.signing_keys(refresh_for_kid=kid),
-            callback.expectations(ctx.settings, metadata, txn, ctx.clock()),
+            callback.expectations(ctx.settings, metadata, txn, ctx.clock(), registration.client_id),
         )
         if ctx.settings.vneid_fetch_userinfo:
             claims = await callback.with_userinfo(ctx.provider, claims, token_response)
@@ -271,6 +275,7 @@ async def _sign_in(
         client=client,
         # Kept sealed for RP-initiated logout's id_token_hint (OIDC RP-Initiated Logout §2).
         vneid_id_token=id_token,
+        vneid_sid=identity.sid,
         audit_details={"linked_now": newly_linked},
     )
     return LoginSucceeded(
@@ -297,6 +302,7 @@ async def issue_session(
     request_id: str,
     client: ClientInfo,
     vneid_id_token: str | None = None,
+    vneid_sid: str | None = None,
     audit_event: str = "login",
     audit_details: dict[str, Any] | None = None,
 ) -> IssuedSession:
@@ -316,6 +322,7 @@ async def issue_session(
                 ttl_seconds=ctx.settings.browser_session_ttl_seconds,
                 user_agent=client.user_agent,
                 vneid_id_token_sealed=ctx.keys.seal(vneid_id_token) if vneid_id_token else None,
+                vneid_sid=vneid_sid,
             )
         )
     else:

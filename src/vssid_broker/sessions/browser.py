@@ -31,6 +31,7 @@ def start(
     ttl_seconds: int,
     user_agent: str | None = None,
     vneid_id_token_sealed: str | None = None,
+    vneid_sid: str | None = None,
 ) -> str:
     raw = new_token()
     session.add(
@@ -45,6 +46,7 @@ def start(
             csrf_token=new_token(),
             user_agent=(user_agent or "")[:USER_AGENT_MAX] or None,
             vneid_id_token_sealed=vneid_id_token_sealed,
+            vneid_sid=vneid_sid,
         )
     )
     return raw
@@ -115,6 +117,17 @@ async def end_all(session: AsyncSession, account_id: int, now: datetime) -> int:
         .values(revoked_at=now)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def end_for_vneid_session(session: AsyncSession, sid: str, now: datetime) -> list[int]:
+    """End every open session VNeID's session `sid` started; the accounts they belonged to."""
+    ended = await session.scalars(
+        update(BrowserSession)
+        .where(BrowserSession.vneid_sid == sid, BrowserSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .returning(BrowserSession.account_id)
+    )
+    return list(ended)
 
 
 async def active(

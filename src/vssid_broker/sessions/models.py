@@ -72,7 +72,10 @@ class BrowserSession(Base):
     """A signed-in browser; the cookie holds a random value, the table only its hash."""
 
     __tablename__ = "browser_sessions"
-    __table_args__ = (CheckConstraint("expires_at > created_at", name="ordered_times"),)
+    __table_args__ = (
+        CheckConstraint("expires_at > created_at", name="ordered_times"),
+        Index("ix_browser_sessions_vneid_sid", "vneid_sid"),
+    )
 
     session_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     account_id: Mapped[int] = mapped_column(
@@ -93,6 +96,9 @@ class BrowserSession(Base):
     vneid_id_token_sealed: Mapped[str | None] = mapped_column(Text)
     """VNeID's ID token, encrypted (JWE) under the key-encryption key: the `id_token_hint`
     for RP-initiated logout, unreadable from a database dump."""
+    vneid_sid: Mapped[str | None] = mapped_column(String(255))
+    """VNeID's session the login came from (the ID token's `sid`): front-channel and sid-only
+    back-channel logout name it, and every broker session born of it ends."""
 
 
 class UsedJti(Base):

@@ -3,10 +3,13 @@ redirect back to the client."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from .citizens import SCOPE_CLAIMS
 from .config import ClientRegistration
 from .faults import WRONG_ISSUER
 from .state import AuthorizationRequest, SimState
@@ -14,6 +17,7 @@ from .state import AuthorizationRequest, SimState
 CODE_CHALLENGE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 LOOPBACK_HOSTS = ("127.0.0.1", "[::1]")
 SUPPORTED_ACR_VALUES = ("LoA1", "LoA2")
+UNMET_AUTHENTICATION_REQUIREMENTS = "unmet_authentication_requirements"
 MAX_STATE_LENGTH = 1024
 
 
@@ -103,6 +107,12 @@ def parse_authorization_request(state: SimState, params: Mapping[str, str]) -> A
     scopes = params.get("scope", "").split()
     if "openid" not in scopes:
         raise refuse("invalid_scope", "scope must contain openid")
+    # RFC 6749 §3.3: scopes the provider does not know are left out of the grant.
+    granted = [scope for scope in dict.fromkeys(scopes) if scope in SCOPE_CLAIMS]
+    try:
+        essential_acr = essential_acr_values(params.get("claims"))
+    except ValueError as error:
+        raise refuse("invalid_request", f"claims: {error}") from error
     code_challenge = params.get("code_challenge")
     if not code_challenge:
         raise refuse("invalid_request", "PKCE is required: code_challenge is missing")
@@ -128,15 +138,48 @@ def parse_authorization_request(state: SimState, params: Mapping[str, str]) -> A
     return AuthorizationRequest(
         client_id=client.client_id,
         redirect_uri=redirect_uri,
-        scope=" ".join(scopes),
+        scope=" ".join(granted),
         state=client_state,
         nonce=params.get("nonce"),
         code_challenge=code_challenge,
         acr_values=tuple(params.get("acr_values", "").split()),
+        essential_acr=essential_acr,
         prompt=prompt,
         max_age=max_age,
         login_hint=params.get("login_hint"),
     )
+
+
+def essential_acr_values(raw_claims: str | None) -> tuple[str, ...]:
+    """The `acr` values of the `claims` parameter's ID-token request when marked essential
+    (OIDC Core §5.5, §5.5.1.1); other requested claims are accepted and left to the scopes.
+    Raises ValueError for a parameter that is not a JSON object of objects."""
+    if raw_claims is None:
+        return ()
+    try:
+        claims: Any = json.loads(raw_claims)
+    except ValueError as error:
+        raise ValueError("not valid JSON") from error
+    if not isinstance(claims, dict) or not all(isinstance(v, dict) for v in claims.values()):
+        raise ValueError("must be a JSON object of id_token/userinfo requests")
+    acr = claims.get("id_token", {}).get("acr")
+    if not isinstance(acr, dict) or acr.get("essential") is not True:
+        return ()
+    values = acr.get("values", [acr["value"]] if "value" in acr else [])
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ValueError("acr values must be a list of strings")
+    return tuple(values)
+
+
+def reachable_acr(level: int, essential: tuple[str, ...]) -> str | None:
+    """The `acr` a citizen of `level` signs in with: their own level, or the lower level the
+    client asked as essential; None when no essential value is within reach (the request is
+    then refused with unmet_authentication_requirements, before consent)."""
+    own = f"LoA{level}"
+    if not essential or own in essential:
+        return own
+    within_reach = [f"LoA{lower}" for lower in range(level, 0, -1) if f"LoA{lower}" in essential]
+    return within_reach[0] if within_reach else None
 
 
 def response_redirect(

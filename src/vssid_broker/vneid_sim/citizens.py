@@ -119,6 +119,21 @@ class Citizen(BaseModel):
         }
 
 
+SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
+    "openid": (),
+    "profile": ("name", "birthdate", "gender", "HoVaTen", "NgayThangNamSinh"),
+    "citizen_id": ("SoDinhDanh",),
+}
+"""What each scope releases (OIDC Core §5.4 for `profile`; `citizen_id` is VNeID's own): a
+claim no granted scope covers is never released."""
+
+
+def released_claims(citizen: Citizen, scope: str) -> dict[str, str]:
+    """The citizen's identity claims that the granted `scope` covers."""
+    covered = {name for granted in scope.split() for name in SCOPE_CLAIMS.get(granted, ())}
+    return {name: value for name, value in citizen.identity_claims().items() if name in covered}
+
+
 _citizen_list = TypeAdapter(list[Citizen])
 
 

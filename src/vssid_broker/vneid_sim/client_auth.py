@@ -78,6 +78,10 @@ async def authenticate_client(
     if assertion is not None:
         return await _check_assertion(state, form, assertion, endpoint_url)
 
+    # A public client (`none`, RFC 8252 §8.4) only names itself; PKCE protects its codes.
+    public = state.clients.get(form.get("client_id", ""))
+    if public is not None and "none" in public.token_endpoint_auth_methods:
+        return public
     raise ClientAuthError("invalid_client", "client authentication is required")
 
 

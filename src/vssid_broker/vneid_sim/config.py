@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,7 +13,32 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DATA_DIR = Path(__file__).parent / "data"
 SHIPPED_CITIZENS_FILE = DATA_DIR / "citizens.json"
 
-TokenEndpointAuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt"]
+TokenEndpointAuthMethod = Literal[
+    "client_secret_basic", "client_secret_post", "private_key_jwt", "none"
+]
+ApplicationType = Literal["web", "native"]
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def redirect_uri_problem(application_type: ApplicationType, uri: str) -> str | None:
+    """Why a redirect URI does not suit the client's kind (OIDC Dynamic Registration §2,
+    `application_type`; RFC 8252 §7 for native apps), or None when it does.
+
+    Web clients take https URLs, and http on loopback for development; native clients take a
+    private-use scheme, a claimed https URL or an http loopback URL."""
+    parts = urlsplit(uri)
+    if parts.fragment:
+        return f"{uri}: a redirect URI must not have a fragment"
+    loopback_http = parts.scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS
+    if application_type == "web":
+        if parts.scheme == "https" or loopback_http:
+            return None
+        return f"{uri}: web clients only take web redirect URIs (https, or http on loopback)"
+    if parts.scheme == "https" or loopback_http:
+        return None
+    if parts.scheme in ("http", "") or "." not in parts.scheme:
+        return f"{uri}: a native client's private-use scheme must be a reverse domain name"
+    return None
 
 
 class ClientRegistration(BaseModel):
@@ -21,6 +47,7 @@ class ClientRegistration(BaseModel):
     client_id: str
     client_secret: str | None = None
     client_name: str = "VssID - Bảo hiểm xã hội số"
+    application_type: ApplicationType = "web"
     redirect_uris: list[str]
     token_endpoint_auth_methods: list[TokenEndpointAuthMethod] = Field(
         default_factory=lambda: list[TokenEndpointAuthMethod](["client_secret_basic"])
@@ -28,6 +55,10 @@ class ClientRegistration(BaseModel):
     jwks: dict[str, Any] | None = None
     jwks_uri: str | None = None
     backchannel_logout_uri: str | None = None
+    frontchannel_logout_uri: str | None = None
+    """Loaded in an iframe of the logged-out page (Front-Channel Logout 1.0 §2)."""
+    frontchannel_logout_session_required: bool = True
+    """Add `iss` and `sid` to the front-channel logout URI (§2)."""
     post_logout_redirect_uris: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -43,19 +74,28 @@ class ClientRegistration(BaseModel):
             raise ValueError(f"client {self.client_id}: private_key_jwt needs jwks or jwks_uri")
         if not self.token_endpoint_auth_methods:
             raise ValueError(f"client {self.client_id}: no token endpoint auth method")
+        # A spec-minded provider refuses the whole registration, not just the odd URI.
+        for uri in self.redirect_uris:
+            problem = redirect_uri_problem(self.application_type, uri)
+            if problem:
+                raise ValueError(f"client {self.client_id}: {problem}")
         return self
 
 
+DEMO_APP_REDIRECT_URIS = (
+    "vn.gov.baohiemxahoi.vssid:/oauth/vneid",
+    "https://vssid.baohiemxahoi.gov.vn/app/oauth/vneid",
+)
+
+
 def demo_client() -> ClientRegistration:
-    """The broker's registration used by the demo and the tests."""
+    """The broker's web registration (its browser flow) used by the demo and the tests."""
     return ClientRegistration(
         client_id="vssid-broker",
         client_secret="vssid-broker-demo-secret",
         redirect_uris=[
             "http://127.0.0.1:8000/auth/vneid/callback",
             "http://localhost:8000/auth/vneid/callback",
-            "vn.gov.baohiemxahoi.vssid:/oauth/vneid",
-            "https://vssid.baohiemxahoi.gov.vn/app/oauth/vneid",
         ],
         token_endpoint_auth_methods=["client_secret_basic", "client_secret_post"],
         backchannel_logout_uri=None,
@@ -66,13 +106,27 @@ def demo_client() -> ClientRegistration:
     )
 
 
+def demo_app_client() -> ClientRegistration:
+    """The broker's native registration (the VssID app's flow): the app's own redirect URIs,
+    a public client (RFC 8252 §8.4) whose codes PKCE binds to the broker's verifier."""
+    return ClientRegistration(
+        client_id="vssid-broker-app",
+        client_name="VssID - Bảo hiểm xã hội số (ứng dụng)",
+        application_type="native",
+        redirect_uris=list(DEMO_APP_REDIRECT_URIS),
+        token_endpoint_auth_methods=["none"],
+    )
+
+
 class SimSettings(BaseSettings):
     """Every knob of the simulator, with a default that runs the demo on a laptop."""
 
     model_config = SettingsConfigDict(env_prefix="VNEID_SIM_", extra="ignore")
 
     issuer: str = "http://127.0.0.1:9000"
-    clients: list[ClientRegistration] = Field(default_factory=lambda: [demo_client()])
+    clients: list[ClientRegistration] = Field(
+        default_factory=lambda: [demo_client(), demo_app_client()]
+    )
     # A JSON file holding a list of client registrations; replaces `clients` when set.
     clients_file: Path | None = None
     citizens_file: Path = SHIPPED_CITIZENS_FILE
@@ -90,11 +144,20 @@ class SimSettings(BaseSettings):
     # How long a rotated-out key stays in the JWKS so tokens signed with it still verify.
     key_grace_seconds: int = Field(default=3600, ge=0)
 
+    end_session_methods: list[Literal["GET", "POST"]] = Field(
+        default_factory=lambda: list[Literal["GET", "POST"]](["GET", "POST"])
+    )
+    """Methods `/logout` serves; `["GET"]` plays a provider that refuses cross-site POSTs."""
+
     @field_validator("issuer")
     @classmethod
-    def _issuer_without_trailing_slash(cls, value: str) -> str:
-        # Every endpoint URL is issuer + path, so a trailing slash would double up.
-        return value.rstrip("/")
+    def _issuer_is_a_url(cls, value: str) -> str:
+        # Kept exactly as given (a trailing "/" too): it is what `iss` carries. Endpoint URLs
+        # are built from it without that slash (SimState.endpoint).
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ValueError("issuer must be an http(s) URL without query or fragment")
+        return value
 
     @model_validator(mode="after")
     def _load_clients_file(self) -> SimSettings:

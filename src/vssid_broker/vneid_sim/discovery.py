@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from .authorization import SUPPORTED_ACR_VALUES
+from .citizens import SCOPE_CLAIMS
 from .client_auth import ASSERTION_ALGS
 from .faults import WRONG_ISSUER
 from .keys import SIGNING_ALG
@@ -39,15 +40,16 @@ def provider_metadata(state: SimState) -> dict[str, Any]:
             "client_secret_basic",
             "client_secret_post",
             "private_key_jwt",
+            "none",
         ],
         "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "code_challenge_methods_supported": ["S256"],
-        "scopes_supported": ["openid", "profile"],
+        "scopes_supported": list(SCOPE_CLAIMS),
         "claims_supported": [
-            *("iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp"),
+            *("iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid"),
             *IDENTITY_CLAIMS,
         ],
-        "claims_parameter_supported": False,
+        "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "acr_values_supported": list(SUPPORTED_ACR_VALUES),
@@ -55,7 +57,9 @@ def provider_metadata(state: SimState) -> dict[str, Any]:
         "ui_locales_supported": ["vi"],
         "authorization_response_iss_parameter_supported": True,
         "backchannel_logout_supported": True,
-        "backchannel_logout_session_supported": False,
+        "backchannel_logout_session_supported": True,
+        "frontchannel_logout_supported": True,
+        "frontchannel_logout_session_supported": True,
     }
 
 

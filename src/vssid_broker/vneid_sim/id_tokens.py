@@ -14,7 +14,8 @@ from joserfc import jws, jwt
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import OctKey, RSAKey
 
-from .citizens import Citizen
+from .authorization import reachable_acr
+from .citizens import Citizen, released_claims
 from .faults import ID_TOKEN_FAULTS, WRONG_ISSUER
 from .keys import SIGNING_ALG, new_rsa_key
 from .state import AuthorizationCode, SimState
@@ -42,14 +43,17 @@ def id_token_claims(state: SimState, code: AuthorizationCode, citizen: Citizen) 
         "exp": now + state.settings.id_token_ttl_seconds,
         "iat": now,
         "auth_time": code.auth_time,
-        # The citizen's real level, whatever the client asked for in acr_values.
-        "acr": citizen.acr,
+        # The citizen's real level whatever acr_values asked (a voluntary claim); an
+        # essential acr was met before consent (login_pages.submit_login).
+        "acr": reachable_acr(citizen.level, request.essential_acr) or citizen.acr,
         "amr": list(code.amr),
         "jti": str(uuid.uuid4()),
+        # Front-Channel Logout §3 / Back-Channel Logout §2.4: the session the sign-in opened.
+        "sid": code.sid,
     }
     if request.nonce is not None:
         claims["nonce"] = request.nonce
-    claims.update(citizen.identity_claims())
+    claims.update(released_claims(citizen, request.scope))
     return claims
 
 
@@ -129,11 +133,14 @@ def _header_and_key(state: SimState, faults: set[str]) -> tuple[dict[str, Any], 
     return header, signing_key
 
 
-def issue_logout_token(state: SimState, client_id: str, citizen: Citizen) -> str:
-    """An OpenID Back-Channel Logout 1.0 logout token for one client."""
+def issue_logout_token(
+    state: SimState, client_id: str, citizen: Citizen, sid: str | None = None
+) -> str:
+    """An OpenID Back-Channel Logout 1.0 logout token for one client: about the citizen, or
+    with `sid` about one of their VNeID sessions (§2.4)."""
     now = int(state.now())
     key = state.keys.signing_key
-    claims = {
+    claims: dict[str, Any] = {
         "iss": state.settings.issuer,
         "aud": client_id,
         "sub": str(citizen.sub),
@@ -142,5 +149,7 @@ def issue_logout_token(state: SimState, client_id: str, citizen: Citizen) -> str
         "jti": str(uuid.uuid4()),
         "events": {BACKCHANNEL_LOGOUT_EVENT: {}},
     }
+    if sid is not None:
+        claims["sid"] = sid
     header = {"alg": SIGNING_ALG, "kid": key.kid, "typ": "logout+jwt"}
     return jwt.encode(header, claims, key, algorithms=[SIGNING_ALG], default_type=None)

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from .authorization import response_redirect
-from .citizens import Citizen
+from .authorization import UNMET_AUTHENTICATION_REQUIREMENTS, reachable_acr, response_redirect
+from .citizens import Citizen, released_claims
 from .pages import error_page, render
 from .protocol import LOCKED_MESSAGE, Refused, add_endpoint
 from .state import (
@@ -24,10 +24,18 @@ from .state import (
     LoginStep,
     LoginTransaction,
     SimState,
+    VneidSession,
     new_handle,
 )
 
 MAX_OTP_ATTEMPTS = 3
+CLAIM_LABELS = {
+    "SoDinhDanh": "Số định danh cá nhân",
+    "HoVaTen": "Họ và tên",
+    "birthdate": "Ngày sinh",
+    "gender": "Giới tính",
+}
+"""What the consent page lists, one line per kind of data (both name styles count once)."""
 
 
 def begin_login(state: SimState, auth_request: AuthorizationRequest) -> HTMLResponse:
@@ -107,13 +115,22 @@ def show_otp(
 
 
 def show_consent(state: SimState, login: LoginTransaction, citizen: Citizen) -> HTMLResponse:
+    """The consent page lists exactly what the granted scopes release, nothing more."""
     login.step = "consent"
+    released = released_claims(citizen, login.request.scope)
+    shown = {
+        "SoDinhDanh": citizen.citizen_id,
+        "HoVaTen": citizen.full_name,
+        "birthdate": citizen.birthdate.strftime("%d/%m/%Y"),
+        "gender": "Nam" if citizen.gender == "male" else "Nữ",
+    }
     return render(
         "consent.html",
         issuer=state.settings.issuer,
         login_id=login.login_id,
         client_name=state.clients[login.request.client_id].client_name,
         citizen=citizen,
+        shared=[(label, shown[name]) for name, label in CLAIM_LABELS.items() if name in released],
     )
 
 
@@ -148,13 +165,24 @@ def check_not_locked(state: SimState, login: LoginTransaction, citizen: Citizen)
     )
 
 
-async def submit_login(state: SimState, request: Request) -> HTMLResponse:
+async def submit_login(state: SimState, request: Request) -> Response:
     """Step 1, the passcode. Level 2 needs a second factor (OTP) before consent."""
     form = await request.form()
     login = live_login(state, form, "login")
     citizen = checked_credentials(state, login, form)
     check_not_locked(state, login, citizen)
     login.citizen_id = citizen.citizen_id
+    if reachable_acr(citizen.level, login.request.essential_acr) is None:
+        # OIDC Core §5.5.1.1: an essential acr the person cannot reach ends the request
+        # here, before consent, so nothing about them is shared.
+        return back_to_client(
+            state,
+            login,
+            {
+                "error": UNMET_AUTHENTICATION_REQUIREMENTS,
+                "error_description": "Tài khoản chưa đạt mức độ xác thực được yêu cầu.",
+            },
+        )
     if citizen.level == 2:
         login.step = "otp"
         return show_otp(state, login, citizen)
@@ -202,12 +230,15 @@ async def submit_consent(state: SimState, request: Request) -> Response:
         issuer = state.settings.issuer
         return error_page(issuer, "Yêu cầu không hợp lệ", "Thiếu lựa chọn Đồng ý hoặc Huỷ.")
     code_value = new_handle()
+    sid = new_handle(16)
+    state.sessions[sid] = VneidSession(login.citizen_id)
     state.codes[code_value] = AuthorizationCode(
         request=login.request,
         citizen_id=login.citizen_id,
         auth_time=login.auth_time,
         amr=login.amr,
         expires_at=state.now() + state.settings.code_ttl_seconds,
+        sid=sid,
     )
     return back_to_client(state, login, {"code": code_value})
 

@@ -19,6 +19,10 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 def render(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    # Templates build form actions as "{{ issuer }}/path": an issuer's trailing "/" is dropped
+    # there (only there: `iss` claims carry the issuer exactly).
+    if isinstance(context.get("issuer"), str):
+        context["issuer"] = context["issuer"].rstrip("/")
     html = _templates.get_template(template).render(**context)
     return HTMLResponse(html, status_code=status_code, headers=_NO_STORE)
 

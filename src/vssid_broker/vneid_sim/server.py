@@ -16,7 +16,7 @@ def describe(settings: SimSettings) -> str:
     lines = [
         "Simulated VNeID (not the real VNeID; for development and tests)",
         f"  issuer:     {settings.issuer}",
-        f"  discovery:  {settings.issuer}/.well-known/openid-configuration",
+        f"  discovery:  {settings.issuer.rstrip('/')}/.well-known/openid-configuration",
         f"  test API:   {'on' if settings.test_mode else 'off'} (VNEID_SIM_TEST_MODE)",
         "",
         "Registered clients:",

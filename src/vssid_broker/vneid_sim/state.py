@@ -36,6 +36,8 @@ class AuthorizationRequest:
     nonce: str | None
     code_challenge: str
     acr_values: tuple[str, ...] = ()
+    essential_acr: tuple[str, ...] = ()
+    """`acr` values asked as an essential claim (OIDC Core §5.5.1.1): met, or refused."""
     prompt: tuple[str, ...] = ()
     max_age: int | None = None
     login_hint: str | None = None
@@ -70,9 +72,20 @@ class AuthorizationCode:
     auth_time: int
     amr: tuple[str, ...]
     expires_at: float
+    sid: str = ""
+    """The VNeID session the sign-in opened (the ID token's `sid`)."""
     used: bool = False
     # Access tokens issued from this code, revoked if the code is presented again.
     access_tokens: list[str] = field(default_factory=list)
+
+
+@dataclass
+class VneidSession:
+    """One sign-in at VNeID (the simulator has no single sign-on, so one per login) and the
+    clients that received tokens from it: whom to tell when it ends."""
+
+    citizen_id: str
+    client_ids: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -117,9 +130,11 @@ class SimState:
         self.used_assertion_ids: dict[str, float] = {}
         # Which clients received tokens for a citizen (for back-channel logout).
         self.clients_by_citizen: dict[str, set[str]] = {}
+        # VNeID sessions by `sid` (for front-channel and session-scoped logout).
+        self.sessions: dict[str, VneidSession] = {}
 
     def endpoint(self, path: str) -> str:
-        return self.settings.issuer + path
+        return self.settings.issuer.rstrip("/") + path
 
     def purge_expired(self) -> None:
         """Drop expired entries; called on each request so memory stays bounded."""

@@ -1,6 +1,7 @@
 """The test-mode API under `/_test`: queue faults, rotate the signing key, lock and unlock a
-citizen. `create_app` mounts it only when `settings.test_mode` is on; otherwise every `/_test`
-path is 404, so a simulator reachable by others cannot be made to misbehave.
+citizen, sign a citizen out of VNeID. `create_app` mounts it only when `settings.test_mode` is
+on; otherwise every `/_test` path is 404, so a simulator reachable by others cannot be made to
+misbehave.
 
 No standard governs these controls; they exist so relying-party tests can reach the cases a
 real provider produces rarely or never on demand.
@@ -15,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from .faults import FAULT_NAMES, Fault
-from .logout import send_backchannel_logouts
+from .logout import logged_out_page, send_backchannel_logouts, sign_out_everywhere
 from .state import SimState
 
 
@@ -84,6 +85,20 @@ async def lock_citizen(state: SimState, citizen_id: str) -> JSONResponse:
     )
 
 
+async def sign_out_citizen(state: SimState, citizen_id: str) -> Response:
+    """The citizen signs out in the VNeID app or portal: the answer is the page VNeID then
+    shows (its front-channel iframes load each client's logout URI), and clients with a
+    back-channel URI are sent logout tokens (their statuses in `X-Backchannel-Statuses`)."""
+    citizen = state.citizens.get(citizen_id)
+    if citizen is None:
+        return unknown_citizen()
+    frames, deliveries = await sign_out_everywhere(state, citizen)
+    page = logged_out_page(state, frames, None)
+    statuses = [str(d.get("status", d.get("error", ""))) for d in deliveries]
+    page.headers["X-Backchannel-Statuses"] = ",".join(statuses)
+    return page
+
+
 def unlock_citizen(state: SimState, citizen_id: str) -> JSONResponse:
     citizen = state.citizens.get(citizen_id)
     if citizen is None:
@@ -115,6 +130,11 @@ def routes(state: SimState) -> APIRouter:
     @router.post("/citizens/{citizen_id}/lock")
     async def post_lock(citizen_id: str) -> JSONResponse:
         return await lock_citizen(state, citizen_id)
+
+    # GET too, so a browser test can open it as the page the person sees.
+    @router.api_route("/citizens/{citizen_id}/sign-out", methods=["GET", "POST"])
+    async def sign_out(citizen_id: str) -> Response:
+        return await sign_out_citizen(state, citizen_id)
 
     @router.post("/citizens/{citizen_id}/unlock")
     async def post_unlock(citizen_id: str) -> JSONResponse:

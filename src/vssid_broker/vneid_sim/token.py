@@ -140,6 +140,8 @@ def issue_tokens(
     )
     code.access_tokens.append(access_token)
     state.clients_by_citizen.setdefault(citizen.citizen_id, set()).add(client_id)
+    if code.sid in state.sessions:
+        state.sessions[code.sid].client_ids.add(client_id)
     return JSONResponse(
         {
             "access_token": access_token,

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from .citizens import released_claims
 from .protocol import NO_STORE, Refused, add_endpoint, simulated_server_error
 from .state import AccessToken, SimState
 
@@ -64,7 +65,8 @@ def citizen_claims(state: SimState, record: AccessToken) -> JSONResponse:
     """OpenID Connect Core §5.3.2: `sub` must equal the ID token's; the userinfo_wrong_sub
     fault breaks exactly that, which a client must detect."""
     citizen = state.citizens[record.citizen_id]
-    claims: dict[str, Any] = {"sub": str(citizen.sub), **citizen.identity_claims()}
+    # §5.4: only what the scopes granted with the access token cover.
+    claims: dict[str, Any] = {"sub": str(citizen.sub), **released_claims(citizen, record.scope)}
     if state.faults.take("userinfo_wrong_sub"):
         claims["sub"] = str(uuid.uuid4())
     return JSONResponse(claims, headers=NO_STORE)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
+from urllib.parse import urlsplit
 
+from authlib.common.urls import add_params_to_uri
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -11,17 +14,26 @@ from vssid_broker.accounts import service as accounts
 from vssid_broker.audit import service as audit
 from vssid_broker.context import BrokerContext
 from vssid_broker.errors.login import CsrfRefused
+from vssid_broker.errors.tokens import FrontChannelLogoutRejected
 from vssid_broker.login import flow as login
+from vssid_broker.login import logout as logout_stories
 from vssid_broker.opaque_tokens import new_token
 from vssid_broker.sessions import browser as browser_sessions
 from vssid_broker.sessions.models import BrowserSession
 from vssid_broker.web.deps import Ctx, RequestId
 from vssid_broker.web.rendering import templates
 
+log = logging.getLogger(__name__)
+
 router = APIRouter(include_in_schema=False)
 
 LOGIN_BINDING_COOKIE = "vssid_login"
 CALLBACK_PATH = "/auth/vneid/callback"
+FRONTCHANNEL_LOGOUT_PATH = "/auth/vneid/frontchannel-logout"
+FRONTCHANNEL_LOGOUT_PAGE = (
+    '<!doctype html><html lang="vi"><head><meta charset="utf-8">'
+    "<title>VssID: đã đăng xuất</title></head><body></body></html>"
+)
 
 
 def safe_return_to(value: str | None) -> str:
@@ -178,22 +190,63 @@ async def logout(request: Request, ctx: Ctx, request_id: RequestId) -> Response:
 async def _vneid_logout(
     request: Request, ctx: BrokerContext, ended: BrowserSession | None
 ) -> Response:
-    """OIDC RP-Initiated Logout 1.0: after our session, end the one at VNeID when it offers
-    it. The hint travels in a POST form (§2 allows it), so an ID token never sits in a URL."""
+    """OIDC RP-Initiated Logout 1.0 §2: after our session, end the one at VNeID when it offers
+    it. GET by default (the hint in the query, as §2 defines it, served by every provider; a
+    cross-site POST would not carry VNeID's SameSite=Lax cookie), or an auto-submitted POST
+    form where VNeID wants that (`VSSID_VNEID_END_SESSION_METHOD`)."""
     if ended is None or ended.vneid_id_token_sealed is None:
         return RedirectResponse("/", status_code=303)
     metadata = await ctx.provider.metadata()
     if metadata.end_session_endpoint is None:
         return RedirectResponse("/", status_code=303)
-    return templates.TemplateResponse(
-        request,
-        "vneid_logout.html",
-        {
-            "action": metadata.end_session_endpoint,
-            "fields": {
-                "id_token_hint": ctx.keys.unseal(ended.vneid_id_token_sealed),
-                "client_id": ctx.settings.vneid_client_id,
-                "post_logout_redirect_uri": ctx.settings.post_logout_redirect_uri,
-            },
+    fields = {
+        "id_token_hint": ctx.keys.unseal(ended.vneid_id_token_sealed),
+        "client_id": ctx.settings.vneid_client_id,
+        "post_logout_redirect_uri": ctx.settings.post_logout_redirect_uri,
+        # §2: carried back unchanged to the post-logout redirect; the front page ignores it,
+        # so it only has to be unguessable, never stored.
+        "state": new_token(),
+    }
+    if ctx.settings.vneid_end_session_method == "GET":
+        target = add_params_to_uri(metadata.end_session_endpoint, list(fields.items()))
+        response: Response = RedirectResponse(target, status_code=303)
+    else:
+        response = templates.TemplateResponse(
+            request,
+            "vneid_logout.html",
+            {"action": metadata.end_session_endpoint, "fields": fields},
+        )
+    # The URL and the form carry an ID token: never cached, never sent on as a Referer.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@router.get(FRONTCHANNEL_LOGOUT_PATH)
+async def vneid_frontchannel_logout(
+    ctx: Ctx,
+    request_id: RequestId,
+    iss: str | None = None,
+    sid: str | None = None,
+) -> Response:
+    """OpenID Connect Front-Channel Logout 1.0: VNeID's logged-out page loads this in an
+    iframe with its `iss` and the `sid` that ended; the browser sessions it started end."""
+    status = 200
+    try:
+        ended = await logout_stories.vneid_frontchannel_logout(ctx, iss, sid, request_id)
+        log.info("front-channel logout: %s", ended or "no open session")
+    except FrontChannelLogoutRejected as refusal:
+        log.info("front-channel logout refused: %s", refusal.detail)
+        status = 400
+    metadata = await ctx.provider.metadata()
+    issuer = urlsplit(metadata.issuer)
+    return HTMLResponse(
+        FRONTCHANNEL_LOGOUT_PAGE,
+        status_code=status,
+        headers={
+            # §2: the answer must not be cached, and VNeID (only) may frame it.
+            "Cache-Control": "no-cache, no-store",
+            "Pragma": "no-cache",
+            "Content-Security-Policy": f"frame-ancestors {issuer.scheme}://{issuer.netloc}",
         },
     )
