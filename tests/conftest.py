@@ -29,7 +29,7 @@ from vssid_broker.context import BrokerContext
 from vssid_broker.db import create_engine, session_factory
 from vssid_broker.seeding.demo_accounts import seed_demo
 from vssid_broker.vneid_sim.app import create_app as create_sim_app
-from vssid_broker.vneid_sim.config import SimSettings, demo_client
+from vssid_broker.vneid_sim.config import SimSettings, demo_app_client, demo_client
 
 SERVICE_CLIENT = ServiceClient(
     client_id="vssid-claims-service", client_secret="claims-service-test-secret-0123456789"
@@ -84,7 +84,10 @@ def sim_url(broker_port: int, sim_outbound: RecordingTransport) -> Iterator[str]
             "backchannel_logout_uri": f"{broker}/auth/vneid/backchannel-logout",
         }
     )
-    settings = SimSettings(issuer=issuer, test_mode=True, clients=[client])
+    app_client = demo_app_client().model_copy(
+        update={"backchannel_logout_uri": f"{broker}/auth/vneid/backchannel-logout"}
+    )
+    settings = SimSettings(issuer=issuer, test_mode=True, clients=[client, app_client])
     with live_server(create_sim_app(settings, outbound_transport=sim_outbound), port) as url:
         yield url
 

@@ -25,18 +25,26 @@ from vssid_broker.vneid_sim.app import create_app as create_sim_app
 from vssid_broker.vneid_sim.config import ClientRegistration, SimSettings
 
 PKJWT_CLIENT = "vssid-broker-pkjwt"
+APP_CLIENT = "vssid-broker-app"
+APP_PKJWT_CLIENT = "vssid-broker-app-pkjwt"
 
 StackFactory = Callable[..., contextlib.AbstractContextManager[Stack]]
 
 
 @pytest.fixture
 async def own_stack(stack: Stack) -> AsyncIterator[StackFactory]:
-    """Start a private simulator + broker pair with the given broker settings."""
+    """Start a private simulator + broker pair with the given broker settings; `sim` changes
+    the simulator's settings, `web_client` the broker's web registration there."""
 
     @contextlib.contextmanager
-    def start(**broker_changes: Any) -> Iterator[Stack]:
+    def start(
+        sim: dict[str, Any] | None = None,
+        web_client: dict[str, Any] | None = None,
+        **broker_changes: Any,
+    ) -> Iterator[Stack]:
         sim_port, broker_port = free_port(), free_port()
         broker = f"http://127.0.0.1:{broker_port}"
+        callback = f"{broker}/auth/vneid/callback"
         sim_settings = SimSettings(
             issuer=f"http://127.0.0.1:{sim_port}",
             test_mode=True,
@@ -44,16 +52,32 @@ async def own_stack(stack: Stack) -> AsyncIterator[StackFactory]:
                 ClientRegistration(
                     client_id="vssid-broker",
                     client_secret="vssid-broker-demo-secret",
-                    redirect_uris=[f"{broker}/auth/vneid/callback", APP_REDIRECT_URI],
+                    redirect_uris=[callback],
                     token_endpoint_auth_methods=["client_secret_basic", "client_secret_post"],
+                    post_logout_redirect_uris=[f"{broker}/"],
+                    **(web_client or {}),
                 ),
                 ClientRegistration(
                     client_id=PKJWT_CLIENT,
-                    redirect_uris=[f"{broker}/auth/vneid/callback", APP_REDIRECT_URI],
+                    redirect_uris=[callback],
+                    token_endpoint_auth_methods=["private_key_jwt"],
+                    jwks_uri=f"{broker}/.well-known/jwks.json",
+                ),
+                ClientRegistration(
+                    client_id=APP_CLIENT,
+                    application_type="native",
+                    redirect_uris=[APP_REDIRECT_URI],
+                    token_endpoint_auth_methods=["none"],
+                ),
+                ClientRegistration(
+                    client_id=APP_PKJWT_CLIENT,
+                    application_type="native",
+                    redirect_uris=[APP_REDIRECT_URI],
                     token_endpoint_auth_methods=["private_key_jwt"],
                     jwks_uri=f"{broker}/.well-known/jwks.json",
                 ),
             ],
+            **(sim or {}),
         )
         settings = stack.settings.model_copy(
             update={
@@ -116,7 +140,9 @@ async def test_whole_login_with_each_client_configuration(
 
 async def test_app_login_with_par_and_private_key_jwt(own_stack: StackFactory) -> None:
     with own_stack(
-        vneid_use_par=True, vneid_token_auth_method="private_key_jwt", vneid_client_id=PKJWT_CLIENT
+        vneid_use_par=True,
+        vneid_app_token_auth_method="private_key_jwt",
+        vneid_app_client_id=APP_PKJWT_CLIENT,
     ) as s:
         async with httpx.AsyncClient() as app:
             done = await app_complete(
@@ -192,8 +218,10 @@ async def test_discovery_naming_another_issuer_is_refused(own_stack: StackFactor
         with pytest.raises(ProviderMisconfigured):
             await provider.metadata()
         await provider.aclose()
-        async with httpx.AsyncClient() as browser:  # the broker itself shows an outage page
+        async with httpx.AsyncClient() as browser:  # the broker says it is misconfigured
             await stack.fault("discovery_wrong_issuer")
             response = await browser.get(f"{stack.broker}/auth/vneid/login")
-        assert response.status_code == 503
-        assert "vneid_metadata_invalid" in response.text
+        assert response.status_code == 502
+        assert '<code id="error-code">vneid_metadata_invalid</code>' in response.text
+        assert "bị cấu hình sai" in response.text
+        assert "tạm thời không phản hồi" not in response.text

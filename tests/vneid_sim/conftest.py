@@ -12,12 +12,18 @@ from joserfc.jwk import RSAKey
 
 from tests.support.live_server import free_port, live_server
 from vssid_broker.vneid_sim.app import create_app
-from vssid_broker.vneid_sim.config import ClientRegistration, SimSettings, demo_client
+from vssid_broker.vneid_sim.config import (
+    ClientRegistration,
+    SimSettings,
+    demo_app_client,
+    demo_client,
+)
 from vssid_broker.vneid_sim.state import SimState
 
 RP_SIGNING_KEY = RSAKey.generate_key(2048, parameters={"use": "sig", "alg": "RS256"}, auto_kid=True)
 RP_JWKS_URI = "https://rp.example/jwks"
 RP_BACKCHANNEL_URI = "https://rp.example/backchannel-logout"
+RP_FRONTCHANNEL_URI = "https://rp.example/frontchannel-logout?from=vneid"
 
 PRIVATE_KEY_JWT_CLIENT = ClientRegistration(
     client_id="rp-private-key-jwt",
@@ -26,6 +32,7 @@ PRIVATE_KEY_JWT_CLIENT = ClientRegistration(
     token_endpoint_auth_methods=["private_key_jwt"],
     jwks={"keys": [RP_SIGNING_KEY.as_dict(private=False)]},
     backchannel_logout_uri=RP_BACKCHANNEL_URI,
+    frontchannel_logout_uri=RP_FRONTCHANNEL_URI,
     post_logout_redirect_uris=["http://127.0.0.1/signed-out"],
 )
 JWKS_URI_CLIENT = ClientRegistration(
@@ -63,7 +70,7 @@ def sim() -> Iterator[Sim]:
     settings = SimSettings(
         issuer=f"http://127.0.0.1:{port}",
         test_mode=True,
-        clients=[demo_client(), PRIVATE_KEY_JWT_CLIENT, JWKS_URI_CLIENT],
+        clients=[demo_client(), demo_app_client(), PRIVATE_KEY_JWT_CLIENT, JWKS_URI_CLIENT],
     )
     app = create_app(settings, outbound_transport=httpx.MockTransport(relying_party))
     with live_server(app, port) as base_url:

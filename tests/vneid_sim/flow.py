@@ -15,6 +15,8 @@ from joserfc import jws
 from vssid_broker.vneid_sim.driver import sign_in_at_vneid
 
 DEMO_CLIENT_ID = "vssid-broker"
+DEMO_APP_CLIENT_ID = "vssid-broker-app"
+FULL_SCOPE = "openid profile citizen_id"
 DEMO_SECRET = "vssid-broker-demo-secret"
 # A loopback redirect on another port than the registered 8000 (RFC 8252 §7.3).
 REDIRECT_URI = "http://127.0.0.1:51234/auth/vneid/callback"
@@ -34,7 +36,7 @@ def authorization_url(base_url: str, challenge: str, **overrides: str | None) ->
         "response_type": "code",
         "client_id": DEMO_CLIENT_ID,
         "redirect_uri": REDIRECT_URI,
-        "scope": "openid",
+        "scope": FULL_SCOPE,
         "state": "state-" + secrets.token_hex(4),
         "nonce": "nonce-" + secrets.token_hex(4),
         "code_challenge": challenge,

@@ -16,10 +16,14 @@ from vssid_broker.vneid_sim.server import describe
 def test_defaults_register_the_demo_client() -> None:
     settings = SimSettings()
     assert settings.issuer == "http://127.0.0.1:9000"
-    (client,) = settings.clients
-    assert client.client_id == "vssid-broker"
-    assert client.client_secret == "vssid-broker-demo-secret"
-    assert "vn.gov.baohiemxahoi.vssid:/oauth/vneid" in client.redirect_uris
+    web, native = settings.clients
+    assert (web.client_id, web.application_type) == ("vssid-broker", "web")
+    assert web.client_secret == "vssid-broker-demo-secret"
+    assert "http://127.0.0.1:8000/auth/vneid/callback" in web.redirect_uris
+    # The app's custom-scheme redirect belongs to its own, native registration.
+    assert (native.client_id, native.application_type) == ("vssid-broker-app", "native")
+    assert "vn.gov.baohiemxahoi.vssid:/oauth/vneid" in native.redirect_uris
+    assert native.token_endpoint_auth_methods == ["none"]
     assert (settings.code_ttl_seconds, settings.otp_code, settings.test_mode) == (
         60,
         "123456",
@@ -45,10 +49,31 @@ def test_environment_and_clients_file(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("VNEID_SIM_ISSUER", "http://sim.local:9000/")
     monkeypatch.setenv("VNEID_SIM_TEST_MODE", "true")
     settings = SimSettings()
-    assert settings.issuer == "http://sim.local:9000"
+    assert settings.issuer == "http://sim.local:9000/"  # exactly as configured: it is `iss`
     assert [c.client_id for c in settings.clients] == ["partner"]
     assert settings.test_mode is True
     assert "partner" in describe(settings) and "001085012345" in describe(settings)
+
+
+@pytest.mark.parametrize(
+    ("application_type", "redirect_uri"),
+    [
+        ("web", "vn.gov.baohiemxahoi.vssid:/oauth/vneid"),
+        ("web", "http://vssid.example/cb"),
+        ("native", "vssid:/cb"),
+        ("native", "https://vssid.example/cb#fragment"),
+    ],
+)
+def test_a_redirect_uri_unfit_for_the_kind_of_client_refuses_the_registration(
+    application_type: str, redirect_uri: str
+) -> None:
+    with pytest.raises(ValidationError, match="redirect"):
+        ClientRegistration(
+            client_id="x",
+            application_type=application_type,  # type: ignore[arg-type]
+            redirect_uris=["http://127.0.0.1:8000/cb", redirect_uri],
+            token_endpoint_auth_methods=["none"],
+        )
 
 
 def test_registration_needs_credentials_for_its_methods() -> None:

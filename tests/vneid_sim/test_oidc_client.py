@@ -15,7 +15,7 @@ from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
 from tests.vneid_sim.conftest import PRIVATE_KEY_JWT_CLIENT, RP_SIGNING_KEY, Sim
-from tests.vneid_sim.flow import AN, BINH, DEMO_CLIENT_ID, DEMO_SECRET, REDIRECT_URI
+from tests.vneid_sim.flow import AN, BINH, DEMO_CLIENT_ID, DEMO_SECRET, FULL_SCOPE, REDIRECT_URI
 from vssid_broker.vneid_sim.driver import sign_in_at_vneid
 
 
@@ -71,7 +71,7 @@ async def test_code_flow_with_client_secret(sim: Sim, http: httpx.AsyncClient, m
     async with AsyncOAuth2Client(
         DEMO_CLIENT_ID,
         DEMO_SECRET,
-        scope="openid",
+        scope=FULL_SCOPE,
         code_challenge_method="S256",
         token_endpoint_auth_method=method,
     ) as client:

@@ -14,6 +14,7 @@ from tests.support.live_server import free_port, live_server
 from tests.vneid_sim.conftest import PRIVATE_KEY_JWT_CLIENT, RP_SIGNING_KEY, Sim
 from tests.vneid_sim.flow import (
     AN,
+    DEMO_APP_CLIENT_ID,
     DEMO_CLIENT_ID,
     DEMO_SECRET,
     REDIRECT_URI,
@@ -141,15 +142,29 @@ async def test_registered_non_loopback_redirect_uris_match_exactly(
     sim: Sim, http: httpx.AsyncClient
 ) -> None:
     _, challenge = pkce_pair()
-    for redirect_uri in (
-        "vn.gov.baohiemxahoi.vssid:/oauth/vneid",
-        "https://vssid.baohiemxahoi.gov.vn/app/oauth/vneid",
-        "http://localhost:8000/auth/vneid/callback",
+    for client_id, redirect_uri in (
+        (DEMO_APP_CLIENT_ID, "vn.gov.baohiemxahoi.vssid:/oauth/vneid"),
+        (DEMO_APP_CLIENT_ID, "https://vssid.baohiemxahoi.gov.vn/app/oauth/vneid"),
+        (DEMO_CLIENT_ID, "http://localhost:8000/auth/vneid/callback"),
     ):
-        location = await sign_in_at_vneid(
-            http, authorization_url(sim.base_url, challenge, redirect_uri=redirect_uri), AN
+        url = authorization_url(
+            sim.base_url, challenge, client_id=client_id, redirect_uri=redirect_uri
         )
+        location = await sign_in_at_vneid(http, url, AN)
         assert location.startswith(redirect_uri + "?code=")
+
+
+async def test_the_web_client_does_not_take_the_apps_redirect(
+    sim: Sim, http: httpx.AsyncClient
+) -> None:
+    """Web and native registrations are apart: the app's scheme is not the web client's."""
+    _, challenge = pkce_pair()
+    url = authorization_url(
+        sim.base_url, challenge, redirect_uri="vn.gov.baohiemxahoi.vssid:/oauth/vneid"
+    )
+    response = await http.get(url)
+    assert response.status_code == 400
+    assert "redirect_uri is not registered" in response.text
 
 
 # --- token endpoint -----------------------------------------------------------------------

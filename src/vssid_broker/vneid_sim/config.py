@@ -37,7 +37,7 @@ def redirect_uri_problem(application_type: ApplicationType, uri: str) -> str | N
     if parts.scheme == "https" or loopback_http:
         return None
     if parts.scheme in ("http", "") or "." not in parts.scheme:
-        return f"{uri}: a native client's private-use scheme must be a reverse domain name"
+        return f"{uri}: a native redirect URI's private-use scheme must be a reverse domain name"
     return None
 
 
