@@ -203,3 +203,27 @@ def test_demo_command_runs_a_login_end_to_end(tmp_path: Path) -> None:
         "subject_linked_elsewhere",
         "record_mismatch",
     }
+
+
+def test_an_invalid_setting_stops_each_command_with_one_line_naming_it(tmp_path: Path) -> None:
+    bad = cli_env(
+        tmp_path,
+        VSSID_DATABASE_POOL_SIZE="many",
+        VSSID_VNEID_END_SESSION_METHOD="DELETE",
+        VNEID_SIM_CODE_TTL_SECONDS="soon",
+    )
+    for command in (["serve"], ["migrate"], ["demo", "--port", "0"]):
+        result = run_cli(*command, env=bad, cwd=tmp_path)
+        assert result.returncode != 0
+        assert "Traceback" not in result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert lines == [
+            "VSSID_DATABASE_POOL_SIZE: expects a valid integer, unable to parse string as an "
+            "integer",
+            "VSSID_VNEID_END_SESSION_METHOD: expects 'GET' or 'POST'",
+        ], result.stderr
+    simulator = run_cli("vneid-sim", "--port", "0", env=bad, cwd=tmp_path)
+    assert "Traceback" not in simulator.stderr
+    assert simulator.stderr.strip().splitlines() == [
+        "VNEID_SIM_CODE_TTL_SECONDS: expects a valid integer, unable to parse string as an integer"
+    ]

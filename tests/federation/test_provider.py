@@ -39,8 +39,11 @@ def jwks(*kids: str) -> dict[str, Any]:
     }
 
 
+WEB = Settings().vneid_web_client
+
+
 def client(**settings: Any) -> ProviderClient:
-    return ProviderClient(Settings(vneid_issuer=ISSUER, **settings), httpx.AsyncClient())
+    return ProviderClient(Settings(**({"vneid_issuer": ISSUER} | settings)), httpx.AsyncClient())
 
 
 @respx.mock
@@ -106,7 +109,8 @@ async def test_token_endpoint_failures(response: httpx.Response, error: type[Exc
     respx.get(f"{ISSUER}/.well-known/openid-configuration").respond(json=discovery())
     token = respx.post(f"{ISSUER}/token").mock(return_value=response)
     with pytest.raises(error):
-        await client().exchange_code("code", "https://broker.example/cb", "v" * 43)
+        provider = client()
+        await provider.exchange_code("code", "https://broker.example/cb", "v" * 43, WEB)
     assert token.call_count == 1  # a code is single use: never retried
 
 
@@ -116,7 +120,7 @@ async def test_code_exchange_sends_the_verifier_and_basic_auth() -> None:
     token = respx.post(f"{ISSUER}/token").respond(
         json={"id_token": "a.b.c", "token_type": "Bearer"}
     )
-    await client().exchange_code("the-code", "https://broker.example/cb", "v" * 43)
+    await client().exchange_code("the-code", "https://broker.example/cb", "v" * 43, WEB)
     sent = token.calls.last.request
     assert sent.headers["authorization"].startswith("Basic ")
     body = dict(httpx.QueryParams(sent.content.decode()))
@@ -126,3 +130,34 @@ async def test_code_exchange_sends_the_verifier_and_basic_auth() -> None:
         "redirect_uri": "https://broker.example/cb",
         "code_verifier": "v" * 43,
     }
+
+
+@respx.mock
+async def test_a_public_app_client_names_itself_without_credentials() -> None:
+    """RFC 8252 §8.4: the app's native registration may be public; PKCE binds its code."""
+    respx.get(f"{ISSUER}/.well-known/openid-configuration").respond(json=discovery())
+    token = respx.post(f"{ISSUER}/token").respond(
+        json={"id_token": "a.b.c", "token_type": "Bearer"}
+    )
+    app = Settings().vneid_app_client
+    await client().exchange_code(
+        "the-code", "vn.gov.baohiemxahoi.vssid:/oauth/vneid", "v" * 43, app
+    )
+    sent = token.calls.last.request
+    assert "authorization" not in sent.headers
+    body = dict(httpx.QueryParams(sent.content.decode()))
+    assert body["client_id"] == "vssid-broker-app" and "client_secret" not in body
+
+
+@pytest.mark.parametrize("issuer", ["https://vneid.example/", "https://vneid.example/oidc/"])
+@respx.mock
+async def test_an_issuer_is_compared_exactly_as_configured(issuer: str) -> None:
+    """Discovery §4.1: the well-known path follows the issuer without its trailing "/"; §4.3:
+    the document's issuer must then equal the configured one exactly."""
+    well_known = f"{issuer.rstrip('/')}/.well-known/openid-configuration"
+    route = respx.get(well_known)
+    route.respond(json=discovery(issuer=issuer))
+    assert (await client(vneid_issuer=issuer).metadata()).issuer == issuer
+    route.respond(json=discovery(issuer=issuer.rstrip("/")))
+    with pytest.raises(ProviderMisconfigured):
+        await client(vneid_issuer=issuer).metadata()
