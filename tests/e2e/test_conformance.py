@@ -34,28 +34,39 @@ StackFactory = Callable[..., contextlib.AbstractContextManager[Stack]]
 @pytest.fixture
 async def own_stack(stack: Stack) -> AsyncIterator[StackFactory]:
     """Start a private simulator + broker pair with the given broker settings; `sim` changes
-    the simulator's settings, `web_client` the broker's web registration there."""
+    the simulator's settings, `web_client` the broker's web registration there (a `{broker}`
+    in a value is the broker's URL), `issuer_suffix` ends the simulator's issuer."""
 
     @contextlib.contextmanager
     def start(
         sim: dict[str, Any] | None = None,
         web_client: dict[str, Any] | None = None,
+        issuer_suffix: str = "",
         **broker_changes: Any,
     ) -> Iterator[Stack]:
         sim_port, broker_port = free_port(), free_port()
         broker = f"http://127.0.0.1:{broker_port}"
         callback = f"{broker}/auth/vneid/callback"
+        web_client = {
+            name: value.format(broker=broker) if isinstance(value, str) else value
+            for name, value in (web_client or {}).items()
+        }
         sim_settings = SimSettings(
-            issuer=f"http://127.0.0.1:{sim_port}",
+            issuer=f"http://127.0.0.1:{sim_port}{issuer_suffix}",
             test_mode=True,
             clients=[
                 ClientRegistration(
-                    client_id="vssid-broker",
-                    client_secret="vssid-broker-demo-secret",
-                    redirect_uris=[callback],
-                    token_endpoint_auth_methods=["client_secret_basic", "client_secret_post"],
-                    post_logout_redirect_uris=[f"{broker}/"],
-                    **(web_client or {}),
+                    **{
+                        "client_id": "vssid-broker",
+                        "client_secret": "vssid-broker-demo-secret",
+                        "redirect_uris": [callback],
+                        "token_endpoint_auth_methods": [
+                            "client_secret_basic",
+                            "client_secret_post",
+                        ],
+                        "post_logout_redirect_uris": [f"{broker}/"],
+                    }
+                    | web_client
                 ),
                 ClientRegistration(
                     client_id=PKJWT_CLIENT,

@@ -70,7 +70,7 @@ def test_a_redirect_uri_unfit_for_the_kind_of_client_refuses_the_registration(
     with pytest.raises(ValidationError, match="redirect"):
         ClientRegistration(
             client_id="x",
-            application_type=application_type,  # type: ignore[arg-type]
+            application_type=application_type,
             redirect_uris=["http://127.0.0.1:8000/cb", redirect_uri],
             token_endpoint_auth_methods=["none"],
         )
