@@ -16,6 +16,7 @@ from sqlalchemy import select
 from tests.conftest import Stack
 from tests.e2e.test_callback_refusals import assert_refused, start_and_sign_in
 from tests.e2e.test_conformance import StackFactory, own_stack, signs_in
+from tests.sessions.test_browser_sessions import hidden_fields
 from tests.support.flows import (
     APP_REDIRECT_URI,
     app_complete,
@@ -95,7 +96,7 @@ async def test_logout_by_post_where_the_provider_wants_it(own_stack: StackFactor
             assert f'action="{s.sim}/logout"' in logout.text
             assert "<script>" not in logout.text  # the form is sent by a script file
             assert 'src="/static/submit-on-load.js"' in logout.text
-            fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', logout.text))
+            fields = hidden_fields(logout.text)
             at_vneid = await browser.post(f"{s.sim}/logout", data=fields)
             refused_get = await browser.get(f"{s.sim}/logout", params=fields)
     assert at_vneid.status_code == 302
