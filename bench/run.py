@@ -755,13 +755,21 @@ def run_scale(
     sim_port = free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
     broker_callback = f"http://127.0.0.1:{opts.broker_port}/auth/vneid/callback"
+    # The broker's two registrations, as the broker's defaults expect: web for the browser,
+    # native (public) for the app, whose custom-scheme redirect a web client may not hold.
     sim_clients = [
         {
             "client_id": "vssid-broker",
             "client_secret": "vssid-broker-demo-secret",
-            "redirect_uris": [broker_callback, "vn.gov.baohiemxahoi.vssid:/oauth/vneid"],
+            "redirect_uris": [broker_callback],
             "token_endpoint_auth_methods": ["client_secret_basic", "client_secret_post"],
-        }
+        },
+        {
+            "client_id": "vssid-broker-app",
+            "application_type": "native",
+            "redirect_uris": ["vn.gov.baohiemxahoi.vssid:/oauth/vneid"],
+            "token_endpoint_auth_methods": ["none"],
+        },
     ]
     with ExitStack() as stack:
         sim = Server(
