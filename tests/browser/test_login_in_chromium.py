@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -35,8 +36,9 @@ async def test_person_signs_in_with_vneid_and_sees_their_account(
     await page.screenshot(path=str(tmp_path / "account.png"), full_page=True)
 
     await page.get_by_role("button", name="Đăng xuất").click()
-    # Through VNeID's RP-initiated logout and back to the broker's front page.
-    await expect(page).to_have_url(f"{stack.broker}/")
+    # Through VNeID's RP-initiated logout (GET) and back to the broker's front page, with the
+    # `state` the broker sent carried back unchanged.
+    await expect(page).to_have_url(re.compile(rf"^{re.escape(stack.broker)}/\?state=[\w-]+$"))
     await expect(
         page.get_by_role("link", name="Đăng nhập bằng tài khoản định danh điện tử")
     ).to_be_visible()
@@ -46,7 +48,7 @@ async def test_level_one_citizen_reads_why_in_vietnamese(stack: Stack, page: Pag
     await page.goto(f"{stack.broker}/")
     await page.get_by_role("link", name="Đăng nhập bằng tài khoản định danh điện tử").click()
     await sign_in_at_vneid(page, "Trần Thị Bình")
-    await page.get_by_role("button", name="Đồng ý").click()
+    # Level 2 is asked as an essential claim: VNeID refuses her before the consent page.
 
     await expect(page.get_by_role("alert")).to_contain_text("chưa đạt mức độ 2")
     await expect(page.locator("#error-code")).to_have_text("vneid_level_insufficient")

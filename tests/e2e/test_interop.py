@@ -120,6 +120,32 @@ async def test_a_level_one_person_is_refused_at_vneid_before_sharing_anything(
     await assert_refused(stack, response, "vneid_level_insufficient", 403)
 
 
+async def test_the_app_forwards_vneids_refusal_and_is_told_level_two_is_needed(
+    stack: Stack,
+) -> None:
+    async with httpx.AsyncClient() as app:
+        redirect = await app_until_redirect(app, stack.broker, BINH)
+        assert redirect.params["error"] == "unmet_authentication_requirements"
+        done = await app.post(
+            f"{stack.broker}/api/v1/auth/vneid/complete",
+            json={
+                "state": redirect.params["state"],
+                "iss": redirect.params["iss"],
+                "error": redirect.params["error"],
+                "code_verifier": redirect.pkce.verifier,
+            },
+        )
+        both = await app.post(
+            f"{stack.broker}/api/v1/auth/vneid/complete",
+            json={"state": "s", "code": "c", "error": "e", "code_verifier": "v" * 43},
+        )
+    assert done.status_code == 403
+    assert done.headers["content-type"].startswith("application/problem+json")
+    assert done.json()["code"] == "vneid_level_insufficient"
+    assert both.status_code in (400, 422)
+    assert await stack.count(RefreshToken) == 0
+
+
 async def test_the_brokers_own_acr_check_still_refuses_level_one(own_stack: StackFactory) -> None:
     """A provider that ignores the essential claim (here: not asked) still cannot get a level-1
     person in: the ID token's acr is checked by the broker itself."""

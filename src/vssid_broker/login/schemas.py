@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from vssid_broker.accounts.schemas import AccountOut
 from vssid_broker.sessions.schemas import TokensOut
@@ -31,10 +31,23 @@ class StartResponse(BaseModel):
 
 
 class CompleteRequest(BaseModel):
-    code: str = Field(min_length=1, max_length=2048)
+    code: str | None = Field(default=None, min_length=1, max_length=2048)
     state: str = Field(min_length=1, max_length=256)
     code_verifier: str = Field(pattern=CODE_VERIFIER)
     iss: str | None = Field(default=None, max_length=500, description="RFC 9207 `iss` as received")
+    error: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="the `error` VNeID sent back instead of a code, forwarded so the person is "
+        "told why (`unmet_authentication_requirements` → `vneid_level_insufficient`)",
+    )
+
+    @model_validator(mode="after")
+    def _code_or_error(self) -> CompleteRequest:
+        if (self.code is None) == (self.error is None):
+            raise ValueError("send the code VNeID returned, or its error, not both")
+        return self
 
 
 class PasswordSignIn(BaseModel):

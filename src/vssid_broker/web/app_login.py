@@ -50,7 +50,7 @@ async def complete(
     proof = await dpop_proof_if_sent(request, ctx)
     result = await login.finish_app(
         ctx,
-        login.CallbackParams(state=body.state, code=body.code, iss=body.iss),
+        login.CallbackParams(state=body.state, code=body.code, iss=body.iss, error=body.error),
         code_verifier=body.code_verifier,
         request_id=request_id,
         client=login.ClientInfo(
