@@ -138,6 +138,8 @@ class SimSettings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=300, ge=1)
     par_ttl_seconds: int = Field(default=60, ge=1)
     login_ttl_seconds: int = Field(default=600, ge=1)
+    # How long a VNeID session (the ID token's `sid`) is remembered for logout.
+    session_ttl_seconds: int = Field(default=8 * 3600, ge=1)
     otp_code: str = "123456"
     # PEM or JWK (JSON) file with the RSA signing key; a fresh key is generated when unset.
     signing_key_file: Path | None = None

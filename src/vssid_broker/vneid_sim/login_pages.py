@@ -231,7 +231,9 @@ async def submit_consent(state: SimState, request: Request) -> Response:
         return error_page(issuer, "Yêu cầu không hợp lệ", "Thiếu lựa chọn Đồng ý hoặc Huỷ.")
     code_value = new_handle()
     sid = new_handle(16)
-    state.sessions[sid] = VneidSession(login.citizen_id)
+    state.sessions[sid] = VneidSession(
+        login.citizen_id, state.now() + state.settings.session_ttl_seconds
+    )
     state.codes[code_value] = AuthorizationCode(
         request=login.request,
         citizen_id=login.citizen_id,

@@ -85,6 +85,7 @@ class VneidSession:
     clients that received tokens from it: whom to tell when it ends."""
 
     citizen_id: str
+    expires_at: float
     client_ids: set[str] = field(default_factory=set)
 
 
@@ -139,7 +140,8 @@ class SimState:
     def purge_expired(self) -> None:
         """Drop expired entries; called on each request so memory stays bounded."""
         now = self.now()
-        for store in (self.logins, self.pushed_requests, self.codes, self.access_tokens):
+        stores = (self.logins, self.pushed_requests, self.codes, self.access_tokens, self.sessions)
+        for store in stores:
             expired = [key for key, item in store.items() if item.expires_at < now - 60]
             for key in expired:
                 del store[key]
