@@ -296,12 +296,6 @@ class Settings(BaseSettings):
         return f"{self.public_base_url}/auth/vneid/callback"
 
     @property
-    def frontchannel_logout_uri(self) -> str:
-        """Front-Channel Logout 1.0 §2: VNeID loads this in an iframe (register it at VNeID,
-        with `frontchannel_logout_session_required`)."""
-        return f"{self.public_base_url}/auth/vneid/frontchannel-logout"
-
-    @property
     def post_logout_redirect_uri(self) -> str:
         """Where VNeID sends the browser after RP-initiated logout (register it at VNeID)."""
         return f"{self.public_base_url}/"
