@@ -17,12 +17,18 @@ from sqlalchemy import text
 from vssid_broker import __version__, schema
 from vssid_broker.config import Settings
 from vssid_broker.context import BrokerContext
-from vssid_broker.db import autocommit_session_factory, create_engine, session_factory, utcnow
+from vssid_broker.db import (
+    autocommit_session_factory,
+    count_pool_use,
+    create_engine,
+    session_factory,
+    utcnow,
+)
 from vssid_broker.federation.provider import ProviderClient
 from vssid_broker.sessions.access_tokens import AccessTokens
 from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
-from vssid_broker.web import admin, app_login, me, pages, problems, tokens
+from vssid_broker.web import admin, app_login, me, operations, pages, problems, tokens
 from vssid_broker.web.middleware import RequestIdMiddleware
 
 ROUTERS = (pages.router, app_login.router, tokens.router, me.router, admin.router)
@@ -41,6 +47,7 @@ def build_context(
         max_overflow=settings.database_max_overflow,
         pre_ping=settings.database_pre_ping,
     )
+    count_pool_use(engine)
     db = session_factory(engine)
     autocommit = autocommit_session_factory(engine)
     keys = SigningKeys(settings, load_key_encryption_key(settings))
@@ -106,6 +113,9 @@ def create_app(
         async with ctx.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
         return {"status": "ready"}
+
+    if settings.metrics_enabled:
+        app.add_api_route("/metrics", operations.prometheus_metrics, include_in_schema=False)
 
     problems.install(app)
     for router in ROUTERS:

@@ -5,5 +5,5 @@ from vssid_broker.config import Settings
 from vssid_broker.logging_setup import configure
 
 settings = Settings()
-configure(settings.log_level)
+configure(settings.log_level, settings.log_format)
 app = create_app(settings)

@@ -141,6 +141,13 @@ class Settings(BaseSettings):
 
     # --- operations --------------------------------------------------------------------------
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    """`json`: one JSON object a line (timestamp, level, logger, request_id, route, message and
+    the event's fields such as outcome and duration_ms), for a log pipeline; `text` reads best
+    in a terminal."""
+    metrics_enabled: bool = True
+    """Serve Prometheus metrics at `/metrics` on the main port. They carry counts, never an
+    identifier; keep the path off the public ingress all the same (docs/deploy.md)."""
 
     @field_validator("public_base_url", "vneid_issuer")
     @classmethod

@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def run_serve(host: str, port: int, workers: int) -> None:
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     asyncio.run(check_schema(settings))  # fail with one clear line, before any worker starts
     uvicorn.run(
         "vssid_broker.asgi:app",

@@ -1,4 +1,5 @@
-"""The request id and the security headers every response carries, as a plain ASGI middleware.
+"""The request id and the security headers every response carries, and the request's metrics
+(route template, status, duration), as a plain ASGI middleware.
 
 Plain ASGI rather than `@app.middleware("http")`: Starlette's `BaseHTTPMiddleware` runs the
 app in a task group with memory streams, about an eighth of the CPU of a small request in the
@@ -8,11 +9,13 @@ profiles of docs/performance.md. This one only wraps `send`.
 from __future__ import annotations
 
 import secrets
+from time import perf_counter
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vssid_broker.logging_setup import request_id_var
+from vssid_broker import metrics
+from vssid_broker.logging_setup import request_id_var, request_scope_var
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -44,9 +47,12 @@ class RequestIdMiddleware:
         rid = request_id_of(scope["headers"])
         # `request.state.request_id` for the routes; the context variable for log lines.
         scope.setdefault("state", {})["request_id"] = rid
+        started, status = perf_counter(), 500
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-Id"] = rid
                 # Responses are personal unless a route says otherwise (the JWKS, static files).
@@ -55,8 +61,18 @@ class RequestIdMiddleware:
                 headers.update(SECURITY_HEADERS)
             await send(message)
 
-        token = request_id_var.set(rid)
+        token, scope_token = request_id_var.set(rid), request_scope_var.set(scope)
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
             request_id_var.reset(token)
+            request_scope_var.reset(scope_token)
+            route = route_template(scope)
+            metrics.HTTP_REQUESTS.labels(route, scope["method"], str(status)).inc()
+            metrics.HTTP_REQUEST_DURATION.labels(route).observe(perf_counter() - started)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (bounded, no ids), or "unmatched" for a 404."""
+    route = scope.get("route")
+    return str(getattr(route, "path", None) or "unmatched")
