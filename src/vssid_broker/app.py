@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -76,8 +77,15 @@ def create_app(
     *,
     provider_http: httpx.AsyncClient | None = None,
     clock: Callable[[], datetime] = utcnow,
+    tracer_provider: Any = None,
 ) -> FastAPI:
+    """`tracer_provider`: an OpenTelemetry TracerProvider to use instead of the global one
+    configured from `OTEL_*` (tests hand in one with an in-memory exporter)."""
     settings = settings or Settings()
+    if settings.opentelemetry and importlib.util.find_spec("opentelemetry.sdk") is None:
+        raise RuntimeError(
+            "VSSID_OPENTELEMETRY=true needs the tracing packages: pip install 'vssid-broker[otel]'"
+        )
     ctx = build_context(settings, provider_http=provider_http, clock=clock)
 
     @asynccontextmanager
@@ -98,6 +106,9 @@ def create_app(
             "tracing": settings.opentelemetry,
             "metrics": settings.opentelemetry,
             "logs": settings.opentelemetry,
+            # Export over OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT when it is set.
+            "auto_configure": settings.opentelemetry,
+            "tracer_provider": tracer_provider,
         },
     )
     app.state.broker = ctx

@@ -11,7 +11,7 @@ import contextvars
 import logging
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -62,12 +62,17 @@ def formatter(log_format: str) -> logging.Formatter:
     return logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
 
 
-def configure(level: str = "INFO", log_format: str = "text") -> None:
-    handler = logging.StreamHandler()
+def build_handler(log_format: str = "text", stream: IO[str] | None = None) -> logging.Handler:
+    handler = logging.StreamHandler(stream)
     # Redaction first: the formatter (text or JSON) only ever sees the redacted message.
     handler.addFilter(RedactingFilter())
     handler.addFilter(RouteFilter())
     handler.setFormatter(formatter(log_format))
+    return handler
+
+
+def configure(level: str = "INFO", log_format: str = "text") -> None:
+    handler = build_handler(log_format)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

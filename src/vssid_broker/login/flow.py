@@ -200,8 +200,8 @@ async def _finish(
             ctx, channel, txn, identity, request_id, token_response["id_token"], client
         )
     except LoginRefused as refusal:
-        _count_finished(channel, refusal.code, started)
-        await _audit_refusal(ctx, channel, refusal, identity, request_id)
+        duration_ms = _count_finished(channel, refusal.code, started)
+        await _audit_refusal(ctx, channel, refusal, identity, request_id, duration_ms)
         raise
     duration_ms = _count_finished(channel, "succeeded", started)
     log.info(
@@ -364,13 +364,14 @@ async def _audit_refusal(
     refusal: LoginRefused,
     identity: VerifiedIdentity | None,
     request_id: str,
+    duration_ms: float,
 ) -> None:
     log.info(
         "login refused channel=%s code=%s detail=%s",
         channel,
         refusal.code,
         refusal.detail,
-        extra={"outcome": refusal.code, "channel": channel},
+        extra={"outcome": refusal.code, "channel": channel, "duration_ms": round(duration_ms, 1)},
     )
     async with ctx.autocommit.begin() as session:  # one INSERT
         audit.record(
