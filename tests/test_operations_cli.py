@@ -106,3 +106,27 @@ def test_a_demo_restarted_on_other_ports_keeps_its_linked_citizens(tmp_path: Pat
     with sqlite3.connect(database) as db:
         providers = {row[0] for row in db.execute("SELECT provider FROM federated_links")}
     assert providers == {f"http://127.0.0.1:{sim_port}"}
+
+
+def test_metrics_add_up_every_worker_of_serve(tmp_path: Path) -> None:
+    """`serve --workers 2`: a scrape reaches one worker, yet counts what both served."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    env = cli_env(tmp_path)
+    assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with running(
+        "serve", "--port", str(port), "--workers", "2", env=env, cwd=tmp_path, ready_url=url
+    ):
+        with httpx.Client() as client:
+            for _ in range(40):  # new connections: the kernel spreads them over both workers
+                client.get(f"{url}/healthz", headers={"Connection": "close"})
+        text = httpx.get(f"{url}/metrics").text
+    served = [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "vssid_http_requests_total" and sample.labels["route"] == "/healthz"
+    ]
+    assert served == [40.0]
