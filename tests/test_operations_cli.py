@@ -130,3 +130,22 @@ def test_metrics_add_up_every_worker_of_serve(tmp_path: Path) -> None:
         if sample.name == "vssid_http_requests_total" and sample.labels["route"] == "/healthz"
     ]
     assert served == [40.0]
+
+
+def test_postgresql_without_its_driver_says_which_extra_to_install(tmp_path: Path) -> None:
+    """asyncpg is the `[postgresql]` extra; without it, one line says what to install."""
+    script = (
+        "import sys; sys.modules['asyncpg'] = None; "
+        "from vssid_broker.cli import main; "
+        "main(['migrate'])"
+    )
+    env = cli_env(tmp_path, VSSID_DATABASE_URL="postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    import subprocess
+    import sys
+
+    ran = subprocess.run(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert ran.returncode != 0
+    assert "pip install 'vssid-broker[postgresql]'" in ran.stderr
+    assert "Traceback" not in ran.stderr

@@ -76,9 +76,21 @@ def create_engine(
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(
-        database_url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=pre_ping
-    )
+    try:
+        return create_async_engine(
+            database_url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=pre_ping
+        )
+    except ModuleNotFoundError as missing:
+        # The PostgreSQL driver is an extra: the embedded SQLite default does not need it.
+        if missing.name == "asyncpg":
+            raise DriverMissing(
+                "PostgreSQL needs its driver: pip install 'vssid-broker[postgresql]'"
+            ) from missing
+        raise
+
+
+class DriverMissing(RuntimeError):
+    """The database URL names a driver that is not installed."""
 
 
 def count_pool_use(engine: AsyncEngine) -> None:

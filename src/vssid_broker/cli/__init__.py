@@ -18,7 +18,7 @@ import uvicorn
 
 from vssid_broker import __version__, metrics, schema
 from vssid_broker.config import Settings
-from vssid_broker.db import database, utcnow
+from vssid_broker.db import DriverMissing, database, utcnow
 from vssid_broker.errors import CommandRefused, DomainError
 from vssid_broker.logging_setup import configure as configure_logging
 from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 run_sim(args.host, args.port, None)
             case "demo":
                 run_demo(args.port, args.sim_port)
-    except (schema.SchemaNotCurrent, DomainError, CommandRefused) as error:
+    except (schema.SchemaNotCurrent, DomainError, CommandRefused, DriverMissing) as error:
         sys.exit(str(error))
 
 
