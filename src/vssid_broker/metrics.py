@@ -14,7 +14,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from time import perf_counter
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -123,6 +125,19 @@ DB_POOL_EXHAUSTED = Counter(
     "vssid_db_pool_exhausted",
     "Checkouts that took the pool's last free connection: the next request waits for one",
 )
+
+
+@lru_cache(maxsize=4096)
+def _http_children(route: str, method: str, status: str) -> tuple[Any, Any]:
+    # `.labels()` looks the child up under a lock on every call; the routes are few.
+    return HTTP_REQUESTS.labels(route, method, status), HTTP_REQUEST_DURATION.labels(route)
+
+
+def http_request(route: str, method: str, status: int, seconds: float) -> None:
+    """One answered request, by its route template (bounded: never the raw path)."""
+    requests, duration = _http_children(route, method, str(status))
+    requests.inc()
+    duration.observe(seconds)
 
 
 def refusal(code: str) -> None:

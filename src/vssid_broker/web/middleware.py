@@ -67,9 +67,8 @@ class RequestIdMiddleware:
         finally:
             request_id_var.reset(token)
             request_scope_var.reset(scope_token)
-            route = route_template(scope)
-            metrics.HTTP_REQUESTS.labels(route, scope["method"], str(status)).inc()
-            metrics.HTTP_REQUEST_DURATION.labels(route).observe(perf_counter() - started)
+            seconds = perf_counter() - started
+            metrics.http_request(route_template(scope), scope["method"], status, seconds)
 
 
 def route_template(scope: Scope) -> str:
