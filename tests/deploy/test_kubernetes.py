@@ -59,11 +59,16 @@ def one(objects: list[Manifest], kind: str, name: str) -> Manifest:
 
 
 def pod_specs(objects: list[Manifest]) -> list[tuple[str, Manifest]]:
-    return [
-        (o["metadata"]["name"], o["spec"]["template"]["spec"])
-        for o in objects
-        if o["kind"] in ("Deployment", "Job")
-    ]
+    """Every pod template: Deployments', Jobs' and CronJobs' (one level deeper)."""
+    specs = []
+    for manifest in objects:
+        if manifest["kind"] not in ("Deployment", "Job", "CronJob"):
+            continue
+        spec = manifest["spec"]
+        if manifest["kind"] == "CronJob":
+            spec = spec["jobTemplate"]["spec"]
+        specs.append((manifest["metadata"]["name"], spec["template"]["spec"]))
+    return specs
 
 
 def test_every_object_is_valid_for_kubernetes(objects: list[Manifest]) -> None:
@@ -161,7 +166,7 @@ def test_the_commands_the_pods_run_are_real_commands(production: list[Manifest])
         for container in spec["containers"]
         if container["image"].split(":")[0].endswith("vssid-broker")
     ]
-    assert len(commands) == 2  # the broker and the migration Job
+    assert len(commands) == 3  # the broker, the migration Job, the daily purge
     for args in commands:
         line = args[2] if args[:2] == ["sh", "-c"] else shlex.join(args)
         for command in line.split("&&"):
@@ -175,6 +180,6 @@ def test_production_pins_its_image(production: list[Manifest]) -> None:
         container["image"] for _, spec in pod_specs(production) for container in spec["containers"]
     }
     broker_images = {image for image in images if "vssid-broker" in image}
-    assert len(broker_images) == 1  # the Job migrates to exactly the image that rolls out
+    assert len(broker_images) == 1  # the Jobs run exactly the image that rolls out
     (image,) = broker_images
     assert ":" in image and not image.endswith(":latest")
