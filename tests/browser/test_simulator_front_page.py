@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page
 
 from tests.conftest import Stack
@@ -14,5 +15,12 @@ async def test_the_simulators_issuer_url_opens_its_front_page(stack: Stack, page
     assert await page.locator("h1").inner_text() == "Máy chủ VNeID mô phỏng đang chạy"
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 320
+    results = await Axe().run(page)
+    serious = [
+        violation["id"]
+        for violation in results.response["violations"]
+        if violation["impact"] in ("serious", "critical")
+    ]
+    assert serious == []
     await page.get_by_role("link", name="openid-configuration").click()
     assert stack.sim in await page.locator("body").inner_text()  # the discovery JSON's issuer
