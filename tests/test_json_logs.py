@@ -13,6 +13,8 @@ import pytest
 
 from tests.conftest import Stack
 from tests.support.flows import app_complete, app_until_redirect
+from vssid_broker.app import create_app
+from vssid_broker.config import Settings
 from vssid_broker.logging_setup import build_handler
 
 
@@ -56,3 +58,39 @@ async def test_login_outcomes_are_json_lines_with_request_route_and_duration(
     assert "duration_ms" in refusal
     text = json_lines.getvalue()
     assert "001085012345" not in text and "079190123456" not in text
+
+
+async def test_the_access_log_names_route_status_refusal_code_and_never_the_query(
+    broker_settings: Settings, json_lines: io.StringIO
+) -> None:
+    app = create_app(broker_settings.model_copy(update={"access_log": True}))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
+        refused = await client.get("/api/v1/me")
+        await client.get("/healthz")
+        await client.get("/auth/vneid/callback?code=SECRET-CODE&state=SECRET-STATE")
+    lines = [json.loads(line) for line in json_lines.getvalue().splitlines()]
+    access = [line for line in lines if line["logger"] == "vssid_broker.access"]
+    by_route = {line["route"]: line for line in access}
+
+    me = by_route["/api/v1/me"]
+    assert me["status"] == 401 and me["outcome"] == refused.json()["code"]
+    assert me["request_id"] == refused.headers["x-request-id"]
+    assert me["method"] == "GET" and me["duration_ms"] >= 0
+    assert by_route["/healthz"]["outcome"] == "ok"
+    assert "/auth/vneid/callback" in by_route
+    # (The test's own httpx client logs its URLs; the broker's lines must not.)
+    broker_lines = [line for line in lines if line["logger"].startswith("vssid_broker")]
+    assert "SECRET" not in json.dumps(broker_lines)
+
+
+async def test_no_access_log_unless_asked(
+    broker_settings: Settings, json_lines: io.StringIO
+) -> None:
+    app = create_app(broker_settings)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
+        await client.get("/healthz")
+    assert "vssid_broker.access" not in json_lines.getvalue()

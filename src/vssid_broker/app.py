@@ -113,7 +113,7 @@ def create_app(
     )
     app.state.broker = ctx
 
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, access_log=settings.access_log)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -146,6 +146,9 @@ class Settings(BaseSettings):
     """`json`: one JSON object a line (timestamp, level, logger, request_id, route, message and
     the event's fields such as outcome and duration_ms), for a log pipeline; `text` reads best
     in a terminal."""
+    access_log: bool = False
+    """One log line per request: method, route template, status, the refusal's error code,
+    duration (never the query string, which carries codes and state on callbacks)."""
     metrics_enabled: bool = True
     """Serve Prometheus metrics at `/metrics` on the main port. They carry counts, never an
     identifier; keep the path off the public ingress all the same (docs/deploy.md)."""

@@ -8,6 +8,7 @@ profiles of docs/performance.md. This one only wraps `send`.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from time import perf_counter
 
@@ -16,6 +17,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vssid_broker import metrics
 from vssid_broker.logging_setup import request_id_var, request_scope_var
+
+access_log = logging.getLogger("vssid_broker.access")
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -37,8 +40,9 @@ def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
 
 
 class RequestIdMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, access_log: bool = False) -> None:
         self.app = app
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,10 +69,34 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
+            seconds = perf_counter() - started
+            route = route_template(scope)
+            metrics.http_request(route, scope["method"], status, seconds)
+            if self.access_log:
+                _log_access(scope, route, status, seconds)
             request_id_var.reset(token)
             request_scope_var.reset(scope_token)
-            seconds = perf_counter() - started
-            metrics.http_request(route_template(scope), scope["method"], status, seconds)
+
+
+def _log_access(scope: Scope, route: str, status: int, seconds: float) -> None:
+    """One line per request: route template (no ids, no query string), status, the error
+    code if the answer was a refusal (web/problems.py notes it), duration."""
+    outcome = scope["state"].get("outcome", "ok" if status < 400 else str(status))
+    duration_ms = round(seconds * 1000, 1)
+    access_log.info(
+        "%s %s %s %s %.1f ms",
+        scope["method"],
+        route,
+        status,
+        outcome,
+        duration_ms,
+        extra={
+            "method": scope["method"],
+            "status": status,
+            "outcome": outcome,
+            "duration_ms": duration_ms,
+        },
+    )
 
 
 def route_template(scope: Scope) -> str:

@@ -46,6 +46,7 @@ def respond(
     extensions: dict[str, Any] | None = None,
 ) -> Response:
     request_id = request_id_of(request)
+    request.state.outcome = code  # for the access log line
     if wants_problem_json(request):
         body = {
             "type": f"https://vssid-broker.readthedocs.io/errors/{code}",
