@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".installed"
+LOCK = ROOT / "requirements.lock"
+"""Exact versions of everything installed (made by `uv pip compile`, see the README)."""
 
 
 def run(*command: str | Path, env: dict[str, str] | None = None) -> None:
@@ -31,27 +33,45 @@ def run(*command: str | Path, env: dict[str, str] | None = None) -> None:
 
 
 def ensure_venv(extras: str) -> None:
-    """Create .venv and install the project; reinstall only when pyproject.toml changed."""
-    if not (BIN / "python").exists():
-        venv.create(VENV, with_pip=True)
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    """Create .venv and install the project at the locked versions; reinstall only when
+    pyproject.toml or the lock changed."""
+    inputs = (ROOT / "pyproject.toml").read_bytes() + LOCK.read_bytes() + extras.encode()
+    wanted = hashlib.sha256(inputs).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted:
         return
+    first_run = not (BIN / "python").exists()
+    print(
+        f"{'Creating' if first_run else 'Updating'} {VENV.name}/: installing vssid-broker{extras} "
+        f"and its dependencies at the versions in {LOCK.name} with pip"
+        f"{' (first run: about a minute)' if first_run else ''}...",
+        flush=True,
+    )
+    if first_run:
+        venv.create(VENV, with_pip=True)
     run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    run(BIN / "python", "-m", "pip", "install", "--quiet", "--editable", f".{extras}")
+    run(
+        BIN / "python",
+        *("-m", "pip", "install", "--quiet", "--constraint", LOCK, "--editable", f".{extras}"),
+    )
     STAMP.write_text(wanted)
+    print("Set up done.", flush=True)
 
 
 # What the suite needs beyond Python packages: the browser tests drive the system's Chromium,
-# the benchmark harness's smoke test drives single endpoints with wrk.
-SYSTEM_TOOLS = {"chromium": "VSSID_TEST_CHROMIUM", "wrk": None}
+# the benchmark harness's smoke test drives single endpoints with wrk, the deployment tests
+# render deploy/kubernetes with kubectl. Tool: (overriding variable, Debian package).
+SYSTEM_TOOLS = {
+    "chromium": ("VSSID_TEST_CHROMIUM", "chromium"),
+    "wrk": (None, "wrk"),
+    "kubectl": (None, "kubernetes-client"),
+}
 
 
 def ensure_system_tools() -> None:
     """Install what the suite needs on Debian/Ubuntu when we can (as root), else say what."""
     missing = [
-        tool
-        for tool, override in SYSTEM_TOOLS.items()
+        package
+        for tool, (override, package) in SYSTEM_TOOLS.items()
         if not shutil.which(tool) and not (override and os.environ.get(override))
     ]
     if not missing:

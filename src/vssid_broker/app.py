@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -17,12 +18,18 @@ from sqlalchemy import text
 from vssid_broker import __version__, schema
 from vssid_broker.config import Settings
 from vssid_broker.context import BrokerContext
-from vssid_broker.db import autocommit_session_factory, create_engine, session_factory, utcnow
+from vssid_broker.db import (
+    autocommit_session_factory,
+    count_pool_use,
+    create_engine,
+    session_factory,
+    utcnow,
+)
 from vssid_broker.federation.provider import ProviderClient
 from vssid_broker.sessions.access_tokens import AccessTokens
 from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
-from vssid_broker.web import admin, app_login, me, pages, problems, tokens
+from vssid_broker.web import admin, app_login, me, operations, pages, problems, tokens
 from vssid_broker.web.middleware import RequestIdMiddleware
 
 ROUTERS = (pages.router, app_login.router, tokens.router, me.router, admin.router)
@@ -41,6 +48,7 @@ def build_context(
         max_overflow=settings.database_max_overflow,
         pre_ping=settings.database_pre_ping,
     )
+    count_pool_use(engine)
     db = session_factory(engine)
     autocommit = autocommit_session_factory(engine)
     keys = SigningKeys(settings, load_key_encryption_key(settings))
@@ -69,8 +77,15 @@ def create_app(
     *,
     provider_http: httpx.AsyncClient | None = None,
     clock: Callable[[], datetime] = utcnow,
+    tracer_provider: Any = None,
 ) -> FastAPI:
+    """`tracer_provider`: an OpenTelemetry TracerProvider to use instead of the global one
+    configured from `OTEL_*` (tests hand in one with an in-memory exporter)."""
     settings = settings or Settings()
+    if settings.opentelemetry and importlib.util.find_spec("opentelemetry.sdk") is None:
+        raise RuntimeError(
+            "VSSID_OPENTELEMETRY=true needs the tracing packages: pip install 'vssid-broker[otel]'"
+        )
     ctx = build_context(settings, provider_http=provider_http, clock=clock)
 
     @asynccontextmanager
@@ -91,11 +106,14 @@ def create_app(
             "tracing": settings.opentelemetry,
             "metrics": settings.opentelemetry,
             "logs": settings.opentelemetry,
+            # Export over OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT when it is set.
+            "auto_configure": settings.opentelemetry,
+            "tracer_provider": tracer_provider,
         },
     )
     app.state.broker = ctx
 
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, access_log=settings.access_log)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -106,6 +124,9 @@ def create_app(
         async with ctx.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
         return {"status": "ready"}
+
+    if settings.metrics_enabled:
+        app.add_api_route("/metrics", operations.prometheus_metrics, include_in_schema=False)
 
     problems.install(app)
     for router in ROUTERS:

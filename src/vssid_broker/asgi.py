@@ -8,5 +8,5 @@ try:
     settings = load_settings(Settings)
 except SettingsInvalid as invalid:
     raise SystemExit(str(invalid)) from None
-configure(settings.log_level)
+configure(settings.log_level, settings.log_format)
 app = create_app(settings)

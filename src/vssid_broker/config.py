@@ -91,9 +91,10 @@ class Settings(BaseSettings):
     and a new connection costs as much CPU as dozens of requests (docs/performance.md)."""
     database_max_overflow: int = Field(default=8, ge=0)
     opentelemetry: bool = False
-    """FastAPI's own OpenTelemetry spans, metrics and logs for every request, sent to the global
-    providers (configured through the standard `OTEL_*` variables). Off: merely asking whether
-    a provider is configured cost an eighth of the CPU of `/api/v1/me` (docs/performance.md)."""
+    """FastAPI's own OpenTelemetry spans, metrics and logs for every request, exported over
+    OTLP/HTTP to `OTEL_EXPORTER_OTLP_ENDPOINT` (the standard `OTEL_*` variables); needs
+    `pip install 'vssid-broker[otel]'`. Off: merely asking whether a provider is configured
+    cost an eighth of the CPU of `/api/v1/me` (docs/performance.md)."""
     database_pre_ping: bool = False
     """Test each pooled connection with a round trip before use. Off: it cost a sixth of a
     refresh's CPU, and without it a database restart fails one request per process, after which
@@ -199,6 +200,16 @@ class Settings(BaseSettings):
 
     # --- operations --------------------------------------------------------------------------
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    """`json`: one JSON object a line (timestamp, level, logger, request_id, route, message and
+    the event's fields such as outcome and duration_ms), for a log pipeline; `text` reads best
+    in a terminal."""
+    access_log: bool = False
+    """One log line per request: method, route template, status, the refusal's error code,
+    duration (never the query string, which carries codes and state on callbacks)."""
+    metrics_enabled: bool = True
+    """Serve Prometheus metrics at `/metrics` on the main port. They carry counts, never an
+    identifier; keep the path off the public ingress all the same (docs/deploy.md)."""
 
     @field_validator("public_base_url")
     @classmethod

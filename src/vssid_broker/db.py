@@ -18,7 +18,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
+
+from vssid_broker import metrics
 
 if TYPE_CHECKING:
     from vssid_broker.config import Settings
@@ -73,9 +76,45 @@ def create_engine(
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(
-        database_url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=pre_ping
-    )
+    try:
+        return create_async_engine(
+            database_url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=pre_ping
+        )
+    except ModuleNotFoundError as missing:
+        # The PostgreSQL driver is an extra: the embedded SQLite default does not need it.
+        if missing.name == "asyncpg":
+            raise DriverMissing(
+                "PostgreSQL needs its driver: pip install 'vssid-broker[postgresql]'"
+            ) from missing
+        raise
+
+
+class DriverMissing(RuntimeError):
+    """The database URL names a driver that is not installed."""
+
+
+def count_pool_use(engine: AsyncEngine) -> None:
+    """Export how full this engine's pool is (the serving processes' engines, not commands')."""
+    pool = engine.sync_engine.pool
+    if not isinstance(pool, QueuePool):
+        return
+    capacity = pool.size() + max(pool._max_overflow, 0)
+    metrics.DB_POOL_CAPACITY.inc(capacity)
+
+    def checked_out(*_: object) -> None:
+        metrics.DB_POOL_IN_USE.inc()
+        if pool.checkedout() >= capacity:
+            metrics.DB_POOL_EXHAUSTED.inc()
+
+    def checked_in(*_: object) -> None:
+        metrics.DB_POOL_IN_USE.dec()
+
+    def closed(*_: object) -> None:  # after dispose(): this pool no longer counts
+        metrics.DB_POOL_CAPACITY.dec(capacity)
+
+    event.listen(pool, "checkout", checked_out)
+    event.listen(pool, "checkin", checked_in)
+    event.listen(engine.sync_engine, "engine_disposed", closed)
 
 
 def _ensure_sqlite_directory(database_url: str) -> None:

@@ -1,4 +1,4 @@
-"""`vssid-broker`: serve, demo, migrate, seed, keys, purge, staff, vneid-sim.
+"""`vssid-broker`: serve, demo, migrate, seed, keys, purge, staff, vneid-sim; `--version`.
 
 Each command is a few lines over a service; `database(settings)` gives it the database and
 cleans up after it. With `seeding`, the only broker code that knows the simulated VNeID."""
@@ -7,38 +7,64 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from datetime import timedelta
 
 import uvicorn
 
-from vssid_broker import schema
+from vssid_broker import __version__, metrics, schema
 from vssid_broker.config import Settings, SettingsInvalid, load_settings
-from vssid_broker.db import database, utcnow
+from vssid_broker.db import DriverMissing, database, utcnow
 from vssid_broker.errors import CommandRefused, DomainError
 from vssid_broker.logging_setup import configure as configure_logging
 from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
 
+DESCRIPTION = """\
+The VssID sign-in broker: VssID accounts, sign-in through VNeID (level 2), session tokens.
+Settings come from VSSID_* environment variables (see the README); `vssid-broker demo` runs
+everything on one machine with demo data."""
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="vssid-broker", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+# Every option's help shows its default.
+HELP_FORMAT = argparse.ArgumentDefaultsHelpFormatter
 
-    serve = commands.add_parser("serve", help="run the broker (the database must be migrated)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
 
-    migrate = commands.add_parser("migrate", help="bring the database schema to a revision")
-    migrate.add_argument("--revision", default="head")
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vssid-broker", description=DESCRIPTION, formatter_class=HELP_FORMAT
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also log what the libraries say at INFO (Alembic's migration steps)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, description=help, formatter_class=HELP_FORMAT)
+
+    serve = command("serve", "run the broker (the database must be migrated)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes; with more than one, /metrics adds up every worker's values",
+    )
+
+    migrate = command("migrate", "bring the database schema to a revision")
+    migrate.add_argument("--revision", default="head", help="Alembic revision to go to")
     migrate.add_argument("--downgrade", action="store_true", help="go down to --revision")
 
-    seed = commands.add_parser(
-        "seed", help="insert the demo accounts, or with --accounts N synthetic accounts in bulk"
+    seed = command(
+        "seed", "insert the demo accounts, or with --accounts N synthetic accounts in bulk"
     )
-    seed.add_argument("--demo", action="store_true", default=True)
+    seed.add_argument("--demo", action="store_true", default=True, help=argparse.SUPPRESS)
     seed.add_argument(
         "--accounts", type=int, help="bulk: this many synthetic accounts (COPY on PostgreSQL)"
     )
@@ -49,9 +75,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="bulk: the first this many belong to the simulator's generated citizens",
     )
     seed.add_argument("--seed", type=int, default=0, help="bulk: random seed (same as the sim's)")
+    seed.add_argument(
+        "--no-progress", action="store_true", help="bulk: no progress bar (for logs and CI)"
+    )
 
-    keys = commands.add_parser("keys", help="manage the broker's token signing keys")
-    keys.add_argument("action", choices=["ensure", "rotate", "list"])
+    keys = command("keys", "manage the broker's token signing keys")
+    keys.add_argument(
+        "action",
+        choices=["ensure", "rotate", "list"],
+        help="ensure: create a key if none signs; rotate: publish a new one; list: show them",
+    )
     keys.add_argument(
         "--publish-ahead-seconds",
         type=int,
@@ -59,37 +92,44 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="rotate: publish the new key this long before it signs (verifiers cache JWKS)",
     )
 
-    commands.add_parser(
+    command(
         "purge",
-        help="delete expired login transactions, sessions, refresh tokens and used jtis "
-        "(run it daily)",
+        "delete expired login transactions, sessions, refresh tokens and used jtis (run it daily)",
     )
 
-    staff = commands.add_parser("staff", help="manage staff users of the admin API")
-    staff_commands = staff.add_subparsers(dest="staff_command", required=True)
+    staff = command("staff", "manage staff users of the admin API")
+    staff_commands = staff.add_subparsers(dest="staff_command", required=True, metavar="ACTION")
     staff_create = staff_commands.add_parser(
         "create",
         help="create a staff user; the password is read from VSSID_STAFF_PASSWORD or stdin",
+        formatter_class=HELP_FORMAT,
     )
-    staff_create.add_argument("--username", required=True)
-    staff_create.add_argument("--role", required=True, choices=["reviewer", "admin"])
+    staff_create.add_argument("--username", required=True, help="the staff member's login name")
+    staff_create.add_argument(
+        "--role", required=True, choices=["reviewer", "admin"], help="what they may do"
+    )
     staff_create.add_argument(
         "--account-id", type=int, help="the staff member's own VssID account, if any"
     )
 
-    sim = commands.add_parser("vneid-sim", help="run the simulated VNeID provider alone")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=9000)
+    sim = command("vneid-sim", "run the simulated VNeID provider alone")
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    sim.add_argument("--port", type=int, default=9000, help="port to listen on")
     sim.add_argument(
         "--test-mode", action="store_true", help="turn on the /_test fault-scripting API"
     )
 
-    demo = commands.add_parser("demo", help="migrate, seed, and run broker + simulated VNeID")
-    demo.add_argument("--port", type=int, default=8000)
-    demo.add_argument("--sim-port", type=int, default=9000)
+    demo = command("demo", "migrate, seed, and run broker + simulated VNeID")
+    demo.add_argument("--port", type=int, default=8000, help="the broker's port")
+    demo.add_argument("--sim-port", type=int, default=9000, help="the simulated VNeID's port")
+    return parser
 
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging()
+    quiet_libraries(args.verbose)
     try:
         match args.command:
             case "serve":
@@ -99,7 +139,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             case "seed" if args.accounts is not None:
                 asyncio.run(
                     run_bulk_seed(
-                        load_settings(Settings), args.accounts, args.vneid_citizens, args.seed
+                        load_settings(Settings),
+                        args.accounts,
+                        args.vneid_citizens,
+                        args.seed,
+                        show_progress=not args.no_progress,
                     )
                 )
             case "seed":
@@ -131,14 +175,31 @@ def main(argv: Sequence[str] | None = None) -> None:
                 run_sim(args.host, args.port, None)
             case "demo":
                 run_demo(args.port, args.sim_port)
-    except (schema.SchemaNotCurrent, DomainError, CommandRefused, SettingsInvalid) as error:
+    except (
+        schema.SchemaNotCurrent,
+        DomainError,
+        CommandRefused,
+        SettingsInvalid,
+        DriverMissing,
+    ) as error:
         sys.exit(str(error))
+
+
+def quiet_libraries(verbose: bool) -> None:
+    """Alembic announces every step at INFO; an operator asked for the result, not the steps."""
+    logging.getLogger("alembic").setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def run_serve(host: str, port: int, workers: int) -> None:
     settings = load_settings(Settings)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     asyncio.run(check_schema(settings))  # fail with one clear line, before any worker starts
+    if workers > 1 and settings.metrics_enabled:
+        # Each worker writes its values to files here; /metrics adds them up.
+        metrics.prepare_multiprocess_dir(
+            os.environ.get(metrics.MULTIPROCESS_DIR_VARIABLE)
+            or tempfile.mkdtemp(prefix="vssid-broker-metrics-")
+        )
     uvicorn.run(
         "vssid_broker.asgi:app",
         host=host,
@@ -196,17 +257,51 @@ async def run_staff_create(
     print(f"staff user {user.username} ({user.role}) created")
 
 
-async def run_bulk_seed(settings: Settings, accounts: int, vneid_citizens: int, seed: int) -> None:
+async def run_bulk_seed(
+    settings: Settings,
+    accounts: int,
+    vneid_citizens: int,
+    seed: int,
+    *,
+    show_progress: bool = True,
+) -> None:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     from vssid_broker.seeding.bulk import seed_accounts
 
-    async with database(settings) as db:
-        report = await seed_accounts(
-            db.engine,
-            accounts,
-            vneid_citizens=vneid_citizens,
-            seed=seed,
-            provider=settings.vneid_issuer,
-        )
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>8} accounts/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, disable=not show_progress) as progress:
+        task = progress.add_task("seeding", total=accounts, rate="-")
+
+        def advance(added: int) -> None:
+            progress.advance(task, added)
+            speed = progress.tasks[task].speed
+            progress.update(task, rate=f"{speed:,.0f}" if speed else "-")
+
+        async with database(settings) as db:
+            report = await seed_accounts(
+                db.engine,
+                accounts,
+                vneid_citizens=vneid_citizens,
+                seed=seed,
+                provider=settings.vneid_issuer,
+                progress=advance,
+            )
     print(
         f"bulk accounts added: {report.accounts} (insurance periods {report.periods}, "
         f"health cards {report.cards}, links {report.links}) in {report.seconds:.1f} s"

@@ -11,7 +11,7 @@ from vssid_broker import schema
 from vssid_broker.app import create_app
 from vssid_broker.config import Settings, load_settings
 from vssid_broker.db import database, utcnow
-from vssid_broker.seeding import seed_demo_data
+from vssid_broker.seeding import move_demo_issuer, seed_demo_data
 from vssid_broker.seeding.demo_accounts import demo_accounts
 from vssid_broker.vneid_sim.app import create_app as create_sim_app
 from vssid_broker.vneid_sim.citizens import load_citizens
@@ -60,7 +60,7 @@ def banner(settings: Settings, sim: SimSettings) -> str:
         "vssid-broker demo",
         f"  Open {settings.public_base_url}/ and choose "
         "“Đăng nhập bằng tài khoản định danh điện tử”.",
-        f"  Simulated VNeID: {sim.issuer} (passcode Vneid@123, OTP {sim.otp_code})",
+        f"  Simulated VNeID: {sim.issuer}/ (passcode Vneid@123, OTP {sim.otp_code})",
         f"  API docs: {settings.public_base_url}/docs",
         "",
         "  Test citizens and what each shows:",
@@ -89,7 +89,10 @@ async def run(port: int, sim_port: int) -> None:
         raise SystemExit("the demo runs on the embedded SQLite database only")
     await asyncio.to_thread(schema.upgrade, settings.database_url)
     async with database(settings) as db, db.sessions.begin() as session:
+        moved = await move_demo_issuer(session, settings.vneid_issuer)
         seeded = await seed_demo_data(session, issuer=settings.vneid_issuer, now=utcnow())
+    if moved:
+        print(f"links and review cases moved to the simulator's new port: {moved}")
     print(f"demo accounts added: {seeded.accounts}")
     print(f"demo review cases added: {seeded.cases}")
     await ensure_demo_staff(settings)

@@ -19,6 +19,7 @@ import httpx
 from authlib.oauth2.auth import ClientAuth
 from joserfc.jwk import KeySet
 
+from vssid_broker import metrics
 from vssid_broker.config import Settings, VneidClient, is_loopback_url
 from vssid_broker.errors.login import (
     CodeExchangeFailed,
@@ -128,8 +129,13 @@ class ProviderClient:
             if time.monotonic() - self._metadata.fetched_at < ttl:
                 return self._metadata.value  # type: ignore[no-any-return]
             url = discovery_url(self._settings.vneid_issuer)
-            document = await self._get_json(url)
-            metadata = self._check_metadata(document)
+            try:
+                document = await self._get_json(url, "discovery")
+                metadata = self._check_metadata(document)
+            except LoginRefused:
+                metrics.vneid_fetched("discovery", ok=False)
+                raise
+            metrics.vneid_fetched("discovery", ok=True)
             self._metadata = _Cached(metadata, time.monotonic())
             return metadata
 
@@ -168,11 +174,15 @@ class ProviderClient:
             if self._jwks.value is not cached:  # another request refreshed meanwhile
                 return self._jwks.value  # type: ignore[no-any-return]
             metadata = await self.metadata()
-            document = await self._get_json(metadata.jwks_uri)
             try:
+                document = await self._get_json(metadata.jwks_uri, "jwks")
                 key_set = KeySet.import_key_set(document)  # type: ignore[arg-type]
             except Exception as error:
+                metrics.vneid_fetched("jwks", ok=False)
+                if isinstance(error, LoginRefused):
+                    raise
                 raise ProviderMisconfigured("JWKS document is not a valid key set") from error
+            metrics.vneid_fetched("jwks", ok=True)
             self._jwks = _Cached(key_set, time.monotonic())
             return key_set
 
@@ -184,7 +194,7 @@ class ProviderClient:
             raise ProviderMisconfigured("PAR is configured but VNeID publishes no PAR endpoint")
         # No retry: a pushed request is cheap to start again from the person's side.
         payload = await self._post_authenticated(
-            metadata.par_endpoint, params, client, "PAR endpoint", ProviderRefusedRequest
+            metadata.par_endpoint, params, client, "PAR endpoint", ProviderRefusedRequest, "par"
         )
         request_uri = payload.get("request_uri")
         if not isinstance(request_uri, str) or not request_uri:
@@ -203,7 +213,7 @@ class ProviderClient:
         }
         # No retry: an authorization code is single use, a second try could only fail.
         payload = await self._post_authenticated(
-            metadata.token_endpoint, body, client, "token endpoint", CodeExchangeFailed
+            metadata.token_endpoint, body, client, "token endpoint", CodeExchangeFailed, "token"
         )
         if not isinstance(payload.get("id_token"), str):
             raise CodeExchangeFailed("token response has no id_token")
@@ -214,10 +224,14 @@ class ProviderClient:
         if metadata.userinfo_endpoint is None:
             raise ProviderMisconfigured("userinfo is configured but VNeID publishes no endpoint")
         try:
-            response = await self._http.get(
-                metadata.userinfo_endpoint,
-                headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
-            )
+            with metrics.timed(metrics.VNEID_REQUEST_DURATION.labels("userinfo")):
+                response = await self._http.get(
+                    metadata.userinfo_endpoint,
+                    headers={
+                        "Authorization": f"Bearer {access_token}",
+                        "Accept": "application/json",
+                    },
+                )
         except httpx.HTTPError as error:
             raise ProviderUnavailable(f"userinfo unreachable: {type(error).__name__}") from error
         payload = _json_or_none(response) if response.status_code == 200 else None
@@ -232,10 +246,12 @@ class ProviderClient:
         client: VneidClient,
         what: str,
         refused: type[LoginRefused],
+        endpoint: str,
     ) -> dict[str, Any]:
         headers, encoded = await self._authenticate(url, body, client)
         try:
-            response = await self._http.post(url, headers=headers, content=encoded)
+            with metrics.timed(metrics.VNEID_REQUEST_DURATION.labels(endpoint)):
+                response = await self._http.post(url, headers=headers, content=encoded)
         except httpx.HTTPError as error:
             raise ProviderUnavailable(f"{what} unreachable: {type(error).__name__}") from error
         if response.status_code >= 500:
@@ -288,11 +304,12 @@ class ProviderClient:
         _url, prepared_headers, encoded = auth.prepare("POST", url, headers, urlencode(body))
         return dict(prepared_headers), str(encoded)
 
-    async def _get_json(self, url: str) -> dict[str, Any]:
+    async def _get_json(self, url: str, endpoint: str) -> dict[str, Any]:
         # Reads are idempotent, so one retry on a transport error is safe.
         for attempt in (1, 2):
             try:
-                response = await self._http.get(url, headers={"Accept": "application/json"})
+                with metrics.timed(metrics.VNEID_REQUEST_DURATION.labels(endpoint)):
+                    response = await self._http.get(url, headers={"Accept": "application/json"})
             except httpx.TransportError as error:
                 if attempt == 2:
                     raise ProviderUnavailable(

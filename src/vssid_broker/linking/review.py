@@ -9,13 +9,14 @@ link in the same transaction, under the same unique constraints as an automatic 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vssid_broker import metrics
 from vssid_broker.accounts.models import Account, AccountStatus
 from vssid_broker.audit import service as audit
 from vssid_broker.errors import AccountNotFound
@@ -200,6 +201,7 @@ async def _decide(
     )
     if decided is None:
         raise CaseVersionConflict(f"case {case.id} is not pending at version {version}")
+    metrics.REVIEW_CASES_DECIDED.labels(status).inc()
 
 
 async def approve(
@@ -370,3 +372,20 @@ async def unlink(
         browser_sessions_ended=result.browser_sessions_ended,
     )
     return result
+
+
+async def pending_queue(session: AsyncSession) -> tuple[int, datetime | None]:
+    """How many cases wait for staff, and when the oldest of them was opened."""
+    row = (
+        await session.execute(
+            select(func.count(), func.min(ReviewCase.created_at)).where(
+                ReviewCase.status == ReviewStatus.PENDING
+            )
+        )
+    ).one()
+    oldest = row[1]
+    if isinstance(oldest, str):  # SQLite returns min() of a DateTime column as text
+        oldest = datetime.fromisoformat(oldest)
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return int(row[0]), oldest

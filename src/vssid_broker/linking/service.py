@@ -35,6 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vssid_broker import metrics
 from vssid_broker.accounts.models import Account, AccountStatus
 from vssid_broker.audit import service as audit
 from vssid_broker.federation.claims import VerifiedIdentity
@@ -308,6 +309,7 @@ async def _open_case(
         if existing is None:  # decided in the meantime: the next login sees the decision
             return Refused("review_in_progress")
         return NeedsReview(existing)
+    metrics.REVIEW_CASES_OPENED.labels(reason).inc()
     audit.record(
         session,
         event_type="review_case.opened",

@@ -28,6 +28,7 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vssid_broker import metrics
 from vssid_broker.accounts.models import Account
 from vssid_broker.audit import service as audit
 from vssid_broker.context import BrokerContext
@@ -97,6 +98,7 @@ async def start(
 ) -> StartedLogin:
     settings, now = ctx.settings, ctx.clock()
     metadata = await ctx.provider.metadata()
+    metrics.LOGINS_STARTED.labels(channel).inc()
     async with ctx.autocommit.begin() as session:  # one INSERT
         created = await transactions.create(
             session,
@@ -202,16 +204,27 @@ async def _finish(
             ctx, channel, txn, identity, request_id, token_response["id_token"], client
         )
     except LoginRefused as refusal:
-        await _audit_refusal(ctx, channel, refusal, identity, request_id)
+        duration_ms = _count_finished(channel, refusal.code, started)
+        await _audit_refusal(ctx, channel, refusal, identity, request_id, duration_ms)
         raise
+    duration_ms = _count_finished(channel, "succeeded", started)
     log.info(
         "login succeeded channel=%s account=%s linked_now=%s in %.1f ms",
         channel,
         result.account.id,
         result.newly_linked,
-        (time.perf_counter() - started) * 1000,
+        duration_ms,
+        extra={"outcome": "succeeded", "channel": channel, "duration_ms": round(duration_ms, 1)},
     )
     return result
+
+
+def _count_finished(channel: str, outcome: str, started: float) -> float:
+    """Count a finished login by outcome; its duration in milliseconds."""
+    seconds = time.perf_counter() - started
+    metrics.LOGINS_FINISHED.labels(channel, outcome).inc()
+    metrics.LOGIN_DURATION.labels(channel).observe(seconds)
+    return seconds * 1000
 
 
 async def _link_and_sign_in(
@@ -358,8 +371,15 @@ async def _audit_refusal(
     refusal: LoginRefused,
     identity: VerifiedIdentity | None,
     request_id: str,
+    duration_ms: float,
 ) -> None:
-    log.info("login refused channel=%s code=%s detail=%s", channel, refusal.code, refusal.detail)
+    log.info(
+        "login refused channel=%s code=%s detail=%s",
+        channel,
+        refusal.code,
+        refusal.detail,
+        extra={"outcome": refusal.code, "channel": channel, "duration_ms": round(duration_ms, 1)},
+    )
     async with ctx.autocommit.begin() as session:  # one INSERT
         audit.record(
             session,

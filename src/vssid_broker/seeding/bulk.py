@@ -20,7 +20,7 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -205,8 +205,10 @@ async def seed_accounts(
     provider: str = "http://127.0.0.1:9000",
     link_share: float = 0.3,
     now: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> BulkSeedReport:
-    """Insert `count` synthetic accounts in one transaction and return what was written."""
+    """Insert `count` synthetic accounts in one transaction and return what was written;
+    `progress` hears how many accounts each written chunk added."""
     if not 0 < count <= MAX_ACCOUNTS:
         raise BulkSeedRefused(f"--accounts must be between 1 and {MAX_ACCOUNTS:,}")
     started = time.perf_counter()
@@ -242,6 +244,8 @@ async def seed_accounts(
             report.periods += len(rows.periods)
             report.cards += len(rows.cards)
             report.links += len(rows.links)
+            if progress is not None:
+                progress(len(rows.accounts))
         if postgres:
             last_id = first_id + count - 1
             await connection.execute(

@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vssid_broker import metrics
 from vssid_broker.accounts.models import Account
 from vssid_broker.config import Settings
 from vssid_broker.db import UTCDateTime
@@ -190,6 +191,7 @@ class RefreshTokens:
                 await connection.execute(statements.issue, params | row._asdict())
         if row is None:
             return None
+        metrics.REFRESH_ROTATIONS.inc()
         return Rotated(new_raw, row.family_id, row.account_id, row.acr, row.dpop_jkt)
 
     async def refuse(self, session: AsyncSession, raw: str, now: datetime) -> NoReturn:
@@ -219,6 +221,8 @@ class RefreshTokens:
         row = await self.find(session, raw)
         if row is not None and row.rotated_at is not None:
             await self.revoke_family(session, row.family_id, now)
+            metrics.REFRESH_REUSE_DETECTIONS.inc()
+            metrics.REVOCATIONS.labels("refresh_reuse").inc()
             raise RefreshTokenReused(
                 "a rotated refresh token was used again; its family is revoked",
                 account_id=row.account_id,

@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from vssid_broker import metrics
 from vssid_broker.config import Settings
 from vssid_broker.sessions import browser as browser_sessions
 from vssid_broker.sessions.access_tokens import AccessTokenClaims
@@ -36,6 +37,7 @@ async def end_all_for_account(
 ) -> EndedSessions:
     browser = await browser_sessions.end_all(session, account_id, now)
     families = await refresh.revoke_account_families(session, account_id, now)
+    metrics.REVOCATIONS.labels("all_for_account").inc()
     return EndedSessions(browser, families)
 
 

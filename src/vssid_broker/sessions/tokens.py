@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vssid_broker import metrics
 from vssid_broker.errors.tokens import InvalidAccessToken
 from vssid_broker.sessions.access_tokens import AccessTokens
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
@@ -95,10 +96,12 @@ async def revoke(
     row = await refresh.find(session, raw)
     if row is not None:
         await refresh.revoke_family(session, row.family_id, now)
+        metrics.REVOCATIONS.labels("app_revoked").inc()
         return row.account_id
     try:
         claims = await access.verify(session, raw, now)
     except InvalidAccessToken:
         return None  # unknown, expired or already ended: nothing left to revoke
     await refresh.revoke_family(session, claims.session_id, now)
+    metrics.REVOCATIONS.labels("app_revoked").inc()
     return claims.account_id

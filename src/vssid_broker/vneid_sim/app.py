@@ -1,6 +1,7 @@
 """The simulated VNeID provider as an ASGI app: one router per endpoint module, sharing one
 `SimState`.
 
+    home.py          / (what this server is)
     discovery.py     /.well-known/openid-configuration, /.well-known/oauth-authorization-server,
                      /jwks
     authorize.py     /authorize
@@ -24,7 +25,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from . import authorize, discovery, login_pages, logout, par, test_api, token, userinfo
+from . import authorize, discovery, home, login_pages, logout, par, test_api, token, userinfo
 from .config import SimSettings
 from .protocol import Refused, answer_refusal
 from .state import SimState
@@ -48,7 +49,7 @@ def create_app(
     app.state.sim = state
     # A check that refuses a request raises Refused with the complete answer.
     app.add_exception_handler(Refused, answer_refusal)
-    for module in (discovery, authorize, par, token, userinfo, logout, login_pages):
+    for module in (home, discovery, authorize, par, token, userinfo, logout, login_pages):
         app.include_router(module.routes(state))
     if settings.test_mode:
         app.include_router(test_api.routes(state))

@@ -1,4 +1,5 @@
-"""The request id and the security headers every response carries, as a plain ASGI middleware.
+"""The request id and the security headers every response carries, and the request's metrics
+(route template, status, duration), as a plain ASGI middleware.
 
 Plain ASGI rather than `@app.middleware("http")`: Starlette's `BaseHTTPMiddleware` runs the
 app in a task group with memory streams, about an eighth of the CPU of a small request in the
@@ -7,12 +8,17 @@ profiles of docs/performance.md. This one only wraps `send`.
 
 from __future__ import annotations
 
+import logging
 import secrets
+from time import perf_counter
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vssid_broker.logging_setup import request_id_var
+from vssid_broker import metrics
+from vssid_broker.logging_setup import request_id_var, request_scope_var
+
+access_log = logging.getLogger("vssid_broker.access")
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -34,8 +40,9 @@ def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
 
 
 class RequestIdMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, access_log: bool = False) -> None:
         self.app = app
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,9 +51,12 @@ class RequestIdMiddleware:
         rid = request_id_of(scope["headers"])
         # `request.state.request_id` for the routes; the context variable for log lines.
         scope.setdefault("state", {})["request_id"] = rid
+        started, status = perf_counter(), 500
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-Id"] = rid
                 # Responses are personal unless a route says otherwise (the JWKS, static files).
@@ -55,8 +65,41 @@ class RequestIdMiddleware:
                 headers.update(SECURITY_HEADERS)
             await send(message)
 
-        token = request_id_var.set(rid)
+        token, scope_token = request_id_var.set(rid), request_scope_var.set(scope)
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
+            seconds = perf_counter() - started
+            route = route_template(scope)
+            metrics.http_request(route, scope["method"], status, seconds)
+            if self.access_log:
+                _log_access(scope, route, status, seconds)
             request_id_var.reset(token)
+            request_scope_var.reset(scope_token)
+
+
+def _log_access(scope: Scope, route: str, status: int, seconds: float) -> None:
+    """One line per request: route template (no ids, no query string), status, the error
+    code if the answer was a refusal (web/problems.py notes it), duration."""
+    outcome = scope["state"].get("outcome", "ok" if status < 400 else str(status))
+    duration_ms = round(seconds * 1000, 1)
+    access_log.info(
+        "%s %s %s %s %.1f ms",
+        scope["method"],
+        route,
+        status,
+        outcome,
+        duration_ms,
+        extra={
+            "method": scope["method"],
+            "status": status,
+            "outcome": outcome,
+            "duration_ms": duration_ms,
+        },
+    )
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (bounded, no ids), or "unmatched" for a 404."""
+    route = scope.get("route")
+    return str(getattr(route, "path", None) or "unmatched")

@@ -13,7 +13,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from vssid_broker import metrics
 from vssid_broker.errors import DomainError
+from vssid_broker.errors.tokens import InvalidDpopProof
 from vssid_broker.web.rendering import templates
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ def respond(
     extensions: dict[str, Any] | None = None,
 ) -> Response:
     request_id = request_id_of(request)
+    request.state.outcome = code  # for the access log line
     if wants_problem_json(request):
         body = {
             "type": f"https://vssid-broker.readthedocs.io/errors/{code}",
@@ -66,6 +69,9 @@ def respond(
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, error: DomainError) -> Response:
+        metrics.refusal(error.code)
+        if isinstance(error, InvalidDpopProof):
+            metrics.DPOP_REFUSALS.inc()
         response = respond(
             request,
             status=error.status,

@@ -1,0 +1,185 @@
+"""Every Prometheus metric the broker exports, defined once; code counts where the event happens.
+
+`/metrics` (web/operations.py) renders them. Under `serve --workers N` each worker writes its
+values to files in `PROMETHEUS_MULTIPROC_DIR` and a scrape adds them up (prometheus-client's
+multiprocess mode); gauges say how. Labels take only bounded values: channels, error codes,
+route templates, never an identifier.
+
+Counters incremented inside a database transaction count the attempt: a transaction that then
+rolls back (rare: a lost race, the database gone) was still counted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from time import perf_counter
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as _multiprocess
+
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+# Logins take a VNeID round trip and a few statements: tens of milliseconds to seconds.
+LOGIN_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+# --- logins -------------------------------------------------------------------------------------
+LOGINS_STARTED = Counter(
+    "vssid_logins_started", "Logins sent to VNeID, by channel (browser, app)", ["channel"]
+)
+LOGINS_FINISHED = Counter(
+    "vssid_logins_finished",
+    "Logins back from VNeID, by channel and outcome (succeeded, or the refusal code)",
+    ["channel", "outcome"],
+)
+LOGIN_DURATION = Histogram(
+    "vssid_login_duration_seconds",
+    "Broker-side time of a login's finish (VNeID's token endpoint included), by channel",
+    ["channel"],
+    buckets=LOGIN_BUCKETS,
+)
+
+# --- VNeID --------------------------------------------------------------------------------------
+VNEID_REQUEST_DURATION = Histogram(
+    "vssid_vneid_request_duration_seconds",
+    "Time VNeID took to answer, by endpoint (token, userinfo, par, discovery, jwks)",
+    ["endpoint"],
+    buckets=LOGIN_BUCKETS,
+)
+VNEID_FETCHES = Counter(
+    "vssid_vneid_fetches",
+    "Discovery and JWKS fetches from VNeID, by document and result (ok, failed)",
+    ["document", "result"],
+)
+
+# --- app tokens ---------------------------------------------------------------------------------
+REFRESH_ROTATIONS = Counter("vssid_refresh_rotations", "Refresh tokens spent for a new pair")
+REFRESH_REUSE_DETECTIONS = Counter(
+    "vssid_refresh_reuse_detections",
+    "Rotated refresh tokens presented again (their family is revoked)",
+)
+REVOCATIONS = Counter(
+    "vssid_revocations",
+    "Token families and sessions ended before their time, by reason",
+    ["reason"],
+)
+DPOP_REFUSALS = Counter("vssid_dpop_refusals", "Requests refused for a missing or bad DPoP proof")
+REFUSALS = Counter("vssid_refusals", "Every refusal answered to a caller, by error code", ["code"])
+RATE_LIMIT_HITS = Counter(
+    "vssid_rate_limit_hits", "Requests refused by a rate limit, by limit name", ["limit"]
+)
+
+# --- review cases -------------------------------------------------------------------------------
+REVIEW_CASES_OPENED = Counter(
+    "vssid_review_cases_opened", "Link review cases opened, by reason", ["reason"]
+)
+REVIEW_CASES_DECIDED = Counter(
+    "vssid_review_cases_decided", "Link review cases decided, by decision", ["decision"]
+)
+# Set from the database when /metrics is scraped; "mostrecent": the scraping worker's reading.
+REVIEW_QUEUE_PENDING = Gauge(
+    "vssid_review_queue_pending", "Review cases waiting for staff", multiprocess_mode="mostrecent"
+)
+REVIEW_QUEUE_OLDEST_AGE = Gauge(
+    "vssid_review_queue_oldest_age_seconds",
+    "Age of the oldest review case waiting for staff (0 when none waits)",
+    multiprocess_mode="mostrecent",
+)
+
+# --- HTTP and the database pool -----------------------------------------------------------------
+HTTP_REQUESTS = Counter(
+    "vssid_http_requests",
+    "HTTP requests answered, by route template, method and status class",
+    ["route", "method", "status"],
+)
+HTTP_REQUEST_DURATION = Histogram(
+    "vssid_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template",
+    ["route"],
+    buckets=REQUEST_BUCKETS,
+)
+DB_POOL_IN_USE = Gauge(
+    "vssid_db_pool_connections_in_use",
+    "Database connections checked out of the pool",
+    multiprocess_mode="livesum",
+)
+DB_POOL_CAPACITY = Gauge(
+    "vssid_db_pool_capacity",
+    "Connections the pool may open (pool size + overflow)",
+    multiprocess_mode="livesum",
+)
+DB_POOL_EXHAUSTED = Counter(
+    "vssid_db_pool_exhausted",
+    "Checkouts that took the pool's last free connection: the next request waits for one",
+)
+
+
+@lru_cache(maxsize=4096)
+def _http_children(route: str, method: str, status: str) -> tuple[Any, Any]:
+    # `.labels()` looks the child up under a lock on every call; the routes are few.
+    return HTTP_REQUESTS.labels(route, method, status), HTTP_REQUEST_DURATION.labels(route)
+
+
+def http_request(route: str, method: str, status: int, seconds: float) -> None:
+    """One answered request, by its route template (bounded: never the raw path)."""
+    requests, duration = _http_children(route, method, str(status))
+    requests.inc()
+    duration.observe(seconds)
+
+
+def refusal(code: str) -> None:
+    REFUSALS.labels(code=code).inc()
+
+
+def rate_limited(limit: str) -> None:
+    """The one call a rate limiter makes when it refuses a request."""
+    RATE_LIMIT_HITS.labels(limit=limit).inc()
+
+
+def vneid_fetched(document: str, *, ok: bool) -> None:
+    VNEID_FETCHES.labels(document=document, result="ok" if ok else "failed").inc()
+
+
+@contextmanager
+def timed(histogram: Histogram) -> Iterator[None]:
+    """Observe the time the block took, whether it returned or raised."""
+    started = perf_counter()
+    try:
+        yield
+    finally:
+        histogram.observe(perf_counter() - started)
+
+
+def multiprocess_mode() -> bool:
+    return bool(os.environ.get(MULTIPROCESS_DIR_VARIABLE))
+
+
+def render() -> bytes:
+    """The exposition text: this process's registry, or every worker's files when several."""
+    if not multiprocess_mode():
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    _multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
+
+
+def prepare_multiprocess_dir(path: str) -> None:
+    """Before the workers start: an empty directory, so no dead worker's values linger."""
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        if name.endswith(".db"):
+            os.remove(os.path.join(path, name))
+    os.environ[MULTIPROCESS_DIR_VARIABLE] = path

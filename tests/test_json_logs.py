@@ -1,0 +1,96 @@
+"""`VSSID_LOG_FORMAT=json`: one JSON object a line that a log pipeline can count by, with the
+request's id and route and the login's outcome, and still no citizen ID."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import Stack
+from tests.support.flows import app_complete, app_until_redirect
+from vssid_broker.app import create_app
+from vssid_broker.config import Settings
+from vssid_broker.logging_setup import build_handler
+
+
+@pytest.fixture
+def json_lines() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    handler = build_handler("json", stream)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    yield stream
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+async def test_login_outcomes_are_json_lines_with_request_route_and_duration(
+    stack: Stack, json_lines: io.StringIO
+) -> None:
+    async with httpx.AsyncClient() as app:
+        ok = await app_complete(
+            app, stack.broker, await app_until_redirect(app, stack.broker, "001085012345")
+        )
+        refused = await app_complete(
+            app, stack.broker, await app_until_redirect(app, stack.broker, "079190123456")
+        )
+    assert ok.status_code == 200 and refused.status_code >= 400
+    lines = [json.loads(line) for line in json_lines.getvalue().splitlines()]
+    by_outcome = {line["outcome"]: line for line in lines if "outcome" in line}
+
+    succeeded = by_outcome["succeeded"]
+    assert succeeded["level"] == "INFO" and succeeded["logger"] == "vssid_broker.login.flow"
+    assert succeeded["route"] == "/api/v1/auth/vneid/complete"
+    assert succeeded["request_id"] == ok.headers["x-request-id"]
+    assert succeeded["channel"] == "app" and succeeded["duration_ms"] > 0
+    assert succeeded["timestamp"].endswith("+00:00")
+
+    refusal = by_outcome[refused.json()["code"]]
+    assert refusal["request_id"] == refused.json()["request_id"]
+    assert refusal["route"] == "/api/v1/auth/vneid/complete"
+    assert "duration_ms" in refusal
+    text = json_lines.getvalue()
+    assert "001085012345" not in text and "079190123456" not in text
+
+
+async def test_the_access_log_names_route_status_refusal_code_and_never_the_query(
+    broker_settings: Settings, json_lines: io.StringIO
+) -> None:
+    app = create_app(broker_settings.model_copy(update={"access_log": True}))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
+        refused = await client.get("/api/v1/me")
+        await client.get("/healthz")
+        await client.get("/auth/vneid/callback?code=SECRET-CODE&state=SECRET-STATE")
+    lines = [json.loads(line) for line in json_lines.getvalue().splitlines()]
+    access = [line for line in lines if line["logger"] == "vssid_broker.access"]
+    by_route = {line["route"]: line for line in access}
+
+    me = by_route["/api/v1/me"]
+    assert me["status"] == 401 and me["outcome"] == refused.json()["code"]
+    assert me["request_id"] == refused.headers["x-request-id"]
+    assert me["method"] == "GET" and me["duration_ms"] >= 0
+    assert by_route["/healthz"]["outcome"] == "ok"
+    assert "/auth/vneid/callback" in by_route
+    # (The test's own httpx client logs its URLs; the broker's lines must not.)
+    broker_lines = [line for line in lines if line["logger"].startswith("vssid_broker")]
+    assert "SECRET" not in json.dumps(broker_lines)
+
+
+async def test_no_access_log_unless_asked(
+    broker_settings: Settings, json_lines: io.StringIO
+) -> None:
+    app = create_app(broker_settings)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
+        await client.get("/healthz")
+    assert "vssid_broker.access" not in json_lines.getvalue()
