@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from joserfc import jwt
 from sqlalchemy import text
 
-from vssid_broker import __version__, schema
+from vssid_broker import __version__, schema, sealing
 from vssid_broker.config import Settings
 from vssid_broker.context import BrokerContext
 from vssid_broker.db import autocommit_session_factory, create_engine, session_factory, utcnow
@@ -76,6 +76,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await schema.require_current_schema(ctx.engine)
+        # Process-wide: the sealed-column type has no other way to reach them (sealing.py).
+        sealing.install(sealing.CitizenIdKeys.from_settings(settings))
         async with ctx.db.begin() as session:
             await ctx.keys.ensure_active(session, ctx.clock())
         yield

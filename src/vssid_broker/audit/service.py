@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vssid_broker.audit import chain as _chain  # noqa: F401 - the chain's insert hook
 from vssid_broker.audit.models import AuditEvent
 
 

@@ -1,4 +1,4 @@
-"""`vssid-broker`: serve, demo, migrate, seed, keys, purge, staff, vneid-sim.
+"""`vssid-broker`: serve, demo, migrate, seed, keys, purge, audit, staff, vneid-sim.
 
 Each command is a few lines over a service; `database(settings)` gives it the database and
 cleans up after it. With `seeding`, the only broker code that knows the simulated VNeID."""
@@ -14,12 +14,16 @@ from datetime import timedelta
 
 import uvicorn
 
-from vssid_broker import schema
+from vssid_broker import schema, sealing
 from vssid_broker.config import Settings
 from vssid_broker.db import database, utcnow
 from vssid_broker.errors import CommandRefused, DomainError
 from vssid_broker.logging_setup import configure as configure_logging
 from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
+
+SIGNING_KEY_ACTIONS = ("ensure", "rotate", "list")
+CITIZEN_ID_KEY_ACTIONS = ("reseal-citizen-ids",)
+"""`keys reseal-citizen-ids`: after a key-encryption-key rotation (docs/privacy.md)."""
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -50,8 +54,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     seed.add_argument("--seed", type=int, default=0, help="bulk: random seed (same as the sim's)")
 
-    keys = commands.add_parser("keys", help="manage the broker's token signing keys")
-    keys.add_argument("action", choices=["ensure", "rotate", "list"])
+    keys = commands.add_parser(
+        "keys", help="manage the broker's token signing keys and re-seal citizen IDs"
+    )
+    keys.add_argument("action", choices=[*SIGNING_KEY_ACTIONS, *CITIZEN_ID_KEY_ACTIONS])
     keys.add_argument(
         "--publish-ahead-seconds",
         type=int,
@@ -61,8 +67,14 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     commands.add_parser(
         "purge",
-        help="delete expired login transactions, sessions, refresh tokens and used jtis "
-        "(run it daily)",
+        help="delete what is past its retention period: expired login transactions, sessions, "
+        "refresh tokens and used jtis, decided review cases, withdrawn consents, old audit "
+        "events (run it daily; docs/privacy.md)",
+    )
+
+    audit_command = commands.add_parser("audit", help="the audit trail")
+    audit_command.add_argument(
+        "action", choices=["verify"], help="verify: prove the hash chain or name its first break"
     )
 
     staff = commands.add_parser("staff", help="manage staff users of the admin API")
@@ -90,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     args = parser.parse_args(argv)
     configure_logging()
+    if args.command in {"migrate", "seed", "keys", "purge", "staff", "audit"}:
+        sealing.install(sealing.CitizenIdKeys.from_settings(Settings()))
     try:
         match args.command:
             case "serve":
@@ -104,8 +118,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                 asyncio.run(run_seed(Settings()))
             case "keys":
                 asyncio.run(run_keys(Settings(), args.action, args.publish_ahead_seconds))
+            case "keys" if args.action in CITIZEN_ID_KEY_ACTIONS:
+                asyncio.run(run_reseal(Settings()))
             case "purge":
                 asyncio.run(run_purge(Settings()))
+            case "audit":
+                asyncio.run(run_audit_verify(Settings()))
             case "staff":
                 password = os.environ.get("VSSID_STAFF_PASSWORD") or sys.stdin.readline()
                 asyncio.run(
@@ -232,8 +250,34 @@ async def run_purge(settings: Settings) -> None:
         f"purged: {purged.login_transactions} expired login transactions, "
         f"{ended.browser_sessions} browser sessions, {ended.refresh_tokens} refresh tokens of "
         f"ended families, {ended.rotated_refresh_tokens} spent refresh tokens, "
-        f"{ended.used_jtis} used jtis"
+        f"{ended.used_jtis} used jtis, {purged.decided_review_cases} decided review cases, "
+        f"{purged.withdrawn_consents} withdrawn consents, {purged.audit_events} audit events"
     )
+
+
+async def run_reseal(settings: Settings) -> None:
+    from vssid_broker.housekeeping import reseal_citizen_ids
+
+    keys = sealing.installed()
+    async with database(settings) as db:
+        done = await reseal_citizen_ids(
+            db.sessions, keys, progress=lambda table, rows: print(f"  {table}: {rows} re-sealed")
+        )
+    total = sum(done.rows.values())
+    print(f"citizen IDs re-sealed under key {keys.current_kid}: {total}")
+
+
+async def run_audit_verify(settings: Settings) -> None:
+    from vssid_broker.audit.chain import verify
+
+    async with database(settings) as db, db.sessions() as session:
+        result = await verify(session)
+    if result.broken_at is not None:
+        sys.exit(
+            f"audit chain BROKEN at entry {result.broken_at}: {result.problem} "
+            f"({result.entries} entries before it verified)"
+        )
+    print(f"audit chain verified: {result.entries} entries")
 
 
 def run_demo(port: int, sim_port: int) -> None:
