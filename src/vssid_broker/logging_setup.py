@@ -59,10 +59,10 @@ class RedactingFilter(logging.Filter):
 class RedactingFormatter(logging.Formatter):
     """Redacts the traceback and stack text too, which the filter never sees."""
 
-    def formatException(self, ei: object) -> str:  # noqa: N802 - logging's name
+    def formatException(self, ei: object) -> str:
         return redact(super().formatException(ei))  # type: ignore[arg-type]
 
-    def formatStack(self, stack_info: str) -> str:  # noqa: N802 - logging's name
+    def formatStack(self, stack_info: str) -> str:
         return redact(super().formatStack(stack_info))
 
 
