@@ -353,7 +353,8 @@ async def _audit_refusal(
     request_id: str,
 ) -> None:
     log.info("login refused channel=%s code=%s detail=%s", channel, refusal.code, refusal.detail)
-    async with ctx.autocommit.begin() as session:  # one INSERT
+    # A transaction, not autocommit: the audit chain's lock must last until the commit.
+    async with ctx.db.begin() as session:
         audit.record(
             session,
             event_type=refusal.audit_event or "login",
