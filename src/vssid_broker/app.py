@@ -22,10 +22,17 @@ from vssid_broker.federation.provider import ProviderClient
 from vssid_broker.sessions.access_tokens import AccessTokens
 from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
-from vssid_broker.web import admin, app_login, me, pages, problems, tokens
+from vssid_broker.web import admin, app_login, me, pages, privacy_pages, problems, tokens
 from vssid_broker.web.middleware import RequestIdMiddleware
 
-ROUTERS = (pages.router, app_login.router, tokens.router, me.router, admin.router)
+ROUTERS = (
+    pages.router,
+    privacy_pages.router,
+    app_login.router,
+    tokens.router,
+    me.router,
+    admin.router,
+)
 """Every router, by caller (see `vssid_broker.web`)."""
 
 

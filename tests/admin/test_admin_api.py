@@ -421,6 +421,7 @@ async def test_audit_trail_filters_by_case_actor_account_and_time(
         ("staff.sign_in", "succeeded"),
     ]
     assert await events(account_id=dung) == [
+        ("consent.recorded", "given"),
         ("link.created", "staff_review"),
         ("review_case.decided", "approved"),
     ]

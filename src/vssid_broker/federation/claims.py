@@ -14,6 +14,12 @@ from vssid_broker.config import Settings
 from vssid_broker.errors.login import ClaimsIncomplete
 from vssid_broker.identifiers import CITIZEN_ID, mask_citizen_id
 
+PROTOCOL_CLAIMS = frozenset(
+    {"iss", "sub", "aud", "exp", "iat", "nbf", "nonce", "azp", "acr", "amr", "auth_time",
+     "at_hash", "c_hash", "sid", "jti", "typ"}
+)  # fmt: skip
+"""ID-token and userinfo claims about the sign-in itself, not about the person."""
+
 
 @dataclass(frozen=True)
 class VerifiedIdentity:
@@ -27,6 +33,8 @@ class VerifiedIdentity:
     gender: str | None
     acr: str
     amr: tuple[str, ...]
+    shared_claims: tuple[str, ...] = ()
+    """Names of the personal claims VNeID shared (not the protocol's): what consent records."""
 
     @property
     def masked_citizen_id(self) -> str:
@@ -58,4 +66,5 @@ def map_identity(claims: dict[str, Any], settings: Settings) -> VerifiedIdentity
         gender=gender if gender in ("male", "female") else None,
         acr=str(claims["acr"]),
         amr=tuple(str(item) for item in amr) if isinstance(amr, list) else (),
+        shared_claims=tuple(sorted(set(claims) - PROTOCOL_CLAIMS)),
     )

@@ -45,6 +45,7 @@ from vssid_broker.federation.callback import CallbackParams as CallbackParams  #
 from vssid_broker.federation.claims import VerifiedIdentity, map_identity
 from vssid_broker.federation.id_token import validate_id_token
 from vssid_broker.federation.models import LoginTransaction
+from vssid_broker.linking import consent
 from vssid_broker.linking import proof as linking_proof
 from vssid_broker.linking import service as linking
 from vssid_broker.opaque_tokens import hash_token
@@ -261,6 +262,15 @@ async def _sign_in(
         case linking.NeedsReview():  # handled by the caller
             raise AssertionError("a review case never signs in")
     newly_linked = isinstance(outcome, linking.AutoLinked)
+    if newly_linked:
+        consent.record(
+            session,
+            account_id=account.id,
+            provider=identity.issuer,
+            terms=consent.Terms(identity.shared_claims, ctx.settings.privacy_notice_version),
+            now=ctx.clock(),
+            request_id=request_id,
+        )
     issued = await issue_session(
         ctx,
         session,
