@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Page, expect
+from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]
+from playwright.async_api import Page, ViewportSize, expect
 from sqlalchemy import select
 
 from tests.conftest import Stack
@@ -17,7 +17,7 @@ from vssid_broker.audit.models import AuditEvent
 from vssid_broker.linking.models import FederatedLink, LinkConsent
 
 pytestmark = pytest.mark.browser
-PHONE = {"width": 320, "height": 640}
+PHONE = ViewportSize(width=320, height=640)
 
 
 async def assert_fits_a_phone_and_passes_axe(page: Page, part: str = "html") -> None:
