@@ -53,8 +53,11 @@ Conversion = Literal["seal", "index", "open"]
 
 def _convert(table_name: str, source: str, targets: dict[str, Conversion]) -> None:
     """Fill `targets` from `source` for every row, in batches by id (one pass, bounded memory)."""
-    names = ["id", source, *targets]
-    table = sa.table(table_name, *(sa.column(name, sa.String) for name in names))
+    table = sa.table(
+        table_name,
+        sa.column("id", sa.BigInteger),
+        *(sa.column(name, sa.String) for name in [source, *targets]),
+    )
     connection = op.get_bind()
     last_id = 0
     keys: CitizenIdKeys | None = None
