@@ -116,10 +116,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                 )
             case "seed":
                 asyncio.run(run_seed(Settings()))
-            case "keys":
-                asyncio.run(run_keys(Settings(), args.action, args.publish_ahead_seconds))
             case "keys" if args.action in CITIZEN_ID_KEY_ACTIONS:
                 asyncio.run(run_reseal(Settings()))
+            case "keys":
+                asyncio.run(run_keys(Settings(), args.action, args.publish_ahead_seconds))
             case "purge":
                 asyncio.run(run_purge(Settings()))
             case "audit":
