@@ -65,6 +65,10 @@ def load_32_byte_key(value: SecretStr | None, path: Path, name: str) -> bytes:
             with os.fdopen(fd, "w") as handle:
                 handle.write(b64url(os.urandom(32)))
         raw = path.read_text().strip()
+    return decode_32_byte_key(raw, name)
+
+
+def decode_32_byte_key(raw: str, name: str) -> bytes:
     try:
         key = _b64url_decode(raw)
     except ValueError as error:
@@ -102,7 +106,7 @@ class CitizenIdKeys:
             "VSSID_KEY_ENCRYPTION_KEY",
         )
         previous = [
-            load_32_byte_key(value, Path("/nonexistent"), "VSSID_CITIZEN_ID_PREVIOUS_KEKS")
+            decode_32_byte_key(value.get_secret_value(), "VSSID_CITIZEN_ID_PREVIOUS_KEKS")
             for value in settings.citizen_id_previous_keks
         ]
         index_key = load_32_byte_key(
