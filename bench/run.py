@@ -595,8 +595,8 @@ LOGIN_PATH_QUERIES: list[tuple[str, str]] = [
     ),
     ("load the linked account", "SELECT * FROM accounts WHERE id = :account_id"),
     (
-        "first login: the account carrying the citizen ID",
-        "SELECT * FROM accounts WHERE citizen_id = :citizen_id",
+        "first login: the account carrying the citizen ID (by its blind index)",
+        "SELECT * FROM accounts WHERE citizen_id_index = :citizen_id_index",
     ),
     (
         "first login: is that account linked already",
@@ -659,14 +659,14 @@ async def explain_login_path(url: str, path: Path) -> dict[str, Any]:
         row = (
             await connection.execute(
                 text(
-                    "SELECT l.id, l.provider, l.subject, l.account_id, a.citizen_id"
+                    "SELECT l.id, l.provider, l.subject, l.account_id"
                     " FROM federated_links l JOIN accounts a ON a.id = l.account_id"
                     " ORDER BY l.id DESC LIMIT 1"
                 )
             )
         ).one()
         unlinked = await connection.scalar(
-            text("SELECT citizen_id FROM accounts ORDER BY id DESC LIMIT 1")
+            text("SELECT citizen_id_index FROM accounts ORDER BY id DESC LIMIT 1")
         )
         params = {
             "state_hash": await connection.scalar(
@@ -677,7 +677,7 @@ async def explain_login_path(url: str, path: Path) -> dict[str, Any]:
             "subject": row.subject,
             "account_id": row.account_id,
             "link_id": row.id,
-            "citizen_id": unlinked,
+            "citizen_id_index": unlinked,
             "token_hash": await connection.scalar(
                 text("SELECT token_hash FROM refresh_tokens ORDER BY id DESC LIMIT 1")
             )
@@ -938,8 +938,16 @@ def main() -> None:
         os.environ.get("VSSID_KEY_ENCRYPTION_KEY")
         or base64.urlsafe_b64encode(os.urandom(32)).decode()
     )
+    # Every process (seed, broker workers) seals and looks up citizen IDs with the same keys.
+    blind_index_key = (
+        os.environ.get("VSSID_BLIND_INDEX_KEY") or base64.urlsafe_b64encode(os.urandom(32)).decode()
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VSSID_", "VNEID_SIM_"))}
-    env |= {"VSSID_DATABASE_URL": opts.database_url, "VSSID_KEY_ENCRYPTION_KEY": kek}
+    env |= {
+        "VSSID_DATABASE_URL": opts.database_url,
+        "VSSID_KEY_ENCRYPTION_KEY": kek,
+        "VSSID_BLIND_INDEX_KEY": blind_index_key,
+    }
     command = shlex.join(["python3", "bench/run.py", *sys.argv[1:]])
     results: dict[str, Any] = {
         "command": command,

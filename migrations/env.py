@@ -18,15 +18,39 @@ config = context.config
 
 
 def _run(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # Rebuilding a table drops the old one, and with foreign keys on, SQLite deletes the
+        # rows that reference it (ON DELETE CASCADE) first. The pragma only takes effect
+        # outside a transaction, so callers hand over a connection that has not begun one.
+        _sqlite_foreign_keys(connection, on=False)
     context.configure(
         connection=connection,
         target_metadata=metadata,
         # SQLite cannot ALTER most things in place; batch mode rebuilds the table instead.
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=sqlite,
         compare_type=True,
     )
-    with context.begin_transaction():
-        context.run_migrations()
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+            if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
+                raise RuntimeError("a migration left rows whose foreign key has no parent")
+        if sqlite:  # one transaction (begun by the first statement), committed here
+            connection.commit()
+    finally:
+        if sqlite:
+            if connection.in_transaction():
+                connection.rollback()
+            _sqlite_foreign_keys(connection, on=True)
+
+
+def _sqlite_foreign_keys(connection: Connection, *, on: bool) -> None:
+    if connection.in_transaction():
+        raise RuntimeError("migrate SQLite on a connection outside a transaction")
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    cursor.close()
 
 
 async def _run_with_engine(url: str) -> None:

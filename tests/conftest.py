@@ -27,6 +27,7 @@ from vssid_broker.app import create_app
 from vssid_broker.config import ServiceClient, Settings
 from vssid_broker.context import BrokerContext
 from vssid_broker.db import create_engine, session_factory
+from vssid_broker.sealing import CitizenIdKeys, install
 from vssid_broker.seeding.demo_accounts import seed_demo
 from vssid_broker.vneid_sim.app import create_app as create_sim_app
 from vssid_broker.vneid_sim.config import SimSettings, demo_app_client, demo_client
@@ -106,8 +107,18 @@ def broker_settings(database_url: str, sim_url: str, tmp_dir: Path, broker_port:
         vneid_http_timeout_seconds=1.5,  # short, so the slow-provider test stays quick
         key_encryption_key=base64.urlsafe_b64encode(os.urandom(32)).decode(),
         key_encryption_key_file=tmp_dir / "unused.key",
+        blind_index_key=base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        blind_index_key_file=tmp_dir / "unused-index.key",
         service_clients=[SERVICE_CLIENT],
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def citizen_id_keys(broker_settings: Settings) -> CitizenIdKeys:
+    """The broker's citizen-ID keys, installed before any test seeds or reads an account."""
+    keys = CitizenIdKeys.from_settings(broker_settings)
+    install(keys)
+    return keys
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VSSID_", "VNEID_SIM_"))}
     env["VSSID_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}"
     env["VSSID_KEY_ENCRYPTION_KEY_FILE"] = str(tmp_path / "kek")
+    env["VSSID_BLIND_INDEX_KEY_FILE"] = str(tmp_path / "blind-index-key")
     return env | extra
 
 

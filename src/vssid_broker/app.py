@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from joserfc import jwt
 from sqlalchemy import text
 
-from vssid_broker import __version__, schema
+from vssid_broker import __version__, schema, sealing
 from vssid_broker.config import Settings
 from vssid_broker.context import BrokerContext
 from vssid_broker.db import (
@@ -29,10 +29,26 @@ from vssid_broker.federation.provider import ProviderClient
 from vssid_broker.sessions.access_tokens import AccessTokens
 from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
-from vssid_broker.web import admin, app_login, me, operations, pages, problems, tokens
+from vssid_broker.web import (
+    admin,
+    app_login,
+    me,
+    operations,
+    pages,
+    privacy_pages,
+    problems,
+    tokens,
+)
 from vssid_broker.web.middleware import RequestIdMiddleware
 
-ROUTERS = (pages.router, app_login.router, tokens.router, me.router, admin.router)
+ROUTERS = (
+    pages.router,
+    privacy_pages.router,
+    app_login.router,
+    tokens.router,
+    me.router,
+    admin.router,
+)
 """Every router, by caller (see `vssid_broker.web`)."""
 
 
@@ -91,6 +107,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await schema.require_current_schema(ctx.engine)
+        # Process-wide: the sealed-column type has no other way to reach them (sealing.py).
+        sealing.install(sealing.CitizenIdKeys.from_settings(settings))
         async with ctx.db.begin() as session:
             await ctx.keys.ensure_active(session, ctx.clock())
         yield

@@ -103,6 +103,15 @@ class Settings(BaseSettings):
     """File holding the 32-byte key that encrypts the broker's private signing keys at rest."""
     key_encryption_key: SecretStr | None = None
     """The same key given directly (base64url); wins over the file. Production: a secret store."""
+    citizen_id_previous_keks: list[SecretStr] = Field(default_factory=list)
+    """During a key-encryption-key rotation: the previous keys (base64url, JSON list), so
+    citizen IDs sealed under them still open until `vssid-broker keys reseal-citizen-ids` has
+    re-sealed every row under the current key. Empty otherwise."""
+    blind_index_key_file: Path = Path("./var/blind-index.key")
+    """File holding the 32-byte key of the citizen-ID blind index (HMAC-SHA256); created for
+    the embedded demo. Kept apart from the key-encryption key: rotating one leaves the other."""
+    blind_index_key: SecretStr | None = None
+    """The same key given directly (base64url); wins over the file. Production: a secret store."""
 
     # --- VNeID, the OpenID provider ---------------------------------------------------------
     vneid_issuer: str = "http://127.0.0.1:9000"
@@ -197,6 +206,17 @@ class Settings(BaseSettings):
     # --- other VssID services ---------------------------------------------------------------
     service_clients: list[ServiceClient] = Field(default_factory=list)
     """Services that may call token introspection, with their own secrets (JSON list)."""
+
+    # --- privacy: consent and retention (docs/privacy.md) ----------------------------------
+    privacy_notice_version: str = "2026-01"
+    """The version of the privacy notice (`/privacy`) a consent to link is recorded under."""
+    retain_decided_review_cases_days: int = Field(default=365, ge=1)
+    """Review cases are kept this long after staff decided them (evidence for complaints)."""
+    retain_audit_events_days: int = Field(default=5 * 365, ge=30)
+    """Audit events are kept this long (breach records: at least five years)."""
+    retain_withdrawn_consents_days: int = Field(default=5 * 365, ge=30)
+    """A consent is kept this long after the person withdrew it (unlinked): proof of what
+    was agreed and when."""
 
     # --- operations --------------------------------------------------------------------------
     log_level: str = "INFO"

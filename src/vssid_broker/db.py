@@ -67,18 +67,29 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+HIDE_PARAMETERS = True
+"""Query parameters never appear in the engine's errors or its echo: they are citizen IDs,
+names and token hashes, and errors end up in logs (tests/test_log_privacy.py)."""
+
+
 def create_engine(
     database_url: str, *, pool_size: int = 10, max_overflow: int = 20, pre_ping: bool = False
 ) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         _ensure_sqlite_directory(database_url)
-        engine = create_async_engine(database_url, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            database_url, connect_args={"timeout": 30}, hide_parameters=HIDE_PARAMETERS
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     try:
         return create_async_engine(
-            database_url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=pre_ping
+            database_url,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_pre_ping=pre_ping,
+            hide_parameters=HIDE_PARAMETERS,
         )
     except ModuleNotFoundError as missing:
         # The PostgreSQL driver is an extra: the embedded SQLite default does not need it.

@@ -1,29 +1,206 @@
-"""`vssid-broker purge`: delete every row past the end of its use, across the domains.
+"""`vssid-broker purge` and `vssid-broker keys reseal-citizen-ids`: work across the domains.
 
-Each domain says what has expired (its own `purge_expired`); this is the one list of them, so a
-new kind of short-lived row is purged by adding it here, not by remembering a second command.
+Purge deletes every row past the end of its use or its retention period. Each domain says what
+has expired (its own `purge_expired`); this is the one list of them and the retention table
+of docs/privacy.md, so a new kind of row is purged by adding it here, not by remembering a
+second command. Each purge is itself an audit event.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, column, delete, func, select, update
+from sqlalchemy import table as sql_table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from vssid_broker.audit import service as audit
+from vssid_broker.audit.models import AuditCheckpoint, AuditEvent
 from vssid_broker.config import Settings
 from vssid_broker.federation import transactions
+from vssid_broker.linking.models import LinkConsent, ReviewCase, ReviewStatus
+from vssid_broker.sealing import CitizenIdKeys
 from vssid_broker.sessions import service as sessions
+
+
+@dataclass(frozen=True)
+class Retention:
+    """One row of the retention table: a kind of data and how long it is kept."""
+
+    kind: str
+    kept: str
+    setting: str
+
+
+def retention_table(settings: Settings) -> list[Retention]:
+    """What `purge` applies, as docs/privacy.md and `purge --show` print it."""
+    days = "{} days".format
+    return [
+        Retention(
+            "login transactions",
+            f"until they expire ({settings.login_transaction_ttl_seconds} s)",
+            "VSSID_LOGIN_TRANSACTION_TTL_SECONDS",
+        ),
+        Retention(
+            "browser sessions",
+            f"until they end (at most {settings.browser_session_ttl_seconds} s)",
+            "VSSID_BROWSER_SESSION_TTL_SECONDS",
+        ),
+        Retention(
+            "refresh-token families",
+            f"until they end (at most {settings.refresh_token_ttl_seconds} s)",
+            "VSSID_REFRESH_TOKEN_TTL_SECONDS",
+        ),
+        Retention(
+            "review cases, once decided",
+            days(settings.retain_decided_review_cases_days),
+            "VSSID_RETAIN_DECIDED_REVIEW_CASES_DAYS",
+        ),
+        Retention(
+            "consent records, once withdrawn",
+            days(settings.retain_withdrawn_consents_days),
+            "VSSID_RETAIN_WITHDRAWN_CONSENTS_DAYS",
+        ),
+        Retention(
+            "audit events",
+            days(settings.retain_audit_events_days),
+            "VSSID_RETAIN_AUDIT_EVENTS_DAYS",
+        ),
+    ]
 
 
 @dataclass(frozen=True)
 class Purged:
     login_transactions: int
     sessions: sessions.Purged
+    decided_review_cases: int
+    withdrawn_consents: int
+    audit_events: int
 
 
 async def purge(session: AsyncSession, now: datetime, settings: Settings) -> Purged:
-    return Purged(
+    """Everything in one transaction: a purge that fails half-way removes nothing."""
+    decided_before = now - timedelta(days=settings.retain_decided_review_cases_days)
+    purged = Purged(
         login_transactions=await transactions.purge_expired(session, now=now),
         sessions=await sessions.purge_expired(session, now, settings),
+        decided_review_cases=await _count(
+            session,
+            delete(ReviewCase).where(
+                ReviewCase.status != ReviewStatus.PENDING,
+                ReviewCase.decided_at < decided_before,
+            ),
+        ),
+        withdrawn_consents=await _count(
+            session,
+            delete(LinkConsent).where(
+                LinkConsent.withdrawn_at
+                < now - timedelta(days=settings.retain_withdrawn_consents_days)
+            ),
+        ),
+        audit_events=await purge_audit_events(
+            session, before=now - timedelta(days=settings.retain_audit_events_days), now=now
+        ),
     )
+    details = asdict(purged)
+    audit.record(
+        session,
+        event_type="data.purged",
+        outcome="purged",
+        now=now,
+        actor="system:purge",
+        **{key: value for key, value in details.items() if key != "sessions"},
+        **{f"sessions_{key}": value for key, value in details["sessions"].items()},
+    )
+    return purged
+
+
+async def _count(session: AsyncSession, statement: object) -> int:
+    result = await session.execute(statement)  # type: ignore[call-overload]
+    return int(result.rowcount or 0)
+
+
+async def purge_audit_events(session: AsyncSession, *, before: datetime, now: datetime) -> int:
+    """Remove the front of the chain up to the last event older than `before`, after writing a
+    checkpoint with that event's hash: the first event kept still verifies against it, and the
+    database lets DELETE remove only events at or before the newest checkpoint."""
+    last = (
+        await session.execute(
+            select(AuditEvent.id, AuditEvent.entry_hash)
+            .where(AuditEvent.occurred_at < before)
+            .order_by(AuditEvent.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if last is None:
+        return 0
+    removed = await session.scalar(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.id <= last.id)
+    )
+    session.add(
+        AuditCheckpoint(
+            created_at=now,
+            last_event_id=last.id,
+            last_entry_hash=last.entry_hash,
+            events_removed=int(removed or 0),
+        )
+    )
+    await session.flush()
+    return await _count(session, delete(AuditEvent).where(AuditEvent.id <= last.id))
+
+
+# --- re-sealing citizen IDs after a key-encryption-key rotation ------------------------------
+SEALED_COLUMNS = ("accounts", "federated_links", "review_cases")
+"""Every table with a `citizen_id_sealed` column."""
+
+
+@dataclass
+class Resealed:
+    rows: dict[str, int]
+
+
+async def reseal_citizen_ids(
+    sessions_of: async_sessionmaker[AsyncSession],
+    keys: CitizenIdKeys,
+    *,
+    batch: int = 1_000,
+    progress: Callable[[str, int], None] | None = None,
+) -> Resealed:
+    """Re-seal, under the current key, every citizen ID sealed under a previous one.
+
+    No downtime: each batch is its own short transaction, and each row is replaced only if it
+    still holds what was read (a compare-and-set), so logins and links written meanwhile are
+    never overwritten. The blind index does not change (its key is not the KEK)."""
+    done: dict[str, int] = {}
+    for name in SEALED_COLUMNS:
+        table: Table = sql_table(name, column("id"), column("citizen_id_sealed"))  # type: ignore[assignment]
+        done[name], last_id = 0, 0
+        while True:
+            async with sessions_of.begin() as session:
+                rows = (
+                    await session.execute(
+                        select(table.c.id, table.c.citizen_id_sealed)
+                        .where(
+                            table.c.id > last_id,
+                            table.c.citizen_id_sealed.is_not(None),
+                            table.c.citizen_id_sealed.not_like(f"{keys.current_kid}.%"),
+                        )
+                        .order_by(table.c.id)
+                        .limit(batch)
+                    )
+                ).all()
+                for row_id, sealed in rows:
+                    result = await session.execute(
+                        update(table)
+                        .where(table.c.id == row_id, table.c.citizen_id_sealed == sealed)
+                        .values(citizen_id_sealed=keys.seal(keys.open(sealed)))
+                    )
+                    done[name] += int(result.rowcount or 0)  # type: ignore[attr-defined]
+            if progress is not None:
+                progress(name, done[name])
+            if len(rows) < batch:
+                break
+            last_id = rows[-1][0]
+    return Resealed(done)

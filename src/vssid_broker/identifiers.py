@@ -19,6 +19,31 @@ def mask_citizen_id(citizen_id: str) -> str:
     return f"{citizen_id[:3]}******{citizen_id[-3:]}" if len(citizen_id) == 12 else "***"
 
 
+def mask_bhxh_code(code: str) -> str:
+    """Keep the two province digits and the last two: a BHXH code is for life, like the ID."""
+    return f"{code[:2]}******{code[-2:]}" if len(code) == 10 else "***"
+
+
+def mask_identifier(typed: str) -> str:
+    """What an audit detail may keep of something a person typed as their identifier: a
+    citizen ID or a BHXH code masked as such; anything else (a mistyped one is nearly a real
+    one) only its shape."""
+    if CITIZEN_ID.match(typed):
+        return mask_citizen_id(typed)
+    if BHXH_CODE.match(typed):
+        return mask_bhxh_code(typed)
+    return f"[{len(typed)} characters]"
+
+
+_CITIZEN_ID_RUN = re.compile(r"(?<!\d)(\d{3})\d{6}(\d{3})(?!\d)")
+_BHXH_CODE_RUN = re.compile(r"(?<!\d)(\d{2})\d{6}(\d{2})(?!\d)")
+
+
+def mask_identifiers_in(text: str) -> str:
+    """Mask every run of 12 or 10 digits in free text: the last guard of the audit details."""
+    return _BHXH_CODE_RUN.sub(r"\1******\2", _CITIZEN_ID_RUN.sub(r"\1******\2", text))
+
+
 def normalized_name(name: str) -> str:
     """Compare names as VNeID and the agency write them: same letters and diacritics, any case
     and spacing. Diacritics matter in Vietnamese names (Hà and Hạ are different people)."""

@@ -1,8 +1,15 @@
-"""Logging with a request id on every line and a last-line filter against leaked identifiers;
+"""Logging with a request id on every line and a last-line guard against leaked identifiers;
 text by default, JSON lines (python-json-logger) with `VSSID_LOG_FORMAT=json`.
 
-Code never logs citizen IDs or tokens on purpose; the filter masks any 12-digit run and any
-bearer-looking string that slips through, so a mistake does not become a data leak.
+Code never logs citizen IDs or tokens on purpose, and the database engine never puts query
+parameters into its errors (`hide_parameters`, `db.create_engine`). The guard masks what slips
+through anyway, in the message *and* in tracebacks (an exception's text carries whatever it
+was given): any 12-digit run (a citizen ID), any 10-digit run (a BHXH code, a phone number),
+8-digit runs (VNeID's YYYYMMDD birth dates), bearer/DPoP credentials, and the values of
+credential parameters in URLs and forms (`?code=`, `&state=`, `password=`, ...).
+
+It leaves readable what operators need: a refusal's error code (`code=vneid_error` in a log
+line is not a URL parameter), request ids, paths, counts.
 """
 
 from __future__ import annotations
@@ -22,17 +29,59 @@ request_scope_var: contextvars.ContextVar[Mapping[str, Any] | None] = contextvar
 """The ASGI scope of the request being served: its route template is known only once routed."""
 
 TWELVE_DIGITS = re.compile(r"(?<!\d)(\d{3})\d{6}(\d{3})(?!\d)")
-SECRET_LIKE = re.compile(r"(?i)(bearer\s+|token=|code=|secret=|password=)[^\s&\"']+")
+TEN_DIGITS = re.compile(r"(?<!\d)(\d{2})\d{8}(?!\d)")
+EIGHT_DIGITS = re.compile(r"(?<!\w)\d{8}(?!\w)")  # alone: not inside a hex request id
+CREDENTIAL_PARAMETERS = (
+    "code|state|nonce|token|access_token|refresh_token|id_token|id_token_hint|logout_token"
+    "|code_verifier|client_secret|client_assertion|password|passcode|otp|proof_ticket|ticket"
+    "|csrf_token|secret"
+)
+URL_PARAMETER = re.compile(rf"(?i)([?&](?:{CREDENTIAL_PARAMETERS})=)[^&\s\"'#]+")
+SECRET_ASSIGNMENT = re.compile(
+    r"(?i)\b((?:password|passcode|client_secret|secret|otp|refresh_token|access_token|id_token)"
+    r"[\"']?\s*[=:]\s*[\"']?)[^\s&\"',}]+"
+)
+AUTHORIZATION = re.compile(r"(?i)\b((?:bearer|dpop)\s+)[A-Za-z0-9\-._~+/]+=*")
+JWT_LIKE = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
+
+
+def redact(text: str) -> str:
+    text = URL_PARAMETER.sub(r"\1[redacted]", text)
+    text = SECRET_ASSIGNMENT.sub(r"\1[redacted]", text)
+    text = AUTHORIZATION.sub(r"\1[redacted]", text)
+    text = JWT_LIKE.sub("[jwt redacted]", text)
+    text = TWELVE_DIGITS.sub(r"\1******\2", text)
+    text = TEN_DIGITS.sub(r"\1********", text)
+    return EIGHT_DIGITS.sub("********", text)
 
 
 class RedactingFilter(logging.Filter):
+    """Redacts the message of every record and stamps it with the request id."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        message = TWELVE_DIGITS.sub(r"\1******\2", message)
-        message = SECRET_LIKE.sub(r"\1[redacted]", message)
-        record.msg, record.args = message, None
+        record.msg, record.args = redact(record.getMessage()), None
         record.request_id = request_id_var.get()
         return True
+
+
+class RedactingFormatter(logging.Formatter):
+    """Redacts the traceback and stack text too, which the filter never sees."""
+
+    def formatException(self, ei: Any) -> str:
+        return redact(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return redact(super().formatStack(stack_info))
+
+
+class RedactingJsonFormatter(JsonFormatter):
+    """The JSON lines' `exc_info` and `stack_info` fields, redacted like the text format's."""
+
+    def formatException(self, ei: Any) -> str:
+        return redact(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return redact(super().formatStack(stack_info))
 
 
 class RouteFilter(logging.Filter):
@@ -53,13 +102,13 @@ JSON_RENAMES = {"levelname": "level", "name": "logger"}
 
 def formatter(log_format: str) -> logging.Formatter:
     if log_format == "json":
-        return JsonFormatter(
+        return RedactingJsonFormatter(
             JSON_FIELDS,
             rename_fields=JSON_RENAMES,
             timestamp="timestamp",  # ISO 8601 in UTC, with milliseconds
             json_ensure_ascii=False,
         )
-    return logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+    return RedactingFormatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
 
 
 def build_handler(log_format: str = "text", stream: IO[str] | None = None) -> logging.Handler:
@@ -72,11 +121,21 @@ def build_handler(log_format: str = "text", stream: IO[str] | None = None) -> lo
 
 
 def configure(level: str = "INFO", log_format: str = "text") -> None:
-    handler = build_handler(log_format)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [build_handler(log_format)]
     root.setLevel(level)
-    # uvicorn's access log prints query strings, which carry `code` and `state` on callbacks.
+    guard_library_loggers()
+
+
+def guard_library_loggers() -> None:
+    """Libraries that would log personal data at DEBUG are held at WARNING whatever the level:
+    SQLAlchemy's echo prints result rows (names, birth dates), httpx/httpcore print requests
+    to VNeID with their form bodies' sizes and headers."""
+    for name in ("sqlalchemy", "httpcore", "hpack", "aiosqlite", "asyncio"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # uvicorn's access log prints query strings, which carry `code` and `state` on callbacks:
+    # its lines go through the root handler and its guard like every other.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+

@@ -7,10 +7,10 @@ from vssid_broker.accounts.models import (
     InsurancePeriod,
 )
 from vssid_broker.admin.models import StaffUser
-from vssid_broker.audit.models import AuditEvent
+from vssid_broker.audit.models import AuditCheckpoint, AuditEvent
 from vssid_broker.db import Base
 from vssid_broker.federation.models import LoginTransaction
-from vssid_broker.linking.models import FederatedLink, ReviewCase
+from vssid_broker.linking.models import FederatedLink, LinkConsent, ReviewCase
 from vssid_broker.sessions.models import BrowserSession, RefreshToken, SigningKey, UsedJti
 
 metadata = Base.metadata
@@ -18,11 +18,13 @@ metadata = Base.metadata
 __all__ = [
     "Account",
     "AccountPassword",
+    "AuditCheckpoint",
     "AuditEvent",
     "BrowserSession",
     "FederatedLink",
     "HealthInsuranceCard",
     "InsurancePeriod",
+    "LinkConsent",
     "LoginTransaction",
     "RefreshToken",
     "ReviewCase",

@@ -50,15 +50,16 @@ def downgrade(database_url: str, revision: str = "base") -> None:
 
 
 async def upgrade_engine(engine: AsyncEngine, revision: str = "head") -> None:
-    """Upgrade through an existing engine (for callers already inside an event loop)."""
-    async with engine.begin() as connection:
+    """Upgrade through an existing engine (for callers already inside an event loop). The
+    connection is handed over before any transaction: migrations/env.py begins it."""
+    async with engine.connect() as connection:
         await connection.run_sync(
             lambda sync: command.upgrade(alembic_config(connection=sync), revision)
         )
 
 
 async def downgrade_engine(engine: AsyncEngine, revision: str = "base") -> None:
-    async with engine.begin() as connection:
+    async with engine.connect() as connection:
         await connection.run_sync(
             lambda sync: command.downgrade(alembic_config(connection=sync), revision)
         )

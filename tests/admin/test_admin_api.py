@@ -23,6 +23,7 @@ from vssid_broker.admin.service import create_staff_user
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.linking import service as linking
 from vssid_broker.linking.models import FederatedLink, ReviewCase
+from vssid_broker.sealing import blind_index
 from vssid_broker.sessions.models import BrowserSession, RefreshToken
 
 API = "/admin/api/v1"
@@ -96,7 +97,7 @@ async def open_case(stack: Stack, citizen_id: str) -> int:
     assert '<code id="error-code">link_under_review</code>' in response.text
     async with stack.db() as session:
         case_id = await session.scalar(
-            select(ReviewCase.id).where(ReviewCase.citizen_id == citizen_id)
+            select(ReviewCase.id).where(ReviewCase.citizen_id_index == blind_index(citizen_id))
         )
     assert case_id is not None
     return int(case_id)
@@ -191,7 +192,9 @@ async def test_cases_list_pages_filters_sorts_and_masks(staff: Staff, stack: Sta
     dung = await open_case(stack, DUNG)
     em = await open_case(stack, EM)
     async with stack.db.begin() as session:  # An's record disagrees with VNeID's birth date
-        account = await session.scalar(select(Account).where(Account.citizen_id == AN))
+        account = await session.scalar(
+            select(Account).where(Account.citizen_id_index == blind_index(AN))
+        )
         assert account is not None
         account.birth_date = account.birth_date.replace(day=13)
     an = await open_case(stack, AN)
@@ -418,6 +421,7 @@ async def test_audit_trail_filters_by_case_actor_account_and_time(
         ("staff.sign_in", "succeeded"),
     ]
     assert await events(account_id=dung) == [
+        ("consent.recorded", "given"),
         ("link.created", "staff_review"),
         ("review_case.decided", "approved"),
     ]

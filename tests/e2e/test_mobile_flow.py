@@ -115,6 +115,7 @@ async def test_successful_login_is_audited_without_the_citizen_id(stack: Stack) 
         events = list(await session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
     assert [(e.event_type, e.outcome) for e in events] == [
         ("link.created", "auto_linked"),
+        ("consent.recorded", "given"),
         ("login", "succeeded"),
     ]
     assert "001085012345" not in str([e.details for e in events])

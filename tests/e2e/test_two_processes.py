@@ -22,14 +22,15 @@ CITIZEN = "001085012345"
 async def test_a_login_started_on_one_process_completes_and_refreshes_on_another(
     stack: Stack, tmp_path: Path
 ) -> None:
-    kek = stack.settings.key_encryption_key
-    assert kek is not None
+    kek, index_key = stack.settings.key_encryption_key, stack.settings.blind_index_key
+    assert kek is not None and index_key is not None
     port_a, port_b = free_port(), free_port()
     # Behind one load balancer both processes share the public URL (the tokens' issuer).
     env = cli_env(
         tmp_path,
         VSSID_DATABASE_URL=stack.settings.database_url,
         VSSID_KEY_ENCRYPTION_KEY=kek.get_secret_value(),
+        VSSID_BLIND_INDEX_KEY=index_key.get_secret_value(),
         VSSID_VNEID_ISSUER=stack.sim,
         VSSID_PUBLIC_BASE_URL=f"http://127.0.0.1:{port_a}",
     )

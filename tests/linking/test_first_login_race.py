@@ -16,6 +16,7 @@ from tests.linking.test_rules import AN
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.linking import service as linking
 from vssid_broker.linking.models import FederatedLink
+from vssid_broker.sealing import blind_index
 
 
 async def test_two_simultaneous_first_logins_make_one_link(stack: Stack) -> None:
@@ -57,7 +58,9 @@ async def test_a_link_committed_between_two_rules_is_recognised_as_ours(stack: S
     from vssid_broker.linking.models import ReviewCase
 
     async with stack.db.begin() as session:
-        account = await session.scalar(select(Account).where(Account.citizen_id == AN.citizen_id))
+        account = await session.scalar(
+            select(Account).where(Account.citizen_id_index == blind_index(AN.citizen_id))
+        )
         assert account is not None
         session.add(
             FederatedLink(

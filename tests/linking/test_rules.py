@@ -247,7 +247,9 @@ async def test_the_database_allows_one_pending_case_per_identity(stack: Stack) -
     outcome = await resolve(stack, DUNG)
     assert isinstance(outcome, linking.NeedsReview)
     duplicate = {
-        c.key: getattr(outcome.case, c.key) for c in ReviewCase.__table__.columns if c.key != "id"
+        a.key: getattr(outcome.case, a.key)
+        for a in ReviewCase.__mapper__.column_attrs
+        if a.key not in {"id", "citizen_id_index"}
     }
     with pytest.raises(IntegrityError):
         async with stack.db.begin() as session:

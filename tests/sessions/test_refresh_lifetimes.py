@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 from tests.conftest import Stack
 from tests.sessions.test_refresh import refresh, signed_in_app
 from vssid_broker.accounts.models import Account
+from vssid_broker.sealing import blind_index
 from vssid_broker.sessions import tokens as app_tokens
 from vssid_broker.sessions.models import RefreshToken, SigningKey
 
@@ -60,7 +61,7 @@ async def test_oldest_installation_ends_beyond_the_bound(stack: Stack) -> None:
     bound = stack.settings.refresh_families_per_account
     async with stack.db() as session:
         account_id = await session.scalar(
-            select(Account.id).where(Account.citizen_id == "001085012345")
+            select(Account.id).where(Account.citizen_id_index == blind_index("001085012345"))
         )
     assert account_id is not None
     earlier: list[str] = []

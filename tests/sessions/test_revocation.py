@@ -15,6 +15,7 @@ from tests.sessions.test_refresh import refresh, signed_in_app
 from tests.support.flows import app_complete, app_until_redirect, browser_login
 from vssid_broker.accounts.models import Account
 from vssid_broker.audit.models import AuditEvent
+from vssid_broker.sealing import blind_index
 from vssid_broker.sessions.models import BrowserSession, RefreshToken, UsedJti
 
 SERVICE_AUTH = (SERVICE_CLIENT.client_id, SERVICE_CLIENT.client_secret.get_secret_value())
@@ -179,7 +180,9 @@ async def test_locking_the_vssid_account_ends_its_sessions_at_once(stack: Stack)
         tokens = await app_login_as(app, stack, "001085012345")
         async with stack.db.begin() as session:  # staff lock the account
             await session.execute(
-                update(Account).where(Account.citizen_id == "001085012345").values(status="locked")
+                update(Account)
+                .where(Account.citizen_id_index == blind_index("001085012345"))
+                .values(status="locked")
             )
         assert not await is_signed_in(browser, stack)
         assert await me_status(app, stack, tokens["access_token"]) == 401

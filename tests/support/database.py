@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from vssid_broker.audit import append_only
 from vssid_broker.models import metadata
 
 # Every table holds per-test data except the signing keys, which a running broker caches.
@@ -46,7 +47,10 @@ async def reset_schema(engine: AsyncEngine) -> None:
 
 
 async def empty_data_tables(engine: AsyncEngine) -> None:
+    """The audit trail refuses to be emptied (`audit.append_only`): its triggers are lifted for
+    the cleanup only, inside the same transaction."""
     async with engine.begin() as connection:
+        await connection.run_sync(append_only.remove)
         if connection.dialect.name == "postgresql":
             await connection.execute(
                 text(f"TRUNCATE {', '.join(data_tables())} RESTART IDENTITY CASCADE")
@@ -54,3 +58,4 @@ async def empty_data_tables(engine: AsyncEngine) -> None:
         else:
             for table in data_tables():
                 await connection.execute(text(f"DELETE FROM {table}"))
+        await connection.run_sync(append_only.install)

@@ -9,7 +9,8 @@ from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from vssid_broker.db import Base, BigId, UTCDateTime, utcnow
-from vssid_broker.identifiers import normalized_name
+from vssid_broker.identifiers import CITIZEN_ID, normalized_name
+from vssid_broker.sealing import SealedCitizenId, blind_index
 
 
 class AccountStatus(StrEnum):
@@ -29,7 +30,8 @@ class Account(Base):
     __table_args__ = (
         CheckConstraint("length(bhxh_code) = 10", name="bhxh_code_10_digits"),
         CheckConstraint(
-            "citizen_id IS NULL OR length(citizen_id) = 12", name="citizen_id_12_digits"
+            "(citizen_id_sealed IS NULL) = (citizen_id_index IS NULL)",
+            name="citizen_id_sealed_with_index",
         ),
         CheckConstraint("gender IN ('male', 'female')", name="gender_known"),
         CheckConstraint("status IN ('active', 'locked', 'closed')", name="status_known"),
@@ -38,15 +40,18 @@ class Account(Base):
             "ix_accounts_unverified_birth_date_name",
             "birth_date",
             "name_key",
-            sqlite_where=text("citizen_id IS NULL"),
-            postgresql_where=text("citizen_id IS NULL"),
+            sqlite_where=text("citizen_id_index IS NULL"),
+            postgresql_where=text("citizen_id_index IS NULL"),
         ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     bhxh_code: Mapped[str] = mapped_column(String(10), unique=True)
+    citizen_id: Mapped[str | None] = mapped_column("citizen_id_sealed", SealedCitizenId)
+    """Sealed at rest (`vssid_broker.sealing`); found through `citizen_id_index`."""
     # Unique when present: NULLs never collide in a unique index on either backend.
-    citizen_id: Mapped[str | None] = mapped_column(String(12), unique=True)
+    citizen_id_index: Mapped[str | None] = mapped_column(String(64), unique=True)
+    """The blind index of `citizen_id`, kept in step by `_keep_citizen_id_index`."""
     full_name: Mapped[str] = mapped_column(String(200))
     name_key: Mapped[str | None] = mapped_column(String(200))
     """`full_name` normalized for comparison (`identifiers.normalized_name`), kept in step by
@@ -62,6 +67,13 @@ class Account(Base):
         back_populates="account", order_by="InsurancePeriod.start_month"
     )
     health_card: Mapped[HealthInsuranceCard | None] = relationship(back_populates="account")
+
+    @validates("citizen_id")
+    def _keep_citizen_id_index(self, _key: str, citizen_id: str | None) -> str | None:
+        if citizen_id is not None and not CITIZEN_ID.match(citizen_id):
+            raise ValueError("a citizen ID has 12 digits")
+        self.citizen_id_index = None if citizen_id is None else blind_index(citizen_id)
+        return citizen_id
 
     @validates("full_name")
     def _keep_name_key(self, _key: str, full_name: str) -> str:

@@ -24,6 +24,7 @@ from vssid_broker.passwords import (
     needs_rehash,
     verify_password,
 )
+from vssid_broker.sealing import blind_index
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ async def check(
     if BHXH_CODE.match(identifier):
         where = Account.bhxh_code == identifier
     elif CITIZEN_ID.match(identifier):
-        where = Account.citizen_id == identifier
+        where = Account.citizen_id_index == blind_index(identifier)
     else:
         verify_password(None, password)  # same time as a real check: no account enumeration
         return Failed(None, False)

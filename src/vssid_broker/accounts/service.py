@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from vssid_broker.accounts.models import Account, InsuranceKind, InsurancePeriod
 from vssid_broker.errors import AccountNotFound
+from vssid_broker.sealing import blind_index
 
 KIND_LABELS = {
     InsuranceKind.BHXH: "Bảo hiểm xã hội",
@@ -60,3 +61,10 @@ def summarise(periods: list[InsurancePeriod], today: date) -> list[KindSummary]:
             )
         )
     return summaries
+
+
+async def find_by_citizen_id(session: AsyncSession, citizen_id: str) -> Account | None:
+    """The account carrying a citizen ID, through its blind index (never a scan)."""
+    return await session.scalar(
+        select(Account).where(Account.citizen_id_index == blind_index(citizen_id))
+    )

@@ -7,6 +7,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
+from vssid_broker.accounts.models import Account
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.identifiers import mask_citizen_id
 from vssid_broker.linking.models import FederatedLink, ReviewCase
@@ -70,6 +71,28 @@ class VneidClaims(BaseModel):
     citizen_id: str
     full_name: str
     birth_date: date
+
+
+class AccountFound(BaseModel):
+    """An account found by citizen ID, as staff see it (the ID masked)."""
+
+    account_id: int
+    bhxh_code: str
+    citizen_id: str = Field(description="masked: province code and last three digits")
+    full_name: str
+    birth_date: date
+    status: str
+
+    @classmethod
+    def of(cls, account: Account) -> AccountFound:
+        return cls(
+            account_id=account.id,
+            bhxh_code=account.bhxh_code,
+            citizen_id=mask_citizen_id(account.citizen_id or ""),
+            full_name=account.full_name,
+            birth_date=account.birth_date,
+            status=account.status,
+        )
 
 
 class CandidateOut(BaseModel):

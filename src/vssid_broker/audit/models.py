@@ -12,7 +12,10 @@ from vssid_broker.db import Base, BigId, UTCDateTime
 
 
 class AuditEvent(Base):
-    """One thing that happened. Rows are only ever inserted; details hold masked identifiers."""
+    """One thing that happened. Rows are only ever inserted (the database refuses UPDATE and
+    DELETE, `audit.append_only`); details hold masked identifiers. Each row carries the hash
+    of the one before it (`audit.chain`), so an edited, deleted or reordered row is found by
+    `vssid-broker audit verify`."""
 
     __tablename__ = "audit_events"
     __table_args__ = (
@@ -28,3 +31,21 @@ class AuditEvent(Base):
     actor: Mapped[str] = mapped_column(String(100))
     request_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    """`entry_hash` of the entry before this one (or of the purge checkpoint it follows)."""
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    """SHA-256 over `prev_hash` and this entry's content (`audit.chain.entry_hash`)."""
+
+
+class AuditCheckpoint(Base):
+    """Where a purge cut the front of the chain: the last removed entry and its hash, so the
+    first entry kept still verifies. The database lets a DELETE remove only entries at or
+    before the newest checkpoint."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_event_id: Mapped[int] = mapped_column(BigId)
+    last_entry_hash: Mapped[str] = mapped_column(String(64))
+    events_removed: Mapped[int] = mapped_column(BigId)

@@ -8,7 +8,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vssid_broker.audit import chain as _chain  # noqa: F401 - the chain's insert hook
 from vssid_broker.audit.models import AuditEvent
+from vssid_broker.identifiers import mask_identifiers_in
 
 
 def record(
@@ -30,9 +32,18 @@ def record(
             account_id=account_id,
             actor=actor,
             request_id=request_id,
-            details=details,
+            details={key: _guarded(value) for key, value in details.items()},
         )
     )
+
+
+def _guarded(value: Any) -> Any:
+    """Callers mask identifiers already; this catches one that slipped into a text."""
+    if isinstance(value, str):
+        return mask_identifiers_in(value)
+    if isinstance(value, list):
+        return [_guarded(item) for item in value]
+    return value
 
 
 async def search(

@@ -1,4 +1,4 @@
-"""`vssid-broker`: serve, demo, migrate, seed, keys, purge, staff, vneid-sim; `--version`.
+"""`vssid-broker`: serve, demo, migrate, seed, keys, purge, audit, staff, vneid-sim; `--version`.
 
 Each command is a few lines over a service; `database(settings)` gives it the database and
 cleans up after it. With `seeding`, the only broker code that knows the simulated VNeID."""
@@ -16,7 +16,7 @@ from datetime import timedelta
 
 import uvicorn
 
-from vssid_broker import __version__, metrics, schema
+from vssid_broker import __version__, metrics, schema, sealing
 from vssid_broker.config import Settings, SettingsInvalid, load_settings
 from vssid_broker.db import DriverMissing, database, utcnow
 from vssid_broker.errors import CommandRefused, DomainError
@@ -27,6 +27,9 @@ DESCRIPTION = """\
 The VssID sign-in broker: VssID accounts, sign-in through VNeID (level 2), session tokens.
 Settings come from VSSID_* environment variables (see the README); `vssid-broker demo` runs
 everything on one machine with demo data."""
+SIGNING_KEY_ACTIONS = ("ensure", "rotate", "list")
+CITIZEN_ID_KEY_ACTIONS = ("reseal-citizen-ids",)
+"""`keys reseal-citizen-ids`: after a key-encryption-key rotation (docs/privacy.md)."""
 
 # Every option's help shows its default.
 HELP_FORMAT = argparse.ArgumentDefaultsHelpFormatter
@@ -79,11 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-progress", action="store_true", help="bulk: no progress bar (for logs and CI)"
     )
 
-    keys = command("keys", "manage the broker's token signing keys")
+    keys = command("keys", "manage the broker's token signing keys and re-seal citizen IDs")
     keys.add_argument(
         "action",
-        choices=["ensure", "rotate", "list"],
-        help="ensure: create a key if none signs; rotate: publish a new one; list: show them",
+        choices=[*SIGNING_KEY_ACTIONS, *CITIZEN_ID_KEY_ACTIONS],
+        help="ensure: create a key if none signs; rotate: publish a new one; list: show them; "
+        "reseal-citizen-ids: seal every citizen ID under the current key-encryption key",
     )
     keys.add_argument(
         "--publish-ahead-seconds",
@@ -94,7 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     command(
         "purge",
-        "delete expired login transactions, sessions, refresh tokens and used jtis (run it daily)",
+        "delete what is past its retention period: expired login transactions, sessions, "
+        "refresh tokens and used jtis, decided review cases, withdrawn consents, old audit "
+        "events (run it daily; docs/privacy.md)",
+    )
+
+    audit_command = command("audit", "the audit trail")
+    audit_command.add_argument(
+        "action", choices=["verify"], help="verify: prove the hash chain or name its first break"
     )
 
     staff = command("staff", "manage staff users of the admin API")
@@ -130,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     configure_logging()
     quiet_libraries(args.verbose)
+    if args.command in {"migrate", "seed", "keys", "purge", "staff", "audit"}:
+        sealing.install(sealing.CitizenIdKeys.from_settings(load_settings(Settings)))
     try:
         match args.command:
             case "serve":
@@ -148,12 +161,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                 )
             case "seed":
                 asyncio.run(run_seed(load_settings(Settings)))
+            case "keys" if args.action in CITIZEN_ID_KEY_ACTIONS:
+                asyncio.run(run_reseal(load_settings(Settings)))
             case "keys":
                 asyncio.run(
                     run_keys(load_settings(Settings), args.action, args.publish_ahead_seconds)
                 )
             case "purge":
                 asyncio.run(run_purge(load_settings(Settings)))
+            case "audit":
+                asyncio.run(run_audit_verify(load_settings(Settings)))
             case "staff":
                 password = os.environ.get("VSSID_STAFF_PASSWORD") or sys.stdin.readline()
                 asyncio.run(
@@ -337,8 +354,34 @@ async def run_purge(settings: Settings) -> None:
         f"purged: {purged.login_transactions} expired login transactions, "
         f"{ended.browser_sessions} browser sessions, {ended.refresh_tokens} refresh tokens of "
         f"ended families, {ended.rotated_refresh_tokens} spent refresh tokens, "
-        f"{ended.used_jtis} used jtis"
+        f"{ended.used_jtis} used jtis, {purged.decided_review_cases} decided review cases, "
+        f"{purged.withdrawn_consents} withdrawn consents, {purged.audit_events} audit events"
     )
+
+
+async def run_reseal(settings: Settings) -> None:
+    from vssid_broker.housekeeping import reseal_citizen_ids
+
+    keys = sealing.installed()
+    async with database(settings) as db:
+        done = await reseal_citizen_ids(
+            db.sessions, keys, progress=lambda table, rows: print(f"  {table}: {rows} re-sealed")
+        )
+    total = sum(done.rows.values())
+    print(f"citizen IDs re-sealed under key {keys.current_kid}: {total}")
+
+
+async def run_audit_verify(settings: Settings) -> None:
+    from vssid_broker.audit.chain import verify
+
+    async with database(settings) as db, db.sessions() as session:
+        result = await verify(session)
+    if result.broken_at is not None:
+        sys.exit(
+            f"audit chain BROKEN at entry {result.broken_at}: {result.problem} "
+            f"({result.entries} entries before it verified)"
+        )
+    print(f"audit chain verified: {result.entries} entries")
 
 
 def run_demo(port: int, sim_port: int) -> None:

@@ -14,6 +14,12 @@ from vssid_broker.config import Settings
 from vssid_broker.errors.login import ClaimsIncomplete
 from vssid_broker.identifiers import CITIZEN_ID, mask_citizen_id
 
+PROTOCOL_CLAIMS = frozenset(
+    {"iss", "sub", "aud", "exp", "iat", "nbf", "nonce", "azp", "acr", "amr", "auth_time",
+     "at_hash", "c_hash", "sid", "jti", "typ"}
+)  # fmt: skip
+"""ID-token and userinfo claims about the sign-in itself, not about the person."""
+
 
 @dataclass(frozen=True)
 class VerifiedIdentity:
@@ -29,6 +35,8 @@ class VerifiedIdentity:
     amr: tuple[str, ...]
     sid: str | None = None
     """VNeID's session the sign-in belongs to (the ID token's `sid`, Front-Channel Logout §3)."""
+    shared_claims: tuple[str, ...] = ()
+    """Names of the personal claims VNeID shared (not the protocol's): what consent records."""
 
     @property
     def masked_citizen_id(self) -> str:
@@ -61,4 +69,5 @@ def map_identity(claims: dict[str, Any], settings: Settings) -> VerifiedIdentity
         acr=str(claims["acr"]),
         amr=tuple(str(item) for item in amr) if isinstance(amr, list) else (),
         sid=sid if isinstance(sid := claims.get("sid"), str) and 0 < len(sid) <= 255 else None,
+        shared_claims=tuple(sorted(set(claims) - PROTOCOL_CLAIMS)),
     )

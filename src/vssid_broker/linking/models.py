@@ -15,9 +15,10 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from vssid_broker.db import Base, BigId, UTCDateTime, utcnow
+from vssid_broker.sealing import SealedCitizenId, blind_index
 
 
 class FederatedLink(Base):
@@ -36,7 +37,8 @@ class FederatedLink(Base):
     )
     provider: Mapped[str] = mapped_column(String(300))
     subject: Mapped[str] = mapped_column(String(255))
-    citizen_id: Mapped[str] = mapped_column(String(12))
+    citizen_id: Mapped[str] = mapped_column("citizen_id_sealed", SealedCitizenId)
+    """Sealed at rest (`vssid_broker.sealing`); read only with the link's account."""
     method: Mapped[str] = mapped_column(String(40))
     """How the link came to be: `citizen_id_match` (automatic), `staff_review`, ..."""
     linked_by: Mapped[str] = mapped_column(String(100))
@@ -90,7 +92,9 @@ class ReviewCase(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     provider: Mapped[str] = mapped_column(String(300))
     subject: Mapped[str] = mapped_column(String(255))
-    citizen_id: Mapped[str] = mapped_column(String(12))
+    citizen_id: Mapped[str] = mapped_column("citizen_id_sealed", SealedCitizenId)
+    """Sealed at rest (`vssid_broker.sealing`); searched through `citizen_id_index`."""
+    citizen_id_index: Mapped[str] = mapped_column(String(64), index=True)
     full_name: Mapped[str] = mapped_column(String(200))
     birth_date: Mapped[date] = mapped_column(Date)
     candidate_account_ids: Mapped[list[int]] = mapped_column(JSON)
@@ -108,3 +112,27 @@ class ReviewCase(Base):
     proof_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     proven_account_id: Mapped[int | None] = mapped_column(BigId)
     """The candidate whose password the person knew: evidence for staff."""
+
+    @validates("citizen_id")
+    def _keep_citizen_id_index(self, _key: str, citizen_id: str) -> str:
+        self.citizen_id_index = blind_index(citizen_id)
+        return citizen_id
+
+
+class LinkConsent(Base):
+    """The person's consent to link their VNeID identity: what VNeID shared, for what, under
+    which privacy notice, when; and when they withdrew it (by unlinking). Personal-data law
+    wants consent explicit and reproducible, so it is a row, not a line in a log."""
+
+    __tablename__ = "link_consents"
+    __table_args__ = (Index("ix_link_consents_account", "account_id", "given_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(300))
+    claims: Mapped[list[str]] = mapped_column(JSON)
+    """Names of the claims VNeID shared (never their values)."""
+    purpose: Mapped[str] = mapped_column(String(200))
+    notice_version: Mapped[str] = mapped_column(String(40))
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

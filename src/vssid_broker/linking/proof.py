@@ -21,6 +21,7 @@ from vssid_broker.accounts import password_sign_in as passwords
 from vssid_broker.accounts.models import Account
 from vssid_broker.audit import service as audit
 from vssid_broker.config import Settings
+from vssid_broker.linking import consent
 from vssid_broker.linking.models import FederatedLink, ReviewCase, ReviewReason, ReviewStatus
 from vssid_broker.opaque_tokens import hash_token, new_token
 
@@ -126,4 +127,7 @@ async def prove_ownership(
         return ProofRefused("already_linked")
     audit.record(session, event_type="link.created", outcome="password_proof", now=now,
                  account_id=account.id, request_id=request_id, **details)  # fmt: skip
+    consent.record(session, account_id=account.id, provider=case.provider,
+                   terms=consent.Terms.of_review_case(settings), now=now,
+                   request_id=request_id)  # fmt: skip
     return ProofLinked(account)

@@ -30,6 +30,7 @@ from vssid_broker.errors.staff import (
     OwnAccountCase,
 )
 from vssid_broker.identifiers import mask_citizen_id, normalized_name
+from vssid_broker.linking import consent
 from vssid_broker.linking.models import FederatedLink, ReviewCase, ReviewReason, ReviewStatus
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
 from vssid_broker.sessions.service import end_all_for_account
@@ -214,6 +215,7 @@ async def approve(
     reason: str | None,
     now: datetime,
     request_id: str | None,
+    consent_terms: consent.Terms,
 ) -> ReviewCase:
     """Link the case's identity to the chosen candidate. Raises (and writes nothing) if the
     case moved on, the account is no candidate, not active, or either side is linked."""
@@ -273,6 +275,14 @@ async def approve(
         case_id=case.id,
         citizen_id=mask_citizen_id(case.citizen_id),
         provider=case.provider,
+    )
+    consent.record(
+        session,
+        account_id=account_id,
+        provider=case.provider,
+        terms=consent_terms,
+        now=now,
+        request_id=request_id,
     )
     await session.refresh(case)
     return case
@@ -339,14 +349,15 @@ async def unlink(
     *,
     account_id: int,
     link_id: int,
-    decider: Decider,
+    actor: str,
     reason: str,
     now: datetime,
     request_id: str | None,
     refresh: RefreshTokens,
 ) -> Unlinked:
     """Remove the link and end every session of the account: whoever signed in through the
-    removed identity must not stay signed in."""
+    removed identity must not stay signed in. The consent to link ends with it. `actor` is
+    a staff member (`staff:<name>`) or the person themself (`person`)."""
     removed = await session.scalar(
         delete(FederatedLink)
         .where(FederatedLink.id == link_id, FederatedLink.account_id == account_id)
@@ -356,13 +367,15 @@ async def unlink(
     if removed is None:
         raise LinkNotFound(f"account {account_id} has no link {link_id}")
     ended = await end_all_for_account(session, refresh, account_id, now)
+    withdrawn = await consent.withdraw(session, account_id=account_id, provider=removed, now=now)
     result = Unlinked(link_id, ended.app_families, ended.browser)
     audit.record(
         session,
         event_type="link.removed",
         outcome="unlinked",
         now=now,
-        actor=decider.actor,
+        actor=actor,
+        consents_withdrawn=withdrawn,
         account_id=account_id,
         request_id=request_id,
         link_id=link_id,

@@ -41,6 +41,7 @@ from vssid_broker.audit import service as audit
 from vssid_broker.federation.claims import VerifiedIdentity
 from vssid_broker.identifiers import normalized_name
 from vssid_broker.linking.models import FederatedLink, ReviewCase, ReviewReason, ReviewStatus
+from vssid_broker.sealing import blind_index
 
 
 @dataclass(frozen=True)
@@ -122,10 +123,12 @@ async def resolve(
             return Refused("citizen_id_changed")
         return NeedsReview(pending)
 
-    # The database holds a citizen ID once (accounts.citizen_id is unique), so "several
+    # The database holds a citizen ID once (its blind index is unique), so "several
     # accounts carry it" cannot arise here; ReviewReason.SEVERAL_ACCOUNTS stays for cases
     # recorded before that rule and for staff reading them.
-    carrier = await session.scalar(select(Account).where(Account.citizen_id == identity.citizen_id))
+    carrier = await session.scalar(
+        select(Account).where(Account.citizen_id_index == blind_index(identity.citizen_id))
+    )
     if carrier is not None:
         return await _rule_2_or_4_one_carrier(session, identity, carrier, now, request_id)
 
@@ -137,7 +140,7 @@ async def resolve(
         await session.scalars(
             select(Account)
             .where(
-                Account.citizen_id.is_(None),
+                Account.citizen_id_index.is_(None),
                 Account.birth_date == identity.birth_date,
                 Account.name_key == normalized_name(identity.full_name),
             )
@@ -274,7 +277,7 @@ async def _open_case(
         .where(
             ReviewCase.provider == identity.issuer,
             ReviewCase.subject == identity.subject,
-            ReviewCase.citizen_id == identity.citizen_id,
+            ReviewCase.citizen_id_index == blind_index(identity.citizen_id),
             ReviewCase.reason == reason,
             ReviewCase.status == ReviewStatus.REJECTED,
         )

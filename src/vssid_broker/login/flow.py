@@ -46,6 +46,7 @@ from vssid_broker.federation.callback import CallbackParams as CallbackParams  #
 from vssid_broker.federation.claims import VerifiedIdentity, map_identity
 from vssid_broker.federation.id_token import validate_id_token
 from vssid_broker.federation.models import LoginTransaction
+from vssid_broker.linking import consent
 from vssid_broker.linking import proof as linking_proof
 from vssid_broker.linking import service as linking
 from vssid_broker.opaque_tokens import hash_token
@@ -278,6 +279,15 @@ async def _sign_in(
         case linking.NeedsReview():  # handled by the caller
             raise AssertionError("a review case never signs in")
     newly_linked = isinstance(outcome, linking.AutoLinked)
+    if newly_linked:
+        consent.record(
+            session,
+            account_id=account.id,
+            provider=identity.issuer,
+            terms=consent.Terms(identity.shared_claims, ctx.settings.privacy_notice_version),
+            now=ctx.clock(),
+            request_id=request_id,
+        )
     issued = await issue_session(
         ctx,
         session,
@@ -380,7 +390,8 @@ async def _audit_refusal(
         refusal.detail,
         extra={"outcome": refusal.code, "channel": channel, "duration_ms": round(duration_ms, 1)},
     )
-    async with ctx.autocommit.begin() as session:  # one INSERT
+    # A transaction, not autocommit: the audit chain's lock must last until the commit.
+    async with ctx.db.begin() as session:
         audit.record(
             session,
             event_type=refusal.audit_event or "login",

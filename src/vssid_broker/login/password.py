@@ -17,7 +17,7 @@ from vssid_broker.errors.login import (
     ProofNotACandidate,
     WrongPassword,
 )
-from vssid_broker.identifiers import mask_citizen_id
+from vssid_broker.identifiers import mask_identifier
 from vssid_broker.linking import proof as linking_proof
 from vssid_broker.login.flow import ClientInfo, IssuedSession, issue_session
 from vssid_broker.passwords import PASSWORD_ACR
@@ -29,7 +29,7 @@ async def sign_in(
     """The app's password sign-in; on success the same post-login step as a VNeID login."""
     now = ctx.clock()
     identifier = identifier.strip()
-    shown = mask_citizen_id(identifier) if len(identifier) == 12 else identifier[:10]
+    shown = mask_identifier(identifier)
     async with ctx.db.begin() as session:
         outcome = await passwords.check(
             session, identifier, password, now=now, settings=ctx.settings

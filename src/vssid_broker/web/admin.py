@@ -11,10 +11,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from vssid_broker.accounts import service as accounts
 from vssid_broker.admin import service as staff
 from vssid_broker.admin.models import StaffRole, StaffUser
 from vssid_broker.admin.schemas import (
+    AccountFound,
     Approve,
     AuditEventOut,
     CaseDetail,
@@ -29,7 +32,7 @@ from vssid_broker.admin.schemas import (
 )
 from vssid_broker.audit import service as audit
 from vssid_broker.errors.staff import InvalidStaffCredentials, StaffSignInLocked
-from vssid_broker.linking import review
+from vssid_broker.linking import consent, review
 from vssid_broker.linking.models import ReviewReason, ReviewStatus
 from vssid_broker.web.deps import Ctx, RequestId, Staff, staff_with_role
 
@@ -119,11 +122,57 @@ async def list_cases(
 
 
 @reviewing.get("/cases/{case_id}", tags=["admin: review cases"], response_model=CaseDetail)
-async def get_case(case_id: int, ctx: Ctx) -> CaseDetail:
-    """One case: VNeID's verified claims against each candidate account, and why it is here."""
-    async with ctx.db() as session:
+async def get_case(case_id: int, user: Staff, ctx: Ctx, request_id: RequestId) -> CaseDetail:
+    """One case: VNeID's verified claims against each candidate account, and why it is here.
+    Reading a person's evidence is audited (who, which case, which accounts)."""
+    async with ctx.db.begin() as session:
         case = await review.get_case(session, case_id)
-        return CaseDetail.detail(case, await review.evidence(session, case))
+        evidence = await review.evidence(session, case)
+        for account_id in case.candidate_account_ids:
+            _audit_read(session, ctx, user, request_id, "case_evidence", account_id, case.id)
+        return CaseDetail.detail(case, evidence)
+
+
+def _audit_read(
+    session: AsyncSession,
+    ctx: Ctx,
+    user: StaffUser,
+    request_id: str,
+    what: str,
+    account_id: int | None,
+    case_id: int | None = None,
+) -> None:
+    """Staff reading a person's personal data: one audit event per person read."""
+    audit.record(
+        session,
+        event_type="personal_data.read",
+        outcome=what,
+        now=ctx.clock(),
+        actor=decider(user).actor,
+        account_id=account_id,
+        request_id=request_id,
+        case_id=case_id,
+    )
+
+
+@reviewing.get(
+    "/accounts",
+    tags=["admin: links"],
+    response_model=list[AccountFound],
+    responses={422: {"description": "not a 12-digit citizen ID", **PROBLEM}},
+)
+async def find_accounts(
+    ctx: Ctx,
+    user: Staff,
+    request_id: RequestId,
+    citizen_id: Annotated[str, Query(pattern=r"^\d{12}$", description="12 digits, in full")],
+) -> list[AccountFound]:
+    """The account carrying a citizen ID, found through its blind index (the database holds
+    no citizen ID in the clear). The search is audited, and answers with the ID masked."""
+    async with ctx.db.begin() as session:
+        found = await accounts.find_by_citizen_id(session, citizen_id)
+        _audit_read(session, ctx, user, request_id, "account_search", found.id if found else None)
+    return [AccountFound.of(found)] if found else []
 
 
 @reviewing.post(
@@ -146,6 +195,7 @@ async def approve_case(
             reason=body.reason,
             now=ctx.clock(),
             request_id=request_id,
+            consent_terms=consent.Terms.of_review_case(ctx.settings),
         )
         return CaseDetail.detail(case, await review.evidence(session, case))
 
@@ -176,10 +226,14 @@ async def reject_case(
 @reviewing.get(
     "/accounts/{account_id}/identities", tags=["admin: links"], response_model=list[LinkOut]
 )
-async def list_identities(account_id: int, ctx: Ctx) -> list[LinkOut]:
-    """The VNeID identities linked to an account."""
-    async with ctx.db() as session:
-        return [LinkOut.of(link) for link in await review.account_links(session, account_id)]
+async def list_identities(
+    account_id: int, user: Staff, ctx: Ctx, request_id: RequestId
+) -> list[LinkOut]:
+    """The VNeID identities linked to an account (an audited read of the person's data)."""
+    async with ctx.db.begin() as session:
+        links = await review.account_links(session, account_id)
+        _audit_read(session, ctx, user, request_id, "account_links", account_id)
+        return [LinkOut.of(link) for link in links]
 
 
 @administering.post(
@@ -196,7 +250,7 @@ async def unlink_identity(
             session,
             account_id=account_id,
             link_id=link_id,
-            decider=decider(user),
+            actor=decider(user).actor,
             reason=body.reason,
             now=ctx.clock(),
             request_id=request_id,

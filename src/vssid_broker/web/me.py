@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from vssid_broker import personal_data
 from vssid_broker.accounts import service
 from vssid_broker.accounts.schemas import (
     AccountOut,
@@ -15,6 +16,7 @@ from vssid_broker.accounts.schemas import (
 )
 from vssid_broker.errors import NotFound
 from vssid_broker.login import logout
+from vssid_broker.personal_data import PersonalDataExport
 from vssid_broker.sessions import service as sessions
 from vssid_broker.sessions.schemas import SessionOut
 from vssid_broker.web.deps import Caller, Ctx, RequestId
@@ -38,6 +40,21 @@ async def my_insurance(caller: Caller, ctx: Ctx) -> InsuranceOut:
         periods=[PeriodOut.of(p) for p in account.periods],
         health_card=HealthCardOut.of(account.health_card) if account.health_card else None,
     )
+
+
+@router.get("/export", response_model=PersonalDataExport)
+async def my_data(caller: Caller, ctx: Ctx, request_id: RequestId) -> PersonalDataExport:
+    """Everything the broker holds about the person, as JSON (their right to a copy).
+    The export is itself audited."""
+    async with ctx.db.begin() as session:
+        return await personal_data.export(
+            session,
+            ctx.refresh_tokens,
+            caller.account_id,
+            now=ctx.clock(),
+            browser_idle_seconds=ctx.settings.browser_session_idle_seconds,
+            request_id=request_id,
+        )
 
 
 @router.get("/sessions", response_model=list[SessionOut])

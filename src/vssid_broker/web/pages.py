@@ -10,6 +10,7 @@ from authlib.common.urls import add_params_to_uri
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from vssid_broker import personal_data
 from vssid_broker.accounts import service as accounts
 from vssid_broker.audit import service as audit
 from vssid_broker.context import BrokerContext
@@ -138,6 +139,8 @@ async def account_page(request: Request, ctx: Ctx, linked: bool = False) -> Resp
         return RedirectResponse("/", status_code=302)
     async with ctx.autocommit() as session:
         account = await accounts.get_account(session, current.account_id)
+        links, consents = await personal_data.links_and_consents(session, current.account_id)
+    privacy = {"links": links, "consents": consents}  # templates/_account_privacy.html
     return templates.TemplateResponse(
         request,
         "account.html",
@@ -147,6 +150,7 @@ async def account_page(request: Request, ctx: Ctx, linked: bool = False) -> Resp
             "card": account.health_card,
             "linked_now": linked,
             "csrf_token": current.csrf_token,
+            "privacy": privacy,
         },
     )
 

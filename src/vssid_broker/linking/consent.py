@@ -1,0 +1,107 @@
+"""The person's consent to link their VNeID identity, recorded when the link is made and
+withdrawn when it is removed.
+
+Personal-data law (Decree 13/2023 Art. 11, Law 91/2025) wants consent explicit, specific to a
+purpose, and reproducible: one row per link with the claims shared (their names), the purpose,
+the privacy notice's version and the time, plus an audit event. The person sees it on their
+account page and in their export.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vssid_broker.audit import service as audit
+from vssid_broker.config import Settings
+from vssid_broker.linking.models import LinkConsent
+
+LINK_PURPOSE = "link_vneid_to_vssid"
+"""Sign in to VssID with VNeID: the verified citizen ID finds the person's VssID record."""
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What a consent is given to: the claims shared and the privacy notice's version."""
+
+    claims: tuple[str, ...]
+    notice_version: str
+
+    @classmethod
+    def of_review_case(cls, settings: Settings) -> Terms:
+        """A link made from a review case: the claims its snapshot kept, under today's
+        notice (the person agreed at VNeID when the login that opened the case began)."""
+        return cls(
+            claims=tuple(
+                sorted(
+                    {
+                        settings.vneid_citizen_id_claim,
+                        settings.vneid_name_claim,
+                        settings.vneid_birthdate_claim,
+                    }
+                )
+            ),
+            notice_version=settings.privacy_notice_version,
+        )
+
+
+def record(
+    session: AsyncSession,
+    *,
+    account_id: int,
+    provider: str,
+    terms: Terms,
+    now: datetime,
+    request_id: str | None,
+    actor: str = "person",
+) -> LinkConsent:
+    consent = LinkConsent(
+        account_id=account_id,
+        provider=provider,
+        claims=list(terms.claims),
+        purpose=LINK_PURPOSE,
+        notice_version=terms.notice_version,
+        given_at=now,
+    )
+    session.add(consent)
+    audit.record(
+        session,
+        event_type="consent.recorded",
+        outcome="given",
+        now=now,
+        actor=actor,
+        account_id=account_id,
+        request_id=request_id,
+        purpose=LINK_PURPOSE,
+        notice_version=terms.notice_version,
+        claims=list(terms.claims),
+        provider=provider,
+    )
+    return consent
+
+
+async def withdraw(session: AsyncSession, *, account_id: int, provider: str, now: datetime) -> int:
+    """Mark the account's live consents for `provider` withdrawn (the link is gone)."""
+    result = await session.execute(
+        update(LinkConsent)
+        .where(
+            LinkConsent.account_id == account_id,
+            LinkConsent.provider == provider,
+            LinkConsent.withdrawn_at.is_(None),
+        )
+        .values(withdrawn_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def of_account(session: AsyncSession, account_id: int) -> list[LinkConsent]:
+    return list(
+        await session.scalars(
+            select(LinkConsent)
+            .where(LinkConsent.account_id == account_id)
+            .order_by(LinkConsent.given_at.desc(), LinkConsent.id.desc())
+        )
+    )

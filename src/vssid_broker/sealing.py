@@ -1,0 +1,182 @@
+"""Citizen IDs sealed at rest: AES-GCM under the key-encryption key, found by a blind index.
+
+A citizen ID singles out one person among the whole insured population, so the database never
+holds it in the clear: a dump, a replica or a backup alone reveals nothing.
+
+- **Sealed** (`SealedCitizenId` columns): AES-256-GCM with a fresh 96-bit nonce, under a key
+  derived (HKDF-SHA256) from the key-encryption key, so the one configured secret does not
+  serve two algorithms. The stored text is ``<key id>.<base64url(nonce ‖ ciphertext)>``; the
+  key id names which key-encryption key sealed it, so during a rotation rows sealed under the
+  previous key still open while `vssid-broker keys reseal-citizen-ids` re-seals them.
+- **Blind index** (`*_index` columns): HMAC-SHA256 under a key of its own. Equal IDs give
+  equal indexes, so lookups and the database's unique constraint work on it; without the key
+  it cannot be reversed by trying all 10^12 IDs.
+
+The keys are configuration (never in the database) and the same in every broker process; a
+process installs them once at start (`install`), before any row is read or written.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from pydantic import SecretStr
+from sqlalchemy import String
+from sqlalchemy.types import TypeDecorator
+
+from vssid_broker.config import Settings
+
+_SEAL_INFO = b"vssid-broker citizen-id seal v1"
+_AAD = b"citizen_id"
+_NONCE_BYTES = 12
+
+
+class CitizenIdKeyError(RuntimeError):
+    """The sealing keys are missing, malformed, or do not open a stored value."""
+
+
+def b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def load_32_byte_key(value: SecretStr | None, path: Path, name: str) -> bytes:
+    """A 32-byte key from a setting (base64url) or, for the embedded demo, from a file that is
+    created on first use. Production sets the value from a secret store."""
+    if value is not None:
+        raw = value.get_secret_value()
+    else:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(b64url(os.urandom(32)))
+        raw = path.read_text().strip()
+    return decode_32_byte_key(raw, name)
+
+
+def decode_32_byte_key(raw: str, name: str) -> bytes:
+    try:
+        key = _b64url_decode(raw)
+    except ValueError as error:
+        raise CitizenIdKeyError(f"{name} is not base64url") from error
+    if len(key) != 32:
+        raise CitizenIdKeyError(f"{name} must be 32 bytes (base64url)")
+    return key
+
+
+@dataclass(frozen=True)
+class CitizenIdKeys:
+    """The sealing keys by key id (current first) and the blind-index key."""
+
+    current_kid: str
+    sealing: dict[str, AESGCM]
+    index_key: bytes
+
+    @classmethod
+    def from_secrets(
+        cls, current_kek: bytes, previous_keks: list[bytes], index_key: bytes
+    ) -> CitizenIdKeys:
+        sealing: dict[str, AESGCM] = {}
+        for kek in [current_kek, *previous_keks]:
+            derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_SEAL_INFO)
+            key = derived.derive(kek)
+            sealing.setdefault(hashlib.sha256(key).hexdigest()[:8], AESGCM(key))
+        current_kid = next(iter(sealing))
+        return cls(current_kid=current_kid, sealing=sealing, index_key=index_key)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CitizenIdKeys:
+        kek = load_32_byte_key(
+            settings.key_encryption_key,
+            settings.key_encryption_key_file,
+            "VSSID_KEY_ENCRYPTION_KEY",
+        )
+        previous = [
+            decode_32_byte_key(value.get_secret_value(), "VSSID_CITIZEN_ID_PREVIOUS_KEKS")
+            for value in settings.citizen_id_previous_keks
+        ]
+        index_key = load_32_byte_key(
+            settings.blind_index_key, settings.blind_index_key_file, "VSSID_BLIND_INDEX_KEY"
+        )
+        return cls.from_secrets(kek, previous, index_key)
+
+    def seal(self, citizen_id: str) -> str:
+        nonce = os.urandom(_NONCE_BYTES)
+        sealed = self.sealing[self.current_kid].encrypt(nonce, citizen_id.encode(), _AAD)
+        return f"{self.current_kid}.{b64url(nonce + sealed)}"
+
+    def open(self, sealed: str) -> str:
+        kid, _, body = sealed.partition(".")
+        aead = self.sealing.get(kid)
+        if aead is None:
+            raise CitizenIdKeyError(
+                f"a citizen ID is sealed under key {kid}, which is not configured "
+                "(set VSSID_CITIZEN_ID_PREVIOUS_KEKS during a rotation)"
+            )
+        raw = _b64url_decode(body)
+        try:
+            return aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _AAD).decode()
+        except InvalidTag as error:
+            raise CitizenIdKeyError(f"a citizen ID sealed under key {kid} fails to open") from error
+
+    def index(self, citizen_id: str) -> str:
+        return hmac.new(self.index_key, citizen_id.encode(), hashlib.sha256).hexdigest()
+
+    def is_current(self, sealed: str) -> bool:
+        return sealed.startswith(f"{self.current_kid}.")
+
+
+_installed: CitizenIdKeys | None = None
+
+
+def install(keys: CitizenIdKeys) -> None:
+    """Make `keys` the ones this process seals, opens and indexes with (at start-up)."""
+    global _installed
+    _installed = keys
+
+
+def installed() -> CitizenIdKeys:
+    if _installed is None:
+        raise CitizenIdKeyError("citizen-ID keys are not loaded in this process")
+    return _installed
+
+
+def blind_index(citizen_id: str) -> str:
+    """What a citizen ID is looked up by: compare `*_index` columns with this."""
+    return installed().index(citizen_id)
+
+
+class SealedCitizenId(TypeDecorator[str]):
+    """A column holding a sealed citizen ID; Python sees the plain 12 digits.
+
+    Comparing it in SQL would compare random ciphertexts and silently find nothing, so every
+    comparison except IS (NOT) NULL is refused: look up by the blind index instead."""
+
+    impl = String(80)
+    cache_ok = True
+
+    class comparator_factory(TypeDecorator.Comparator[str]):
+        def operate(self, op: Any, *other: Any, **kwargs: Any) -> Any:
+            if getattr(op, "__name__", "") not in {"is_", "is_not", "isnot"}:
+                raise TypeError("a sealed citizen ID cannot be compared; use its blind index")
+            return super().operate(op, *other, **kwargs)
+
+    def process_bind_param(self, value: str | None, dialect: object) -> str | None:
+        return None if value is None else installed().seal(value)
+
+    def process_result_value(self, value: str | None, dialect: object) -> str | None:
+        return None if value is None else installed().open(value)

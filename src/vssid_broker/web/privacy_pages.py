@@ -1,0 +1,86 @@
+"""The person's privacy in the browser: the privacy notice, the account page's section on
+what is linked (with self-service unlink), and the download of everything held about them.
+
+Apart from `pages.py` so the account page's other parts can change without touching these.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from vssid_broker import personal_data
+from vssid_broker.errors.login import CsrfRefused
+from vssid_broker.linking import review
+from vssid_broker.sessions import browser as browser_sessions
+from vssid_broker.web.deps import Ctx, RequestId
+from vssid_broker.web.pages import current_browser_session, require_same_origin
+from vssid_broker.web.rendering import templates
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/privacy", response_class=HTMLResponse)
+async def privacy_notice(request: Request, ctx: Ctx) -> Response:
+    return templates.TemplateResponse(
+        request, "privacy.html", {"notice_version": ctx.settings.privacy_notice_version}
+    )
+
+
+@router.get("/account/export")
+async def download_export(request: Request, ctx: Ctx, request_id: RequestId) -> Response:
+    current = await current_browser_session(request, ctx)
+    if current is None:
+        return RedirectResponse("/", status_code=302)
+    now = ctx.clock()
+    async with ctx.db.begin() as session:
+        held = await personal_data.export(
+            session,
+            ctx.refresh_tokens,
+            current.account_id,
+            now=now,
+            browser_idle_seconds=ctx.settings.browser_session_idle_seconds,
+            request_id=request_id,
+        )
+    filename = f"vssid-du-lieu-ca-nhan-{now:%Y%m%d}.json"
+    return Response(
+        held.model_dump_json(indent=2),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.post("/account/unlink")
+async def unlink_my_identity(request: Request, ctx: Ctx, request_id: RequestId) -> Response:
+    """The person removes their VNeID link: every session of the account ends (this one too),
+    the consent is withdrawn, and the next VNeID login links again only by the rules."""
+    require_same_origin(request, ctx)
+    form = await request.form()
+    current = await current_browser_session(request, ctx)
+    if current is None:
+        return RedirectResponse("/", status_code=303)
+    submitted = form.get("csrf_token")
+    if not browser_sessions.csrf_token_matches(
+        current, submitted if isinstance(submitted, str) else None
+    ):
+        raise CsrfRefused("unlink without this session's CSRF token")
+    link_id = form.get("link_id")
+    async with ctx.db.begin() as session:
+        await review.unlink(
+            session,
+            account_id=current.account_id,
+            link_id=int(link_id) if isinstance(link_id, str) and link_id.isdigit() else -1,
+            actor="person",
+            reason="unlinked by the person on the account page",
+            now=ctx.clock(),
+            request_id=request_id,
+            refresh=ctx.refresh_tokens,
+        )
+    done = RedirectResponse("/account/unlinked", status_code=303)
+    done.delete_cookie(browser_sessions.SESSION_COOKIE)
+    return done
+
+
+@router.get("/account/unlinked", response_class=HTMLResponse)
+async def unlinked(request: Request) -> Response:
+    return templates.TemplateResponse(request, "unlinked.html", {})

@@ -1,0 +1,117 @@
+"""The person's copy of their data, the consent recorded at the first link, and staff reads of
+personal data through the admin API, each audited."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import select
+
+from tests.admin.test_admin_api import Staff, bhxh_account_id, open_case, staff  # noqa: F401
+from tests.conftest import Stack
+from tests.support.flows import app_complete, app_until_redirect
+from vssid_broker.audit import service as audit
+from vssid_broker.audit.models import AuditEvent
+from vssid_broker.linking.models import LinkConsent
+
+AN, DUNG = "001085012345", "031188004567"
+
+
+async def app_login(stack: Stack, citizen_id: str) -> dict[str, str]:
+    async with httpx.AsyncClient() as app:
+        answer = await app_complete(
+            app, stack.broker, await app_until_redirect(app, stack.broker, citizen_id)
+        )
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+async def events(stack: Stack, event_type: str) -> list[AuditEvent]:
+    async with stack.db() as session:
+        return list(
+            await session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.event_type == event_type)
+                .order_by(AuditEvent.id)
+            )
+        )
+
+
+async def test_the_first_link_records_the_consent_with_the_claims_shared(stack: Stack) -> None:
+    await app_login(stack, AN)
+    await app_login(stack, AN)  # a second login records nothing new
+    async with stack.db() as session:
+        consents = list(await session.scalars(select(LinkConsent)))
+    assert len(consents) == 1
+    [consent] = consents
+    claims = stack.settings
+    assert {claims.vneid_citizen_id_claim, claims.vneid_name_claim} <= set(consent.claims)
+    assert not {"iss", "aud", "nonce", "acr"} & set(consent.claims)
+    assert consent.notice_version == stack.settings.privacy_notice_version
+    assert consent.purpose == "link_vneid_to_vssid" and consent.withdrawn_at is None
+    [recorded] = await events(stack, "consent.recorded")
+    assert recorded.account_id == consent.account_id and AN not in str(recorded.details)
+
+
+async def test_the_export_holds_everything_about_the_person_and_is_audited(stack: Stack) -> None:
+    headers = await app_login(stack, AN)
+    an = await bhxh_account_id(stack, "0112345678")
+    async with stack.db.begin() as session:  # a staff action about An, named by role only
+        audit.record(
+            session, event_type="personal_data.read", outcome="account_links",
+            now=stack.clock(), actor="staff:alice", account_id=an,
+        )  # fmt: skip
+    async with httpx.AsyncClient() as app:
+        exported = await app.get(f"{stack.broker}/api/v1/me/export", headers=headers)
+    assert exported.status_code == 200, exported.text
+    held = exported.json()
+    assert held["account"]["citizen_id"] == AN and held["account"]["bhxh_code"] == "0112345678"
+    assert held["insurance_periods"] and held["health_card"]["card_code"]
+    assert [link["method"] for link in held["links"]] == ["citizen_id_match"]
+    assert [c["purpose"] for c in held["consents"]] == ["link_vneid_to_vssid"]
+    assert [s["channel"] for s in held["sessions"]] == ["app"]
+    actors = {e["actor"] for e in held["audit_events"]}
+    assert "staff" in actors and "staff:alice" not in actors
+    [export_event] = await events(stack, "personal_data.exported")
+    assert export_event.account_id == an
+
+
+async def test_the_export_wants_the_persons_token(stack: Stack) -> None:
+    async with httpx.AsyncClient() as app:
+        answer = await app.get(f"{stack.broker}/api/v1/me/export")
+    assert answer.status_code == 401
+    assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_staff_find_an_account_by_citizen_id_and_the_search_is_audited(
+    staff: Staff,  # noqa: F811
+    stack: Stack,
+) -> None:
+    found = await staff.get(staff.reviewer, "/accounts", citizen_id=AN)
+    assert found.status_code == 200, found.text
+    [account] = found.json()
+    assert account["citizen_id"] == "001******345" and account["full_name"] == "Nguyễn Văn An"
+    assert AN not in found.text
+    assert (await staff.get(staff.reviewer, "/accounts", citizen_id="099999999999")).json() == []
+    bad = await staff.get(staff.reviewer, "/accounts", citizen_id="00108501234")
+    assert bad.status_code == 422
+    reads = await events(stack, "personal_data.read")
+    assert [(r.outcome, r.actor, r.account_id) for r in reads] == [
+        ("account_search", "staff:reviewer", account["account_id"]),
+        ("account_search", "staff:reviewer", None),
+    ]
+
+
+async def test_staff_reading_case_evidence_and_links_is_audited(
+    staff: Staff,  # noqa: F811
+    stack: Stack,
+) -> None:
+    case_id = await open_case(stack, DUNG)
+    case = (await staff.get(staff.reviewer, f"/cases/{case_id}")).json()
+    candidates = [c["account_id"] for c in case["candidates"]]
+    await staff.get(staff.reviewer, f"/accounts/{candidates[0]}/identities")
+    reads = await events(stack, "personal_data.read")
+    assert [(r.outcome, r.account_id, r.details.get("case_id")) for r in reads] == [
+        *[("case_evidence", account_id, case_id) for account_id in candidates],
+        ("account_links", candidates[0], None),
+    ]
+    assert all(r.actor == "staff:reviewer" for r in reads)
