@@ -78,10 +78,10 @@ class RedactingJsonFormatter(JsonFormatter):
     """The JSON lines' `exc_info` and `stack_info` fields, redacted like the text format's."""
 
     def formatException(self, ei: Any) -> str:
-        return redact(super().formatException(ei))
+        return redact(str(super().formatException(ei)))
 
     def formatStack(self, stack_info: str) -> str:
-        return redact(super().formatStack(stack_info))
+        return redact(str(super().formatStack(stack_info)))
 
 
 class RouteFilter(logging.Filter):
@@ -138,4 +138,3 @@ def guard_library_loggers() -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]
+from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, ViewportSize, expect
 from sqlalchemy import select
 
