@@ -76,11 +76,16 @@ async def app_until_redirect(
 async def app_complete(
     client: httpx.AsyncClient, broker: str, redirect: AppRedirect, **overrides: str
 ) -> httpx.Response:
+    # VNeID sent back a code or, having refused before consent, its error: the app forwards it.
+    answer = {"error": redirect.params["error"]} if "error" in redirect.params else {}
     body = {
         "code": redirect.params.get("code", ""),
+        **answer,
         "state": redirect.params.get("state", ""),
         "iss": redirect.params.get("iss", ""),
         "code_verifier": redirect.pkce.verifier,
         **overrides,
     }
+    if answer and "code" not in overrides:
+        del body["code"]
     return await client.post(f"{broker}/api/v1/auth/vneid/complete", json=body)

@@ -141,9 +141,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     configure_logging()
     quiet_libraries(args.verbose)
-    if args.command in {"migrate", "seed", "keys", "purge", "staff", "audit"}:
-        sealing.install(sealing.CitizenIdKeys.from_settings(load_settings(Settings)))
     try:
+        if args.command in {"migrate", "seed", "keys", "purge", "staff", "audit"}:
+            sealing.install(sealing.CitizenIdKeys.from_settings(load_settings(Settings)))
         match args.command:
             case "serve":
                 run_serve(args.host, args.port, args.workers)
