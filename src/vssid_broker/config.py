@@ -192,8 +192,9 @@ class Settings(BaseSettings):
 
     @property
     def post_logout_redirect_uri(self) -> str:
-        """Where VNeID sends the browser after RP-initiated logout (register it at VNeID)."""
-        return f"{self.public_base_url}/"
+        """Where VNeID sends the browser after RP-initiated logout (register it at VNeID): the
+        broker's "you have signed out" page."""
+        return f"{self.public_base_url}/signed-out"
 
     @property
     def secure_cookies(self) -> bool:

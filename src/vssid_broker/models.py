@@ -4,6 +4,7 @@ from vssid_broker.accounts.models import (
     Account,
     AccountPassword,
     HealthInsuranceCard,
+    InsuranceBenefit,
     InsurancePeriod,
 )
 from vssid_broker.admin.models import StaffUser
@@ -22,6 +23,7 @@ __all__ = [
     "BrowserSession",
     "FederatedLink",
     "HealthInsuranceCard",
+    "InsuranceBenefit",
     "InsurancePeriod",
     "LoginTransaction",
     "RefreshToken",

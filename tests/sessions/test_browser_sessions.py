@@ -146,10 +146,10 @@ async def test_logout_ends_the_session_and_continues_to_vneid_logout(stack: Stac
         assert f'action="{stack.sim}/logout"' in logout.text
         fields = hidden_fields(logout.text)
         assert fields["client_id"] == stack.settings.vneid_client_id
-        assert fields["post_logout_redirect_uri"] == f"{stack.settings.public_base_url}/"
+        assert fields["post_logout_redirect_uri"] == f"{stack.settings.public_base_url}/signed-out"
         at_vneid = await browser.post(f"{stack.sim}/logout", data=fields)
     assert at_vneid.status_code == 302
-    assert at_vneid.headers["location"] == f"{stack.settings.public_base_url}/"
+    assert at_vneid.headers["location"] == f"{stack.settings.public_base_url}/signed-out"
     async with stack.db() as session:
         row = await session.scalar(select(BrowserSession))
     assert row is not None and row.revoked_at is not None
@@ -164,7 +164,7 @@ async def test_logout_of_an_ended_session_only_clears_the_cookie(stack: Stack) -
         await signed_in_browser(browser, stack)
         stack.clock.advance(stack.settings.browser_session_idle_seconds + 1)
         logout = await browser.post(f"{stack.broker}/auth/logout")
-    assert logout.status_code == 303 and logout.headers["location"] == "/"
+    assert logout.status_code == 303 and logout.headers["location"] == "/signed-out"
 
 
 async def test_logout_stays_at_the_broker_when_vneid_offers_no_logout(
@@ -175,5 +175,5 @@ async def test_logout_stays_at_the_broker_when_vneid_offers_no_logout(
     async with httpx.AsyncClient() as browser:
         token = await signed_in_browser(browser, stack)
         logout = await browser.post(f"{stack.broker}/auth/logout", data={"csrf_token": token})
-        assert logout.status_code == 303 and logout.headers["location"] == "/"
+        assert logout.status_code == 303 and logout.headers["location"] == "/signed-out"
         assert not await is_signed_in(browser, stack)

@@ -60,8 +60,8 @@ def demo_client() -> ClientRegistration:
         token_endpoint_auth_methods=["client_secret_basic", "client_secret_post"],
         backchannel_logout_uri=None,
         post_logout_redirect_uris=[
-            "http://127.0.0.1:8000/",
-            "http://localhost:8000/",
+            "http://127.0.0.1:8000/signed-out",
+            "http://localhost:8000/signed-out",
         ],
     )
 

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from vssid_broker.accounts import health_card
 from vssid_broker.accounts import service as accounts
 from vssid_broker.audit import service as audit
 from vssid_broker.context import BrokerContext
-from vssid_broker.errors.login import CsrfRefused
+from vssid_broker.errors import DomainError, Unauthorized
+from vssid_broker.errors.login import CsrfRefused, LoginRefused
 from vssid_broker.login import flow as login
 from vssid_broker.opaque_tokens import new_token
 from vssid_broker.sessions import browser as browser_sessions
 from vssid_broker.sessions.models import BrowserSession
+from vssid_broker.web import refusals
 from vssid_broker.web.deps import Ctx, RequestId
 from vssid_broker.web.rendering import templates
 
@@ -22,6 +26,13 @@ router = APIRouter(include_in_schema=False)
 
 LOGIN_BINDING_COOKIE = "vssid_login"
 CALLBACK_PATH = "/auth/vneid/callback"
+SIGNED_OUT_PATH = "/signed-out"
+LINKED_NOTICE_COOKIE = "vssid_linked_notice"
+"""Set by the callback that linked the identity, read and cleared by the first account page:
+the "just linked" notice shows once, whatever the URL."""
+ACCOUNT_PATH = "/account"
+ACCOUNT_PAGE_SIZE = 10
+"""Rows of the history and of the benefits per page of the account page."""
 
 
 def safe_return_to(value: str | None) -> str:
@@ -89,22 +100,28 @@ async def vneid_callback(
     iss: str | None = None,
     error: str | None = None,
 ) -> Response:
-    result = await login.finish_browser(
-        ctx,
-        login.CallbackParams(state=state, code=code, iss=iss, error=error),
-        browser_binding=request.cookies.get(LOGIN_BINDING_COOKIE),
-        request_id=request_id,
-        client=login.ClientInfo(
-            user_agent=request.headers.get("user-agent"),
-            # OWASP session management: a login always gets a new session id; one the browser
-            # already held (perhaps planted by someone else: session fixation) ends.
-            replaces_browser_session=request.cookies.get(browser_sessions.SESSION_COOKIE),
-        ),
-    )
-    target = safe_return_to(result.return_to)
-    if result.newly_linked:
-        target += ("&" if "?" in target else "?") + "linked=1"
-    response = RedirectResponse(target, status_code=302)
+    try:
+        result = await login.finish_browser(
+            ctx,
+            login.CallbackParams(state=state, code=code, iss=iss, error=error),
+            browser_binding=request.cookies.get(LOGIN_BINDING_COOKIE),
+            request_id=request_id,
+            client=login.ClientInfo(
+                user_agent=request.headers.get("user-agent"),
+                # OWASP session management: a login always gets a new session id; one the
+                # browser already held (perhaps planted by someone else: session fixation) ends.
+                replaces_browser_session=request.cookies.get(browser_sessions.SESSION_COOKIE),
+            ),
+        )
+    except LoginRefused as refusal:
+        # 303 to a page of its own: reload and Back show the same reason, not "expired".
+        reference = refusals.seal_outcome(ctx.keys, refusal, request_id, ctx.clock())
+        refused = RedirectResponse(
+            f"{refusals.OUTCOME_PATH}?{urlencode({'ref': reference})}", status_code=303
+        )
+        refused.delete_cookie(LOGIN_BINDING_COOKIE, path=CALLBACK_PATH)
+        return refused
+    response = RedirectResponse(safe_return_to(result.return_to), status_code=302)
     assert result.browser_session is not None
     response.set_cookie(
         browser_sessions.SESSION_COOKIE,
@@ -114,29 +131,101 @@ async def vneid_callback(
         samesite="lax",
         secure=ctx.settings.secure_cookies,
     )
+    if result.newly_linked:
+        response.set_cookie(
+            LINKED_NOTICE_COOKIE,
+            "1",
+            max_age=300,
+            path=ACCOUNT_PATH,
+            httponly=True,
+            samesite="lax",
+            secure=ctx.settings.secure_cookies,
+        )
     response.delete_cookie(LOGIN_BINDING_COOKIE, path=CALLBACK_PATH)
     return response
 
 
-@router.get("/account", response_class=HTMLResponse)
-async def account_page(request: Request, ctx: Ctx, linked: bool = False) -> Response:
-    now = ctx.clock()
+@router.get(refusals.OUTCOME_PATH, response_class=HTMLResponse)
+async def login_outcome(
+    request: Request, ctx: Ctx, request_id: RequestId, ref: str | None = None
+) -> Response:
+    """Where a refused browser login lands: one page per outcome (`web/refusals.py`)."""
+    outcome = refusals.open_outcome(ctx.keys, ref, ctx.clock())
+    expired = outcome is None
+    if outcome is None:
+        outcome = refusals.Outcome("login_outcome_expired", request_id, 400)
+    page = refusals.page_for(outcome.code)
+    return templates.TemplateResponse(
+        request,
+        page.template,
+        {
+            "page": page,
+            "outcome": outcome,
+            "expired": expired,
+            "support_phone": refusals.SUPPORT_PHONE,
+            "support_phone_uri": refusals.SUPPORT_PHONE_URI,
+        },
+        status_code=outcome.status,
+    )
+
+
+@router.get(ACCOUNT_PATH, response_class=HTMLResponse)
+async def account_page(
+    request: Request,
+    ctx: Ctx,
+    periods_from: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    benefits_from: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> Response:
+    today = ctx.clock().date()
     current = await current_browser_session(request, ctx)
     if current is None:
         return RedirectResponse("/", status_code=302)
     async with ctx.autocommit() as session:
         account = await accounts.get_account(session, current.account_id)
-    return templates.TemplateResponse(
+        periods = await accounts.periods_page(
+            session, account.id, offset=periods_from, limit=ACCOUNT_PAGE_SIZE
+        )
+        benefits = await accounts.benefits_page(
+            session, account.id, offset=benefits_from, limit=ACCOUNT_PAGE_SIZE
+        )
+    try:
+        health_card.usable_card(account, today)
+        card_refusal = None
+    except DomainError as refusal:  # absent or expired: said in words, not a broken image
+        card_refusal = refusal.message
+    page = templates.TemplateResponse(
         request,
         "account.html",
         {
             "account": account,
-            "summary": accounts.summarise(account.periods, now.date()),
+            "summary": accounts.summarise(account.periods, today),
+            "contributions": accounts.contributions(account.periods, today),
+            "periods": periods,
+            "benefits": benefits,
+            "benefit_labels": accounts.BENEFIT_LABELS,
             "card": account.health_card,
-            "linked_now": linked,
+            "card_face": (
+                health_card.face_lines(account, account.health_card) if account.health_card else []
+            ),
+            "card_refusal": card_refusal,
+            "linked_now": request.cookies.get(LINKED_NOTICE_COOKIE) == "1",
             "csrf_token": current.csrf_token,
         },
     )
+    page.delete_cookie(LINKED_NOTICE_COOKIE, path=ACCOUNT_PATH)
+    return page
+
+
+@router.get(f"{ACCOUNT_PATH}/health-card.png")
+async def account_health_card(request: Request, ctx: Ctx) -> Response:
+    """The same image as the app's `/api/v1/me/health-card.png`, for the signed-in browser."""
+    current = await current_browser_session(request, ctx)
+    if current is None:
+        raise Unauthorized("no browser session for the card image")
+    async with ctx.autocommit() as session:
+        account = await accounts.get_account(session, current.account_id)
+    card = health_card.usable_card(account, ctx.clock().date())
+    return Response(health_card.render_png(account, card), media_type="image/png")
 
 
 @router.post("/auth/logout")
@@ -148,7 +237,7 @@ async def logout(request: Request, ctx: Ctx, request_id: RequestId) -> Response:
     submitted = form.get("csrf_token")
     current = await current_browser_session(request, ctx)
     if current is None:  # already ended (timeout, revocation): only the cookie is left to clear
-        gone = RedirectResponse("/", status_code=303)
+        gone = RedirectResponse(SIGNED_OUT_PATH, status_code=303)
         gone.delete_cookie(browser_sessions.SESSION_COOKIE)
         return gone
     if not browser_sessions.csrf_token_matches(
@@ -181,10 +270,10 @@ async def _vneid_logout(
     """OIDC RP-Initiated Logout 1.0: after our session, end the one at VNeID when it offers
     it. The hint travels in a POST form (§2 allows it), so an ID token never sits in a URL."""
     if ended is None or ended.vneid_id_token_sealed is None:
-        return RedirectResponse("/", status_code=303)
+        return RedirectResponse(SIGNED_OUT_PATH, status_code=303)
     metadata = await ctx.provider.metadata()
     if metadata.end_session_endpoint is None:
-        return RedirectResponse("/", status_code=303)
+        return RedirectResponse(SIGNED_OUT_PATH, status_code=303)
     return templates.TemplateResponse(
         request,
         "vneid_logout.html",
@@ -197,3 +286,10 @@ async def _vneid_logout(
             },
         },
     )
+
+
+@router.get(SIGNED_OUT_PATH, response_class=HTMLResponse)
+async def signed_out(request: Request) -> Response:
+    """Where every logout ends, reached by a GET (303 or VNeID's redirect): Back never
+    re-sends the logout form."""
+    return templates.TemplateResponse(request, "signed_out.html")
