@@ -35,7 +35,8 @@ async def test_browser_signs_in_and_sees_the_account_page(stack: Stack) -> None:
         logout = await browser.post(
             f"{stack.broker}/auth/logout", data={"csrf_token": csrf_token_of(page.text)}
         )
-        assert logout.status_code == 200  # the form that carries on to VNeID's logout
+        assert logout.status_code == 303  # to the page that carries on to VNeID's logout
+        assert logout.headers["location"] == "/auth/logout/vneid"
         after = await browser.get(f"{stack.broker}/account")
         assert after.status_code == 302
         assert after.headers["location"] == "/"

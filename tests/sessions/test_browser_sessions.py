@@ -138,13 +138,18 @@ async def test_logout_ends_the_session_and_continues_to_vneid_logout(stack: Stac
             data={"csrf_token": token},
             headers={"Origin": stack.settings.public_base_url},
         )
-        assert logout.status_code == 200
+        # 303 to a GET page: Back never re-sends the logout form.
+        assert logout.status_code == 303
+        assert logout.headers["location"] == "/auth/logout/vneid"
         assert f'{SESSION_COOKIE}=""' in logout.headers["set-cookie"]
         assert not await is_signed_in(browser, stack)
 
         # RP-initiated logout: a POST form (no ID token in a URL) to VNeID's end_session_endpoint.
-        assert f'action="{stack.sim}/logout"' in logout.text
-        fields = hidden_fields(logout.text)
+        onward = await browser.get(f"{stack.broker}/auth/logout/vneid")
+        assert f'action="{stack.sim}/logout"' in onward.text
+        fields = hidden_fields(onward.text)
+        again = await browser.get(f"{stack.broker}/auth/logout/vneid")
+        assert again.headers["location"] == "/signed-out"  # the hint is used once
         assert fields["client_id"] == stack.settings.vneid_client_id
         assert fields["post_logout_redirect_uri"] == f"{stack.settings.public_base_url}/signed-out"
         at_vneid = await browser.post(f"{stack.sim}/logout", data=fields)
@@ -175,5 +180,6 @@ async def test_logout_stays_at_the_broker_when_vneid_offers_no_logout(
     async with httpx.AsyncClient() as browser:
         token = await signed_in_browser(browser, stack)
         logout = await browser.post(f"{stack.broker}/auth/logout", data={"csrf_token": token})
-        assert logout.status_code == 303 and logout.headers["location"] == "/signed-out"
+        onward = await browser.get(f"{stack.broker}{logout.headers['location']}")
+        assert onward.status_code == 303 and onward.headers["location"] == "/signed-out"
         assert not await is_signed_in(browser, stack)

@@ -56,6 +56,9 @@ def demo_client() -> ClientRegistration:
             "http://localhost:8000/auth/vneid/callback",
             "vn.gov.baohiemxahoi.vssid:/oauth/vneid",
             "https://vssid.baohiemxahoi.gov.vn/app/oauth/vneid",
+            # The broker's app-flow demo page, playing the app on a loopback redirect.
+            "http://127.0.0.1:8000/demo/app/callback",
+            "http://localhost:8000/demo/app/callback",
         ],
         token_endpoint_auth_methods=["client_secret_basic", "client_secret_post"],
         backchannel_logout_uri=None,

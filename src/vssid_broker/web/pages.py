@@ -12,7 +12,7 @@ from vssid_broker.accounts import health_card
 from vssid_broker.accounts import service as accounts
 from vssid_broker.audit import service as audit
 from vssid_broker.context import BrokerContext
-from vssid_broker.errors import DomainError, Unauthorized
+from vssid_broker.errors import DomainError, NotFound, Unauthorized
 from vssid_broker.errors.login import CsrfRefused, LoginRefused
 from vssid_broker.login import flow as login
 from vssid_broker.opaque_tokens import new_token
@@ -27,6 +27,8 @@ router = APIRouter(include_in_schema=False)
 LOGIN_BINDING_COOKIE = "vssid_login"
 CALLBACK_PATH = "/auth/vneid/callback"
 SIGNED_OUT_PATH = "/signed-out"
+VNEID_LOGOUT_PATH = "/auth/logout/vneid"
+VNEID_LOGOUT_COOKIE = "vssid_vneid_logout"
 LINKED_NOTICE_COOKIE = "vssid_linked_notice"
 """Set by the callback that linked the identity, read and cleared by the first account page:
 the "just linked" notice shows once, whatever the URL."""
@@ -63,7 +65,14 @@ async def current_browser_session(request: Request, ctx: BrokerContext) -> Brows
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request, ctx: Ctx) -> Response:
     signed_in = await current_browser_session(request, ctx)
-    return templates.TemplateResponse(request, "index.html", {"signed_in": signed_in is not None})
+    return templates.TemplateResponse(
+        request,
+        "index.html",
+        {
+            "signed_in": signed_in is not None,
+            "app_demo": ctx.settings.demo_app_redirect_uri is not None,
+        },
+    )
 
 
 @router.get("/auth/vneid/login")
@@ -259,33 +268,56 @@ async def logout(request: Request, ctx: Ctx, request_id: RequestId) -> Response:
                 request_id=request_id,
                 channel="browser",
             )
-    response = await _vneid_logout(request, ctx, ended)
+    # Answered with 303 whatever follows: the POST never stays in the history for Back to
+    # re-send. The VNeID leg, if any, continues on a GET page of its own.
+    response = RedirectResponse(SIGNED_OUT_PATH, status_code=303)
+    if ended is not None and ended.vneid_id_token_sealed is not None:
+        response = RedirectResponse(VNEID_LOGOUT_PATH, status_code=303)
+        # Already sealed at rest; a minute is enough to follow the redirect.
+        response.set_cookie(
+            VNEID_LOGOUT_COOKIE,
+            ended.vneid_id_token_sealed,
+            max_age=60,
+            path=VNEID_LOGOUT_PATH,
+            httponly=True,
+            samesite="lax",
+            secure=ctx.settings.secure_cookies,
+        )
     response.delete_cookie(browser_sessions.SESSION_COOKIE)
     return response
 
 
-async def _vneid_logout(
-    request: Request, ctx: BrokerContext, ended: BrowserSession | None
-) -> Response:
+@router.get(VNEID_LOGOUT_PATH, response_class=HTMLResponse)
+async def vneid_logout(request: Request, ctx: Ctx) -> Response:
     """OIDC RP-Initiated Logout 1.0: after our session, end the one at VNeID when it offers
-    it. The hint travels in a POST form (§2 allows it), so an ID token never sits in a URL."""
-    if ended is None or ended.vneid_id_token_sealed is None:
-        return RedirectResponse(SIGNED_OUT_PATH, status_code=303)
-    metadata = await ctx.provider.metadata()
-    if metadata.end_session_endpoint is None:
-        return RedirectResponse(SIGNED_OUT_PATH, status_code=303)
-    return templates.TemplateResponse(
-        request,
-        "vneid_logout.html",
-        {
-            "action": metadata.end_session_endpoint,
-            "fields": {
-                "id_token_hint": ctx.keys.unseal(ended.vneid_id_token_sealed),
-                "client_id": ctx.settings.vneid_client_id,
-                "post_logout_redirect_uri": ctx.settings.post_logout_redirect_uri,
+    it. The hint travels in a POST form (§2 allows it), so an ID token never sits in a URL;
+    it reaches this page in a short-lived cookie, sealed, and is used once."""
+    id_token = _unsealed(ctx, request.cookies.get(VNEID_LOGOUT_COOKIE))
+    metadata = await ctx.provider.metadata() if id_token else None
+    if id_token is None or metadata is None or metadata.end_session_endpoint is None:
+        response: Response = RedirectResponse(SIGNED_OUT_PATH, status_code=303)
+    else:
+        response = templates.TemplateResponse(
+            request,
+            "vneid_logout.html",
+            {
+                "action": metadata.end_session_endpoint,
+                "fields": {
+                    "id_token_hint": id_token,
+                    "client_id": ctx.settings.vneid_client_id,
+                    "post_logout_redirect_uri": ctx.settings.post_logout_redirect_uri,
+                },
             },
-        },
-    )
+        )
+    response.delete_cookie(VNEID_LOGOUT_COOKIE, path=VNEID_LOGOUT_PATH)
+    return response
+
+
+def _unsealed(ctx: BrokerContext, sealed: str | None) -> str | None:
+    try:
+        return ctx.keys.unseal(sealed) if sealed else None
+    except Exception:  # altered or from a rotated key: just no VNeID leg
+        return None
 
 
 @router.get(SIGNED_OUT_PATH, response_class=HTMLResponse)
@@ -293,3 +325,15 @@ async def signed_out(request: Request) -> Response:
     """Where every logout ends, reached by a GET (303 or VNeID's redirect): Back never
     re-sends the logout form."""
     return templates.TemplateResponse(request, "signed_out.html")
+
+
+@router.get("/demo/app", response_class=HTMLResponse)
+@router.get("/demo/app/callback", response_class=HTMLResponse)
+async def app_flow_demo(request: Request, ctx: Ctx) -> Response:
+    """The demo page that plays the VssID app against the mobile API (`web/static/app-demo.js`):
+    its own PKCE pair and DPoP key made with WebCrypto, VNeID and back on the app's redirect,
+    then the app's screens. Served only where `Settings.demo_app_redirect_uri` is in force."""
+    redirect_uri = ctx.settings.demo_app_redirect_uri
+    if redirect_uri is None:
+        raise NotFound("the app-flow demo page is off outside loopback")
+    return templates.TemplateResponse(request, "app_demo.html", {"redirect_uri": redirect_uri})
