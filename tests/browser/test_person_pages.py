@@ -179,7 +179,7 @@ async def test_an_altered_outcome_link_says_start_again(stack: Stack, page: Page
     await expect(page.locator("#outcome-message")).to_contain_text("quá hạn hoặc không hợp lệ")
 
 
-# --- signed in, and out ----------------------------------------------------------------------------
+# --- signed in, and out -------------------------------------------------------------------------
 async def test_just_linked_notice_shows_once(stack: Stack, page: Page) -> None:
     await sign_in(page, stack, "Nguyễn Văn An")
     await expect(page.locator("#linked-notice")).to_be_visible()
@@ -252,7 +252,7 @@ async def test_card_image_qr_decodes_to_the_documented_fields(stack: Stack, page
     ]
 
 
-# --- the app's flow, played in the browser ---------------------------------------------------------
+# --- the app's flow, played in the browser ------------------------------------------------------
 async def test_app_flow_demo_end_to_end(stack: Stack, page: Page) -> None:
     await page.clock.install()
     await page.goto(f"{stack.broker}/")
