@@ -13,6 +13,7 @@ Create Date: 2026-11-29 08:40:00.000000
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -23,7 +24,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-CARD_COLUMNS: tuple[tuple[str, sa.types.TypeEngine[object]], ...] = (
+CARD_COLUMNS: tuple[tuple[str, sa.types.TypeEngine[Any]], ...] = (
     ("facility_code", sa.String(12)),
     ("issued_on", sa.Date()),
     ("managing_office_code", sa.String(10)),
