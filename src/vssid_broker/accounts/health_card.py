@@ -183,7 +183,7 @@ def render_png(account: Account, card: HealthInsuranceCard) -> bytes:
     offset = (QR_SIZE - qr_image.width) // 2
     image.paste(qr_image, (WIDTH - MARGIN - QR_SIZE + offset, BAND + 40 + offset))
     out = io.BytesIO()
-    image.save(out, format="PNG", optimize=True)
+    image.save(out, format="PNG", compress_level=6)
     return out.getvalue()
 
 

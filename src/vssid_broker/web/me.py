@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from vssid_broker.accounts import health_card, service
 from vssid_broker.accounts.models import Account, HealthInsuranceCard
@@ -90,7 +91,9 @@ CARD_IMAGE_RESPONSES: dict[int | str, dict[str, object]] = {
 async def my_health_card_png(caller: Caller, ctx: Ctx) -> Response:
     """The card's face with the QR code clinics scan, as the app shows it."""
     account, card = await _usable_card(caller.account_id, ctx)
-    return Response(health_card.render_png(account, card), media_type="image/png")
+    # Drawing and QR encoding take tens of milliseconds of CPU: off the event loop.
+    png = await run_in_threadpool(health_card.render_png, account, card)
+    return Response(png, media_type="image/png")
 
 
 @router.get(
@@ -100,7 +103,8 @@ async def my_health_card_png(caller: Caller, ctx: Ctx) -> Response:
 )
 async def my_health_card_svg(caller: Caller, ctx: Ctx) -> Response:
     account, card = await _usable_card(caller.account_id, ctx)
-    return Response(health_card.render_svg(account, card), media_type="image/svg+xml")
+    svg = await run_in_threadpool(health_card.render_svg, account, card)
+    return Response(svg, media_type="image/svg+xml")
 
 
 async def _usable_card(account_id: int, ctx: BrokerContext) -> tuple[Account, HealthInsuranceCard]:

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from vssid_broker.accounts import health_card
 from vssid_broker.accounts import service as accounts
@@ -234,7 +235,8 @@ async def account_health_card(request: Request, ctx: Ctx) -> Response:
     async with ctx.autocommit() as session:
         account = await accounts.get_account(session, current.account_id)
     card = health_card.usable_card(account, ctx.clock().date())
-    return Response(health_card.render_png(account, card), media_type="image/png")
+    png = await run_in_threadpool(health_card.render_png, account, card)  # CPU: off the loop
+    return Response(png, media_type="image/png")
 
 
 @router.post("/auth/logout")
