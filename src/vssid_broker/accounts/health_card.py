@@ -70,7 +70,7 @@ def qr_text(account: Account, card: HealthInsuranceCard) -> str:
     return QR_SEPARATOR.join(fields)
 
 
-def _qr(account: Account, card: HealthInsuranceCard) -> segno.QRCode:
+def qr_symbol(account: Account, card: HealthInsuranceCard) -> segno.QRCode:
     # Level M as printed cards use: a phone photo of a screen still scans; UTF-8 is declared
     # by ECI so a scanner never guesses Latin-1 for the name.
     return segno.make_qr(qr_text(account, card), error="m", encoding="utf-8", eci=True)
@@ -175,7 +175,7 @@ def render_png(account: Account, card: HealthInsuranceCard) -> bytes:
     draw.rectangle((0, 0, WIDTH, BAND), fill=BLUE)
     for text in layout(account, card):
         draw.text((text.x, text.y), text.text, font=_font(text.size, text.bold), fill=text.color)
-    qr = _qr(account, card)
+    qr = qr_symbol(account, card)
     scale = QR_SIZE // qr.symbol_size(border=2)[0]  # whole pixels per module: crisp edges
     qr_png = io.BytesIO()
     qr.save(qr_png, kind="png", scale=scale, border=2)
@@ -188,7 +188,7 @@ def render_png(account: Account, card: HealthInsuranceCard) -> bytes:
 
 
 def render_svg(account: Account, card: HealthInsuranceCard) -> str:
-    qr_svg = _qr(account, card).svg_inline(
+    qr_svg = qr_symbol(account, card).svg_inline(
         scale=1, border=2, dark="#000000", light="#ffffff", omitsize=True
     )
     # The QR as a nested <svg> placed and sized on the card; its viewBox keeps modules square.
