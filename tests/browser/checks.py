@@ -12,9 +12,9 @@ WIDTHS = (320, 390, 1280)
 _axe = Axe()
 
 
-async def page_problems(page: Page) -> list[str]:
-    """At each width: the page's overflow and its serious/critical axe violations, as lines a
-    failing test prints. Empty when the page is fine everywhere."""
+async def page_problems(page: Page, *, axe_at: tuple[int, ...] = WIDTHS) -> list[str]:
+    """At each width: the page's overflow and (at the widths in `axe_at`) its serious and
+    critical axe violations, as lines a failing test prints. Empty when the page is fine."""
     problems: list[str] = []
     title = await page.title()
     for width in WIDTHS:
@@ -22,6 +22,8 @@ async def page_problems(page: Page) -> list[str]:
         scroll_width = await page.evaluate("document.documentElement.scrollWidth")
         if scroll_width > width:
             problems.append(f"{title} at {width} px: the page is {scroll_width} px wide")
+        if width not in axe_at:
+            continue
         results = await _axe.run(page)
         for violation in results.response["violations"]:
             if violation["impact"] in ("serious", "critical"):

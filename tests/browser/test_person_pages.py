@@ -304,3 +304,58 @@ async def test_outcome_link_expires_after_a_day(stack: Stack, page: Page) -> Non
     stack.clock.advance(int(timedelta(days=1, minutes=1).total_seconds()))
     await page.goto(url)
     await expect(page.get_by_role("heading", name="Vui lòng đăng nhập lại")).to_be_visible()
+
+
+# --- every demo citizen, through the whole login, at phone and desktop widths -----------------
+SIGNED_IN = "signed in"
+LEVEL1_NAMES = ("Trần Thị Bình", "Lý Thị Mai", "Võ Thành Nhân", "Tạ Thị Bảo Ngọc")
+VNEID_LOCKED_NAMES = ("Vũ Thị Giang", "Châu Thị Hồng Nhung")
+WHERE_EACH_LANDS = {
+    **{name: refusals.LEVEL2_REQUIRED.title for name in LEVEL1_NAMES},
+    **{name: refusals.NOT_COMPLETED_AT_VNEID.title for name in VNEID_LOCKED_NAMES},
+    "Lê Hoàng Cường": refusals.REGISTER_FIRST.title,
+    "Cao Văn Lợi": refusals.REGISTER_FIRST.title,
+    "Phạm Thị Dung": refusals.UNDER_REVIEW.title,
+    "Hoàng Văn Em": refusals.UNDER_REVIEW.title,
+    "Ngô Thị Lan": refusals.ACCOUNT_LOCKED.title,
+    **{
+        name: SIGNED_IN
+        for name in (
+            "Nguyễn Văn An",
+            "Bùi Văn Khoa",
+            "Đỗ Minh Hà",
+            "Trương Minh Quân",
+            "Phan Thị Thu Hằng",
+            "Đặng Văn Hải",
+            "Hồ Thị Ngọc Ánh",
+            "Dương Quốc Bảo",
+            "Y Bluêk Niê",
+            "Lâm Thị Kim Ngân",
+            "Thạch Thị Sa Rươne",
+            "Đinh Công Tuấn",
+            "Mai Thị Thảo",
+        )
+    },
+}
+
+
+@pytest.mark.parametrize("full_name", sorted(WHERE_EACH_LANDS))
+async def test_every_demo_citizen_lands_on_a_page_that_says_what_next(
+    stack: Stack, page: Page, full_name: str
+) -> None:
+    await start_vneid_login(page, stack)
+    if full_name in VNEID_LOCKED_NAMES:
+        await choose_citizen(page, full_name)
+        await page.get_by_role("button", name="Quay lại ứng dụng").click()
+    else:
+        await sign_in_at_vneid(page, full_name, level2=full_name not in LEVEL1_NAMES)
+    expected = WHERE_EACH_LANDS[full_name]
+    if expected == SIGNED_IN:
+        await expect(page).to_have_url(f"{stack.broker}/account")
+        await expect(page.locator("#full-name")).to_have_text(full_name)
+        await expect(page.locator("#participation-heading")).to_be_visible()
+    else:
+        await expect(page.get_by_role("heading", level=1)).to_have_text(expected)
+        await expect(page.locator("#request-id")).not_to_be_empty()
+    # Each kind of page is axe-checked at every width above; here each person's own data.
+    assert await page_problems(page, axe_at=(320,)) == []

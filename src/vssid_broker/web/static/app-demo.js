@@ -111,6 +111,17 @@ function tokens() {
   return JSON.parse(STORE.getItem("tokens") || "null");
 }
 
+// One refresh at a time: two screens meeting an expired token at once must not both spend the
+// same refresh token, or the second spend looks like a stolen token and ends the family.
+let refreshing = null;
+
+function refreshOnce() {
+  refreshing ??= refreshTokens().finally(() => {
+    refreshing = null;
+  });
+  return refreshing;
+}
+
 async function refreshTokens() {
   const url = `${location.origin}/api/v1/auth/token`;
   const response = await fetch(url, {
@@ -135,7 +146,8 @@ async function api(method, path, { retried = false } = {}) {
     headers: { Authorization: `DPoP ${access}`, DPoP: await dpopProof(method, url, access) },
   });
   if (response.status === 401 && !retried) {
-    await refreshTokens();
+    // Renewed meanwhile by another call: just use the new token.
+    if (tokens().access === access) await refreshOnce();
     return api(method, path, { retried: true });
   }
   return response;
