@@ -81,7 +81,10 @@ def sim_url(broker_port: int, sim_outbound: RecordingTransport) -> Iterator[str]
     client = demo_client()
     client = client.model_copy(
         update={
-            "post_logout_redirect_uris": [*client.post_logout_redirect_uris, f"{broker}/"],
+            "post_logout_redirect_uris": [
+                *client.post_logout_redirect_uris,
+                f"{broker}/signed-out",
+            ],
             "backchannel_logout_uri": f"{broker}/auth/vneid/backchannel-logout",
         }
     )

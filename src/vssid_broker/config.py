@@ -167,6 +167,12 @@ class Settings(BaseSettings):
         ]
     )
 
+    app_demo_redirect_uri: str = ""
+    """The redirect of the app-flow demo page (`/demo/app`), which plays the VssID app in a
+    browser: a loopback http redirect, as RFC 8252 §7.3 allows native apps. Empty: on a
+    loopback public URL it is `<public URL>/demo/app/callback`, elsewhere the page is off.
+    Register it at VNeID with the app's other redirect URIs."""
+
     # --- lifetimes ---------------------------------------------------------------------------
     login_transaction_ttl_seconds: int = 600
     access_token_ttl_seconds: int = 300
@@ -326,10 +332,24 @@ class Settings(BaseSettings):
     def vneid_redirect_uri(self) -> str:
         return f"{self.public_base_url}/auth/vneid/callback"
 
+    @cached_property
+    def demo_app_redirect_uri(self) -> str | None:
+        """`app_demo_redirect_uri` as in force; None when the demo page is off."""
+        if self.app_demo_redirect_uri:
+            return self.app_demo_redirect_uri
+        if is_loopback_url(self.public_base_url):
+            return f"{self.public_base_url}/demo/app/callback"
+        return None
+
+    def is_app_redirect_uri(self, uri: str) -> bool:
+        """RFC 9700 §2.1: exact string comparison against the registered list, no patterns."""
+        return uri in self.app_redirect_uris or uri == self.demo_app_redirect_uri
+
     @property
     def post_logout_redirect_uri(self) -> str:
-        """Where VNeID sends the browser after RP-initiated logout (register it at VNeID)."""
-        return f"{self.public_base_url}/"
+        """Where VNeID sends the browser after RP-initiated logout (register it at VNeID): the
+        broker's "you have signed out" page."""
+        return f"{self.public_base_url}/signed-out"
 
     @property
     def secure_cookies(self) -> bool:

@@ -4,6 +4,7 @@ from vssid_broker.accounts.models import (
     Account,
     AccountPassword,
     HealthInsuranceCard,
+    InsuranceBenefit,
     InsurancePeriod,
 )
 from vssid_broker.admin.models import StaffUser
@@ -23,6 +24,7 @@ __all__ = [
     "BrowserSession",
     "FederatedLink",
     "HealthInsuranceCard",
+    "InsuranceBenefit",
     "InsurancePeriod",
     "LinkConsent",
     "LoginTransaction",

@@ -14,18 +14,21 @@ async def test_browser_signs_in_and_sees_the_account_page(stack: Stack) -> None:
     async with httpx.AsyncClient() as browser:
         callback = await browser_login(browser, stack.broker, "001085012345")
         assert callback.status_code == 302
-        assert callback.headers["location"] == "/account?linked=1"
+        assert callback.headers["location"] == "/account"
         cookie = callback.headers["set-cookie"]
         assert "vssid_session=" in cookie
         assert "HttpOnly" in cookie
         assert "SameSite=lax" in cookie
         assert "Secure" not in cookie  # loopback http; https public URLs get Secure
 
-        page = await browser.get(f"{stack.broker}/account?linked=1")
+        page = await browser.get(f"{stack.broker}/account")
         assert page.status_code == 200
         assert "Nguyễn Văn An" in page.text
         assert "0112345678" in page.text
         assert "vừa được liên kết" in page.text
+        # The notice shows once: not on reload, not on an address that asks for it.
+        again = await browser.get(f"{stack.broker}/account?linked=1")
+        assert "vừa được liên kết" not in again.text
         assert "Bảo hiểm xã hội (BHXH)" in page.text
         assert "DN4010112345678" in page.text
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import Stack
-from tests.support.flows import query_of
+from tests.support.flows import outcome_page, query_of
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.federation.models import LoginTransaction
 from vssid_broker.linking.models import FederatedLink, ReviewCase
@@ -23,7 +23,13 @@ from vssid_broker.vneid_sim.driver import sign_in_at_vneid
 HAPPY_CITIZEN = "001085012345"
 
 
-async def assert_refused(stack: Stack, response: httpx.Response, code: str, status: int) -> None:
+async def assert_refused(
+    stack: Stack, callback: httpx.Response, code: str, status: int
+) -> httpx.Response:
+    """The page the person lands on, after checking nothing was written; returned."""
+    assert "vssid_session=" not in callback.headers.get("set-cookie", "")
+    async with httpx.AsyncClient() as browser:
+        response = await outcome_page(browser, callback)
     assert response.status_code == status, response.text[:500]
     assert response.headers["content-type"].startswith("text/html")
     assert f'<code id="error-code">{code}</code>' in response.text
@@ -39,6 +45,7 @@ async def assert_refused(stack: Stack, response: httpx.Response, code: str, stat
             )
         )
     assert outcomes[-1:] == [code]
+    return response
 
 
 async def start_and_sign_in(
@@ -135,16 +142,16 @@ async def test_level_one_citizen_is_refused_with_guidance(stack: Stack) -> None:
     async with httpx.AsyncClient() as browser:
         back = await start_and_sign_in(browser, stack, "079190123456")
         response = await browser.get(back)
-    await assert_refused(stack, response, "vneid_level_insufficient", 403)
-    assert "mức độ 2" in response.text
+    page = await assert_refused(stack, response, "vneid_level_insufficient", 403)
+    assert "mức độ 2" in page.text
 
 
 async def test_citizen_without_vssid_account_is_told_to_register(stack: Stack) -> None:
     async with httpx.AsyncClient() as browser:
         back = await start_and_sign_in(browser, stack, "048095000111")
         response = await browser.get(back)
-    await assert_refused(stack, response, "vssid_account_required", 404)
-    assert "đăng ký" in response.text
+    page = await assert_refused(stack, response, "vssid_account_required", 404)
+    assert "Đăng ký" in page.text
 
 
 async def test_locked_vssid_account_is_refused(stack: Stack) -> None:
@@ -161,9 +168,9 @@ async def test_record_without_citizen_id_is_not_linked_on_a_guess(stack: Stack) 
         async with httpx.AsyncClient() as browser:
             back = await start_and_sign_in(browser, stack, "031188004567")
             response = await browser.get(back)
-        await assert_refused(stack, response, "link_under_review", 403)
-        assert "cán bộ BHXH kiểm tra" in response.text
-        assert "1–2 ngày làm việc" in response.text
+        page = await assert_refused(stack, response, "link_under_review", 403)
+        assert "cán bộ BHXH kiểm tra" in page.text
+        assert "1–2 ngày làm việc" in page.text
     async with stack.db() as session:
         cases = list(await session.scalars(select(ReviewCase)))
     assert [(c.reason, c.status, c.citizen_id) for c in cases] == [
@@ -176,8 +183,8 @@ async def test_provider_down_shows_unavailable_page(stack: Stack) -> None:
         back = await start_and_sign_in(browser, stack)
         await stack.fault("token_slow", delay_seconds=stack.settings.vneid_http_timeout_seconds + 1)
         response = await browser.get(back)
-    await assert_refused(stack, response, "vneid_unavailable", 503)
-    assert "tạm thời không phản hồi" in response.text
+    page = await assert_refused(stack, response, "vneid_unavailable", 503)
+    assert "tạm thời chưa phản hồi" in page.text
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,13 @@ import pytest
 
 from tests.conftest import Stack
 from tests.e2e.test_callback_refusals import assert_refused, start_and_sign_in
-from tests.support.flows import APP_REDIRECT_URI, app_complete, app_until_redirect, browser_login
+from tests.support.flows import (
+    APP_REDIRECT_URI,
+    app_complete,
+    app_until_redirect,
+    browser_login,
+    outcome_page,
+)
 from tests.support.live_server import free_port, live_server
 from vssid_broker.app import create_app
 from vssid_broker.errors.login import ProviderMisconfigured
@@ -198,7 +204,7 @@ async def test_jwks_unavailable_after_rotation_is_a_clear_outage(own_stack: Stac
         await stack.fault("jwks_http_500")
         async with httpx.AsyncClient() as browser:
             back = await start_and_sign_in(browser, stack, "046075001122")
-            response = await browser.get(back)
+            response = await outcome_page(browser, await browser.get(back))
         assert response.status_code == 503
         assert '<code id="error-code">vneid_unavailable</code>' in response.text
 

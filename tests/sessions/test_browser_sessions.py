@@ -148,11 +148,11 @@ async def test_logout_ends_the_session_and_continues_to_vneid_logout(stack: Stac
         assert to_vneid.startswith(f"{stack.sim}/logout?")
         fields = {k: v[0] for k, v in parse_qs(urlsplit(to_vneid).query).items()}
         assert fields["client_id"] == stack.settings.vneid_client_id
-        assert fields["post_logout_redirect_uri"] == f"{stack.settings.public_base_url}/"
+        assert fields["post_logout_redirect_uri"] == f"{stack.settings.public_base_url}/signed-out"
         at_vneid = await browser.get(to_vneid)
     assert at_vneid.status_code == 302
     assert at_vneid.headers["location"] == (
-        f"{stack.settings.public_base_url}/?state={fields['state']}"
+        f"{stack.settings.public_base_url}/signed-out?state={fields['state']}"
     )
     async with stack.db() as session:
         row = await session.scalar(select(BrowserSession))
@@ -168,7 +168,7 @@ async def test_logout_of_an_ended_session_only_clears_the_cookie(stack: Stack) -
         await signed_in_browser(browser, stack)
         stack.clock.advance(stack.settings.browser_session_idle_seconds + 1)
         logout = await browser.post(f"{stack.broker}/auth/logout")
-    assert logout.status_code == 303 and logout.headers["location"] == "/"
+    assert logout.status_code == 303 and logout.headers["location"] == "/signed-out"
 
 
 async def test_logout_stays_at_the_broker_when_vneid_offers_no_logout(
@@ -179,5 +179,6 @@ async def test_logout_stays_at_the_broker_when_vneid_offers_no_logout(
     async with httpx.AsyncClient() as browser:
         token = await signed_in_browser(browser, stack)
         logout = await browser.post(f"{stack.broker}/auth/logout", data={"csrf_token": token})
-        assert logout.status_code == 303 and logout.headers["location"] == "/"
+        onward = await browser.get(f"{stack.broker}{logout.headers['location']}")
+        assert onward.status_code == 303 and onward.headers["location"] == "/signed-out"
         assert not await is_signed_in(browser, stack)

@@ -32,7 +32,15 @@ async def browser_login(browser: httpx.AsyncClient, broker: str, citizen_id: str
     start = await browser.get(f"{broker}/auth/vneid/login")
     assert start.status_code == 302, start.text
     back_to_broker = await sign_in_at_vneid(browser, start.headers["location"], citizen_id)
-    return await browser.get(back_to_broker)
+    return await outcome_page(browser, await browser.get(back_to_broker))
+
+
+async def outcome_page(browser: httpx.AsyncClient, callback: httpx.Response) -> httpx.Response:
+    """The page a refused login lands on (the callback answers 303 to it), else `callback`."""
+    location = callback.headers.get("location", "")
+    if callback.status_code == 303 and location.startswith("/auth/vneid/outcome?"):
+        return await browser.get(str(callback.url.join(location)))
+    return callback
 
 
 @dataclass

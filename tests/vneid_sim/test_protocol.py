@@ -361,12 +361,12 @@ async def test_rp_initiated_logout(sim: Sim, http: httpx.AsyncClient) -> None:
         sim.url("/logout"),
         params={
             "id_token_hint": tokens["id_token"],
-            "post_logout_redirect_uri": "http://127.0.0.1:8000/",
+            "post_logout_redirect_uri": "http://127.0.0.1:8000/signed-out",
             "state": "bye",
         },
     )
     assert response.status_code == 302
-    assert response.headers["location"] == "http://127.0.0.1:8000/?state=bye"
+    assert response.headers["location"] == "http://127.0.0.1:8000/signed-out?state=bye"
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
     assert (await http.get(sim.url("/userinfo"), headers=bearer)).status_code == 401
     unregistered = await http.get(

@@ -67,6 +67,9 @@ class Account(Base):
         back_populates="account", order_by="InsurancePeriod.start_month"
     )
     health_card: Mapped[HealthInsuranceCard | None] = relationship(back_populates="account")
+    benefits: Mapped[list[InsuranceBenefit]] = relationship(
+        back_populates="account", order_by="InsuranceBenefit.paid_on.desc()"
+    )
 
     @validates("citizen_id")
     def _keep_citizen_id_index(self, _key: str, citizen_id: str | None) -> str | None:
@@ -116,8 +119,60 @@ class HealthInsuranceCard(Base):
     primary_care_facility: Mapped[str] = mapped_column(String(200))
     valid_from: Mapped[date] = mapped_column(Date)
     valid_to: Mapped[date | None] = mapped_column(Date)
+    # What the card's QR code carries besides the above (docs/health-card.md); NULL on cards
+    # recorded before revision 0010, which the QR then leaves empty.
+    facility_code: Mapped[str | None] = mapped_column(String(12))
+    """Registered primary-care facility as province-facility code, e.g. `01-024`."""
+    issued_on: Mapped[date | None] = mapped_column(Date)
+    managing_office_code: Mapped[str | None] = mapped_column(String(10))
+    five_years_from: Mapped[date | None] = mapped_column(Date)
+    """From this date the holder has five continuous years of health insurance (a benefit
+    without co-payment above a ceiling; printed on the card where it applies)."""
+    living_area: Mapped[str | None] = mapped_column(String(2))
+    """K1, K2 or K3: people living in remote areas; NULL for everyone else."""
+    holder_address: Mapped[str | None] = mapped_column(String(300))
 
     account: Mapped[Account] = relationship(back_populates="health_card")
+
+
+class BenefitKind(StrEnum):
+    SICKNESS = "sickness"  # ốm đau
+    MATERNITY = "maternity"  # thai sản
+    HEALTH_RECOVERY = "health_recovery"  # dưỡng sức, phục hồi sức khoẻ
+    OCCUPATIONAL = "occupational"  # tai nạn lao động, bệnh nghề nghiệp
+    PENSION = "pension"  # lương hưu
+    UNEMPLOYMENT = "unemployment"  # trợ cấp thất nghiệp
+    MEDICAL = "medical"  # khám chữa bệnh BHYT
+
+
+class InsuranceBenefit(Base):
+    """One payment the person received ("thụ hưởng"): a sickness or maternity allowance, a
+    month of pension, unemployment benefit, or the insurance's share of a treatment."""
+
+    __tablename__ = "insurance_benefits"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('sickness', 'maternity', 'health_recovery', 'occupational', 'pension', "
+            "'unemployment', 'medical')",
+            name="benefit_kind_known",
+        ),
+        CheckConstraint("insurance IN ('BHXH', 'BHYT', 'BHTN')", name="benefit_insurance_known"),
+        CheckConstraint("amount_vnd >= 0", name="benefit_amount_not_negative"),
+        # The account page and the API read a person's benefits newest first, a page at a time.
+        Index("ix_insurance_benefits_account_paid_on", "account_id", "paid_on"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    insurance: Mapped[str] = mapped_column(String(4))
+    paid_on: Mapped[date] = mapped_column(Date)
+    period_from: Mapped[date | None] = mapped_column(Date)
+    period_to: Mapped[date | None] = mapped_column(Date)
+    amount_vnd: Mapped[int] = mapped_column(BigId)
+    description: Mapped[str] = mapped_column(String(200))
+
+    account: Mapped[Account] = relationship(back_populates="benefits")
 
 
 class AccountPassword(Base):

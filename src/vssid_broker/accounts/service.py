@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Generic, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import InstrumentedAttribute, selectinload
 
-from vssid_broker.accounts.models import Account, InsuranceKind, InsurancePeriod
+from vssid_broker.accounts.models import (
+    Account,
+    BenefitKind,
+    InsuranceBenefit,
+    InsuranceKind,
+    InsurancePeriod,
+)
 from vssid_broker.errors import AccountNotFound
 from vssid_broker.sealing import blind_index
 
@@ -18,6 +25,20 @@ KIND_LABELS = {
     InsuranceKind.BHYT: "Bảo hiểm y tế",
     InsuranceKind.BHTN: "Bảo hiểm thất nghiệp",
 }
+
+
+BENEFIT_LABELS = {
+    BenefitKind.SICKNESS: "Ốm đau",
+    BenefitKind.MATERNITY: "Thai sản",
+    BenefitKind.HEALTH_RECOVERY: "Dưỡng sức, phục hồi sức khoẻ",
+    BenefitKind.OCCUPATIONAL: "Tai nạn lao động, bệnh nghề nghiệp",
+    BenefitKind.PENSION: "Lương hưu",
+    BenefitKind.UNEMPLOYMENT: "Trợ cấp thất nghiệp",
+    BenefitKind.MEDICAL: "Khám chữa bệnh BHYT",
+}
+
+MAX_PAGE_SIZE = 100
+RowT = TypeVar("RowT", InsurancePeriod, InsuranceBenefit)
 
 
 @dataclass(frozen=True)
@@ -68,3 +89,92 @@ async def find_by_citizen_id(session: AsyncSession, citizen_id: str) -> Account 
     return await session.scalar(
         select(Account).where(Account.citizen_id_index == blind_index(citizen_id))
     )
+
+
+@dataclass(frozen=True)
+class Contributions:
+    """Months of social insurance (BHXH) paid: in total, and in the latest unbroken run, as the
+    app shows them ("tổng thời gian đóng" and "thời gian đóng liên tục")."""
+
+    total_months: int
+    continuous_months: int
+    continuous_since: date | None
+
+
+def contributions(periods: list[InsurancePeriod], today: date) -> Contributions:
+    """Each month counts once even when two employers paid for it (two jobs at once)."""
+    months: set[int] = set()
+    for period in periods:
+        if period.kind != InsuranceKind.BHXH:
+            continue
+        first = _month_index(period.start_month)
+        last = _month_index(min(period.end_month or today, today))
+        months.update(range(first, last + 1))
+    if not months:
+        return Contributions(0, 0, None)
+    run_end = run_start = max(months)
+    while run_start - 1 in months:
+        run_start -= 1
+    return Contributions(
+        total_months=len(months),
+        continuous_months=run_end - run_start + 1,
+        continuous_since=date(run_start // 12, run_start % 12 + 1, 1),
+    )
+
+
+def _month_index(day: date) -> int:
+    return day.year * 12 + day.month - 1
+
+
+@dataclass(frozen=True)
+class Page(Generic[RowT]):
+    items: list[RowT]
+    total: int
+    offset: int
+    limit: int
+
+    @property
+    def next_offset(self) -> int | None:
+        following = self.offset + len(self.items)
+        return following if following < self.total else None
+
+
+async def periods_page(
+    session: AsyncSession, account_id: int, *, offset: int, limit: int
+) -> Page[InsurancePeriod]:
+    """Participation periods, newest first: a working life has dozens, a page at a time."""
+    return await _page(
+        session, InsurancePeriod, account_id, InsurancePeriod.start_month, offset, limit
+    )
+
+
+async def benefits_page(
+    session: AsyncSession, account_id: int, *, offset: int, limit: int
+) -> Page[InsuranceBenefit]:
+    """Benefits received, newest first: a pensioner's grow by one a month."""
+    return await _page(
+        session, InsuranceBenefit, account_id, InsuranceBenefit.paid_on, offset, limit
+    )
+
+
+async def _page(
+    session: AsyncSession,
+    model: type[RowT],
+    account_id: int,
+    newest_first_by: InstrumentedAttribute[date],
+    offset: int,
+    limit: int,
+) -> Page[RowT]:
+    # Both tables are indexed by (account_id, date): the count and the page read the index.
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    offset = max(0, offset)
+    owner = model.account_id == account_id
+    total = await session.scalar(select(func.count()).select_from(model).where(owner))
+    items = await session.scalars(
+        select(model)
+        .where(owner)
+        .order_by(newest_first_by.desc(), model.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return Page(list(items), int(total or 0), offset, limit)

@@ -61,6 +61,7 @@ def banner(settings: Settings, sim: SimSettings) -> str:
         f"  Open {settings.public_base_url}/ and choose "
         "“Đăng nhập bằng tài khoản định danh điện tử”.",
         f"  Simulated VNeID: {sim.issuer}/ (passcode Vneid@123, OTP {sim.otp_code})",
+        f"  The VssID app's flow, played in the browser: {settings.public_base_url}/demo/app",
         f"  API docs: {settings.public_base_url}/docs",
         "",
         "  Test citizens and what each shows:",

@@ -77,3 +77,24 @@ class AccountNotFound(NotFound):
 
     code = "account_not_found"
     message = "Không tìm thấy tài khoản VssID."
+
+
+class HealthCardAbsent(NotFound):
+    """Said to the person (app or account page) instead of a card image."""
+
+    code = "health_card_absent"
+    message = (
+        "Bạn chưa có thẻ bảo hiểm y tế còn ghi nhận trên VssID. Nếu bạn đang tham gia BHYT, vui "
+        "lòng liên hệ cơ quan BHXH hoặc tổng đài 1900 9068."
+    )
+
+
+class HealthCardExpired(DomainError):
+    """The card exists but its validity has ended: no image a clinic could mistake for valid."""
+
+    status = 410
+    code = "health_card_expired"
+    message = (
+        "Thẻ bảo hiểm y tế của bạn đã hết hạn sử dụng. Vui lòng gia hạn thẻ (qua đơn vị đang "
+        "đóng BHYT cho bạn, đại lý thu hoặc cơ quan BHXH) để tiếp tục khám chữa bệnh BHYT."
+    )

@@ -66,7 +66,12 @@ class ProviderIssuerMismatch(LoginRefused):
 
 class ProviderDenied(LoginRefused):
     code = "vneid_access_denied"
-    message = "Bạn đã huỷ hoặc không cho phép chia sẻ thông tin tại VNeID."
+    # Not "you cancelled": VNeID answers access_denied to a locked account too.
+    message = (
+        "VNeID không chuyển kết quả đăng nhập về VssID: việc đăng nhập hoặc chia sẻ thông tin "
+        "đã bị huỷ tại VNeID, hoặc tài khoản định danh điện tử không thể đăng nhập lúc này "
+        "(ví dụ đang bị khoá)."
+    )
 
 
 class ProviderError(LoginRefused):

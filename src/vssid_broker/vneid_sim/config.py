@@ -85,6 +85,9 @@ class ClientRegistration(BaseModel):
 DEMO_APP_REDIRECT_URIS = (
     "vn.gov.baohiemxahoi.vssid:/oauth/vneid",
     "https://vssid.baohiemxahoi.gov.vn/app/oauth/vneid",
+    # The broker's app-flow demo page, playing the app on a loopback redirect (RFC 8252 §7.3:
+    # any port on 127.0.0.1 matches).
+    "http://127.0.0.1:8000/demo/app/callback",
 )
 
 
@@ -100,8 +103,8 @@ def demo_client() -> ClientRegistration:
         token_endpoint_auth_methods=["client_secret_basic", "client_secret_post"],
         backchannel_logout_uri=None,
         post_logout_redirect_uris=[
-            "http://127.0.0.1:8000/",
-            "http://localhost:8000/",
+            "http://127.0.0.1:8000/signed-out",
+            "http://localhost:8000/signed-out",
         ],
     )
 

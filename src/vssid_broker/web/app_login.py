@@ -27,7 +27,7 @@ router = APIRouter(prefix="/api/v1/auth", tags=["mobile login"])
 @router.post("/vneid/start", response_model=StartResponse)
 async def start(body: StartRequest, ctx: Ctx) -> StartResponse:
     # RFC 9700 §2.1: redirect URIs are compared as exact strings, no patterns.
-    if body.redirect_uri not in ctx.settings.app_redirect_uris:
+    if not ctx.settings.is_app_redirect_uri(body.redirect_uri):
         raise AppRedirectUriInvalid("redirect_uri is not registered for the app")
     started = await login.start(
         ctx,

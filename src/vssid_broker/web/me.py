@@ -3,17 +3,25 @@ person's sessions (browsers and app installations)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from vssid_broker import personal_data
-from vssid_broker.accounts import service
+from vssid_broker.accounts import health_card, service
+from vssid_broker.accounts.models import Account, HealthInsuranceCard
 from vssid_broker.accounts.schemas import (
     AccountOut,
+    BenefitOut,
+    ContributionsOut,
     HealthCardOut,
     InsuranceOut,
+    PageOut,
     PeriodOut,
     SummaryOut,
 )
+from vssid_broker.context import BrokerContext
 from vssid_broker.errors import NotFound
 from vssid_broker.login import logout
 from vssid_broker.personal_data import PersonalDataExport
@@ -30,15 +38,26 @@ async def me(caller: Caller) -> AccountOut:
     return AccountOut.model_validate(caller.account, from_attributes=True)
 
 
+Limit = Annotated[int, Query(ge=1, le=service.MAX_PAGE_SIZE)]
+Offset = Annotated[int, Query(ge=0, le=100_000)]
+
+
 @router.get("/insurance", response_model=InsuranceOut)
-async def my_insurance(caller: Caller, ctx: Ctx) -> InsuranceOut:
+async def my_insurance(caller: Caller, ctx: Ctx, limit: Limit = 20) -> InsuranceOut:
+    """The summary by kind, months contributed, and the first page of participation periods
+    and of benefits received (newest first); page on with the two routes below."""
+    today = ctx.clock().date()
     async with ctx.autocommit() as session:
         account = await service.get_account(session, caller.account_id)
-    today = ctx.clock().date()
+        periods = await service.periods_page(session, account.id, offset=0, limit=limit)
+        benefits = await service.benefits_page(session, account.id, offset=0, limit=limit)
+    card = account.health_card
     return InsuranceOut(
         summary=[SummaryOut.of(s) for s in service.summarise(account.periods, today)],
-        periods=[PeriodOut.of(p) for p in account.periods],
-        health_card=HealthCardOut.of(account.health_card) if account.health_card else None,
+        contributions=ContributionsOut.of(service.contributions(account.periods, today)),
+        periods=PageOut[PeriodOut].of(periods, PeriodOut.of),
+        benefits=PageOut[BenefitOut].of(benefits, BenefitOut.of),
+        health_card=HealthCardOut.of(card, today) if card else None,
     )
 
 
@@ -55,6 +74,60 @@ async def my_data(caller: Caller, ctx: Ctx, request_id: RequestId) -> PersonalDa
             browser_idle_seconds=ctx.settings.browser_session_idle_seconds,
             request_id=request_id,
         )
+
+
+@router.get("/insurance/periods", response_model=PageOut[PeriodOut])
+async def my_periods(
+    caller: Caller, ctx: Ctx, offset: Offset = 0, limit: Limit = 20
+) -> PageOut[PeriodOut]:
+    async with ctx.autocommit() as session:
+        page = await service.periods_page(session, caller.account_id, offset=offset, limit=limit)
+    return PageOut[PeriodOut].of(page, PeriodOut.of)
+
+
+@router.get("/insurance/benefits", response_model=PageOut[BenefitOut])
+async def my_benefits(
+    caller: Caller, ctx: Ctx, offset: Offset = 0, limit: Limit = 20
+) -> PageOut[BenefitOut]:
+    async with ctx.autocommit() as session:
+        page = await service.benefits_page(session, caller.account_id, offset=offset, limit=limit)
+    return PageOut[BenefitOut].of(page, BenefitOut.of)
+
+
+CARD_IMAGE_RESPONSES: dict[int | str, dict[str, object]] = {
+    404: {"description": "No health-insurance card (`health_card_absent`)"},
+    410: {"description": "The card has expired (`health_card_expired`)"},
+}
+
+
+@router.get(
+    "/health-card.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, **CARD_IMAGE_RESPONSES},
+)
+async def my_health_card_png(caller: Caller, ctx: Ctx) -> Response:
+    """The card's face with the QR code clinics scan, as the app shows it."""
+    account, card = await _usable_card(caller.account_id, ctx)
+    # Drawing and QR encoding take tens of milliseconds of CPU: off the event loop.
+    png = await run_in_threadpool(health_card.render_png, account, card)
+    return Response(png, media_type="image/png")
+
+
+@router.get(
+    "/health-card.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}, **CARD_IMAGE_RESPONSES},
+)
+async def my_health_card_svg(caller: Caller, ctx: Ctx) -> Response:
+    account, card = await _usable_card(caller.account_id, ctx)
+    svg = await run_in_threadpool(health_card.render_svg, account, card)
+    return Response(svg, media_type="image/svg+xml")
+
+
+async def _usable_card(account_id: int, ctx: BrokerContext) -> tuple[Account, HealthInsuranceCard]:
+    async with ctx.autocommit() as session:
+        account = await service.get_account(session, account_id)
+    return account, health_card.usable_card(account, ctx.clock().date())
 
 
 @router.get("/sessions", response_model=list[SessionOut])

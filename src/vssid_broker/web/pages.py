@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import logging
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from authlib.common.urls import add_params_to_uri
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from vssid_broker import personal_data
+from vssid_broker.accounts import health_card
 from vssid_broker.accounts import service as accounts
 from vssid_broker.audit import service as audit
 from vssid_broker.context import BrokerContext
-from vssid_broker.errors.login import CsrfRefused
+from vssid_broker.errors import DomainError, NotFound, Unauthorized
+from vssid_broker.errors.login import CsrfRefused, LoginRefused
 from vssid_broker.errors.tokens import FrontChannelLogoutRejected
 from vssid_broker.login import flow as login
 from vssid_broker.login import logout as logout_stories
 from vssid_broker.opaque_tokens import new_token
 from vssid_broker.sessions import browser as browser_sessions
 from vssid_broker.sessions.models import BrowserSession
+from vssid_broker.web import refusals
 from vssid_broker.web.deps import Ctx, RequestId
 from vssid_broker.web.rendering import templates
 
@@ -35,6 +39,15 @@ FRONTCHANNEL_LOGOUT_PAGE = (
     '<!doctype html><html lang="vi"><head><meta charset="utf-8">'
     "<title>VssID: đã đăng xuất</title></head><body></body></html>"
 )
+SIGNED_OUT_PATH = "/signed-out"
+VNEID_LOGOUT_PATH = "/auth/logout/vneid"
+VNEID_LOGOUT_COOKIE = "vssid_vneid_logout"
+LINKED_NOTICE_COOKIE = "vssid_linked_notice"
+"""Set by the callback that linked the identity, read and cleared by the first account page:
+the "just linked" notice shows once, whatever the URL."""
+ACCOUNT_PATH = "/account"
+ACCOUNT_PAGE_SIZE = 10
+"""Rows of the history and of the benefits per page of the account page."""
 
 
 def safe_return_to(value: str | None) -> str:
@@ -65,7 +78,14 @@ async def current_browser_session(request: Request, ctx: BrokerContext) -> Brows
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request, ctx: Ctx) -> Response:
     signed_in = await current_browser_session(request, ctx)
-    return templates.TemplateResponse(request, "index.html", {"signed_in": signed_in is not None})
+    return templates.TemplateResponse(
+        request,
+        "index.html",
+        {
+            "signed_in": signed_in is not None,
+            "app_demo": ctx.settings.demo_app_redirect_uri is not None,
+        },
+    )
 
 
 @router.get("/auth/vneid/login")
@@ -102,22 +122,28 @@ async def vneid_callback(
     iss: str | None = None,
     error: str | None = None,
 ) -> Response:
-    result = await login.finish_browser(
-        ctx,
-        login.CallbackParams(state=state, code=code, iss=iss, error=error),
-        browser_binding=request.cookies.get(LOGIN_BINDING_COOKIE),
-        request_id=request_id,
-        client=login.ClientInfo(
-            user_agent=request.headers.get("user-agent"),
-            # OWASP session management: a login always gets a new session id; one the browser
-            # already held (perhaps planted by someone else: session fixation) ends.
-            replaces_browser_session=request.cookies.get(browser_sessions.SESSION_COOKIE),
-        ),
-    )
-    target = safe_return_to(result.return_to)
-    if result.newly_linked:
-        target += ("&" if "?" in target else "?") + "linked=1"
-    response = RedirectResponse(target, status_code=302)
+    try:
+        result = await login.finish_browser(
+            ctx,
+            login.CallbackParams(state=state, code=code, iss=iss, error=error),
+            browser_binding=request.cookies.get(LOGIN_BINDING_COOKIE),
+            request_id=request_id,
+            client=login.ClientInfo(
+                user_agent=request.headers.get("user-agent"),
+                # OWASP session management: a login always gets a new session id; one the
+                # browser already held (perhaps planted by someone else: session fixation) ends.
+                replaces_browser_session=request.cookies.get(browser_sessions.SESSION_COOKIE),
+            ),
+        )
+    except LoginRefused as refusal:
+        # 303 to a page of its own: reload and Back show the same reason, not "expired".
+        reference = refusals.seal_outcome(ctx.keys, refusal, request_id, ctx.clock())
+        refused = RedirectResponse(
+            f"{refusals.OUTCOME_PATH}?{urlencode({'ref': reference})}", status_code=303
+        )
+        refused.delete_cookie(LOGIN_BINDING_COOKIE, path=CALLBACK_PATH)
+        return refused
+    response = RedirectResponse(safe_return_to(result.return_to), status_code=302)
     assert result.browser_session is not None
     response.set_cookie(
         browser_sessions.SESSION_COOKIE,
@@ -127,32 +153,104 @@ async def vneid_callback(
         samesite="lax",
         secure=ctx.settings.secure_cookies,
     )
+    if result.newly_linked:
+        response.set_cookie(
+            LINKED_NOTICE_COOKIE,
+            "1",
+            max_age=300,
+            path=ACCOUNT_PATH,
+            httponly=True,
+            samesite="lax",
+            secure=ctx.settings.secure_cookies,
+        )
     response.delete_cookie(LOGIN_BINDING_COOKIE, path=CALLBACK_PATH)
     return response
 
 
-@router.get("/account", response_class=HTMLResponse)
-async def account_page(request: Request, ctx: Ctx, linked: bool = False) -> Response:
-    now = ctx.clock()
+@router.get(refusals.OUTCOME_PATH, response_class=HTMLResponse)
+async def login_outcome(
+    request: Request, ctx: Ctx, request_id: RequestId, ref: str | None = None
+) -> Response:
+    """Where a refused browser login lands: one page per outcome (`web/refusals.py`)."""
+    outcome = refusals.open_outcome(ctx.keys, ref, ctx.clock())
+    expired = outcome is None
+    if outcome is None:
+        outcome = refusals.Outcome("login_outcome_expired", request_id, 400)
+    page = refusals.page_for(outcome.code)
+    return templates.TemplateResponse(
+        request,
+        page.template,
+        {
+            "page": page,
+            "outcome": outcome,
+            "expired": expired,
+            "support_phone": refusals.SUPPORT_PHONE,
+            "support_phone_uri": refusals.SUPPORT_PHONE_URI,
+        },
+        status_code=outcome.status,
+    )
+
+
+@router.get(ACCOUNT_PATH, response_class=HTMLResponse)
+async def account_page(
+    request: Request,
+    ctx: Ctx,
+    periods_from: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    benefits_from: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> Response:
+    today = ctx.clock().date()
     current = await current_browser_session(request, ctx)
     if current is None:
         return RedirectResponse("/", status_code=302)
     async with ctx.autocommit() as session:
         account = await accounts.get_account(session, current.account_id)
         links, consents = await personal_data.links_and_consents(session, current.account_id)
-    privacy = {"links": links, "consents": consents}  # templates/_account_privacy.html
-    return templates.TemplateResponse(
+        periods = await accounts.periods_page(
+            session, account.id, offset=periods_from, limit=ACCOUNT_PAGE_SIZE
+        )
+        benefits = await accounts.benefits_page(
+            session, account.id, offset=benefits_from, limit=ACCOUNT_PAGE_SIZE
+        )
+    try:
+        health_card.usable_card(account, today)
+        card_refusal = None
+    except DomainError as refusal:  # absent or expired: said in words, not a broken image
+        card_refusal = refusal.message
+    page = templates.TemplateResponse(
         request,
         "account.html",
         {
             "account": account,
-            "summary": accounts.summarise(account.periods, now.date()),
+            "summary": accounts.summarise(account.periods, today),
+            "contributions": accounts.contributions(account.periods, today),
+            "periods": periods,
+            "benefits": benefits,
+            "benefit_labels": accounts.BENEFIT_LABELS,
             "card": account.health_card,
-            "linked_now": linked,
+            "card_face": (
+                health_card.face_lines(account, account.health_card) if account.health_card else []
+            ),
+            "card_refusal": card_refusal,
+            "linked_now": request.cookies.get(LINKED_NOTICE_COOKIE) == "1",
             "csrf_token": current.csrf_token,
-            "privacy": privacy,
+            "privacy": {"links": links, "consents": consents},  # _account_privacy.html
         },
     )
+    page.delete_cookie(LINKED_NOTICE_COOKIE, path=ACCOUNT_PATH)
+    return page
+
+
+@router.get(f"{ACCOUNT_PATH}/health-card.png")
+async def account_health_card(request: Request, ctx: Ctx) -> Response:
+    """The same image as the app's `/api/v1/me/health-card.png`, for the signed-in browser."""
+    current = await current_browser_session(request, ctx)
+    if current is None:
+        raise Unauthorized("no browser session for the card image")
+    async with ctx.autocommit() as session:
+        account = await accounts.get_account(session, current.account_id)
+    card = health_card.usable_card(account, ctx.clock().date())
+    png = await run_in_threadpool(health_card.render_png, account, card)  # CPU: off the loop
+    return Response(png, media_type="image/png")
 
 
 @router.post("/auth/logout")
@@ -164,7 +262,7 @@ async def logout(request: Request, ctx: Ctx, request_id: RequestId) -> Response:
     submitted = form.get("csrf_token")
     current = await current_browser_session(request, ctx)
     if current is None:  # already ended (timeout, revocation): only the cookie is left to clear
-        gone = RedirectResponse("/", status_code=303)
+        gone = RedirectResponse(SIGNED_OUT_PATH, status_code=303)
         gone.delete_cookie(browser_sessions.SESSION_COOKIE)
         return gone
     if not browser_sessions.csrf_token_matches(
@@ -186,43 +284,80 @@ async def logout(request: Request, ctx: Ctx, request_id: RequestId) -> Response:
                 request_id=request_id,
                 channel="browser",
             )
-    response = await _vneid_logout(request, ctx, ended)
+    # Answered with 303 whatever follows: the POST never stays in the history for Back to
+    # re-send. The VNeID leg, if any, goes on by GET, or for POST on a GET page of its own.
+    response: Response = RedirectResponse(SIGNED_OUT_PATH, status_code=303)
+    if ended is None or ended.vneid_id_token_sealed is None:
+        pass
+    elif ctx.settings.vneid_end_session_method == "GET":
+        response = await _vneid_logout_by_get(ctx, ended.vneid_id_token_sealed)
+    else:
+        response = RedirectResponse(VNEID_LOGOUT_PATH, status_code=303)
+        # Already sealed at rest; a minute is enough to follow the redirect.
+        response.set_cookie(
+            VNEID_LOGOUT_COOKIE,
+            ended.vneid_id_token_sealed,
+            max_age=60,
+            path=VNEID_LOGOUT_PATH,
+            httponly=True,
+            samesite="lax",
+            secure=ctx.settings.secure_cookies,
+        )
     response.delete_cookie(browser_sessions.SESSION_COOKIE)
     return response
 
 
-async def _vneid_logout(
-    request: Request, ctx: BrokerContext, ended: BrowserSession | None
-) -> Response:
-    """OIDC RP-Initiated Logout 1.0 §2: after our session, end the one at VNeID when it offers
-    it. GET by default (the hint in the query, as §2 defines it, served by every provider; a
-    cross-site POST would not carry VNeID's SameSite=Lax cookie), or an auto-submitted POST
-    form where VNeID wants that (`VSSID_VNEID_END_SESSION_METHOD`)."""
-    if ended is None or ended.vneid_id_token_sealed is None:
-        return RedirectResponse("/", status_code=303)
-    metadata = await ctx.provider.metadata()
-    if metadata.end_session_endpoint is None:
-        return RedirectResponse("/", status_code=303)
-    fields = {
-        "id_token_hint": ctx.keys.unseal(ended.vneid_id_token_sealed),
+def _end_session_fields(ctx: BrokerContext, id_token: str) -> dict[str, str]:
+    return {
+        "id_token_hint": id_token,
         "client_id": ctx.settings.vneid_client_id,
         "post_logout_redirect_uri": ctx.settings.post_logout_redirect_uri,
-        # §2: carried back unchanged to the post-logout redirect; the front page ignores it,
-        # so it only has to be unguessable, never stored.
+        # §2: carried back unchanged to the post-logout redirect; the signed-out page ignores
+        # it, so it only has to be unguessable, never stored.
         "state": new_token(),
     }
-    if ctx.settings.vneid_end_session_method == "GET":
-        target = add_params_to_uri(metadata.end_session_endpoint, list(fields.items()))
-        response: Response = RedirectResponse(target, status_code=303)
-    else:
-        response = templates.TemplateResponse(
-            request,
-            "vneid_logout.html",
-            {"action": metadata.end_session_endpoint, "fields": fields},
-        )
-    # The URL and the form carry an ID token: never cached, never sent on as a Referer.
+
+
+def _no_store_no_referrer(response: Response) -> Response:
+    # The URL or the form carries an ID token: never cached, never sent on as a Referer.
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+async def _vneid_logout_by_get(ctx: BrokerContext, sealed_id_token: str) -> Response:
+    """OIDC RP-Initiated Logout 1.0 §2 by GET, the default: the hint in the query, served by
+    every provider (a cross-site POST would not carry VNeID's SameSite=Lax cookie)."""
+    metadata = await ctx.provider.metadata()
+    if metadata.end_session_endpoint is None:
+        return RedirectResponse(SIGNED_OUT_PATH, status_code=303)
+    fields = _end_session_fields(ctx, ctx.keys.unseal(sealed_id_token))
+    target = add_params_to_uri(metadata.end_session_endpoint, list(fields.items()))
+    return _no_store_no_referrer(RedirectResponse(target, status_code=303))
+
+
+@router.get(VNEID_LOGOUT_PATH, response_class=HTMLResponse)
+async def vneid_logout(request: Request, ctx: Ctx) -> Response:
+    """RP-Initiated Logout by POST, for a provider that wants it
+    (`VSSID_VNEID_END_SESSION_METHOD=POST`): a GET page of our own auto-submits the form, so
+    Back never re-sends our logout. The hint reaches it in a short-lived cookie, sealed, and is
+    used once."""
+    id_token = _unsealed(ctx, request.cookies.get(VNEID_LOGOUT_COOKIE))
+    metadata = await ctx.provider.metadata() if id_token else None
+    if id_token is None or metadata is None or metadata.end_session_endpoint is None:
+        response: Response = RedirectResponse(SIGNED_OUT_PATH, status_code=303)
+    else:
+        response = _no_store_no_referrer(
+            templates.TemplateResponse(
+                request,
+                "vneid_logout.html",
+                {
+                    "action": metadata.end_session_endpoint,
+                    "fields": _end_session_fields(ctx, id_token),
+                },
+            )
+        )
+    response.delete_cookie(VNEID_LOGOUT_COOKIE, path=VNEID_LOGOUT_PATH)
     return response
 
 
@@ -254,3 +389,29 @@ async def vneid_frontchannel_logout(
             "Content-Security-Policy": f"frame-ancestors {issuer.scheme}://{issuer.netloc}",
         },
     )
+
+
+def _unsealed(ctx: BrokerContext, sealed: str | None) -> str | None:
+    try:
+        return ctx.keys.unseal(sealed) if sealed else None
+    except Exception:  # altered or from a rotated key: just no VNeID leg
+        return None
+
+
+@router.get(SIGNED_OUT_PATH, response_class=HTMLResponse)
+async def signed_out(request: Request) -> Response:
+    """Where every logout ends, reached by a GET (303 or VNeID's redirect): Back never
+    re-sends the logout form."""
+    return templates.TemplateResponse(request, "signed_out.html")
+
+
+@router.get("/demo/app", response_class=HTMLResponse)
+@router.get("/demo/app/callback", response_class=HTMLResponse)
+async def app_flow_demo(request: Request, ctx: Ctx) -> Response:
+    """The demo page that plays the VssID app against the mobile API (`web/static/app-demo.js`):
+    its own PKCE pair and DPoP key made with WebCrypto, VNeID and back on the app's redirect,
+    then the app's screens. Served only where `Settings.demo_app_redirect_uri` is in force."""
+    redirect_uri = ctx.settings.demo_app_redirect_uri
+    if redirect_uri is None:
+        raise NotFound("the app-flow demo page is off outside loopback")
+    return templates.TemplateResponse(request, "app_demo.html", {"redirect_uri": redirect_uri})

@@ -28,6 +28,15 @@ HTTP_MESSAGES = {
 }
 
 
+def page_heading(status: int) -> str:
+    """The error page's heading and title: by kind of failure, so tabs and history differ."""
+    if status == 404:
+        return "Không tìm thấy trang"
+    if status >= 500:
+        return "Dịch vụ tạm thời gián đoạn"
+    return "Không thể thực hiện yêu cầu"
+
+
 def wants_problem_json(request: Request) -> bool:
     return request.url.path.startswith(API_PREFIXES)
 
@@ -60,7 +69,12 @@ def respond(
     page: HTMLResponse = templates.TemplateResponse(
         request,
         "error.html",
-        {"message": message, "code": code, "request_id": request_id},
+        {
+            "message": message,
+            "code": code,
+            "request_id": request_id,
+            "heading": page_heading(status),
+        },
         status_code=status,
     )
     return page
