@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vssid_broker.accounts import service as accounts
-from vssid_broker.accounts.schemas import AccountOut, HealthCardOut, PeriodOut
+from vssid_broker.accounts.models import InsuranceBenefit
+from vssid_broker.accounts.schemas import AccountOut, BenefitOut, HealthCardOut, PeriodOut
 from vssid_broker.audit import service as audit
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.linking import consent
@@ -101,6 +102,7 @@ class PersonalDataExport(BaseModel):
     exported_at: datetime
     account: AccountOut
     insurance_periods: list[PeriodOut]
+    benefits: list[BenefitOut]
     health_card: HealthCardOut | None
     links: list[LinkHeld]
     consents: list[ConsentHeld]
@@ -134,6 +136,11 @@ async def export(
     """Everything held about the account's person; the export itself is audited (written
     into `session`, which the caller commits)."""
     account = await accounts.get_account(session, account_id)
+    benefits = await session.scalars(
+        select(InsuranceBenefit)
+        .where(InsuranceBenefit.account_id == account_id)
+        .order_by(InsuranceBenefit.paid_on.desc())
+    )
     links, consents = await links_and_consents(session, account_id)
     live = await sessions.list_sessions(
         session, refresh, account_id, now, browser_idle_seconds=browser_idle_seconds
@@ -158,7 +165,10 @@ async def export(
         exported_at=now,
         account=AccountOut.of(account),
         insurance_periods=[PeriodOut.of(p) for p in account.periods],
-        health_card=HealthCardOut.of(account.health_card) if account.health_card else None,
+        benefits=[BenefitOut.of(row) for row in benefits],
+        health_card=(
+            HealthCardOut.of(account.health_card, now.date()) if account.health_card else None
+        ),
         links=[LinkHeld.of(link) for link in links],
         consents=[ConsentHeld.of(row) for row in consents],
         sessions=[
