@@ -22,10 +22,18 @@ from vssid_broker.federation.provider import ProviderClient
 from vssid_broker.sessions.access_tokens import AccessTokens
 from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
-from vssid_broker.web import admin, app_login, me, pages, problems, tokens
+from vssid_broker.web import admin, app_login, console, docs, me, pages, problems, tokens
 from vssid_broker.web.middleware import RequestIdMiddleware
 
-ROUTERS = (pages.router, app_login.router, tokens.router, me.router, admin.router)
+ROUTERS = (
+    pages.router,
+    app_login.router,
+    tokens.router,
+    me.router,
+    admin.router,
+    console.router,
+    docs.router,
+)
 """Every router, by caller (see `vssid_broker.web`)."""
 
 
@@ -87,6 +95,8 @@ def create_app(
         version=__version__,
         summary="Sign in to VssID with a level-2 VNeID account",
         lifespan=lifespan,
+        docs_url=None,  # web/docs.py serves /docs from local files
+        redoc_url=None,
         telemetry={
             "tracing": settings.opentelemetry,
             "metrics": settings.opentelemetry,
@@ -110,5 +120,6 @@ def create_app(
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.mount("/static/docs", StaticFiles(directory=docs.SWAGGER_UI_ASSETS), "swagger-ui")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), "static")
     return app

@@ -6,7 +6,7 @@ from vssid_broker.accounts.models import (
     HealthInsuranceCard,
     InsurancePeriod,
 )
-from vssid_broker.admin.models import StaffUser
+from vssid_broker.admin.models import StaffConsoleSession, StaffRecoveryCode, StaffUser
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.db import Base
 from vssid_broker.federation.models import LoginTransaction
@@ -27,6 +27,8 @@ __all__ = [
     "RefreshToken",
     "ReviewCase",
     "SigningKey",
+    "StaffConsoleSession",
+    "StaffRecoveryCode",
     "StaffUser",
     "UsedJti",
     "metadata",

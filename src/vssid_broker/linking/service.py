@@ -39,7 +39,13 @@ from vssid_broker.accounts.models import Account, AccountStatus
 from vssid_broker.audit import service as audit
 from vssid_broker.federation.claims import VerifiedIdentity
 from vssid_broker.identifiers import normalized_name
-from vssid_broker.linking.models import FederatedLink, ReviewCase, ReviewReason, ReviewStatus
+from vssid_broker.linking.models import (
+    OPEN_STATUSES,
+    FederatedLink,
+    ReviewCase,
+    ReviewReason,
+    ReviewStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,7 @@ async def resolve(
         select(ReviewCase).where(
             ReviewCase.provider == identity.issuer,
             ReviewCase.subject == identity.subject,
-            ReviewCase.status == ReviewStatus.PENDING,
+            ReviewCase.status.in_(OPEN_STATUSES),
         )
     )
     if pending is not None:
@@ -302,7 +308,7 @@ async def _open_case(
             select(ReviewCase).where(
                 ReviewCase.provider == identity.issuer,
                 ReviewCase.subject == identity.subject,
-                ReviewCase.status == ReviewStatus.PENDING,
+                ReviewCase.status.in_(OPEN_STATUSES),
             )
         )
         if existing is None:  # decided in the meantime: the next login sees the decision

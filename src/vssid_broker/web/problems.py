@@ -57,7 +57,13 @@ def respond(
     page: HTMLResponse = templates.TemplateResponse(
         request,
         "error.html",
-        {"message": message, "code": code, "request_id": request_id},
+        {
+            "message": message,
+            "code": code,
+            "request_id": request_id,
+            # A staff console page goes back to the console, a person's page to the login.
+            "home": "/admin" if request.url.path.startswith("/admin") else "/",
+        },
         status_code=status,
     )
     return page
