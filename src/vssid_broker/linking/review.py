@@ -141,7 +141,7 @@ async def count_by_status(session: AsyncSession) -> dict[str, int]:
         select(ReviewCase.status, func.count()).group_by(ReviewCase.status)
     )
     counts = {status.value: 0 for status in ReviewStatus}
-    counts.update({status: int(n) for status, n in rows.tuples()})
+    counts.update({status: int(n) for status, n in rows.all()})
     return counts
 
 
@@ -266,6 +266,8 @@ async def approve(
     await _check_decider(session, case, decider)
     _check_assignment(case, decider)
     await _check_candidate(session, case, account_id)
+    if four_eyes:
+        await _check_linkable(session, case, account_id)
     await _decide(
         session,
         case,
@@ -291,6 +293,19 @@ async def approve(
         await _link(session, case, account_id, decider, now, request_id)
     await session.refresh(case)
     return case
+
+
+async def _check_linkable(session: AsyncSession, case: ReviewCase, account_id: int) -> None:
+    """A proposal that could never be confirmed is refused now; the confirmation still relies
+    on the unique constraints, not on this read."""
+    taken = await session.scalar(
+        select(FederatedLink.id).where(
+            (FederatedLink.account_id == account_id)
+            | ((FederatedLink.provider == case.provider) & (FederatedLink.subject == case.subject))
+        )
+    )
+    if taken is not None:
+        raise AlreadyLinked(f"case {case.id}: account or identity already linked")
 
 
 async def _check_candidate(session: AsyncSession, case: ReviewCase, account_id: int) -> None:

@@ -53,6 +53,8 @@ class Linked:
     """Rule 1: the identity was linked before; sign in."""
 
     account: Account
+    confirmed_by_staff: bool = False
+    """The first sign-in over a link staff made on review: the person is told it was confirmed."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ class NoAccount:
 class Refused:
     reason: str
     """Stable code: `account_locked`, `account_closed`, `citizen_id_changed`,
-    `review_rejected`."""
+    `review_rejected` (staff reviewed the case and refused the link)."""
 
 
 LinkOutcome = Linked | AutoLinked | NeedsReview | NoAccount | Refused
@@ -180,8 +182,9 @@ async def _rule_1_already_linked(
         return await _open_case(
             session, identity, ReviewReason.SUBJECT_LINKED_ELSEWHERE, [account], now, request_id
         )
+    first_after_review = link.method == "staff_review" and link.last_login_at is None
     link.last_login_at = now
-    return Linked(account)
+    return Linked(account, confirmed_by_staff=first_after_review)
 
 
 async def _rule_2_or_4_one_carrier(

@@ -102,8 +102,9 @@ async def vneid_callback(
         ),
     )
     target = safe_return_to(result.return_to)
-    if result.newly_linked:
-        target += ("&" if "?" in target else "?") + "linked=1"
+    if result.newly_linked or result.confirmed_by_staff:
+        linked = "review" if result.confirmed_by_staff else "1"
+        target += ("&" if "?" in target else "?") + f"linked={linked}"
     response = RedirectResponse(target, status_code=302)
     assert result.browser_session is not None
     response.set_cookie(
@@ -119,7 +120,11 @@ async def vneid_callback(
 
 
 @router.get("/account", response_class=HTMLResponse)
-async def account_page(request: Request, ctx: Ctx, linked: bool = False) -> Response:
+async def account_page(
+    request: Request,
+    ctx: Ctx,
+    linked: Annotated[str | None, Query(max_length=10, description="1 or review")] = None,
+) -> Response:
     now = ctx.clock()
     current = await current_browser_session(request, ctx)
     if current is None:
@@ -133,7 +138,8 @@ async def account_page(request: Request, ctx: Ctx, linked: bool = False) -> Resp
             "account": account,
             "summary": accounts.summarise(account.periods, now.date()),
             "card": account.health_card,
-            "linked_now": linked,
+            "linked_now": linked in ("1", "true"),
+            "confirmed_by_staff": linked == "review",
             "csrf_token": current.csrf_token,
         },
     )
