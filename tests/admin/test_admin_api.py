@@ -313,9 +313,7 @@ async def test_four_eyes_refusals_own_decision_wrong_role_and_returning_a_propos
                    "case_already_decided")  # fmt: skip
 
 
-async def test_a_claimed_case_is_decided_by_whoever_claimed_it(
-    staff: Staff, stack: Stack
-) -> None:
+async def test_a_claimed_case_is_decided_by_whoever_claimed_it(staff: Staff, stack: Stack) -> None:
     case_id = await open_case(stack, DUNG)
     dung = await bhxh_account_id(stack, "3112345670")
     assign = f"/cases/{case_id}/assign"
