@@ -95,9 +95,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_recovery_codes")),
         sa.UniqueConstraint("code_hash", name=op.f("uq_staff_recovery_codes_code_hash")),
     )
-    op.create_index(
-        op.f("ix_staff_recovery_codes_staff_id"), "staff_recovery_codes", ["staff_id"]
-    )
+    op.create_index(op.f("ix_staff_recovery_codes_staff_id"), "staff_recovery_codes", ["staff_id"])
     op.create_table(
         "staff_console_sessions",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
@@ -116,13 +114,9 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_console_sessions")),
-        sa.UniqueConstraint(
-            "session_hash", name=op.f("uq_staff_console_sessions_session_hash")
-        ),
+        sa.UniqueConstraint("session_hash", name=op.f("uq_staff_console_sessions_session_hash")),
     )
-    op.create_index(
-        "ix_staff_console_sessions_staff", "staff_console_sessions", ["staff_id"]
-    )
+    op.create_index("ix_staff_console_sessions_staff", "staff_console_sessions", ["staff_id"])
     op.drop_index(OPEN_CASE_INDEX, table_name="review_cases")
     with op.batch_alter_table("review_cases") as batch:
         batch.drop_constraint(op.f("ck_review_cases_status_known"), type_="check")
