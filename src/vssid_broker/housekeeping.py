@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vssid_broker.admin import console_sessions
 from vssid_broker.config import Settings
 from vssid_broker.federation import transactions
 from vssid_broker.sessions import service as sessions
@@ -20,10 +21,12 @@ from vssid_broker.sessions import service as sessions
 class Purged:
     login_transactions: int
     sessions: sessions.Purged
+    staff_console_sessions: int
 
 
 async def purge(session: AsyncSession, now: datetime, settings: Settings) -> Purged:
     return Purged(
         login_transactions=await transactions.purge_expired(session, now=now),
         sessions=await sessions.purge_expired(session, now, settings),
+        staff_console_sessions=await console_sessions.purge_expired(session, now, settings),
     )

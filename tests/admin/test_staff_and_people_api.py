@@ -213,3 +213,26 @@ async def test_docs_work_without_the_internet(stack: Stack) -> None:
             asset = await client.get(f"{stack.broker}{source}")
             assert asset.status_code == 200, source
             assert len(asset.content) > 100
+
+
+async def test_purge_deletes_ended_console_sessions_and_keeps_live_ones(
+    staff: Staff, stack: Stack
+) -> None:
+    from vssid_broker.admin import console_sessions
+    from vssid_broker.admin.models import StaffConsoleSession
+    from vssid_broker.housekeeping import purge
+
+    async with stack.db.begin() as session:
+        user = await session.scalar(select(StaffUser).where(StaffUser.username == "reviewer"))
+        assert user is not None
+        old = console_sessions.start(session, user, now=stack.clock(), settings=stack.settings)
+    stack.clock.advance(stack.settings.staff_console_idle_seconds + 1)
+    async with stack.db.begin() as session:
+        live = console_sessions.start(session, user, now=stack.clock(), settings=stack.settings)
+    async with stack.db.begin() as session:
+        purged = await purge(session, stack.clock(), stack.settings)
+    assert purged.staff_console_sessions == 1
+    assert await stack.count(StaffConsoleSession) == 1
+    async with stack.db.begin() as session:
+        assert await console_sessions.find(session, old, stack.clock(), stack.settings) is None
+        assert await console_sessions.find(session, live, stack.clock(), stack.settings)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vssid_broker.admin.models import StaffConsoleSession, StaffUser
@@ -102,3 +102,18 @@ async def end_all_for(session: AsyncSession, staff_id: int, now: datetime) -> No
 
 def csrf_token_matches(console: StaffConsoleSession, submitted: str | None) -> bool:
     return bool(submitted) and hmac.compare_digest(console.csrf_token, submitted or "")
+
+
+async def purge_expired(session: AsyncSession, now: datetime, settings: Settings) -> int:
+    """Console sessions past their lifetime or idle limit, or ended: nothing left to check."""
+    result = await session.execute(
+        delete(StaffConsoleSession).where(
+            StaffConsoleSession.revoked_at.is_not(None)
+            | (StaffConsoleSession.expires_at <= now)
+            | (
+                StaffConsoleSession.last_used_at
+                <= now - timedelta(seconds=settings.staff_console_idle_seconds)
+            )
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -327,7 +327,7 @@ async def run_purge(settings: Settings) -> None:
         f"purged: {purged.login_transactions} expired login transactions, "
         f"{ended.browser_sessions} browser sessions, {ended.refresh_tokens} refresh tokens of "
         f"ended families, {ended.rotated_refresh_tokens} spent refresh tokens, "
-        f"{ended.used_jtis} used jtis"
+        f"{ended.used_jtis} used jtis, {purged.staff_console_sessions} staff console sessions"
     )
 
 
