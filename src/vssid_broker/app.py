@@ -118,6 +118,7 @@ def create_app(
         return {"status": "ready"}
 
     problems.install(app)
+    console.install(app)
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static/docs", StaticFiles(directory=docs.SWAGGER_UI_ASSETS), "swagger-ui")

@@ -138,16 +138,6 @@ class StaffChangeIncomplete(DomainError):
     message = "Thiếu thông tin cho thay đổi này (mật khẩu mới hoặc vai trò mới)."
 
 
-class ConsoleSignInRequired(DomainError):
-    """No live console session (never signed in, signed out, idle or past its lifetime): the
-    browser is sent to the sign-in page instead of being shown an error."""
-
-    status = 303
-    code = "staff_console_sign_in_required"
-    message = "Phiên làm việc đã kết thúc. Vui lòng đăng nhập lại."
-    headers = {"Location": "/admin?ended=1"}  # noqa: RUF012 - read-only
-
-
 class ReasonRequired(DomainError):
     status = 422
     code = "reason_required"

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, get_args
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from vssid_broker.accounts import service as accounts
@@ -25,7 +25,6 @@ from vssid_broker.admin.models import StaffConsoleSession, StaffRole, StaffUser
 from vssid_broker.audit import service as audit
 from vssid_broker.errors.login import CsrfRefused
 from vssid_broker.errors.staff import (
-    ConsoleSignInRequired,
     InvalidStaffCredentials,
     ReasonRequired,
     UnknownConsoleAction,
@@ -62,6 +61,24 @@ ROLE_LABELS = {
     StaffRole.ADMIN: "Quản trị",
 }
 ACCOUNT_STATUS_LABELS = {"active": "Đang hoạt động", "locked": "Đã khoá", "closed": "Đã đóng"}
+
+
+class SignInFirst(Exception):
+    """A console page without a live, fully signed-in console session: not an error to show,
+    a redirect to the sign-in page (which says so when a session has just ended)."""
+
+    def __init__(self, ended: bool) -> None:
+        super().__init__("console sign-in required")
+        self.location = "/admin?ended=1" if ended else "/admin"
+
+
+async def _to_sign_in(request: Request, error: Exception) -> Response:
+    assert isinstance(error, SignInFirst)
+    return RedirectResponse(error.location, status_code=303)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(SignInFirst, _to_sign_in)
 
 
 @dataclass(frozen=True)
@@ -108,9 +125,9 @@ async def _find(request: Request, ctx: Ctx) -> tuple[StaffConsoleSession, StaffU
 async def signed_in(request: Request, ctx: Ctx) -> Console:
     """A console page's dependency: the session must be live and past its second factor."""
     found = await _find(request, ctx)
-    if found is None or found[0].second_factor_at is None:
-        raise ConsoleSignInRequired("no signed-in console session")
-    return Console(*found)
+    if found is not None and found[0].second_factor_at is not None:
+        return Console(*found)
+    raise SignInFirst(ended=found is None and bool(request.cookies.get(console_sessions.COOKIE)))
 
 
 SignedIn = Annotated[Console, Depends(signed_in)]
@@ -187,7 +204,7 @@ async def half_signed_in(request: Request, ctx: Ctx) -> Console:
     """Between the password and the second factor."""
     found = await _find(request, ctx)
     if found is None:
-        raise ConsoleSignInRequired("no console session")
+        raise SignInFirst(ended=True)
     return Console(*found)
 
 
