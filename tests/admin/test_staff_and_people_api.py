@@ -15,7 +15,7 @@ from tests.admin.test_admin_api import AN, API, Staff, assert_problem, bhxh_acco
 from tests.admin.test_admin_api import staff as staff
 from tests.conftest import Stack
 from tests.support.flows import browser_login
-from tests.support.staff import add_staff, code_now
+from tests.support.staff import PASSWORD, add_staff, code_now
 from vssid_broker.accounts.models import Account
 from vssid_broker.admin.models import StaffRecoveryCode, StaffRole, StaffUser
 from vssid_broker.admin.second_factor import new_recovery_codes
@@ -236,3 +236,25 @@ async def test_purge_deletes_ended_console_sessions_and_keeps_live_ones(
     async with stack.db.begin() as session:
         assert await console_sessions.find(session, old, stack.clock(), stack.settings) is None
         assert await console_sessions.find(session, live, stack.clock(), stack.settings)
+
+
+async def test_the_console_password_step_does_not_reset_the_count_of_wrong_codes(
+    staff: Staff, stack: Stack
+) -> None:
+    """Someone who knows the password cannot guess codes forever by signing in again."""
+    async with httpx.AsyncClient(base_url=stack.broker) as browser:
+        for _ in range(stack.settings.password_max_failures):
+            form = {"username": "admin", "password": PASSWORD}
+            assert (await browser.post("/admin/sign-in", data=form)).status_code == 303
+            page = await browser.get("/admin/second-factor")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert token is not None
+            wrong = await browser.post(
+                "/admin/second-factor", data={"csrf_token": token.group(1), "code": "000000"}
+            )
+            assert wrong.status_code == 401
+        locked = await browser.post(
+            "/admin/sign-in", data={"username": "admin", "password": PASSWORD}
+        )
+    assert locked.status_code == 429
+    assert "tạm thời bị khoá" in locked.text

@@ -98,6 +98,7 @@ async def confirm_enrolment(
     if user.totp_enrolled_at is not None or not await accept_code(session, user, code, keys, now):
         return None
     user.totp_enrolled_at = now
+    user.failed_attempts, user.locked_until = 0, None
     return await new_recovery_codes(session, user)
 
 

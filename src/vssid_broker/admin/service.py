@@ -118,7 +118,8 @@ async def authenticate(
         raise InvalidStaffCredentials("unknown or disabled staff user")
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    user.failed_attempts, user.locked_until = 0, None
+    # The failure count is cleared by the second factor (`check_second_factor`), not here: a
+    # right password alone must not reset the count of wrong codes.
     return user
 
 
@@ -205,10 +206,13 @@ async def check_second_factor(
     if user.totp_enrolled_at is None:
         raise SecondFactorNotEnrolled(f"staff user {user.username} has no second factor")
     if code and await second_factor.accept_code(session, user, code, keys, now):
-        return "totp"
-    if code and await second_factor.spend_recovery_code(session, user, code, now):
-        return "recovery_code"
-    raise InvalidSecondFactor("wrong or reused code")
+        factor = "totp"
+    elif code and await second_factor.spend_recovery_code(session, user, code, now):
+        factor = "recovery_code"
+    else:
+        raise InvalidSecondFactor("wrong or reused code")
+    user.failed_attempts, user.locked_until = 0, None
+    return factor
 
 
 def require_role(user: StaffUser, *roles: StaffRole) -> None:
