@@ -53,13 +53,17 @@ async def assert_usable(page: Page, name: str | None = None) -> None:
     await page.set_viewport_size({"width": 1280, "height": 900})
 
 
-async def console_sign_in(page: Page, stack: Stack, username: str) -> None:
+async def console_sign_in(
+    page: Page, stack: Stack, username: str, *, check_pages: bool = False
+) -> None:
     await page.context.clear_cookies()
     await page.goto(f"{stack.broker}/admin")
     await page.get_by_label("Tên đăng nhập").fill(username)
     await page.get_by_label("Mật khẩu").fill(PASSWORD)
     await page.get_by_role("button", name="Tiếp tục").click()
     await expect(page).to_have_url(f"{stack.broker}/admin/second-factor")
+    if check_pages:
+        await assert_usable(page, "second-factor")
     await page.get_by_label("Mã 6 chữ số").fill(code_now(stack))
     await page.get_by_role("button", name="Đăng nhập").click()
     await expect(page).to_have_url(re.compile(r"/admin/cases$"))
@@ -210,7 +214,7 @@ async def test_a_second_decision_from_a_stale_page_is_refused(stack: Stack, page
 
 async def test_the_console_session_ends_after_idle_time(stack: Stack, page: Page) -> None:
     await add_staff(stack, "thu", StaffRole.REVIEWER)
-    await console_sign_in(page, stack, "thu")
+    await console_sign_in(page, stack, "thu", check_pages=True)
     stack.clock.advance(stack.settings.staff_console_idle_seconds + 1)
     await page.goto(f"{stack.broker}/admin/cases")
     await expect(page).to_have_url(f"{stack.broker}/admin?ended=1")
