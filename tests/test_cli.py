@@ -13,8 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pyotp
 
 from tests.support.live_server import free_port
+from vssid_broker.cli.demo import DEMO_TOTP_SECRET
 
 COMMAND = shutil.which("vssid-broker") or str(Path(sys.executable).parent / "vssid-broker")
 
@@ -83,7 +85,7 @@ def test_migrate_seed_keys_then_serve(tmp_path: Path) -> None:
     assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
     seeded = run_cli("seed", env=env, cwd=tmp_path)
     assert "demo accounts added: 19" in seeded.stdout
-    assert "demo review cases added: 5" in seeded.stdout
+    assert "demo review cases added: 2" in seeded.stdout
     again = run_cli("seed", env=env, cwd=tmp_path).stdout
     assert "demo accounts added: 0" in again  # idempotent
     assert "demo review cases added: 0" in again
@@ -117,7 +119,7 @@ def test_purge_runs_on_a_migrated_database(tmp_path: Path) -> None:
     assert purged.returncode == 0, purged.stderr
     assert (
         "purged: 0 expired login transactions, 0 browser sessions, 0 refresh tokens of ended "
-        "families, 0 spent refresh tokens, 0 used jtis"
+        "families, 0 spent refresh tokens, 0 used jtis, 0 staff console sessions"
     ) in purged.stdout
 
 
@@ -169,6 +171,28 @@ def test_staff_create_reads_the_password_from_stdin_or_the_environment(tmp_path:
     assert len(hashes) == 2 and all(h.startswith("$argon2id$") for h in hashes)
 
 
+def test_staff_are_listed_changed_and_disabled_from_the_command_line_audited(
+    tmp_path: Path,
+) -> None:
+    env = cli_env(tmp_path, VSSID_STAFF_PASSWORD="a long enough secret")
+    assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
+    assert run_cli("staff", "create", "--username", "thu", "--role", "approver", env=env,
+                   cwd=tmp_path).returncode == 0  # fmt: skip
+    for args in [("set-role", "--role", "auditor"), ("disable",), ("reset-second-factor",)]:
+        done = run_cli("staff", args[0], "--username", "thu", *args[1:], env=env, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    listed = run_cli("staff", "list", env=env, cwd=tmp_path).stdout.split()
+    assert listed == ["thu", "auditor", "disabled", "not-enrolled", "-"]
+    unknown = run_cli("staff", "disable", "--username", "nobody", env=env, cwd=tmp_path)
+    assert unknown.returncode != 0 and "not changed" in unknown.stderr
+    with sqlite3.connect(tmp_path / "cli.sqlite3") as db:
+        trail = list(db.execute("SELECT outcome, actor FROM audit_events ORDER BY id"))
+    assert trail == [
+        (outcome, "operator:cli")
+        for outcome in ("created", "role", "disable", "reset_second_factor")
+    ]
+
+
 def test_demo_command_runs_a_login_end_to_end(tmp_path: Path) -> None:
     port, sim_port = free_port(), free_port()
     broker = f"http://127.0.0.1:{port}"
@@ -189,21 +213,37 @@ def test_demo_command_runs_a_login_end_to_end(tmp_path: Path) -> None:
             back = sign_in_at_vneid_sync(browser, start.headers["location"], "001085012345")
             assert browser.get(back).status_code == 302
             page = browser.get(f"{broker}/account")
-        token = httpx.post(
-            f"{broker}/admin/api/v1/token",
-            json={"username": "reviewer", "password": "reviewer-demo-2026"},
-        ).json()["access_token"]
-        queue = httpx.get(
-            f"{broker}/admin/api/v1/cases", headers={"Authorization": f"Bearer {token}"}
-        ).json()
+        # The demo's pending cases are real citizens': a reviewer proposes, an approver
+        # confirms, and the citizen then signs in.
+        api = f"{broker}/admin/api/v1"
+
+        def staff_token(username: str, password: str) -> dict[str, str]:
+            otp = pyotp.TOTP(DEMO_TOTP_SECRET).now()
+            body = {"username": username, "password": password, "otp": otp}
+            token = httpx.post(f"{api}/token", json=body).json()["access_token"]
+            return {"Authorization": f"Bearer {token}"}
+
+        reviewer = staff_token("reviewer", "reviewer-demo-2026")
+        approver = staff_token("approver", "approver-demo-2026")
+        queue = httpx.get(f"{api}/cases", headers=reviewer).json()
+        dung = next(c for c in queue["items"] if c["full_name"] == "Phạm Thị Dung")
+        case = httpx.get(f"{api}/cases/{dung['id']}", headers=reviewer).json()
+        account_id = case["candidates"][0]["account_id"]
+        proposal = {"account_id": account_id, "version": 1, "reason": "đối chiếu tại quầy"}
+        assert httpx.post(f"{api}/cases/{dung['id']}/approve", headers=reviewer,
+                          json=proposal).status_code == 200  # fmt: skip
+        assert httpx.post(f"{api}/cases/{dung['id']}/confirm", headers=approver,
+                          json={"version": 2}).status_code == 200  # fmt: skip
+        with httpx.Client() as browser:
+            start = browser.get(f"{broker}/auth/vneid/login")
+            back = sign_in_at_vneid_sync(browser, start.headers["location"], "031188004567")
+            dung_signed_in = browser.get(back)
     assert page.status_code == 200
     assert "Nguyễn Văn An" in page.text
-    assert {case["reason"] for case in queue["items"]} == {
-        "name_birthdate_match",
-        "account_linked_elsewhere",
-        "subject_linked_elsewhere",
-        "record_mismatch",
-    }
+    assert [c["full_name"] for c in queue["items"]] == ["Phạm Thị Dung", "Hoàng Văn Em"]
+    assert dung_signed_in.headers["location"] == "/account"
+    assert "vssid_linked_notice=review" in dung_signed_in.headers["set-cookie"]
+
 
 
 def test_an_invalid_setting_stops_each_command_with_one_line_naming_it(tmp_path: Path) -> None:

@@ -32,6 +32,8 @@ from vssid_broker.sessions.refresh_tokens import RefreshTokens
 from vssid_broker.web import (
     admin,
     app_login,
+    console,
+    docs,
     me,
     operations,
     pages,
@@ -48,6 +50,8 @@ ROUTERS = (
     tokens.router,
     me.router,
     admin.router,
+    console.router,
+    docs.router,
 )
 """Every router, by caller (see `vssid_broker.web`)."""
 
@@ -120,6 +124,8 @@ def create_app(
         version=__version__,
         summary="Sign in to VssID with a level-2 VNeID account",
         lifespan=lifespan,
+        docs_url=None,  # web/docs.py serves /docs from local files
+        redoc_url=None,
         telemetry={
             "tracing": settings.opentelemetry,
             "metrics": settings.opentelemetry,
@@ -147,7 +153,9 @@ def create_app(
         app.add_api_route("/metrics", operations.prometheus_metrics, include_in_schema=False)
 
     problems.install(app)
+    console.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.mount("/static/docs", StaticFiles(directory=docs.SWAGGER_UI_ASSETS), "swagger-ui")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), "static")
     return app

@@ -193,6 +193,16 @@ class Settings(BaseSettings):
     staff_token_ttl_seconds: int = 900
     """Staff tokens (admin API) are short-lived: a lost one is useful for minutes, not days."""
     staff_token_audience: str = "vssid-admin"
+    staff_console_ttl_seconds: int = Field(default=8 * 3600, ge=60)
+    """Absolute lifetime of a staff console session (/admin): one working day."""
+    staff_console_idle_seconds: int = Field(default=15 * 60, ge=60)
+    """A staff console session unused this long ends (shorter than a person's: staff can
+    change who is linked to whom)."""
+    review_four_eyes: bool = True
+    """A link made by review takes a reviewer's approval and a different approver's
+    confirmation. Off, a reviewer's approval links at once."""
+    review_target_hours: int = Field(default=48, ge=1)
+    """How long a review case may wait: the queue marks older cases as overdue."""
     link_on_password_proof: bool = False
     """Linking rule 3: link at once when the person proves a candidate account by its
     password; off, the proof is filed on the review case for staff to confirm."""

@@ -16,6 +16,7 @@ from sqlalchemy import Table, column, delete, func, select, update
 from sqlalchemy import table as sql_table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from vssid_broker.admin import console_sessions
 from vssid_broker.audit import service as audit
 from vssid_broker.audit.models import AuditCheckpoint, AuditEvent
 from vssid_broker.config import Settings
@@ -78,6 +79,7 @@ class Purged:
     decided_review_cases: int
     withdrawn_consents: int
     audit_events: int
+    staff_console_sessions: int
 
 
 async def purge(session: AsyncSession, now: datetime, settings: Settings) -> Purged:
@@ -89,7 +91,7 @@ async def purge(session: AsyncSession, now: datetime, settings: Settings) -> Pur
         decided_review_cases=await _count(
             session,
             delete(ReviewCase).where(
-                ReviewCase.status != ReviewStatus.PENDING,
+                ReviewCase.status.not_in(OPEN_STATUSES),
                 ReviewCase.decided_at < decided_before,
             ),
         ),
@@ -103,6 +105,7 @@ async def purge(session: AsyncSession, now: datetime, settings: Settings) -> Pur
         audit_events=await purge_audit_events(
             session, before=now - timedelta(days=settings.retain_audit_events_days), now=now
         ),
+        staff_console_sessions=await console_sessions.purge_expired(session, now, settings),
     )
     details = asdict(purged)
     audit.record(

@@ -7,7 +7,7 @@ from vssid_broker.accounts.models import (
     InsuranceBenefit,
     InsurancePeriod,
 )
-from vssid_broker.admin.models import StaffUser
+from vssid_broker.admin.models import StaffConsoleSession, StaffRecoveryCode, StaffUser
 from vssid_broker.audit.models import AuditCheckpoint, AuditEvent
 from vssid_broker.db import Base
 from vssid_broker.federation.models import LoginTransaction
@@ -31,6 +31,8 @@ __all__ = [
     "RefreshToken",
     "ReviewCase",
     "SigningKey",
+    "StaffConsoleSession",
+    "StaffRecoveryCode",
     "StaffUser",
     "UsedJti",
     "metadata",

@@ -17,9 +17,9 @@ from sqlalchemy import select
 from tests.conftest import Stack
 from tests.linking.test_rules import AN as TEST_AN
 from tests.support.flows import app_complete, app_until_redirect, browser_login
+from tests.support.staff import PASSWORD, add_staff, code_now
 from vssid_broker.accounts.models import Account
 from vssid_broker.admin.models import StaffRole
-from vssid_broker.admin.service import create_staff_user
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.linking import service as linking
 from vssid_broker.linking.models import FederatedLink, ReviewCase
@@ -27,7 +27,6 @@ from vssid_broker.sealing import blind_index
 from vssid_broker.sessions.models import BrowserSession, RefreshToken
 
 API = "/admin/api/v1"
-PASSWORD = "correct horse battery staple"
 DUNG, EM, AN = "031188004567", "092087007788", "001085012345"
 
 
@@ -38,6 +37,8 @@ class Staff:
     admin: dict[str, str]
     dung_as_reviewer: dict[str, str]
     """A reviewer whose own VssID account is Phạm Thị Dung's."""
+    approver: dict[str, str]
+    second_reviewer: dict[str, str]
 
     async def get(self, who: dict[str, str], path: str, **params: Any) -> httpx.Response:
         async with httpx.AsyncClient() as client:
@@ -48,10 +49,13 @@ class Staff:
             return await client.post(f"{self.stack.broker}{API}{path}", headers=who, json=body)
 
 
-async def sign_in(stack: Stack, username: str, password: str = PASSWORD) -> httpx.Response:
+async def sign_in(
+    stack: Stack, username: str, password: str = PASSWORD, otp: str | None = None
+) -> httpx.Response:
     async with httpx.AsyncClient() as client:
         return await client.post(
-            f"{stack.broker}{API}/token", json={"username": username, "password": password}
+            f"{stack.broker}{API}/token",
+            json={"username": username, "password": password, "otp": otp or code_now(stack)},
         )
 
 
@@ -65,22 +69,17 @@ async def bhxh_account_id(stack: Stack, bhxh_code: str) -> int:
 @pytest.fixture
 async def staff(stack: Stack) -> Staff:
     dung_account = await bhxh_account_id(stack, "3112345670")
-    async with stack.db.begin() as session:
-        for username, role, account_id in [
-            ("reviewer", StaffRole.REVIEWER, None),
-            ("admin", StaffRole.ADMIN, None),
-            ("dung", StaffRole.REVIEWER, dung_account),
-        ]:
-            await create_staff_user(
-                session,
-                username=username,
-                password=PASSWORD,
-                role=role,
-                now=stack.clock(),
-                account_id=account_id,
-            )
+    users = [
+        ("reviewer", StaffRole.REVIEWER, None),
+        ("admin", StaffRole.ADMIN, None),
+        ("dung", StaffRole.REVIEWER, dung_account),
+        ("approver", StaffRole.APPROVER, None),
+        ("reviewer2", StaffRole.REVIEWER, None),
+    ]
+    for username, role, account_id in users:
+        await add_staff(stack, username, role, account_id=account_id)
     headers = []
-    for username in ("reviewer", "admin", "dung"):
+    for username, _, _ in users:
         response = await sign_in(stack, username)
         assert response.status_code == 200, response.text
         headers.append({"Authorization": f"Bearer {response.json()['access_token']}"})
@@ -148,6 +147,7 @@ async def test_repeated_wrong_passwords_lock_staff_sign_in_for_a_while(staff: St
     assert (await sign_in(stack, "admin")).status_code == 200
     # A success clears the count: one more mistake does not lock again.
     assert_problem(await sign_in(stack, "admin", "a wrong guess!"), 401, "invalid_credentials")
+    stack.clock.advance(30)  # the next code: each one is accepted once
     assert (await sign_in(stack, "admin")).status_code == 200
 
 
@@ -237,7 +237,7 @@ async def test_one_case_shows_vneid_claims_against_each_candidate(
     response = await staff.get(staff.reviewer, f"/cases/{case_id}")
     assert response.status_code == 200
     case = response.json()
-    assert case["reason"] == "name_birthdate_match" and "Rule 3" in case["why"]
+    assert case["reason"] == "name_birthdate_match" and "Quy tắc 3" in case["why"]
     assert case["vneid"]["full_name"] == "Hoàng Văn Em"
     assert case["vneid"]["citizen_id"] == "092******788"
     assert [c["bhxh_code"] for c in case["candidates"]] == ["9212345601", "9212345602"]
@@ -248,18 +248,30 @@ async def test_one_case_shows_vneid_claims_against_each_candidate(
 
 
 # --- decisions ----------------------------------------------------------------------------------
-async def test_approval_links_and_the_person_then_signs_in(staff: Staff, stack: Stack) -> None:
+async def test_four_eyes_a_reviewer_proposes_an_approver_confirms_then_the_person_signs_in(
+    staff: Staff, stack: Stack
+) -> None:
     case_id = await open_case(stack, DUNG)
     dung = await bhxh_account_id(stack, "3112345670")
-    approved = await staff.post(
+    proposed = await staff.post(
         staff.reviewer,
         f"/cases/{case_id}/approve",
         {"account_id": dung, "version": 1, "reason": "giấy tờ khớp"},
     )
-    assert approved.status_code == 200, approved.text
-    assert (approved.json()["status"], approved.json()["decided_by"]) == (
-        "approved",
+    assert proposed.status_code == 200, proposed.text
+    assert (proposed.json()["status"], proposed.json()["decided_by"]) == (
+        "proposed",
         "staff:reviewer",
+    )
+    assert await stack.count(FederatedLink) == 0
+    still_under_review = await login_in_browser(stack, DUNG)
+    assert '<code id="error-code">link_under_review</code>' in still_under_review.text
+
+    confirmed = await staff.post(staff.approver, f"/cases/{case_id}/confirm", {"version": 2})
+    assert confirmed.status_code == 200, confirmed.text
+    assert (confirmed.json()["status"], confirmed.json()["confirmed_by"]) == (
+        "approved",
+        "staff:approver",
     )
     async with stack.db() as session:
         link = await session.scalar(select(FederatedLink))
@@ -267,10 +279,68 @@ async def test_approval_links_and_the_person_then_signs_in(staff: Staff, stack: 
     assert (link.account_id, link.method, link.linked_by) == (
         dung,
         "staff_review",
-        "staff:reviewer",
+        "staff:approver",
     )
     signed_in = await login_in_browser(stack, DUNG)
     assert signed_in.status_code == 302, signed_in.text
+    assert signed_in.headers["location"] == "/account"
+    # The account page's one-time notice: staff confirmed the link.
+    assert "vssid_linked_notice=review" in signed_in.headers["set-cookie"]
+
+
+async def test_four_eyes_refusals_own_decision_wrong_role_and_returning_a_proposal(
+    staff: Staff, stack: Stack
+) -> None:
+    case_id = await open_case(stack, DUNG)
+    dung = await bhxh_account_id(stack, "3112345670")
+    approve, confirm = f"/cases/{case_id}/approve", f"/cases/{case_id}/confirm"
+    assert_problem(await staff.post(staff.approver, approve, {"account_id": dung, "version": 1}),
+                   403, "staff_role_required")  # fmt: skip
+    assert (await staff.post(staff.admin, approve, {"account_id": dung, "version": 1})).is_success
+    before = await snapshot(stack)
+    refusals: list[tuple[dict[str, str], str, dict[str, Any], int, str]] = [
+        (staff.admin, confirm, {"version": 2}, 403, "own_decision"),
+        (staff.reviewer, confirm, {"version": 2}, 403, "staff_role_required"),
+        (staff.approver, confirm, {"version": 1}, 409, "case_already_decided"),
+        (staff.approver, f"/cases/{case_id}/return", {"version": 2}, 422, "invalid_request"),
+    ]  # fmt: skip
+    for who, path, body, status, code in refusals:
+        assert_problem(await staff.post(who, path, body), status, code)
+    assert await snapshot(stack) == before
+
+    returned = await staff.post(
+        staff.approver, f"/cases/{case_id}/return", {"version": 2, "reason": "thiếu giấy tờ"}
+    )
+    assert returned.json()["status"] == "pending"
+    assert returned.json()["decision_reason"] == "thiếu giấy tờ"
+    assert await stack.count(FederatedLink) == 0
+    assert_problem(await staff.post(staff.approver, confirm, {"version": 3}), 409,
+                   "case_already_decided")  # fmt: skip
+
+
+async def test_a_claimed_case_is_decided_by_whoever_claimed_it(staff: Staff, stack: Stack) -> None:
+    case_id = await open_case(stack, DUNG)
+    dung = await bhxh_account_id(stack, "3112345670")
+    assign = f"/cases/{case_id}/assign"
+    claimed = await staff.post(staff.reviewer, assign, {"username": "reviewer"})
+    assert claimed.json()["assigned_to"] == "reviewer"
+    assert_problem(await staff.post(staff.second_reviewer, assign, {"username": "reviewer2"}),
+                   409, "case_assigned_elsewhere")  # fmt: skip
+    assert_problem(
+        await staff.post(staff.second_reviewer, f"/cases/{case_id}/approve",
+                         {"account_id": dung, "version": 1}),
+        409, "case_assigned_elsewhere",
+    )  # fmt: skip
+    mine = (await staff.get(staff.reviewer, "/cases", assigned_to="reviewer")).json()
+    assert [c["id"] for c in mine["items"]] == [case_id]
+    assert (await staff.get(staff.reviewer, "/cases", assigned_to="")).json()["total"] == 0
+    # An admin may give it to someone else; then that person decides.
+    given = await staff.post(staff.admin, assign, {"username": "reviewer2"})
+    assert given.json()["assigned_to"] == "reviewer2"
+    approved = await staff.post(
+        staff.second_reviewer, f"/cases/{case_id}/approve", {"account_id": dung, "version": 1}
+    )
+    assert approved.json()["status"] == "proposed"
 
 
 async def test_rejection_is_told_at_the_next_login(staff: Staff, stack: Stack) -> None:
@@ -280,7 +350,8 @@ async def test_rejection_is_told_at_the_next_login(staff: Staff, stack: Stack) -
     )
     assert rejected.status_code == 200
     refused = await login_in_browser(stack, DUNG)
-    assert '<code id="error-code">link_refused</code>' in refused.text
+    assert '<code id="error-code">review_rejected</code>' in refused.text
+    assert "Cán bộ BHXH đã kiểm tra" in refused.text
     assert await stack.count(FederatedLink) == 0
     assert await stack.count(ReviewCase) == 1
 
@@ -334,13 +405,13 @@ async def test_two_reviewers_approving_at_once_one_wins_one_gets_409(
     loser = next(r for r in responses if r.status_code == 409)
     assert_problem(loser, 409, "case_already_decided")
     async with stack.db() as session:
-        links = list(await session.scalars(select(FederatedLink)))
         decided = list(
             await session.scalars(
                 select(AuditEvent).where(AuditEvent.event_type == "review_case.decided")
             )
         )
-    assert len(links) == 1 and len(decided) == 1
+        case = await session.get_one(ReviewCase, case_id)
+    assert len(decided) == 1 and (case.status, case.version) == ("proposed", 2)
 
 
 # --- links --------------------------------------------------------------------------------------
@@ -410,20 +481,23 @@ async def test_audit_trail_filters_by_case_actor_account_and_time(
         assert response.status_code == 200, response.text
         return [(e["event_type"], e["outcome"]) for e in response.json()["items"]]
 
+    await staff.post(staff.approver, f"/cases/{case_id}/confirm", {"version": 2})
+
     assert await events(case_id=case_id) == [
         ("link.created", "staff_review"),
         ("review_case.decided", "approved"),
+        ("review_case.decided", "proposed"),
         ("review_case.opened", "name_birthdate_match"),
     ]
     assert await events(actor="staff:reviewer") == [
-        ("link.created", "staff_review"),
-        ("review_case.decided", "approved"),
+        ("review_case.decided", "proposed"),
         ("staff.sign_in", "succeeded"),
     ]
     assert await events(account_id=dung) == [
         ("consent.recorded", "given"),
         ("link.created", "staff_review"),
         ("review_case.decided", "approved"),
+        ("review_case.decided", "proposed"),
     ]
     assert ("review_case.opened", "name_birthdate_match") not in await events(
         since=decided_at.isoformat()
@@ -442,6 +516,21 @@ async def test_openapi_documents_the_admin_api(stack: Stack) -> None:
     assert paths[f"{API}/cases"]["get"]["tags"] == ["admin: review cases"]
     assert "409" in paths[f"{API}/cases/{{case_id}}/approve"]["post"]["responses"]
     assert "CaseDetail" in spec["components"]["schemas"]
+    # /docs can send a staff token: the bearer scheme is declared and used by the routes.
+    assert spec["components"]["securitySchemes"]["staffToken"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "A staff token from `POST /admin/api/v1/token` (15 minutes).",
+    }
+    assert paths[f"{API}/cases"]["get"]["security"] == [{"staffToken": []}]
+    assert "security" not in paths[f"{API}/token"]["post"]
+    for path, operations in paths.items():
+        if path.startswith(API):
+            for operation in operations.values():
+                assert "422" in operation["responses"], path
+                documented = set(operation["responses"]) - {"200", "201", "422"}
+                assert documented, f"{path}: no error response documented"
 
 
 async def test_approving_onto_an_account_linked_elsewhere_conflicts_until_unlinked(
@@ -468,7 +557,9 @@ async def test_approving_onto_an_account_linked_elsewhere_conflicts_until_unlink
 
     unlink = f"/accounts/{an}/identities/{first.id}/unlink"
     assert (await staff.post(staff.admin, unlink, {"reason": "đổi tài khoản"})).is_success
-    approved = await staff.post(staff.reviewer, f"/cases/{case.id}/approve", body)
+    proposed = await staff.post(staff.reviewer, f"/cases/{case.id}/approve", body)
+    assert proposed.status_code == 200, proposed.text
+    approved = await staff.post(staff.approver, f"/cases/{case.id}/confirm", {"version": 2})
     assert approved.status_code == 200, approved.text
     async with stack.db() as session:
         [link] = list(await session.scalars(select(FederatedLink)))

@@ -44,7 +44,7 @@ async def sign_in_as_an(page: Page, stack: Stack) -> None:
     await page.get_by_label("Mã OTP").fill("123456")
     await page.get_by_role("button", name="Xác nhận").click()
     await page.get_by_role("button", name="Đồng ý").click()
-    await expect(page).to_have_url(f"{stack.broker}/account?linked=1")
+    await expect(page).to_have_url(f"{stack.broker}/account")
 
 
 async def test_the_privacy_notice_is_linked_from_the_login_page(stack: Stack, page: Page) -> None:

@@ -43,6 +43,8 @@ class Account(Base):
             sqlite_where=text("citizen_id_index IS NULL"),
             postgresql_where=text("citizen_id_index IS NULL"),
         ),
+        # Staff search a person by name (`accounts.service.search`).
+        Index("ix_accounts_name_key", "name_key"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

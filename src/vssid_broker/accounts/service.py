@@ -18,6 +18,7 @@ from vssid_broker.accounts.models import (
     InsurancePeriod,
 )
 from vssid_broker.errors import AccountNotFound
+from vssid_broker.identifiers import BHXH_CODE, CITIZEN_ID, normalized_name
 from vssid_broker.sealing import blind_index
 
 KIND_LABELS = {
@@ -59,6 +60,38 @@ async def get_account(session: AsyncSession, account_id: int) -> Account:
     if account is None:
         raise AccountNotFound(f"account {account_id} does not exist")
     return account
+
+
+async def find_by_citizen_id(session: AsyncSession, citizen_id: str) -> Account | None:
+    """The account carrying this citizen ID. The one place staff code looks a citizen ID up,
+    so the way citizen IDs are stored can change here alone."""
+    return await session.scalar(select(Account).where(Account.citizen_id == citizen_id))
+
+
+SEARCH_LIMIT = 20
+
+
+async def search(session: AsyncSession, query: str) -> list[Account]:
+    """Staff search: a 12-digit citizen ID or a 10-digit BHXH code finds that account; anything
+    else is a full name, compared as the linking rules compare names (case and spacing aside;
+    diacritics count)."""
+    query = query.strip()
+    if CITIZEN_ID.match(query):
+        found = await find_by_citizen_id(session, query)
+        return [found] if found else []
+    if BHXH_CODE.match(query):
+        found = await session.scalar(select(Account).where(Account.bhxh_code == query))
+        return [found] if found else []
+    if len(query) < 2:
+        return []
+    return list(
+        await session.scalars(
+            select(Account)
+            .where(Account.name_key == normalized_name(query))
+            .order_by(Account.birth_date, Account.id)
+            .limit(SEARCH_LIMIT)
+        )
+    )
 
 
 def months_between(start: date, end: date) -> int:

@@ -19,6 +19,11 @@ T = TypeVar("T")
 class StaffSignIn(BaseModel):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
+    otp: str = Field(
+        min_length=6,
+        max_length=32,
+        description="the authenticator's 6-digit code (or an unused recovery code)",
+    )
 
 
 class StaffTokenOut(BaseModel):
@@ -39,6 +44,8 @@ class CaseSummary(BaseModel):
     created_at: datetime
     decided_at: datetime | None
     decided_by: str | None
+    assigned_to: str | None
+    confirmed_by: str | None
 
     @classmethod
     def of(cls, case: ReviewCase) -> CaseSummary:
@@ -53,7 +60,18 @@ class CaseSummary(BaseModel):
             created_at=case.created_at,
             decided_at=case.decided_at,
             decided_by=case.decided_by,
+            assigned_to=case.assigned_to,
+            confirmed_by=case.confirmed_by,
         )
+
+
+class CasePage(BaseModel):
+    items: list[CaseSummary]
+    total: int
+    limit: int
+    offset: int
+    counts: dict[str, int] = Field(description="cases per status, whatever the filters")
+    target_hours: int = Field(description="how long a case may wait (VSSID_REVIEW_TARGET_HOURS)")
 
 
 class Page(BaseModel, Generic[T]):
@@ -164,6 +182,84 @@ class Reject(BaseModel):
     reason: str = Field(min_length=3, max_length=1000)
 
 
+class Confirm(BaseModel):
+    version: int = Field(description="the case version you reviewed (optimistic locking)")
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class Assign(BaseModel):
+    username: str | None = Field(
+        default=None,
+        max_length=64,
+        description="who works on the case; yourself to claim it, null to release it",
+    )
+
+
+class Reason(BaseModel):
+    reason: str = Field(min_length=3, max_length=1000)
+
+
+class RevealedCitizenId(BaseModel):
+    citizen_id: str = Field(description="the full 12 digits; this reading is audited")
+
+
+class PersonSummary(BaseModel):
+    account_id: int
+    bhxh_code: str
+    citizen_id: str | None = Field(description="masked")
+    full_name: str
+    birth_date: date
+    status: str
+
+
+class SessionOut(BaseModel):
+    id: str
+    channel: str
+    device: str | None
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+
+
+class PersonOut(PersonSummary):
+    identities: list[LinkOut]
+    sessions: list[SessionOut]
+    cases: list[CaseSummary]
+
+
+class SessionsEnded(BaseModel):
+    browser_sessions_ended: int
+    app_sessions_ended: int
+
+
+class StaffOut(BaseModel):
+    id: int
+    username: str
+    role: str
+    bound_to_own_account: bool
+    second_factor_enrolled: bool
+    disabled: bool
+    locked_until: datetime | None
+    created_at: datetime
+
+
+class StaffCreate(BaseModel):
+    username: str = Field(min_length=2, max_length=64, pattern=r"^[a-z0-9._-]+$")
+    role: str = Field(pattern=r"^(reviewer|approver|auditor|admin)$")
+    password: str = Field(min_length=12, max_length=1024)
+    citizen_id: str | None = Field(
+        default=None,
+        pattern=r"^\d{12}$",
+        description="the staff member's own citizen ID: binds them to their own VssID account",
+    )
+
+
+class StaffChangeIn(BaseModel):
+    change: Literal["disable", "enable", "reset_password", "reset_second_factor", "role"]
+    password: str | None = Field(default=None, min_length=12, max_length=1024)
+    role: str | None = Field(default=None, pattern=r"^(reviewer|approver|auditor|admin)$")
+
+
 class Unlink(BaseModel):
     reason: str = Field(min_length=3, max_length=1000)
 
@@ -222,3 +318,6 @@ class AuditEventOut(BaseModel):
             request_id=event.request_id,
             details=event.details,
         )
+
+
+PersonOut.model_rebuild()

@@ -108,20 +108,31 @@ def build_parser() -> argparse.ArgumentParser:
         "action", choices=["verify"], help="verify: prove the hash chain or name its first break"
     )
 
-    staff = command("staff", "manage staff users of the admin API")
+    staff = command("staff", "manage staff users (console and admin API)")
     staff_commands = staff.add_subparsers(dest="staff_command", required=True, metavar="ACTION")
+    staff_commands.add_parser(
+        "list", help="list staff users, their roles and second factor", formatter_class=HELP_FORMAT
+    )
     staff_create = staff_commands.add_parser(
         "create",
         help="create a staff user; the password is read from VSSID_STAFF_PASSWORD or stdin",
         formatter_class=HELP_FORMAT,
     )
-    staff_create.add_argument("--username", required=True, help="the staff member's login name")
+    staff_create.add_argument("--username", required=True, help="the sign-in name")
+    staff_create.add_argument("--role", required=True, choices=STAFF_ROLES, help="what they may do")
     staff_create.add_argument(
-        "--role", required=True, choices=["reviewer", "admin"], help="what they may do"
+        "--citizen-id",
+        help="the staff member's own citizen ID: binds them to their own VssID account, so "
+        "they never decide a case about it",
     )
     staff_create.add_argument(
-        "--account-id", type=int, help="the staff member's own VssID account, if any"
+        "--account-id", type=int, help="the staff member's own VssID account, by its id"
     )
+    for name, text in STAFF_CHANGES.items():
+        change = staff_commands.add_parser(name, help=text, formatter_class=HELP_FORMAT)
+        change.add_argument("--username", required=True, help="the staff member to change")
+        if name == "set-role":
+            change.add_argument("--role", required=True, choices=STAFF_ROLES, help="the new role")
 
     sim = command("vneid-sim", "run the simulated VNeID provider alone")
     sim.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -171,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 asyncio.run(run_purge(load_settings(Settings)))
             case "audit":
                 asyncio.run(run_audit_verify(load_settings(Settings)))
-            case "staff":
+            case "staff" if args.staff_command == "create":
                 password = os.environ.get("VSSID_STAFF_PASSWORD") or sys.stdin.readline()
                 asyncio.run(
                     run_staff_create(
@@ -180,6 +191,24 @@ def main(argv: Sequence[str] | None = None) -> None:
                         args.role,
                         password.rstrip("\n"),
                         args.account_id,
+                        args.citizen_id,
+                    )
+                )
+            case "staff" if args.staff_command == "list":
+                asyncio.run(run_staff_list(load_settings(Settings)))
+            case "staff":
+                password = None
+                if args.staff_command == "reset-password":
+                    password = (
+                        os.environ.get("VSSID_STAFF_PASSWORD") or sys.stdin.readline()
+                    ).rstrip("\n")
+                asyncio.run(
+                    run_staff_change(
+                        load_settings(Settings),
+                        args.username,
+                        args.staff_command,
+                        password,
+                        getattr(args, "role", None),
                     )
                 )
             case "vneid-sim":
@@ -251,27 +280,89 @@ async def run_seed(settings: Settings) -> int:
     return seeded.accounts
 
 
+STAFF_ROLES = ["reviewer", "approver", "auditor", "admin"]
+STAFF_CHANGES = {
+    "disable": "disable a staff user (their console sessions end, their tokens are refused)",
+    "enable": "enable a disabled staff user again",
+    "reset-password": "set a new password, read from VSSID_STAFF_PASSWORD or stdin",
+    "reset-second-factor": "forget the authenticator: the next sign-in enrols a new one",
+    "set-role": "change a staff user's role",
+}
+CLI_ACTOR = "operator:cli"
+"""Who the audit trail names for changes made with this command."""
+
+
 async def run_staff_create(
-    settings: Settings, username: str, role: str, password: str, account_id: int | None
+    settings: Settings,
+    username: str,
+    role: str,
+    password: str,
+    account_id: int | None,
+    citizen_id: str | None = None,
 ) -> None:
     """The password comes from the environment or stdin, never the command line (which other
     users of the machine can read in the process list)."""
+    from vssid_broker.admin import service as staff
     from vssid_broker.admin.models import StaffRole
-    from vssid_broker.admin.service import create_staff_user
 
     try:
         async with database(settings) as db, db.sessions.begin() as session:
-            user = await create_staff_user(
+            now = utcnow()
+            user = await staff.create_staff_user(
                 session,
                 username=username,
                 password=password,
                 role=StaffRole(role),
-                now=utcnow(),
+                now=now,
                 account_id=account_id,
+                citizen_id=citizen_id,
             )
+            staff.record_created(session, user, actor=CLI_ACTOR, now=now, request_id=None)
     except DomainError as error:
         sys.exit(f"staff user not created: {error.detail}")
-    print(f"staff user {user.username} ({user.role}) created")
+    print(f"staff user {user.username} ({user.role}) created; second factor: enrol at /admin")
+
+
+async def run_staff_list(settings: Settings) -> None:
+    from vssid_broker.admin import service as staff
+
+    async with database(settings) as db, db.sessions() as session:
+        for user in await staff.list_staff(session):
+            state = "disabled" if user.disabled_at else "active"
+            factor = "totp" if user.totp_enrolled_at else "not-enrolled"
+            own = "own-account-bound" if user.account_id else "-"
+            print(f"{user.username:<20} {user.role:<9} {state:<8} {factor:<12} {own}")
+
+
+async def run_staff_change(
+    settings: Settings, username: str, command: str, password: str | None, role: str | None
+) -> None:
+    from vssid_broker.admin import service as staff
+    from vssid_broker.admin.models import StaffRole
+
+    change: staff.StaffChange = {
+        "disable": "disable",
+        "enable": "enable",
+        "reset-password": "reset_password",
+        "reset-second-factor": "reset_second_factor",
+        "set-role": "role",
+    }[command]  # type: ignore[assignment]
+    try:
+        async with database(settings) as db, db.sessions.begin() as session:
+            target = await staff.find_staff(session, username)
+            await staff.change_staff(
+                session,
+                target,
+                change,
+                actor=CLI_ACTOR,
+                now=utcnow(),
+                request_id=None,
+                password=password,
+                role=StaffRole(role) if role else None,
+            )
+    except DomainError as error:
+        sys.exit(f"staff user not changed: {error.detail}")
+    print(f"staff user {username}: {command} done")
 
 
 async def run_bulk_seed(
@@ -355,7 +446,8 @@ async def run_purge(settings: Settings) -> None:
         f"{ended.browser_sessions} browser sessions, {ended.refresh_tokens} refresh tokens of "
         f"ended families, {ended.rotated_refresh_tokens} spent refresh tokens, "
         f"{ended.used_jtis} used jtis, {purged.decided_review_cases} decided review cases, "
-        f"{purged.withdrawn_consents} withdrawn consents, {purged.audit_events} audit events"
+        f"{purged.withdrawn_consents} withdrawn consents, {purged.audit_events} audit events, "
+        f"{purged.staff_console_sessions} staff console sessions"
     )
 
 

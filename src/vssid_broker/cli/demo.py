@@ -28,27 +28,38 @@ OUTCOMES = {
 
 
 # Demo-only staff users, printed in the banner; a real deployment creates its own with
-# `vssid-broker staff create`.
-DEMO_STAFF = [("reviewer", "reviewer-demo-2026", "reviewer"), ("admin", "admin-demo-2026", "admin")]
+# `vssid-broker staff create` and each person enrols their own authenticator.
+DEMO_STAFF = [
+    ("reviewer", "reviewer-demo-2026", "reviewer"),
+    ("approver", "approver-demo-2026", "approver"),
+    ("auditor", "auditor-demo-2026", "auditor"),
+    ("admin", "admin-demo-2026", "admin"),
+]
+DEMO_TOTP_SECRET = "VSSIDDEMOSTAFFKEYVSSIDDEMOSTAFFK"
+"""Every demo staff member's authenticator secret (RFC 6238, base32), printed in the banner."""
 
 
 async def ensure_demo_staff(settings: Settings) -> None:
     from sqlalchemy import select
 
     from vssid_broker.admin.models import StaffRole, StaffUser
+    from vssid_broker.admin.second_factor import enrol_with_secret
     from vssid_broker.admin.service import create_staff_user
+    from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
 
+    keys = SigningKeys(settings, load_key_encryption_key(settings))
     async with database(settings) as db, db.sessions.begin() as session:
-        existing = set(await session.scalars(select(StaffUser.username)))
+        existing = {u.username: u for u in await session.scalars(select(StaffUser))}
         for username, password, role in DEMO_STAFF:
-            if username not in existing:
-                await create_staff_user(
-                    session,
-                    username=username,
-                    password=password,
-                    role=StaffRole(role),
-                    now=utcnow(),
-                )
+            user = existing.get(username) or await create_staff_user(
+                session,
+                username=username,
+                password=password,
+                role=StaffRole(role),
+                now=utcnow(),
+            )
+            if user.totp_enrolled_at is None:
+                await enrol_with_secret(session, user, DEMO_TOTP_SECRET, keys, utcnow())
 
 
 def banner(settings: Settings, sim: SimSettings) -> str:
@@ -74,11 +85,17 @@ def banner(settings: Settings, sim: SimSettings) -> str:
             lines.append(f"    {citizen.citizen_id}  {citizen.full_name:<22} {outcome}")
     lines += [
         "",
-        f"  Admin API for staff: {settings.public_base_url}/docs#/ (tags “admin: …”), "
-        "sign in with POST /admin/api/v1/token",
+        f"  Trang cán bộ (staff console): {settings.public_base_url}/admin",
+        f"  Admin API: {settings.public_base_url}/docs (tags “admin: …”), POST /admin/api/v1/token",
     ]
     lines += [f"    {role:<9} {username} / {password}" for username, password, role in DEMO_STAFF]
-    lines.append("")
+    lines += [
+        f"    second factor (TOTP) secret for all of them: {DEMO_TOTP_SECRET}",
+        "    add it to an authenticator app, or: "
+        f"python3 -c 'import pyotp; print(pyotp.TOTP(\"{DEMO_TOTP_SECRET}\").now())'",
+        "    four eyes: “reviewer” proposes a link, “approver” confirms it",
+        "",
+    ]
     return "\n".join(lines)
 
 

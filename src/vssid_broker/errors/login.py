@@ -198,6 +198,20 @@ class LinkUnderReview(LoginRefused):
     )
 
 
+class ReviewRejected(LoginRefused):
+    """Staff reviewed the person's link case and refused it: logging in again with the same
+    data does not reopen it; the person is told who decided and what to do."""
+
+    status = 403
+    code = "review_rejected"
+    message = (
+        "Cán bộ BHXH đã kiểm tra yêu cầu liên kết tài khoản định danh điện tử của bạn và chưa "
+        "thể xác nhận hồ sơ VssID nào là của bạn. Vui lòng mang căn cước công dân đến cơ quan "
+        "BHXH nơi bạn tham gia (hoặc gọi tổng đài 1900 9068) để được cập nhật hồ sơ; sau đó "
+        "đăng nhập lại bằng tài khoản định danh điện tử."
+    )
+
+
 class AccountNotActive(LoginRefused):
     """The account is locked or closed: refused by every sign-in method and by the proof."""
 

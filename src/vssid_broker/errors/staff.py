@@ -79,3 +79,71 @@ class AlreadyLinked(Conflict):
 class LinkNotFound(NotFound):
     code = "link_not_found"
     message = "Không tìm thấy liên kết định danh điện tử của tài khoản."
+
+
+class InvalidSecondFactor(Unauthorized):
+    code = "invalid_second_factor"
+    message = "Mã xác thực hoặc mã khôi phục không đúng hoặc đã được dùng."
+    audit_event = "staff.sign_in"
+
+
+class SecondFactorNotEnrolled(Forbidden):
+    code = "second_factor_not_enrolled"
+    message = (
+        "Tài khoản cán bộ chưa đăng ký xác thực hai lớp. Hãy đăng nhập trang quản trị /admin "
+        "để đăng ký bằng mã QR trước."
+    )
+    audit_event = "staff.sign_in"
+
+
+class StaffUserNotFound(NotFound):
+    code = "staff_user_not_found"
+    message = "Không tìm thấy tài khoản cán bộ."
+
+
+class StaffOwnAccountUnknown(DomainError):
+    status = 422
+    code = "staff_citizen_id_unknown"
+    message = "Không có tài khoản VssID nào mang số định danh cá nhân này."
+
+
+class StaffSelfChange(Forbidden):
+    code = "staff_self_change"
+    message = "Bạn không thể tự khoá hoặc đổi vai trò của chính mình."
+
+
+class CaseAssignedElsewhere(Conflict):
+    code = "case_assigned_elsewhere"
+    message = (
+        "Hồ sơ đang được cán bộ khác xử lý. Hãy chọn hồ sơ khác hoặc nhờ quản trị phân công lại."
+    )
+
+
+class OwnDecision(Forbidden):
+    code = "own_decision"
+    message = (
+        "Quyết định cần một cán bộ phê duyệt khác xác nhận; bạn không thể xác nhận quyết định "
+        "của chính mình."
+    )
+
+
+class AccountStatusUnchanged(Conflict):
+    code = "account_status_unchanged"
+    message = "Tài khoản đã ở trạng thái này."
+
+
+class StaffChangeIncomplete(DomainError):
+    status = 422
+    code = "staff_change_incomplete"
+    message = "Thiếu thông tin cho thay đổi này (mật khẩu mới hoặc vai trò mới)."
+
+
+class ReasonRequired(DomainError):
+    status = 422
+    code = "reason_required"
+    message = "Hãy ghi lý do (ít nhất 3 ký tự) cho quyết định này."
+
+
+class UnknownConsoleAction(NotFound):
+    code = "unknown_action"
+    message = "Thao tác không tồn tại."

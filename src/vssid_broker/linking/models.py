@@ -48,8 +48,16 @@ class FederatedLink(Base):
 
 class ReviewStatus(StrEnum):
     PENDING = "pending"
+    PROPOSED = "proposed"
+    """Four eyes: a reviewer approved a candidate; an approver must confirm before the link."""
     APPROVED = "approved"
     REJECTED = "rejected"
+    CLOSED = "closed"
+    """Closed without a decision: a duplicate of another case, or superseded."""
+
+
+OPEN_STATUSES = (ReviewStatus.PENDING, ReviewStatus.PROPOSED)
+"""A case in these states still waits for staff; one such case per VNeID identity."""
 
 
 class ReviewReason(StrEnum):
@@ -77,14 +85,17 @@ class ReviewCase(Base):
 
     __tablename__ = "review_cases"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status_known"),
+        CheckConstraint(
+            "status IN ('pending', 'proposed', 'approved', 'rejected', 'closed')",
+            name="status_known",
+        ),
         Index(
             "uq_review_cases_pending_identity",
             "provider",
             "subject",
             unique=True,
-            sqlite_where=text("status = 'pending'"),
-            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status IN ('pending', 'proposed')"),
+            postgresql_where=text("status IN ('pending', 'proposed')"),
         ),
         Index("ix_review_cases_status_created", "status", "created_at"),
     )
@@ -101,6 +112,7 @@ class ReviewCase(Base):
     reason: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(10), default=ReviewStatus.PENDING)
     decided_account_id: Mapped[int | None] = mapped_column(BigId)
+    """The candidate approved (or proposed, under four eyes)."""
     decided_by: Mapped[str | None] = mapped_column(String(100))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decision_reason: Mapped[str | None] = mapped_column(String(1000))
@@ -112,6 +124,12 @@ class ReviewCase(Base):
     proof_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     proven_account_id: Mapped[int | None] = mapped_column(BigId)
     """The candidate whose password the person knew: evidence for staff."""
+    assigned_to: Mapped[str | None] = mapped_column(String(64))
+    """The staff username working on the case (claimed or assigned): nobody else decides it."""
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    confirmed_by: Mapped[str | None] = mapped_column(String(100))
+    """Four eyes: the approver who confirmed the reviewer's approval (`decided_by`)."""
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @validates("citizen_id")
     def _keep_citizen_id_index(self, _key: str, citizen_id: str) -> str:

@@ -40,7 +40,13 @@ from vssid_broker.accounts.models import Account, AccountStatus
 from vssid_broker.audit import service as audit
 from vssid_broker.federation.claims import VerifiedIdentity
 from vssid_broker.identifiers import normalized_name
-from vssid_broker.linking.models import FederatedLink, ReviewCase, ReviewReason, ReviewStatus
+from vssid_broker.linking.models import (
+    OPEN_STATUSES,
+    FederatedLink,
+    ReviewCase,
+    ReviewReason,
+    ReviewStatus,
+)
 from vssid_broker.sealing import blind_index
 
 
@@ -49,6 +55,8 @@ class Linked:
     """Rule 1: the identity was linked before; sign in."""
 
     account: Account
+    confirmed_by_staff: bool = False
+    """The first sign-in over a link staff made on review: the person is told it was confirmed."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +82,7 @@ class NoAccount:
 class Refused:
     reason: str
     """Stable code: `account_locked`, `account_closed`, `citizen_id_changed`,
-    `review_rejected`."""
+    `review_rejected` (staff reviewed the case and refused the link)."""
 
 
 LinkOutcome = Linked | AutoLinked | NeedsReview | NoAccount | Refused
@@ -114,7 +122,7 @@ async def resolve(
         select(ReviewCase).where(
             ReviewCase.provider == identity.issuer,
             ReviewCase.subject == identity.subject,
-            ReviewCase.status == ReviewStatus.PENDING,
+            ReviewCase.status.in_(OPEN_STATUSES),
         )
     )
     if pending is not None:
@@ -178,8 +186,9 @@ async def _rule_1_already_linked(
         return await _open_case(
             session, identity, ReviewReason.SUBJECT_LINKED_ELSEWHERE, [account], now, request_id
         )
+    first_after_review = link.method == "staff_review" and link.last_login_at is None
     link.last_login_at = now
-    return Linked(account)
+    return Linked(account, confirmed_by_staff=first_after_review)
 
 
 async def _rule_2_or_4_one_carrier(
@@ -306,7 +315,7 @@ async def _open_case(
             select(ReviewCase).where(
                 ReviewCase.provider == identity.issuer,
                 ReviewCase.subject == identity.subject,
-                ReviewCase.status == ReviewStatus.PENDING,
+                ReviewCase.status.in_(OPEN_STATUSES),
             )
         )
         if existing is None:  # decided in the meantime: the next login sees the decision

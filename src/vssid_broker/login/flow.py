@@ -39,6 +39,7 @@ from vssid_broker.errors.login import (
     LinkUnderReview,
     LoginNotFromThisBrowser,
     LoginRefused,
+    ReviewRejected,
     VssidAccountRequired,
 )
 from vssid_broker.federation import callback, transactions
@@ -85,6 +86,8 @@ class LoginSucceeded:
     return_to: str | None
     browser_session: str | None = None
     tokens: IssuedTokens | None = None
+    confirmed_by_staff: bool = False
+    """The first sign-in over a link staff confirmed on review."""
 
 
 # --- start --------------------------------------------------------------------------------------
@@ -272,6 +275,8 @@ async def _sign_in(
             raise VssidAccountRequired("no VssID account carries this citizen ID")
         case linking.Refused("account_locked" | "account_closed" as reason):
             raise AccountNotActive(reason)
+        case linking.Refused("review_rejected"):
+            raise ReviewRejected("staff reviewed the case and refused the link")
         case linking.Refused(reason):
             raise LinkRefused(reason)
         case linking.Linked(account) | linking.AutoLinked(account):
@@ -302,7 +307,13 @@ async def _sign_in(
         audit_details={"linked_now": newly_linked},
     )
     return LoginSucceeded(
-        account, newly_linked, identity.acr, txn.return_to, issued.browser_session, issued.tokens
+        account,
+        newly_linked,
+        identity.acr,
+        txn.return_to,
+        issued.browser_session,
+        issued.tokens,
+        confirmed_by_staff=isinstance(outcome, linking.Linked) and outcome.confirmed_by_staff,
     )
 
 

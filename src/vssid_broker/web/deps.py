@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from vssid_broker.admin import service as staff
 from vssid_broker.admin.models import StaffRole, StaffUser
@@ -97,14 +98,25 @@ async def bearer_claims(request: Request, ctx: Ctx) -> AccessTokenClaims:
 Caller = Annotated[AccessTokenClaims, Depends(bearer_claims)]
 
 
-async def staff_caller(request: Request, ctx: Ctx) -> StaffUser:
+staff_bearer = HTTPBearer(
+    scheme_name="staffToken",
+    bearerFormat="JWT",
+    description="A staff token from `POST /admin/api/v1/token` (15 minutes).",
+    auto_error=False,
+)
+"""Declares the admin API's bearer scheme in the OpenAPI document, so /docs can send it."""
+
+
+async def staff_caller(
+    ctx: Ctx,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(staff_bearer)],
+) -> StaffUser:
     """The staff user behind the bearer token (RFC 6750 §2.1: Authorization header only)."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    if credentials is None or not credentials.credentials.strip():
         raise InvalidStaffToken("missing bearer token")
     async with ctx.db() as session:
         return await staff.verify_staff_token(
-            session, ctx.keys, ctx.settings, token.strip(), ctx.clock()
+            session, ctx.keys, ctx.settings, credentials.credentials.strip(), ctx.clock()
         )
 
 
@@ -120,3 +132,12 @@ def staff_with_role(*roles: StaffRole) -> Any:
         return user
 
     return Depends(check)
+
+
+async def limit_staff_sign_in(request: Request, ctx: Ctx) -> None:
+    """THE call site of the per-client-IP rate limit on staff sign-in (password and second
+    factor, console and API). The per-user lockout (`passwords.count_failure`) already
+    applies; the per-IP limiter plugs in here and raises its own refusal."""
+
+
+staff_sign_in_attempt = Depends(limit_staff_sign_in)

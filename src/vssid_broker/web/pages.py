@@ -153,10 +153,10 @@ async def vneid_callback(
         samesite="lax",
         secure=ctx.settings.secure_cookies,
     )
-    if result.newly_linked:
+    if result.newly_linked or result.confirmed_by_staff:
         response.set_cookie(
             LINKED_NOTICE_COOKIE,
-            "1",
+            "review" if result.confirmed_by_staff else "1",
             max_age=300,
             path=ACCOUNT_PATH,
             httponly=True,
@@ -231,7 +231,9 @@ async def account_page(
                 health_card.face_lines(account, account.health_card) if account.health_card else []
             ),
             "card_refusal": card_refusal,
+            # "1": linked just now; "review": staff confirmed the link (issue_session).
             "linked_now": request.cookies.get(LINKED_NOTICE_COOKIE) == "1",
+            "confirmed_by_staff": request.cookies.get(LINKED_NOTICE_COOKIE) == "review",
             "csrf_token": current.csrf_token,
             "privacy": {"links": links, "consents": consents},  # _account_privacy.html
         },

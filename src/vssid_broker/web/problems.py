@@ -74,6 +74,8 @@ def respond(
             "code": code,
             "request_id": request_id,
             "heading": page_heading(status),
+            # A staff console page goes back to the console, a person's page to the login.
+            "home": "/admin" if request.url.path.startswith("/admin") else "/",
         },
         status_code=status,
     )
