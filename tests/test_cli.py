@@ -245,7 +245,6 @@ def test_demo_command_runs_a_login_end_to_end(tmp_path: Path) -> None:
     assert "vssid_linked_notice=review" in dung_signed_in.headers["set-cookie"]
 
 
-
 def test_an_invalid_setting_stops_each_command_with_one_line_naming_it(tmp_path: Path) -> None:
     bad = cli_env(
         tmp_path,

@@ -21,7 +21,7 @@ from vssid_broker.audit import service as audit
 from vssid_broker.audit.models import AuditCheckpoint, AuditEvent
 from vssid_broker.config import Settings
 from vssid_broker.federation import transactions
-from vssid_broker.linking.models import LinkConsent, ReviewCase, ReviewStatus
+from vssid_broker.linking.models import OPEN_STATUSES, LinkConsent, ReviewCase
 from vssid_broker.sealing import CitizenIdKeys
 from vssid_broker.sessions import service as sessions
 

@@ -62,12 +62,6 @@ async def get_account(session: AsyncSession, account_id: int) -> Account:
     return account
 
 
-async def find_by_citizen_id(session: AsyncSession, citizen_id: str) -> Account | None:
-    """The account carrying this citizen ID. The one place staff code looks a citizen ID up,
-    so the way citizen IDs are stored can change here alone."""
-    return await session.scalar(select(Account).where(Account.citizen_id == citizen_id))
-
-
 SEARCH_LIMIT = 20
 
 

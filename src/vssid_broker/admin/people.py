@@ -16,6 +16,7 @@ from vssid_broker.accounts.models import Account, AccountStatus
 from vssid_broker.audit import service as audit
 from vssid_broker.errors.staff import AccountStatusUnchanged
 from vssid_broker.linking.models import FederatedLink, ReviewCase
+from vssid_broker.sealing import blind_index
 from vssid_broker.sessions import service as sessions
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
 
@@ -44,11 +45,11 @@ async def person(
         session, refresh, account_id, now, browser_idle_seconds=browser_idle_seconds
     )
     # Candidate ids live in a JSON list; a person has a handful of cases, found by their
-    # citizen ID (through the accounts service's stored value) or by the link's subject.
+    # citizen ID (through its blind index: the column itself is sealed) or by the link's subject.
     subjects = [link.subject for link in links]
     conditions: list[ColumnElement[bool]] = [ReviewCase.subject.in_(subjects)] if subjects else []
     if account.citizen_id:
-        conditions.append(ReviewCase.citizen_id == account.citizen_id)
+        conditions.append(ReviewCase.citizen_id_index == blind_index(account.citizen_id))
     cases = (
         list(
             await session.scalars(

@@ -51,7 +51,6 @@ from vssid_broker.admin.schemas import (
 )
 from vssid_broker.audit import service as audit
 from vssid_broker.audit.models import AuditEvent
-from vssid_broker.errors.staff import InvalidStaffCredentials, StaffSignInLocked
 from vssid_broker.identifiers import mask_citizen_id
 from vssid_broker.linking import consent, review
 from vssid_broker.linking.models import ReviewCase, ReviewReason, ReviewStatus
@@ -227,7 +226,7 @@ def _audit_read(
     )
 
 
-@reviewing.get(
+@helping_people.get(
     "/accounts",
     tags=["admin: links"],
     response_model=list[AccountFound],
@@ -396,9 +395,7 @@ async def search_people(
 @helping_people.get(
     "/people/{account_id}", tags=PEOPLE, response_model=PersonOut, responses=ACCOUNT_ERRORS
 )
-async def get_person(
-    account_id: int, user: Staff, ctx: Ctx, request_id: RequestId
-) -> PersonOut:
+async def get_person(account_id: int, user: Staff, ctx: Ctx, request_id: RequestId) -> PersonOut:
     """The account, its linked identities, its live sessions and its review cases (an audited
     read of the person's data)."""
     async with ctx.db.begin() as session:
