@@ -119,7 +119,8 @@ def test_purge_runs_on_a_migrated_database(tmp_path: Path) -> None:
     assert purged.returncode == 0, purged.stderr
     assert (
         "purged: 0 expired login transactions, 0 browser sessions, 0 refresh tokens of ended "
-        "families, 0 spent refresh tokens, 0 used jtis, 0 staff console sessions"
+        "families, 0 spent refresh tokens, 0 used jtis, 0 decided review cases, 0 withdrawn "
+        "consents, 0 audit events, 0 staff console sessions"
     ) in purged.stdout
 
 

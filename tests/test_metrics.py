@@ -46,7 +46,7 @@ async def test_logins_refreshes_and_reuse_are_counted(stack: Stack) -> None:
             data={"grant_type": "refresh_token", "refresh_token": spent},
         )
         assert reused.status_code == 400
-        # Level 1 only: VNeID signs the person in, the broker refuses.
+        # Level 1 only: VNeID refuses before consent (essential acr), the app forwards that.
         refused = await app_complete(
             app, stack.broker, await app_until_redirect(app, stack.broker, "079190123456")
         )
@@ -61,7 +61,7 @@ async def test_logins_refreshes_and_reuse_are_counted(stack: Stack) -> None:
     assert grew("vssid_logins_finished_total", channel="app", outcome="succeeded")
     assert grew("vssid_logins_finished_total", channel="app", outcome=refusal_code)
     assert grew("vssid_login_duration_seconds_count", 2, channel="app")
-    assert grew("vssid_vneid_request_duration_seconds_count", 2, endpoint="token")
+    assert grew("vssid_vneid_request_duration_seconds_count", 1, endpoint="token")
     assert grew("vssid_refresh_rotations_total")
     assert grew("vssid_refresh_reuse_detections_total")
     assert grew("vssid_revocations_total", reason="refresh_reuse")

@@ -20,6 +20,7 @@ from vssid_broker.accounts.models import Account
 from vssid_broker.admin.models import StaffRecoveryCode, StaffRole, StaffUser
 from vssid_broker.admin.second_factor import new_recovery_codes
 from vssid_broker.audit.models import AuditEvent
+from vssid_broker.sealing import blind_index
 from vssid_broker.sessions.models import BrowserSession
 
 
@@ -153,7 +154,9 @@ async def test_admins_manage_staff_and_every_change_is_audited(staff: Staff, sta
                    "staff_citizen_id_unknown")  # fmt: skip
     async with stack.db() as session:
         thu = await session.scalar(select(StaffUser).where(StaffUser.username == "thu"))
-        an = await session.scalar(select(Account.id).where(Account.citizen_id == AN))
+        an = await session.scalar(
+            select(Account.id).where(Account.citizen_id_index == blind_index(AN))
+        )
     assert thu is not None and thu.account_id == an
 
     reviewer_id = (await staff.get(staff.admin, "/staff")).json()

@@ -38,9 +38,10 @@ async def choose_citizen(page: Page, full_name: str) -> None:
 
 
 async def sign_in_at_vneid(page: Page, full_name: str, *, level2: bool = True) -> None:
-    """Pick the citizen, the OTP (level 2 only), consent."""
+    """Pick the citizen, then the OTP and consent (level 2). A level-1 citizen goes no further:
+    the broker asks level 2 as an essential claim, so VNeID refuses before consent."""
     await choose_citizen(page, full_name)
     if level2:
         await page.get_by_label("Mã OTP").fill("123456")
         await page.get_by_role("button", name="Xác nhận").click()
-    await page.get_by_role("button", name="Đồng ý").click()
+        await page.get_by_role("button", name="Đồng ý").click()

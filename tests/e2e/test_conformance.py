@@ -70,7 +70,7 @@ async def own_stack(stack: Stack) -> AsyncIterator[StackFactory]:
                             "client_secret_basic",
                             "client_secret_post",
                         ],
-                        "post_logout_redirect_uris": [f"{broker}/"],
+                        "post_logout_redirect_uris": [f"{broker}/signed-out"],
                     }
                     | web_client
                 ),

@@ -69,10 +69,10 @@ async def test_logout_continues_to_vneid_by_get_and_comes_back(stack: Stack) -> 
         assert to_vneid.startswith(f"{stack.sim}/logout?")
         sent = {k: v[0] for k, v in parse_qs(urlsplit(to_vneid).query).items()}
         assert set(sent) == {"id_token_hint", "client_id", "post_logout_redirect_uri", "state"}
-        assert sent["post_logout_redirect_uri"] == f"{stack.broker}/"
+        assert sent["post_logout_redirect_uri"] == f"{stack.broker}/signed-out"
         at_vneid = await browser.get(to_vneid)
         assert at_vneid.status_code == 302
-        assert at_vneid.headers["location"] == f"{stack.broker}/?state={sent['state']}"
+        assert at_vneid.headers["location"] == f"{stack.broker}/signed-out?state={sent['state']}"
         home = await browser.get(at_vneid.headers["location"])
         assert home.status_code == 200 and not await is_signed_in(browser, stack)
 
@@ -84,7 +84,7 @@ async def test_a_provider_serving_logout_by_get_only_is_reached(own_stack: Stack
             logout = await browser.post(f"{stack.broker}/auth/logout", data={"csrf_token": token})
             at_vneid = await browser.get(logout.headers["location"])
     assert at_vneid.status_code == 302
-    assert at_vneid.headers["location"].startswith(f"{stack.broker}/?state=")
+    assert at_vneid.headers["location"].startswith(f"{stack.broker}/signed-out?state=")
 
 
 async def test_logout_by_post_where_the_provider_wants_it(own_stack: StackFactory) -> None:
@@ -92,15 +92,19 @@ async def test_logout_by_post_where_the_provider_wants_it(own_stack: StackFactor
         async with httpx.AsyncClient() as browser:
             token = await signed_in_browser(browser, s)
             logout = await browser.post(f"{s.broker}/auth/logout", data={"csrf_token": token})
-            assert logout.status_code == 200
-            assert f'action="{s.sim}/logout"' in logout.text
-            assert "<script>" not in logout.text  # the form is sent by a script file
-            assert 'src="/static/submit-on-load.js"' in logout.text
-            fields = hidden_fields(logout.text)
+            # 303 to a GET page of ours, so Back never re-sends the logout; that page sends
+            # the form to VNeID.
+            assert logout.status_code == 303
+            assert logout.headers["location"] == "/auth/logout/vneid"
+            onward = await browser.get(f"{s.broker}/auth/logout/vneid")
+            assert f'action="{s.sim}/logout"' in onward.text
+            assert "<script>" not in onward.text  # the form is sent by a script file
+            assert 'src="/static/auto-submit.js"' in onward.text
+            fields = hidden_fields(onward.text)
             at_vneid = await browser.post(f"{s.sim}/logout", data=fields)
             refused_get = await browser.get(f"{s.sim}/logout", params=fields)
     assert at_vneid.status_code == 302
-    assert at_vneid.headers["location"] == f"{s.broker}/?state={fields['state']}"
+    assert at_vneid.headers["location"] == f"{s.broker}/signed-out?state={fields['state']}"
     assert refused_get.status_code == 405
 
 

@@ -179,6 +179,5 @@ async def test_logout_stays_at_the_broker_when_vneid_offers_no_logout(
     async with httpx.AsyncClient() as browser:
         token = await signed_in_browser(browser, stack)
         logout = await browser.post(f"{stack.broker}/auth/logout", data={"csrf_token": token})
-        onward = await browser.get(f"{stack.broker}{logout.headers['location']}")
-        assert onward.status_code == 303 and onward.headers["location"] == "/signed-out"
+        assert logout.status_code == 303 and logout.headers["location"] == "/signed-out"
         assert not await is_signed_in(browser, stack)

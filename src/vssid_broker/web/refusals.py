@@ -25,6 +25,7 @@ from vssid_broker.errors.login import (
     ProviderMisconfigured,
     ProviderRefusedRequest,
     ProviderUnavailable,
+    ReviewRejected,
     VssidAccountRequired,
 )
 from vssid_broker.sessions.keys import SigningKeys
@@ -56,6 +57,9 @@ NOT_COMPLETED_AT_VNEID = RefusalPage(
     "refusals/vneid_not_completed.html", "Đăng nhập tại VNeID chưa hoàn tất"
 )
 VNEID_UNAVAILABLE = RefusalPage("refusals/try_later.html", "VNeID tạm thời chưa phản hồi")
+VNEID_MISCONFIGURED = RefusalPage("refusals/misconfigured.html", "Kết nối với VNeID đang gặp sự cố")
+"""Not "try again in a minute": a wrong setting does not heal by itself (operators are told)."""
+REVIEW_REJECTED = RefusalPage("refusals/review_rejected.html", "Cán bộ BHXH đã kiểm tra yêu cầu")
 START_AGAIN = RefusalPage("refusals/start_again.html", "Vui lòng đăng nhập lại")
 """Every protocol refusal (state, browser binding, ID token, issuer…): for the person they all
 mean "start again"; the code tells support which rule fired."""
@@ -69,7 +73,8 @@ PAGES: dict[str, RefusalPage] = {
     ProviderDenied.code: NOT_COMPLETED_AT_VNEID,
     ProviderError.code: VNEID_UNAVAILABLE,
     ProviderUnavailable.code: VNEID_UNAVAILABLE,
-    ProviderMisconfigured.code: VNEID_UNAVAILABLE,
+    ProviderMisconfigured.code: VNEID_MISCONFIGURED,
+    ReviewRejected.code: REVIEW_REJECTED,
     ProviderRefusedRequest.code: VNEID_UNAVAILABLE,
 }
 
