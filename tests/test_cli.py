@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import Stack
 from tests.support.live_server import free_port
 
 COMMAND = shutil.which("vssid-broker") or str(Path(sys.executable).parent / "vssid-broker")
@@ -24,6 +25,21 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env["VSSID_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}"
     env["VSSID_KEY_ENCRYPTION_KEY_FILE"] = str(tmp_path / "kek")
     return env | extra
+
+
+def serve_env(stack: Stack, tmp_path: Path, *, public_port: int, **extra: str) -> dict[str, str]:
+    """`vssid-broker serve` on the test stack's database and VNeID, as one of several
+    processes behind a load balancer (they share the public URL, the tokens' issuer)."""
+    kek = stack.settings.key_encryption_key
+    assert kek is not None
+    return cli_env(
+        tmp_path,
+        VSSID_DATABASE_URL=stack.settings.database_url,
+        VSSID_KEY_ENCRYPTION_KEY=kek.get_secret_value(),
+        VSSID_VNEID_ISSUER=stack.sim,
+        VSSID_PUBLIC_BASE_URL=f"http://127.0.0.1:{public_port}",
+        **extra,
+    )
 
 
 def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -9,16 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from joserfc import jwt
 from sqlalchemy import text
 
-from vssid_broker import __version__, schema
+from vssid_broker import __version__, passwords, schema
 from vssid_broker.config import Settings
 from vssid_broker.context import BrokerContext
 from vssid_broker.db import autocommit_session_factory, create_engine, session_factory, utcnow
 from vssid_broker.federation.provider import ProviderClient
+from vssid_broker.rate_limits import RateLimits
 from vssid_broker.sessions.access_tokens import AccessTokens
 from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
@@ -27,6 +30,14 @@ from vssid_broker.web.middleware import RequestIdMiddleware
 
 ROUTERS = (pages.router, app_login.router, tokens.router, me.router, admin.router)
 """Every router, by caller (see `vssid_broker.web`)."""
+
+
+def derive_key(key_encryption_key: bytes, purpose: str) -> bytes:
+    """A key for one purpose from the key-encryption key (HKDF, RFC 5869): the same in every
+    process, and never the key-encryption key itself."""
+    return HKDF(hashes.SHA256(), 32, salt=None, info=f"vssid-broker {purpose}".encode()).derive(
+        key_encryption_key
+    )
 
 
 def build_context(
@@ -43,7 +54,9 @@ def build_context(
     )
     db = session_factory(engine)
     autocommit = autocommit_session_factory(engine)
-    keys = SigningKeys(settings, load_key_encryption_key(settings))
+    key_encryption_key = load_key_encryption_key(settings)
+    keys = SigningKeys(settings, key_encryption_key)
+    passwords.set_hash_threads(settings.password_hash_threads)
 
     async def sign_client_assertion(claims: dict[str, Any]) -> str:
         # private_key_jwt uses the broker's published keys: VNeID registers our JWKS URL.
@@ -60,6 +73,7 @@ def build_context(
         keys=keys,
         access_tokens=AccessTokens(settings, keys),
         refresh_tokens=RefreshTokens(settings),
+        rate_limits=RateLimits(settings, derive_key(key_encryption_key.raw_value, "rate limits")),
         clock=clock,
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import re
+import time
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -39,3 +40,27 @@ def configure(level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+class OncePerInterval:
+    """Says when a recurring condition (the database or the rate-limit storage unreachable) is
+    due to be logged again: once per `seconds`, not once per request, so an outage under load
+    is a few lines instead of a flood."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._last = float("-inf")
+        self.suppressed = 0
+        """Occurrences not logged since the last line."""
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self._last >= self._seconds:
+            self._last = now
+            return True
+        self.suppressed += 1
+        return False
+
+    def take_suppressed(self) -> int:
+        count, self.suppressed = self.suppressed, 0
+        return count

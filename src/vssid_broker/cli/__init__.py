@@ -135,7 +135,9 @@ def run_serve(host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         log_config=None,
-        proxy_headers=True,
+        # The client address for rate limits comes from proxy headers only when the peer is
+        # one of VSSID_TRUSTED_PROXIES (web/client_address.py), never from uvicorn's own rule.
+        proxy_headers=False,
         access_log=False,
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from vssid_broker.admin import service as staff
 from vssid_broker.admin.models import StaffRole, StaffUser
@@ -32,6 +32,7 @@ from vssid_broker.errors.staff import InvalidStaffCredentials, StaffSignInLocked
 from vssid_broker.linking import review
 from vssid_broker.linking.models import ReviewReason, ReviewStatus
 from vssid_broker.web.deps import Ctx, RequestId, Staff, staff_with_role
+from vssid_broker.web.rate_limiting import password_attempt
 
 PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -52,12 +53,22 @@ def decider(user: StaffUser) -> review.Decider:
 
 
 @router.post("/token", tags=["admin: staff"], response_model=StaffTokenOut)
-async def sign_in(body: StaffSignIn, ctx: Ctx, request_id: RequestId) -> StaffTokenOut:
+async def sign_in(
+    body: StaffSignIn, request: Request, ctx: Ctx, request_id: RequestId
+) -> StaffTokenOut:
     """Staff sign-in with username and password; returns a short-lived bearer token."""
+    async with password_attempt(request, ctx, realm="staff", identifier=body.username):
+        return await _sign_in(body, ctx, request_id)
+
+
+async def _sign_in(body: StaffSignIn, ctx: Ctx, request_id: RequestId) -> StaffTokenOut:
     now = ctx.clock()
+    verdict = await staff.verify_password_of(
+        ctx.autocommit, body.username, body.password, now=now, unknown=ctx.rate_limits
+    )
     try:
         async with ctx.db.begin() as session:
-            user = await staff.authenticate(session, body.username, body.password, now=now)
+            user = await staff.authenticate(session, verdict, now=now, unknown=ctx.rate_limits)
             token = await staff.issue_staff_token(session, ctx.keys, ctx.settings, user, now)
             audit.record(
                 session,

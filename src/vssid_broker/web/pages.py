@@ -16,6 +16,7 @@ from vssid_broker.opaque_tokens import new_token
 from vssid_broker.sessions import browser as browser_sessions
 from vssid_broker.sessions.models import BrowserSession
 from vssid_broker.web.deps import Ctx, RequestId
+from vssid_broker.web.rate_limiting import LimitLoginStart
 from vssid_broker.web.rendering import templates
 
 router = APIRouter(include_in_schema=False)
@@ -55,7 +56,7 @@ async def index(request: Request, ctx: Ctx) -> Response:
     return templates.TemplateResponse(request, "index.html", {"signed_in": signed_in is not None})
 
 
-@router.get("/auth/vneid/login")
+@router.get("/auth/vneid/login", dependencies=[LimitLoginStart])
 async def vneid_login(ctx: Ctx, return_to: Annotated[str | None, Query()] = None) -> Response:
     binding = new_token()
     started = await login.start(
