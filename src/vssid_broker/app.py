@@ -27,6 +27,7 @@ from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
 from vssid_broker.web import admin, app_login, me, pages, problems, tokens
 from vssid_broker.web.middleware import RequestIdMiddleware
+from vssid_broker.web.request_limits import RequestLimitsMiddleware
 
 ROUTERS = (pages.router, app_login.router, tokens.router, me.router, admin.router)
 """Every router, by caller (see `vssid_broker.web`)."""
@@ -109,6 +110,12 @@ def create_app(
     )
     app.state.broker = ctx
 
+    # Added first, so it runs inside the request id (its 413 carries one).
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_json_depth=settings.max_json_depth,
+    )
     app.add_middleware(RequestIdMiddleware)
 
     @app.get("/healthz", include_in_schema=False)

@@ -108,3 +108,11 @@ class PayloadTooLarge(DomainError):
     status = 413
     code = "payload_too_large"
     message = "Dữ liệu gửi lên quá lớn."
+
+
+class InputRefused(DomainError):
+    """Refused at the edge, before any route: a NUL character, JSON nested too deep. The same
+    code as a route's own invalid request, so a client handles both alike."""
+
+    code = "invalid_request"
+    message = "Yêu cầu chứa dữ liệu không hợp lệ."

@@ -7,7 +7,6 @@ new route cannot forget it. Every error is a `DomainError`, answered as problem+
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -32,6 +31,7 @@ from vssid_broker.errors.staff import InvalidStaffCredentials, StaffSignInLocked
 from vssid_broker.linking import review
 from vssid_broker.linking.models import ReviewReason, ReviewStatus
 from vssid_broker.web.deps import Ctx, RequestId, Staff, staff_with_role
+from vssid_broker.web.params import AgeHours, Moment, Offset, RowId, RowIdFilter
 from vssid_broker.web.rate_limiting import password_attempt
 
 PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
@@ -103,15 +103,11 @@ async def list_cases(
     ctx: Ctx,
     status: ReviewStatus | None = None,
     reason: ReviewReason | None = None,
-    min_age_hours: Annotated[
-        int | None, Query(ge=0, description="opened at least this long ago")
-    ] = None,
-    max_age_hours: Annotated[
-        int | None, Query(ge=0, description="opened at most this long ago")
-    ] = None,
+    min_age_hours: AgeHours = None,
+    max_age_hours: AgeHours = None,
     sort: review.CaseSort = "created_at",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Page[CaseSummary]:
     """The review queue, oldest first by default; citizen IDs masked."""
     async with ctx.db() as session:
@@ -130,7 +126,7 @@ async def list_cases(
 
 
 @reviewing.get("/cases/{case_id}", tags=["admin: review cases"], response_model=CaseDetail)
-async def get_case(case_id: int, ctx: Ctx) -> CaseDetail:
+async def get_case(case_id: RowId, ctx: Ctx) -> CaseDetail:
     """One case: VNeID's verified claims against each candidate account, and why it is here."""
     async with ctx.db() as session:
         case = await review.get_case(session, case_id)
@@ -144,7 +140,7 @@ async def get_case(case_id: int, ctx: Ctx) -> CaseDetail:
     responses={409: {"description": "decided already, or a link exists", **PROBLEM}},
 )
 async def approve_case(
-    case_id: int, body: Approve, user: Staff, ctx: Ctx, request_id: RequestId
+    case_id: RowId, body: Approve, user: Staff, ctx: Ctx, request_id: RequestId
 ) -> CaseDetail:
     """Link the case's VNeID identity to the chosen candidate account."""
     async with ctx.db.begin() as session:
@@ -168,7 +164,7 @@ async def approve_case(
     responses={409: {"description": "decided already", **PROBLEM}},
 )
 async def reject_case(
-    case_id: int, body: Reject, user: Staff, ctx: Ctx, request_id: RequestId
+    case_id: RowId, body: Reject, user: Staff, ctx: Ctx, request_id: RequestId
 ) -> CaseDetail:
     """Refuse the link; the person is told at their next login to contact the agency."""
     async with ctx.db.begin() as session:
@@ -187,7 +183,7 @@ async def reject_case(
 @reviewing.get(
     "/accounts/{account_id}/identities", tags=["admin: links"], response_model=list[LinkOut]
 )
-async def list_identities(account_id: int, ctx: Ctx) -> list[LinkOut]:
+async def list_identities(account_id: RowId, ctx: Ctx) -> list[LinkOut]:
     """The VNeID identities linked to an account."""
     async with ctx.db() as session:
         return [LinkOut.of(link) for link in await review.account_links(session, account_id)]
@@ -199,7 +195,7 @@ async def list_identities(account_id: int, ctx: Ctx) -> list[LinkOut]:
     response_model=UnlinkedOut,
 )
 async def unlink_identity(
-    account_id: int, link_id: int, body: Unlink, user: Staff, ctx: Ctx, request_id: RequestId
+    account_id: RowId, link_id: RowId, body: Unlink, user: Staff, ctx: Ctx, request_id: RequestId
 ) -> UnlinkedOut:
     """Admins only: remove a link and revoke the account's refresh tokens and browser sessions."""
     async with ctx.db.begin() as session:
@@ -223,13 +219,13 @@ async def unlink_identity(
 @administering.get("/audit", tags=["admin: audit"], response_model=Page[AuditEventOut])
 async def audit_trail(
     ctx: Ctx,
-    account_id: int | None = None,
-    case_id: int | None = None,
+    account_id: RowIdFilter = None,
+    case_id: RowIdFilter = None,
     actor: Annotated[str | None, Query(max_length=100, description="e.g. staff:alice")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Moment = None,
+    until: Moment = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Page[AuditEventOut]:
     """Admins only: the audit trail, newest first."""
     async with ctx.db() as session:

@@ -27,7 +27,12 @@ CALLBACK_PATH = "/auth/vneid/callback"
 
 def safe_return_to(value: str | None) -> str:
     """Only local paths: an open redirect after login is a phishing tool (RFC 9700 §4.11)."""
-    if value and value.startswith("/") and not value.startswith(("//", "/\\")):
+    if (
+        value
+        and value.startswith("/")
+        and not value.startswith(("//", "/\\"))
+        and value.isprintable()
+    ):
         return value
     return "/account"
 
@@ -57,7 +62,9 @@ async def index(request: Request, ctx: Ctx) -> Response:
 
 
 @router.get("/auth/vneid/login", dependencies=[LimitLoginStart])
-async def vneid_login(ctx: Ctx, return_to: Annotated[str | None, Query()] = None) -> Response:
+async def vneid_login(
+    ctx: Ctx, return_to: Annotated[str | None, Query(max_length=500)] = None
+) -> Response:
     binding = new_token()
     started = await login.start(
         ctx,

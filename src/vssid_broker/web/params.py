@@ -1,0 +1,23 @@
+"""Path and query parameters checked at the edge, so a value the database cannot hold (an id
+past 64 bits, a time without a zone, a span of hours past any date) is a 422, never a 500."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path, Query
+from pydantic import AwareDatetime
+
+MAX_ROW_ID = 2**63 - 1
+"""Row ids are 64-bit (`BigId`)."""
+MAX_AGE_HOURS = 24 * 366 * 100
+"""A century: any span of hours a review queue can ask about."""
+
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+RowIdFilter = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)]
+AgeHours = Annotated[int | None, Query(ge=0, le=MAX_AGE_HOURS)]
+Offset = Annotated[int, Query(ge=0, le=MAX_ROW_ID)]
+Moment = Annotated[
+    AwareDatetime | None,
+    Query(description="ISO 8601 with a time zone, e.g. 2026-07-01T00:00:00+07:00"),
+]
