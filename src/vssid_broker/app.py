@@ -73,7 +73,9 @@ def build_context(
         provider=ProviderClient(settings, provider_http, sign_client_assertion),
         keys=keys,
         access_tokens=AccessTokens(settings, keys),
-        refresh_tokens=RefreshTokens(settings),
+        refresh_tokens=RefreshTokens(
+            settings, derive_key(key_encryption_key.raw_value, "refresh successors")
+        ),
         rate_limits=RateLimits(settings, derive_key(key_encryption_key.raw_value, "rate limits")),
         clock=clock,
     )
