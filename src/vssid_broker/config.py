@@ -185,8 +185,8 @@ class Settings(BaseSettings):
     retried with the same refresh token this long and gets the same new refresh token back,
     instead of ending the family as a reuse. 0 turns it off."""
     token_clock_leeway_seconds: int = Field(default=30, ge=0, le=300)
-    """Tolerance on `iat`, `nbf` and `exp` of the broker's own tokens (access, staff), for
-    processes whose clocks differ a little."""
+    """Tolerance on `iat` and `nbf` of the broker's own tokens (access, staff), for processes
+    whose clocks differ a little. `exp` is kept exactly: a token lives no longer than said."""
     database_outage_retry_after_seconds: int = Field(default=5, ge=1, le=300)
     """`Retry-After` of the 503 answered while the database cannot be reached; an outage is
     logged at most once per this many seconds."""
