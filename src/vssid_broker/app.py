@@ -130,7 +130,7 @@ def create_app(
             await connection.execute(text("SELECT 1"))
         return {"status": "ready"}
 
-    problems.install(app)
+    problems.install(app, database_retry_after=settings.database_outage_retry_after_seconds)
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), "static")
