@@ -93,6 +93,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await schema.require_current_schema(ctx.engine)
+        async with ctx.db() as session:
+            await ctx.keys.require_openable(session)
         async with ctx.db.begin() as session:
             await ctx.keys.ensure_active(session, ctx.clock())
         yield

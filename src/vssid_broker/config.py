@@ -19,6 +19,9 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_CLIENT_SECRET = "vssid-broker-demo-secret"
+DEMO_KEY_ENCRYPTION_KEY = "ZGVtby1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q"
+"""The key-encryption key docker-compose.yml uses when none is given: published, so refused
+on an https public URL."""
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
@@ -234,6 +237,14 @@ class Settings(BaseSettings):
         ):
             raise ValueError(
                 "VSSID_VNEID_CLIENT_SECRET is the published demo secret; set a real one"
+            )
+        if (
+            self.key_encryption_key is not None
+            and self.key_encryption_key.get_secret_value().rstrip("=") == DEMO_KEY_ENCRYPTION_KEY
+            and self.secure_cookies
+        ):
+            raise ValueError(
+                "VSSID_KEY_ENCRYPTION_KEY is the published demo key; set one from a secret store"
             )
         # Claims mapping is checked now, not at the first login: a bad format fails start-up.
         sample = date(1990, 7, 25)

@@ -19,7 +19,12 @@ from vssid_broker.config import Settings
 from vssid_broker.db import database, utcnow
 from vssid_broker.errors import CommandRefused, DomainError
 from vssid_broker.logging_setup import configure as configure_logging
-from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
+from vssid_broker.sessions.keys import (
+    KeyEncryptionKeyError,
+    SigningKeys,
+    load_key_encryption_key,
+    parse_key_encryption_key,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -51,7 +56,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     seed.add_argument("--seed", type=int, default=0, help="bulk: random seed (same as the sim's)")
 
     keys = commands.add_parser("keys", help="manage the broker's token signing keys")
-    keys.add_argument("action", choices=["ensure", "rotate", "list"])
+    keys.add_argument(
+        "action",
+        choices=["ensure", "rotate", "list", "rotate-kek"],
+        help="rotate-kek: re-encrypt every private key and sealed value under a new "
+        "key-encryption key, read from VSSID_NEW_KEY_ENCRYPTION_KEY or stdin",
+    )
     keys.add_argument(
         "--publish-ahead-seconds",
         type=int,
@@ -102,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 )
             case "seed":
                 asyncio.run(run_seed(Settings()))
+            case "keys" if args.action == "rotate-kek":
+                new = os.environ.get("VSSID_NEW_KEY_ENCRYPTION_KEY") or sys.stdin.readline()
+                asyncio.run(run_rotate_kek(Settings(), new.strip()))
             case "keys":
                 asyncio.run(run_keys(Settings(), args.action, args.publish_ahead_seconds))
             case "purge":
@@ -121,14 +134,20 @@ def main(argv: Sequence[str] | None = None) -> None:
                 run_sim(args.host, args.port, None)
             case "demo":
                 run_demo(args.port, args.sim_port)
-    except (schema.SchemaNotCurrent, DomainError, CommandRefused) as error:
+    except (
+        schema.SchemaNotCurrent,
+        DomainError,
+        CommandRefused,
+        KeyEncryptionKeyError,
+    ) as error:
         sys.exit(str(error))
 
 
 def run_serve(host: str, port: int, workers: int) -> None:
     settings = Settings()
     configure_logging(settings.log_level)
-    asyncio.run(check_schema(settings))  # fail with one clear line, before any worker starts
+    # Fail with one clear line, before any worker starts.
+    asyncio.run(check_ready_to_serve(settings))
     uvicorn.run(
         "vssid_broker.asgi:app",
         host=host,
@@ -142,9 +161,11 @@ def run_serve(host: str, port: int, workers: int) -> None:
     )
 
 
-async def check_schema(settings: Settings) -> None:
-    async with database(settings):
-        pass
+async def check_ready_to_serve(settings: Settings) -> None:
+    """The schema is current and the key-encryption key opens the signing keys."""
+    keys = SigningKeys(settings, load_key_encryption_key(settings))
+    async with database(settings) as db, db.sessions() as session:
+        await keys.require_openable(session)
 
 
 def run_migrate(settings: Settings, revision: str, downgrade: bool) -> None:
@@ -222,6 +243,23 @@ async def run_keys(settings: Settings, action: str, publish_ahead_seconds: int) 
             retired = row.retired_at.isoformat() if row.retired_at else "-"
             signs_from = row.signs_from.isoformat()
             print(f"{row.kid}  {row.alg}  signs_from={signs_from}  retired={retired}")
+
+
+async def run_rotate_kek(settings: Settings, new_key: str) -> None:
+    """The new key comes from the environment or stdin, never the command line. One
+    transaction: every value re-encrypted, or none. Then every process must run with it."""
+    if not new_key:
+        raise CommandRefused("give the new key in VSSID_NEW_KEY_ENCRYPTION_KEY or on stdin")
+    new = parse_key_encryption_key(new_key)
+    keys = SigningKeys(settings, load_key_encryption_key(settings))
+    async with database(settings) as db, db.sessions.begin() as session:
+        count = await keys.rotate_key_encryption_key(session, new)
+    print(
+        f"re-encrypted {count} values under the new key-encryption key; set "
+        "VSSID_KEY_ENCRYPTION_KEY to it for every broker process and restart them"
+    )
+    if settings.key_encryption_key is None:
+        print(f"(the old key is still in {settings.key_encryption_key_file}: replace it)")
 
 
 async def run_purge(settings: Settings) -> None:
