@@ -120,7 +120,7 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
     )
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, settings=settings)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
