@@ -25,7 +25,7 @@ from vssid_broker.rate_limits import RateLimits
 from vssid_broker.sessions.access_tokens import AccessTokens
 from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
-from vssid_broker.web import admin, app_login, me, pages, problems, tokens
+from vssid_broker.web import admin, app_login, me, openapi, pages, problems, tokens
 from vssid_broker.web.middleware import RequestIdMiddleware
 from vssid_broker.web.request_limits import RequestLimitsMiddleware
 
@@ -135,5 +135,6 @@ def create_app(
     problems.install(app, database_retry_after=settings.database_outage_retry_after_seconds)
     for router in ROUTERS:
         app.include_router(router)
+    openapi.install(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), "static")
     return app

@@ -3,10 +3,11 @@ past 64 bits, a time without a zone, a span of hours past any date) is a 422, ne
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Any
 
 from fastapi import Path, Query
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BeforeValidator
 
 MAX_ROW_ID = 2**63 - 1
 """Row ids are 64-bit (`BigId`)."""
@@ -17,7 +18,18 @@ RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 RowIdFilter = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)]
 AgeHours = Annotated[int | None, Query(ge=0, le=MAX_AGE_HOURS)]
 Offset = Annotated[int, Query(ge=0, le=MAX_ROW_ID)]
+ISO_8601 = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def _iso_8601_only(value: Any) -> Any:
+    """Pydantic would also read a number as seconds since 1970; the API promises ISO 8601."""
+    if isinstance(value, str) and not ISO_8601.match(value):
+        raise ValueError("an ISO 8601 date and time with a time zone")
+    return value
+
+
 Moment = Annotated[
     AwareDatetime | None,
+    BeforeValidator(_iso_8601_only),
     Query(description="ISO 8601 with a time zone, e.g. 2026-07-01T00:00:00+07:00"),
 ]

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -71,6 +72,16 @@ def respond(
     return page
 
 
+def methods_of(request: Request) -> set[str]:
+    path = request.url.path
+    return {
+        method
+        for route in request.app.router.routes
+        if isinstance(route, APIRoute) and route.path_regex.match(path)
+        for method in route.methods or ()
+    }
+
+
 def install(app: FastAPI, *, database_retry_after: int) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, error: DomainError) -> Response:
@@ -98,12 +109,17 @@ def install(app: FastAPI, *, database_retry_after: int) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
-        return respond(
+        response = respond(
             request,
             status=error.status_code,
             code=f"http_{error.status_code}",
             message=HTTP_MESSAGES.get(error.status_code, "Yêu cầu không thể được xử lý."),
         )
+        response.headers.update(error.headers or {})
+        if error.status_code == 405:
+            # RFC 9110 §15.5.6: every method of the resource, not only the first route's.
+            response.headers["Allow"] = ", ".join(sorted(methods_of(request)))
+        return response
 
     outage_log = OncePerInterval(DATABASE_OUTAGE_LOG_SECONDS)
 
