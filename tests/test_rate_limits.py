@@ -7,6 +7,7 @@ test reaches (tests/conftest.py).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from tests.support.flows import APP_REDIRECT_URI, AppPkce
 from tests.support.live_server import free_port
 from tests.test_cli import running, serve_env
 from vssid_broker.accounts.models import AccountPassword
+from vssid_broker.rate_limits import RateLimits
 
 AN_BHXH = "0112345678"
 NO_ONE_BHXH = "0999999999"
@@ -206,3 +208,18 @@ async def test_two_processes_sharing_redis_share_the_counts(
             assert answers == [200, 200, 200]
             assert_rate_limited(await start_login(client, b))
             assert_rate_limited(await start_login(client, a))
+
+
+async def test_an_unreachable_counter_store_lets_requests_through_and_says_so_once(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis down must not become sign-in down: the limits lapse, logged once, not per request
+    (the lockout in the database and the bounded password threads still hold)."""
+    settings = stack.settings.model_copy(
+        update={"rate_limit_storage": "redis://127.0.0.1:9/0", "rate_limit_token_per_ip": "1/hour"}
+    )
+    limits = RateLimits(settings, b"k" * 32)
+    with caplog.at_level(logging.WARNING):
+        answers = [await limits.hit(limits.rules.token_per_ip, "198.51.100.9") for _ in range(3)]
+    assert answers == [None, None, None]
+    assert len([r for r in caplog.records if "rate-limit storage unreachable" in r.message]) == 1
