@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import Stack
 from tests.sessions.test_refresh import signed_in_app
@@ -71,7 +72,7 @@ async def test_without_a_database_requests_are_answered_503_and_logged_once(
 
 
 async def test_connections_killed_during_a_burst_get_answers_and_the_broker_recovers(
-    stack: Stack, caplog: pytest.LogCaptureFixture
+    stack: Stack, caplog: pytest.LogCaptureFixture, engine: AsyncEngine
 ) -> None:
     if not stack.settings.database_url.startswith("postgresql"):
         pytest.skip("pg_terminate_backend: the PostgreSQL run of the suite")
@@ -102,6 +103,7 @@ async def test_connections_killed_during_a_burst_get_answers_and_the_broker_reco
             answers = await running + await burst()
         finally:
             await killer.dispose()
+            await engine.dispose()  # the suite's own pooled connections were killed too
         assert killed and killed > 0
         assert {a.status_code for a in answers} <= {200, 503}
         for refused in (a for a in answers if a.status_code == 503):

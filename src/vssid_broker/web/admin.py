@@ -31,7 +31,7 @@ from vssid_broker.errors.staff import InvalidStaffCredentials, StaffSignInLocked
 from vssid_broker.linking import review
 from vssid_broker.linking.models import ReviewReason, ReviewStatus
 from vssid_broker.web.deps import Ctx, RequestId, Staff, staff_with_role
-from vssid_broker.web.params import AgeHours, Moment, Offset, RowId, RowIdFilter
+from vssid_broker.web.params import AgeHours, CaseIdInAudit, Moment, Offset, RowId, RowIdFilter
 from vssid_broker.web.rate_limiting import password_attempt
 
 PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
@@ -220,7 +220,7 @@ async def unlink_identity(
 async def audit_trail(
     ctx: Ctx,
     account_id: RowIdFilter = None,
-    case_id: RowIdFilter = None,
+    case_id: CaseIdInAudit = None,
     actor: Annotated[str | None, Query(max_length=100, description="e.g. staff:alice")] = None,
     since: Moment = None,
     until: Moment = None,

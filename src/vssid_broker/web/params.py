@@ -16,6 +16,9 @@ MAX_AGE_HOURS = 24 * 366 * 100
 
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 RowIdFilter = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)]
+CaseIdInAudit = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
+"""The audit trail finds a case by the `case_id` in its JSON details, which the query reads as a
+32-bit integer (SQLAlchemy's `as_integer()`); review cases stay far below that count."""
 AgeHours = Annotated[int | None, Query(ge=0, le=MAX_AGE_HOURS)]
 Offset = Annotated[int, Query(ge=0, le=MAX_ROW_ID)]
 ISO_8601 = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
