@@ -7,10 +7,12 @@ starts from the demo accounts and no links, sessions or tokens.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,6 +38,20 @@ SERVICE_CLIENT = ServiceClient(
     client_id="vssid-claims-service", client_secret="claims-service-test-secret-0123456789"
 )
 """Another VssID service allowed to introspect tokens."""
+
+
+SUITE_SETTINGS: dict[str, object] = {
+    # Tests of reuse detection present a spent token at once; the grace window for a lost
+    # answer has its own tests (tests/sessions/test_refresh_grace.py).
+    "refresh_token_grace_seconds": 0,
+}
+GENEROUS_RATE_LIMITS: dict[str, str] = {
+    "rate_limit_password_per_ip": "10000/minute",
+    "rate_limit_password_per_identifier": "10000/minute",
+    "rate_limit_password_per_ip_and_identifier": "10000/minute",
+    "rate_limit_login_start_per_ip": "10000/minute",
+    "rate_limit_token_per_ip": "10000/minute",
+}
 
 
 @pytest.fixture(scope="session")
@@ -113,7 +129,9 @@ def broker_settings(database_url: str, sim_url: str, tmp_dir: Path, broker_port:
         blind_index_key=base64.urlsafe_b64encode(os.urandom(32)).decode(),
         blind_index_key_file=tmp_dir / "unused-index.key",
         service_clients=[SERVICE_CLIENT],
-    )
+        # The suite signs in many times from 127.0.0.1: limits no test reaches by accident
+        # (tests/test_rate_limits.py checks the limits with their own settings).
+    ).model_copy(update=GENEROUS_RATE_LIMITS | SUITE_SETTINGS)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -159,6 +177,16 @@ class Stack:
             )
             response.raise_for_status()
 
+    @contextlib.contextmanager
+    def broker_with(self, **overrides: Any) -> Iterator[str]:
+        """Another broker process (in this one) on the same database and VNeID, with some
+        settings changed; yields its URL (also its public URL, so DPoP proofs name it)."""
+        port = free_port()
+        own = {"public_base_url": f"http://127.0.0.1:{port}"}
+        settings = Settings(**(self.settings.model_dump() | own | overrides))
+        with live_server(create_app(settings, clock=self.clock), port) as url:
+            yield url
+
     async def count(self, model: type) -> int:
         async with self.db() as session:
             return int(await session.scalar(select(func.count()).select_from(model)) or 0)
@@ -179,6 +207,7 @@ async def stack(
     async with db.begin() as session:
         await seed_demo(session)
     clock.reset()
+    await broker_app.state.broker.rate_limits.reset()
     async with httpx.AsyncClient() as client:
         await client.delete(f"{sim_url}/_test/faults")
     sim_outbound.sent.clear()

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pyotp
 
+from tests.conftest import Stack
 from tests.support.live_server import free_port
 from vssid_broker.cli.demo import DEMO_TOTP_SECRET
 
@@ -27,6 +28,22 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env["VSSID_KEY_ENCRYPTION_KEY_FILE"] = str(tmp_path / "kek")
     env["VSSID_BLIND_INDEX_KEY_FILE"] = str(tmp_path / "blind-index-key")
     return env | extra
+
+
+def serve_env(stack: Stack, tmp_path: Path, *, public_port: int, **extra: str) -> dict[str, str]:
+    """`vssid-broker serve` on the test stack's database and VNeID, as one of several
+    processes behind a load balancer (they share the public URL, the tokens' issuer)."""
+    kek, index_key = stack.settings.key_encryption_key, stack.settings.blind_index_key
+    assert kek is not None and index_key is not None
+    return cli_env(
+        tmp_path,
+        VSSID_DATABASE_URL=stack.settings.database_url,
+        VSSID_KEY_ENCRYPTION_KEY=kek.get_secret_value(),
+        VSSID_BLIND_INDEX_KEY=index_key.get_secret_value(),
+        VSSID_VNEID_ISSUER=stack.sim,
+        VSSID_PUBLIC_BASE_URL=f"http://127.0.0.1:{public_port}",
+        **extra,
+    )
 
 
 def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

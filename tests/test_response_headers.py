@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import httpx
 
+import vssid_broker.web
 from tests.conftest import Stack
 
 
@@ -32,6 +36,10 @@ async def test_security_headers_on_pages_apis_and_errors(stack: Stack) -> None:
         assert response.headers["referrer-policy"] == "same-origin"
         assert response.headers["cache-control"] == "no-store"
         assert response.headers["x-request-id"]
+        policy = response.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy
+        assert "script-src 'self';" in policy and "unsafe-inline" not in policy
+        assert "strict-transport-security" not in response.headers  # http on loopback
 
 
 async def test_the_public_key_set_stays_cacheable(stack: Stack) -> None:
@@ -40,3 +48,19 @@ async def test_the_public_key_set_stays_cacheable(stack: Stack) -> None:
     assert response.status_code == 200
     assert response.headers["cache-control"] == "public, max-age=300"
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_hsts_when_the_public_url_is_https(stack: Stack) -> None:
+    with stack.broker_with(public_base_url="https://127.0.0.1:8443") as broker:
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"{broker}/healthz")
+    assert response.headers["strict-transport-security"].startswith("max-age=")
+
+
+def test_no_template_has_an_inline_script_or_handler() -> None:
+    """Scripts are files under web/static/: the policy allows no inline script."""
+    templates = Path(vssid_broker.web.__file__).parent / "templates"
+    for template in templates.glob("*.html"):
+        text = template.read_text(encoding="utf-8")
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), template.name
+        assert not re.search(r"\son[a-z]+\s*=", text), template.name

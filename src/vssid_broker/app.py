@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from joserfc import jwt
 from sqlalchemy import text
 
-from vssid_broker import __version__, schema, sealing
+from vssid_broker import __version__, passwords, schema, sealing
 from vssid_broker.config import Settings
 from vssid_broker.context import BrokerContext
 from vssid_broker.db import (
@@ -26,6 +28,7 @@ from vssid_broker.db import (
     utcnow,
 )
 from vssid_broker.federation.provider import ProviderClient
+from vssid_broker.rate_limits import RateLimits
 from vssid_broker.sessions.access_tokens import AccessTokens
 from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
@@ -35,6 +38,7 @@ from vssid_broker.web import (
     console,
     docs,
     me,
+    openapi,
     operations,
     pages,
     privacy_pages,
@@ -42,6 +46,7 @@ from vssid_broker.web import (
     tokens,
 )
 from vssid_broker.web.middleware import RequestIdMiddleware
+from vssid_broker.web.request_limits import RequestLimitsMiddleware
 
 ROUTERS = (
     pages.router,
@@ -54,6 +59,14 @@ ROUTERS = (
     docs.router,
 )
 """Every router, by caller (see `vssid_broker.web`)."""
+
+
+def derive_key(key_encryption_key: bytes, purpose: str) -> bytes:
+    """A key for one purpose from the key-encryption key (HKDF, RFC 5869): the same in every
+    process, and never the key-encryption key itself."""
+    return HKDF(hashes.SHA256(), 32, salt=None, info=f"vssid-broker {purpose}".encode()).derive(
+        key_encryption_key
+    )
 
 
 def build_context(
@@ -71,7 +84,9 @@ def build_context(
     count_pool_use(engine)
     db = session_factory(engine)
     autocommit = autocommit_session_factory(engine)
-    keys = SigningKeys(settings, load_key_encryption_key(settings))
+    key_encryption_key = load_key_encryption_key(settings)
+    keys = SigningKeys(settings, key_encryption_key)
+    passwords.set_hash_threads(settings.password_hash_threads)
 
     async def sign_client_assertion(claims: dict[str, Any]) -> str:
         # private_key_jwt uses the broker's published keys: VNeID registers our JWKS URL.
@@ -87,7 +102,10 @@ def build_context(
         provider=ProviderClient(settings, provider_http, sign_client_assertion),
         keys=keys,
         access_tokens=AccessTokens(settings, keys),
-        refresh_tokens=RefreshTokens(settings),
+        refresh_tokens=RefreshTokens(
+            settings, derive_key(key_encryption_key.raw_value, "refresh successors")
+        ),
+        rate_limits=RateLimits(settings, derive_key(key_encryption_key.raw_value, "rate limits")),
         clock=clock,
     )
 
@@ -113,6 +131,8 @@ def create_app(
         await schema.require_current_schema(ctx.engine)
         # Process-wide: the sealed-column type has no other way to reach them (sealing.py).
         sealing.install(sealing.CitizenIdKeys.from_settings(settings))
+        async with ctx.db() as session:
+            await ctx.keys.require_openable(session)
         async with ctx.db.begin() as session:
             await ctx.keys.ensure_active(session, ctx.clock())
         yield
@@ -137,7 +157,13 @@ def create_app(
     )
     app.state.broker = ctx
 
-    app.add_middleware(RequestIdMiddleware, access_log=settings.access_log)
+    # Added first, so it runs inside the request id (its 413 carries one).
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_json_depth=settings.max_json_depth,
+    )
+    app.add_middleware(RequestIdMiddleware, settings=settings, access_log=settings.access_log)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -152,10 +178,11 @@ def create_app(
     if settings.metrics_enabled:
         app.add_api_route("/metrics", operations.prometheus_metrics, include_in_schema=False)
 
-    problems.install(app)
+    problems.install(app, database_retry_after=settings.database_outage_retry_after_seconds)
     console.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    openapi.install(app)
     app.mount("/static/docs", StaticFiles(directory=docs.SWAGGER_UI_ASSETS), "swagger-ui")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), "static")
     return app

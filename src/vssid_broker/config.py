@@ -7,14 +7,17 @@ VNeID on loopback, and the demo client registration the simulator ships with.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
+from limits import RateLimitItem, parse_many
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -27,6 +30,9 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 DEMO_CLIENT_SECRET = "vssid-broker-demo-secret"
+DEMO_KEY_ENCRYPTION_KEY = "ZGVtby1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q"
+"""The key-encryption key docker-compose.yml uses when none is given: published, so refused
+on an https public URL."""
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
@@ -63,6 +69,14 @@ class VneidClient:
     client_id: str
     token_auth_method: TokenAuthMethod
     client_secret: SecretStr | None
+
+
+def parse_rate_limit(value: str) -> list[RateLimitItem]:
+    """A rate limit in the `limits` notation ("30/minute", "3 per 15 minutes", "10/s;100/h")."""
+    try:
+        return parse_many(value)
+    except ValueError as error:
+        raise ValueError(f"not a rate limit: {value!r} (e.g. 30/minute)") from error
 
 
 class ServiceClient(BaseModel):
@@ -234,6 +248,47 @@ class Settings(BaseSettings):
     """A consent is kept this long after the person withdrew it (unlinked): proof of what
     was agreed and when."""
 
+    # --- abuse: rate limits, lockout, request sizes, password CPU ------------------------------
+    rate_limit_storage: str = "memory://"
+    """Where rate-limit counters live: `memory://` (one process, the embedded default) or a
+    Redis URL (`redis://host:6379/0`) shared by every broker process."""
+    trusted_proxies: list[IPv4Network | IPv6Network] = Field(default_factory=list)
+    """Addresses (or networks) of the reverse proxies in front of the broker. Only a request
+    whose peer is one of them has its client address read from `X-Forwarded-For`."""
+    rate_limit_password_per_ip: str = "30/minute"
+    """Password attempts (app sign-in, proof by password, staff sign-in) from one client."""
+    rate_limit_password_per_identifier: str = "20/hour"
+    """Password attempts at one BHXH code, citizen ID or staff username, from anywhere."""
+    rate_limit_password_per_ip_and_identifier: str = "3/15minutes"
+    """Attempts at one identifier from one client. Below `password_max_failures`, so one client
+    is stopped before it can lock the person's sign-in."""
+    rate_limit_login_start_per_ip: str = "60/minute"
+    """Logins started (browser and app) from one client."""
+    rate_limit_token_per_ip: str = "600/minute"
+    """Token endpoints (refresh, revoke, introspect, the app's login completion) from one
+    client; generous, because many phones share one carrier address."""
+    max_body_bytes: int = Field(default=16 * 1024, ge=1024)
+    """Largest request body read (JSON and forms); larger ones are answered 413 unread."""
+    max_json_depth: int = Field(default=8, ge=2, le=64)
+    """Deepest nesting of JSON objects and arrays accepted in a request body."""
+    password_hash_threads: int = Field(
+        default_factory=lambda: max(1, (os.cpu_count() or 2) // 2), ge=1, le=64
+    )
+    """Threads that hash and verify passwords (argon2id, ~115 ms of CPU each): the most CPU
+    password attempts can take from a process; more attempts queue for them."""
+
+    # --- faults ------------------------------------------------------------------------------
+    refresh_token_grace_seconds: int = Field(default=30, ge=0, le=300)
+    """A refresh whose answer was lost (dropped connection, crash after the commit) may be
+    retried with the same refresh token this long and gets the same new refresh token back,
+    instead of ending the family as a reuse. 0 turns it off."""
+    token_clock_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    """Tolerance on `iat` and `nbf` of the broker's own tokens (access, staff), for processes
+    whose clocks differ a little. `exp` is kept exactly: a token lives no longer than said."""
+    database_outage_retry_after_seconds: int = Field(default=5, ge=1, le=300)
+    """`Retry-After` of the 503 answered while the database cannot be reached; an outage is
+    logged at most once per this many seconds."""
+
     # --- operations --------------------------------------------------------------------------
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -246,6 +301,25 @@ class Settings(BaseSettings):
     metrics_enabled: bool = True
     """Serve Prometheus metrics at `/metrics` on the main port. They carry counts, never an
     identifier; keep the path off the public ingress all the same (docs/deploy.md)."""
+
+    @field_validator(
+        "rate_limit_password_per_ip",
+        "rate_limit_password_per_identifier",
+        "rate_limit_password_per_ip_and_identifier",
+        "rate_limit_login_start_per_ip",
+        "rate_limit_token_per_ip",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        parse_rate_limit(value)
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _rate_limit_storage(cls, value: str) -> str:
+        if value != "memory://" and urlsplit(value).scheme not in ("redis", "rediss"):
+            raise ValueError("VSSID_RATE_LIMIT_STORAGE must be memory:// or a redis:// URL")
+        return value
 
     @field_validator("public_base_url")
     @classmethod
@@ -284,6 +358,14 @@ class Settings(BaseSettings):
         ):
             raise ValueError(
                 "VSSID_VNEID_CLIENT_SECRET is the published demo secret; set a real one"
+            )
+        if (
+            self.key_encryption_key is not None
+            and self.key_encryption_key.get_secret_value().rstrip("=") == DEMO_KEY_ENCRYPTION_KEY
+            and self.secure_cookies
+        ):
+            raise ValueError(
+                "VSSID_KEY_ENCRYPTION_KEY is the published demo key; set one from a secret store"
             )
         # Claims mapping is checked now, not at the first login: a bad format fails start-up.
         sample = date(1990, 7, 25)

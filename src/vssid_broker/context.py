@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from vssid_broker.config import Settings
 from vssid_broker.db import utcnow
 from vssid_broker.federation.provider import ProviderClient
+from vssid_broker.rate_limits import RateLimits
 from vssid_broker.sessions.access_tokens import AccessTokens
 from vssid_broker.sessions.keys import SigningKeys
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
@@ -32,5 +33,7 @@ class BrokerContext:
     keys: SigningKeys
     access_tokens: AccessTokens
     refresh_tokens: RefreshTokens
+    rate_limits: RateLimits
+    """Rate-limit counters and the lockout of identifiers that name no one (memory or Redis)."""
     clock: Callable[[], datetime] = field(default=utcnow)
     """Injected so tests can move time instead of sleeping."""

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event, exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -200,3 +200,16 @@ __all__ = [
     "session_factory",
     "utcnow",
 ]
+
+
+def database_unreachable(error: BaseException) -> bool:
+    """True for an error that says the database cannot be reached right now (refused, dropped
+    or killed connections, an exhausted pool, SQLite's lock wait running out), as opposed to
+    an error in what was asked of it. The request may be retried; nothing was committed."""
+    if isinstance(error, exc.TimeoutError):  # no pooled connection came free in time
+        return True
+    if isinstance(error, exc.DBAPIError):
+        return error.connection_invalidated or isinstance(
+            error, exc.OperationalError | exc.InterfaceError
+        )
+    return isinstance(error, OSError)  # refused or reset before SQLAlchemy could wrap it

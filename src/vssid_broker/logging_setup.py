@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import re
+import time
 from collections.abc import Mapping
 from typing import IO, Any
 
@@ -138,3 +139,27 @@ def guard_library_loggers() -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+class OncePerInterval:
+    """Says when a recurring condition (the database or the rate-limit storage unreachable) is
+    due to be logged again: once per `seconds`, not once per request, so an outage under load
+    is a few lines instead of a flood."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._last = float("-inf")
+        self.suppressed = 0
+        """Occurrences not logged since the last line."""
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self._last >= self._seconds:
+            self._last = now
+            return True
+        self.suppressed += 1
+        return False
+
+    def take_suppressed(self) -> int:
+        count, self.suppressed = self.suppressed, 0
+        return count

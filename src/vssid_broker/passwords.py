@@ -6,14 +6,22 @@ One mechanism for both kinds of sign-in, so a fix to one is a fix to both:
 - the failure counter is kept by the database (`failed_attempts = failed_attempts + 1` in one
   UPDATE), so parallel guesses cannot slip past the limit;
 - hashes made with older parameters are replaced at the next successful sign-in.
+- hashing and verifying run in a small pool of threads, never on the event loop: argon2id
+  costs about 115 ms of CPU, and on the loop one sign-in in flight held up every other request
+  (health checks, refreshes). The pool's size (`VSSID_PASSWORD_HASH_THREADS`) bounds how much
+  CPU password attempts can take; further attempts wait their turn (argon2-cffi releases the
+  GIL while it hashes, so the threads run beside the loop).
 Passwords never reach a log, an audit event or a response.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -32,17 +40,37 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended pa
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+_threads = 1
+_workers = ThreadPoolExecutor(_threads, thread_name_prefix="argon2")
 
 
-def verify_password(password_hash: str | None, password: str) -> bool:
-    """True when `password` matches; with no hash (unknown user) a dummy is checked, so the
-    answer takes the same time either way."""
+def set_hash_threads(count: int) -> None:
+    """Size the pool that hashes and verifies passwords (once per process, at start-up)."""
+    global _threads, _workers
+    if count != _threads:
+        previous = _workers
+        _threads, _workers = count, ThreadPoolExecutor(count, thread_name_prefix="argon2")
+        previous.shutdown(wait=False)
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.get_running_loop().run_in_executor(_workers, _hasher.hash, password)
+
+
+def _matches(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+async def verify_password(password_hash: str | None, password: str) -> bool:
+    """True when `password` matches; with no hash (unknown user) a dummy is checked, so the
+    answer takes the same time either way."""
+    matches = await asyncio.get_running_loop().run_in_executor(
+        _workers, _matches, password_hash or _DUMMY_HASH, password
+    )
+    return matches and password_hash is not None
 
 
 def needs_rehash(password_hash: str) -> bool:
@@ -70,6 +98,51 @@ def count_failure(
             else_=None,
         ),
     }
+
+
+@dataclass(frozen=True)
+class PasswordVerdict:
+    """A password checked against the stored hash before any transaction begins: argon2id
+    takes ~115 ms of CPU (more while attempts queue for the threads), and inside a transaction
+    it would hold a pooled connection, and SQLite's write lock, all that time. The sign-in's
+    transaction then acts on the verdict (counts a failure, resets the counter)."""
+
+    identifier: str
+    checked_hash: str | None
+    """The hash the password was checked against; None when the identifier names no one or
+    its sign-in is locked (then nothing was checked)."""
+    matched: bool
+    password: str = field(repr=False)
+    """Kept for a rehash with current parameters after a successful sign-in."""
+
+    @classmethod
+    async def of(
+        cls, identifier: str, password: str, password_hash: str | None, *, locked: bool
+    ) -> PasswordVerdict:
+        """Check `password` unless sign-in is locked (guessing stops paying, and the answer is
+        the same whether or not the password was right); a missing hash is checked against a
+        dummy, in the same time as a real one."""
+        if locked:
+            return cls(identifier, None, False, password)
+        matched = await verify_password(password_hash, password)
+        return cls(identifier, password_hash if matched else None, matched, password)
+
+    def still_matches(self, password_hash: str) -> bool:
+        """Right, and the password was not changed since it was checked."""
+        return self.matched and password_hash == self.checked_hash
+
+
+class UnknownIdentifierLockout(Protocol):
+    """Failures at identifiers that name no one, counted outside the database (there is no
+    row to count them in) with the same threshold and duration as an account's, so that a
+    lockout answers the same whether the identifier exists or not
+    (`vssid_broker.rate_limits.RateLimits`)."""
+
+    async def unknown_identifier_locked(self, realm: str, identifier: str) -> bool: ...
+
+    async def count_unknown_identifier_failure(self, realm: str, identifier: str) -> bool:
+        """Count one; True when this failure reached the threshold."""
+        ...
 
 
 RESET_FAILURES: dict[str, Any] = {"failed_attempts": 0, "locked_until": None}

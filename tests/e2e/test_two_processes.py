@@ -13,7 +13,7 @@ import httpx
 from tests.conftest import Stack
 from tests.support.flows import APP_REDIRECT_URI, AppPkce, query_of
 from tests.support.live_server import free_port
-from tests.test_cli import cli_env, running
+from tests.test_cli import running, serve_env
 from vssid_broker.vneid_sim.driver import sign_in_at_vneid
 
 CITIZEN = "001085012345"
@@ -22,18 +22,10 @@ CITIZEN = "001085012345"
 async def test_a_login_started_on_one_process_completes_and_refreshes_on_another(
     stack: Stack, tmp_path: Path
 ) -> None:
-    kek, index_key = stack.settings.key_encryption_key, stack.settings.blind_index_key
-    assert kek is not None and index_key is not None
     port_a, port_b = free_port(), free_port()
     # Behind one load balancer both processes share the public URL (the tokens' issuer).
-    env = cli_env(
-        tmp_path,
-        VSSID_DATABASE_URL=stack.settings.database_url,
-        VSSID_KEY_ENCRYPTION_KEY=kek.get_secret_value(),
-        VSSID_BLIND_INDEX_KEY=index_key.get_secret_value(),
-        VSSID_VNEID_ISSUER=stack.sim,
-        VSSID_PUBLIC_BASE_URL=f"http://127.0.0.1:{port_a}",
-    )
+    # A spent token presented at once is reuse only without the grace window for lost answers.
+    env = serve_env(stack, tmp_path, public_port=port_a, VSSID_REFRESH_TOKEN_GRACE_SECONDS="0")
     a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
     serve = ("serve", "--port")
     with (

@@ -62,9 +62,27 @@ async def test_unknown_kid_refetches_jwks_but_never_faster_than_the_floor() -> N
     floored = client(vneid_jwks_min_refetch_seconds=3600)
     route.side_effect = [httpx.Response(200, json=jwks("a"))] * 5
     await floored.signing_keys()
-    for _ in range(4):  # a flood of tokens with made-up kids
+    for _ in range(4):  # a flood of tokens with the same made-up kid
         await floored.signing_keys(refresh_for_kid="made-up")
-    assert route.call_count == 3  # the two above, and one fetch for `floored`
+    assert route.call_count == 4  # the two above, the first fetch and one for `made-up`
+
+
+@respx.mock
+async def test_a_kid_not_seen_before_refetches_at_once_whatever_the_floor() -> None:
+    """VNeID rotated its key moments after our last fetch: the login it signed with the new
+    key is not refused (each refusal burns the person's VNeID sign-in)."""
+    respx.get(f"{ISSUER}/.well-known/openid-configuration").respond(json=discovery())
+    route = respx.get(f"{ISSUER}/jwks")
+    route.side_effect = [
+        httpx.Response(200, json=jwks("a")),
+        httpx.Response(200, json=jwks("a", "b")),
+        httpx.Response(200, json=jwks("a", "b", "c")),
+    ]
+    provider = client(vneid_jwks_min_refetch_seconds=30)
+    await provider.signing_keys()
+    assert "b" in [k.kid for k in (await provider.signing_keys(refresh_for_kid="b")).keys]
+    assert "c" in [k.kid for k in (await provider.signing_keys(refresh_for_kid="c")).keys]
+    assert route.call_count == 3
 
 
 @respx.mock

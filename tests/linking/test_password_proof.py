@@ -119,15 +119,18 @@ async def test_where_configured_a_proof_links_at_once(stack: Stack) -> None:
         assert isinstance(outcome, linking.NeedsReview)
         ticket = proof.issue_proof_ticket(outcome.case, now=stack.clock(), ttl_seconds=60)
     settings = stack.settings.model_copy(update={"link_on_password_proof": True})
+    verdict = await passwords.verify(
+        stack.db, "9212345601", PASSWORD, now=stack.clock(), unknown=stack.ctx.rate_limits
+    )
     async with stack.db.begin() as session:
         proved = await proof.prove_ownership(
             session,
             ticket=ticket,
-            identifier="9212345601",
-            password=PASSWORD,
+            verdict=verdict,
             now=stack.clock(),
             settings=settings,
             request_id="t",
+            unknown=stack.ctx.rate_limits,
         )
     assert isinstance(proved, proof.ProofLinked) and proved.account.id == first_em
     async with stack.db() as session:

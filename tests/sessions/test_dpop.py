@@ -207,3 +207,22 @@ async def test_bearer_tokens_can_be_switched_off(stack: Stack, key: AppDpopKey) 
     assert refused_me.status_code == 401
     assert refused_refresh.status_code == 400
     assert bound["token_type"] == "DPoP"
+
+
+async def test_a_revoked_bound_refresh_token_with_a_valid_proof_is_invalid_grant(
+    stack: Stack, key: AppDpopKey
+) -> None:
+    token_url = f"{stack.settings.public_base_url}/api/v1/auth/token"
+    async with httpx.AsyncClient() as app:
+        tokens = await dpop_login(app, stack, key)
+        revoked = await app.post(
+            f"{stack.broker}/api/v1/auth/revoke", data={"token": tokens["refresh_token"]}
+        )
+        assert revoked.status_code == 200
+        refused = await dpop_refresh(
+            app, stack, tokens["refresh_token"], key.proof("POST", token_url)
+        )
+        # Without a proof, too: the token is over, whatever the binding says.
+        bare = await dpop_refresh(app, stack, tokens["refresh_token"], None)
+    assert refused.status_code == 400 and refused.json()["code"] == "invalid_grant"
+    assert bare.status_code == 400 and bare.json()["code"] == "invalid_grant"

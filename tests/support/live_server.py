@@ -22,7 +22,10 @@ def free_port() -> int:
 def live_server(app: Any, port: int | None = None) -> Iterator[str]:
     """Serve `app` on 127.0.0.1 and yield its base URL; stop it on exit."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    # Proxy headers are the broker's own business (VSSID_TRUSTED_PROXIES), as in `serve`.
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", proxy_headers=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

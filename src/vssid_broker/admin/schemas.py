@@ -172,13 +172,17 @@ class CaseDetail(CaseSummary):
 
 
 class Approve(BaseModel):
-    account_id: int = Field(description="the candidate account to link")
-    version: int = Field(description="the case version you reviewed (optimistic locking)")
+    account_id: int = Field(ge=1, le=2**63 - 1, description="the candidate account to link")
+    version: int = Field(
+        ge=0, le=2**31 - 1, description="the case version you reviewed (optimistic locking)"
+    )
     reason: str | None = Field(default=None, max_length=1000)
 
 
 class Reject(BaseModel):
-    version: int = Field(description="the case version you reviewed (optimistic locking)")
+    version: int = Field(
+        ge=0, le=2**31 - 1, description="the case version you reviewed (optimistic locking)"
+    )
     reason: str = Field(min_length=3, max_length=1000)
 
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vssid_broker.accounts import service as accounts
 from vssid_broker.admin import console_sessions, second_factor
@@ -38,11 +38,12 @@ from vssid_broker.errors.staff import (
 )
 from vssid_broker.passwords import (
     STAFF_MIN_PASSWORD_LENGTH,
+    PasswordVerdict,
+    UnknownIdentifierLockout,
     count_failure,
     hash_password,
     is_locked,
     needs_rehash,
-    verify_password,
 )
 from vssid_broker.sessions import broker_jwt
 from vssid_broker.sessions.keys import SigningKeys
@@ -92,7 +93,7 @@ async def create_staff_user(
         account_id = own.id
     user = StaffUser(
         username=username,
-        password_hash=hash_password(password),
+        password_hash=await hash_password(password),
         role=role,
         account_id=account_id,
         created_at=now,
@@ -105,19 +106,53 @@ async def create_staff_user(
     return user
 
 
+async def verify_password_of(
+    sessions: async_sessionmaker[AsyncSession],
+    username: str,
+    password: str,
+    *,
+    now: datetime,
+    unknown: UnknownIdentifierLockout,
+) -> PasswordVerdict:
+    """Step one of staff sign-in, outside any transaction (`PasswordVerdict` says why). A
+    locked user's password is not looked at; a username that names no one locks the same way,
+    so the lockout tells nothing."""
+    async with sessions() as session:
+        user = await _user(session, username)
+    if user is None:
+        locked = await unknown.unknown_identifier_locked("staff", username)
+    else:
+        locked = is_locked(user.locked_until, now)
+    return await PasswordVerdict.of(
+        username, password, user.password_hash if user else None, locked=locked
+    )
+
+
+async def _user(session: AsyncSession, username: str) -> StaffUser | None:
+    return await session.scalar(select(StaffUser).where(StaffUser.username == username))
+
+
 async def authenticate(
-    session: AsyncSession, username: str, password: str, *, now: datetime
+    session: AsyncSession,
+    verdict: PasswordVerdict,
+    *,
+    now: datetime,
+    unknown: UnknownIdentifierLockout,
 ) -> StaffUser:
-    user = await session.scalar(select(StaffUser).where(StaffUser.username == username))
-    # A locked user is refused before the password is looked at: guessing stops paying.
+    """Step two: the staff user the verdict signs in, or the refusal."""
+    username = verdict.identifier
+    user = await _user(session, username)
     if user is not None and is_locked(user.locked_until, now):
         raise StaffSignInLocked("staff user locked")
-    if not verify_password(user.password_hash if user else None, password):
+    if user is None:
+        if await unknown.unknown_identifier_locked("staff", username):
+            raise StaffSignInLocked("staff user locked")
+        await unknown.count_unknown_identifier_failure("staff", username)
         raise InvalidStaffCredentials("wrong username or password")
-    if user is None or user.disabled_at is not None:
-        raise InvalidStaffCredentials("unknown or disabled staff user")
+    if not verdict.still_matches(user.password_hash) or user.disabled_at is not None:
+        raise InvalidStaffCredentials("wrong username or password, or a disabled staff user")
     if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+        user.password_hash = await hash_password(verdict.password)
     # The failure count is cleared by the second factor (`check_second_factor`), not here: a
     # right password alone must not reset the count of wrong codes.
     return user

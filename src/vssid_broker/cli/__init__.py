@@ -21,13 +21,18 @@ from vssid_broker.config import Settings, SettingsInvalid, load_settings
 from vssid_broker.db import DriverMissing, database, utcnow
 from vssid_broker.errors import CommandRefused, DomainError
 from vssid_broker.logging_setup import configure as configure_logging
-from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
+from vssid_broker.sessions.keys import (
+    KeyEncryptionKeyError,
+    SigningKeys,
+    load_key_encryption_key,
+    parse_key_encryption_key,
+)
 
 DESCRIPTION = """\
 The VssID sign-in broker: VssID accounts, sign-in through VNeID (level 2), session tokens.
 Settings come from VSSID_* environment variables (see the README); `vssid-broker demo` runs
 everything on one machine with demo data."""
-SIGNING_KEY_ACTIONS = ("ensure", "rotate", "list")
+SIGNING_KEY_ACTIONS = ("ensure", "rotate", "list", "rotate-kek")
 CITIZEN_ID_KEY_ACTIONS = ("reseal-citizen-ids",)
 """`keys reseal-citizen-ids`: after a key-encryption-key rotation (docs/privacy.md)."""
 
@@ -82,11 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-progress", action="store_true", help="bulk: no progress bar (for logs and CI)"
     )
 
-    keys = command("keys", "manage the broker's token signing keys and re-seal citizen IDs")
+    keys = command("keys", "manage the broker's keys and re-seal citizen IDs")
     keys.add_argument(
         "action",
         choices=[*SIGNING_KEY_ACTIONS, *CITIZEN_ID_KEY_ACTIONS],
-        help="ensure: create a key if none signs; rotate: publish a new one; list: show them; "
+        help="ensure: create a signing key if none signs; rotate: publish a new one; list: show "
+        "them; rotate-kek: re-encrypt every private key and sealed value under a new "
+        "key-encryption key, read from VSSID_NEW_KEY_ENCRYPTION_KEY or stdin; "
         "reseal-citizen-ids: seal every citizen ID under the current key-encryption key",
     )
     keys.add_argument(
@@ -174,6 +181,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 asyncio.run(run_seed(load_settings(Settings)))
             case "keys" if args.action in CITIZEN_ID_KEY_ACTIONS:
                 asyncio.run(run_reseal(load_settings(Settings)))
+            case "keys" if args.action == "rotate-kek":
+                new = os.environ.get("VSSID_NEW_KEY_ENCRYPTION_KEY") or sys.stdin.readline()
+                asyncio.run(run_rotate_kek(load_settings(Settings), new.strip()))
             case "keys":
                 asyncio.run(
                     run_keys(load_settings(Settings), args.action, args.publish_ahead_seconds)
@@ -227,6 +237,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         CommandRefused,
         SettingsInvalid,
         DriverMissing,
+        KeyEncryptionKeyError,
     ) as error:
         sys.exit(str(error))
 
@@ -239,7 +250,8 @@ def quiet_libraries(verbose: bool) -> None:
 def run_serve(host: str, port: int, workers: int) -> None:
     settings = load_settings(Settings)
     configure_logging(settings.log_level, settings.log_format)
-    asyncio.run(check_schema(settings))  # fail with one clear line, before any worker starts
+    # Fail with one clear line, before any worker starts.
+    asyncio.run(check_ready_to_serve(settings))
     if workers > 1 and settings.metrics_enabled:
         # Each worker writes its values to files here; /metrics adds them up.
         metrics.prepare_multiprocess_dir(
@@ -252,14 +264,18 @@ def run_serve(host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         log_config=None,
-        proxy_headers=True,
+        # The client address for rate limits comes from proxy headers only when the peer is
+        # one of VSSID_TRUSTED_PROXIES (web/client_address.py), never from uvicorn's own rule.
+        proxy_headers=False,
         access_log=False,
     )
 
 
-async def check_schema(settings: Settings) -> None:
-    async with database(settings):
-        pass
+async def check_ready_to_serve(settings: Settings) -> None:
+    """The schema is current and the key-encryption key opens the signing keys."""
+    keys = SigningKeys(settings, load_key_encryption_key(settings))
+    async with database(settings) as db, db.sessions() as session:
+        await keys.require_openable(session)
 
 
 def run_migrate(settings: Settings, revision: str, downgrade: bool) -> None:
@@ -433,6 +449,23 @@ async def run_keys(settings: Settings, action: str, publish_ahead_seconds: int) 
             retired = row.retired_at.isoformat() if row.retired_at else "-"
             signs_from = row.signs_from.isoformat()
             print(f"{row.kid}  {row.alg}  signs_from={signs_from}  retired={retired}")
+
+
+async def run_rotate_kek(settings: Settings, new_key: str) -> None:
+    """The new key comes from the environment or stdin, never the command line. One
+    transaction: every value re-encrypted, or none. Then every process must run with it."""
+    if not new_key:
+        raise CommandRefused("give the new key in VSSID_NEW_KEY_ENCRYPTION_KEY or on stdin")
+    new = parse_key_encryption_key(new_key)
+    keys = SigningKeys(settings, load_key_encryption_key(settings))
+    async with database(settings) as db, db.sessions.begin() as session:
+        count = await keys.rotate_key_encryption_key(session, new)
+    print(
+        f"re-encrypted {count} values under the new key-encryption key; set "
+        "VSSID_KEY_ENCRYPTION_KEY to it for every broker process and restart them"
+    )
+    if settings.key_encryption_key is None:
+        print(f"(the old key is still in {settings.key_encryption_key_file}: replace it)")
 
 
 async def run_purge(settings: Settings) -> None:

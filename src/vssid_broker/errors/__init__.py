@@ -98,3 +98,42 @@ class HealthCardExpired(DomainError):
         "Thẻ bảo hiểm y tế của bạn đã hết hạn sử dụng. Vui lòng gia hạn thẻ (qua đơn vị đang "
         "đóng BHYT cho bạn, đại lý thu hoặc cơ quan BHXH) để tiếp tục khám chữa bệnh BHYT."
     )
+
+
+class RetryLater(DomainError):
+    """A refusal that is over after a while: said with `Retry-After` (RFC 9110 §10.2.3)."""
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class RateLimited(RetryLater):
+    """Too many requests of one kind from one client or at one identifier (RFC 6585 §4)."""
+
+    status = 429
+    code = "rate_limited"
+    message = "Bạn đã thao tác quá nhiều lần trong thời gian ngắn. Vui lòng thử lại sau ít phút."
+
+
+class ServiceUnavailable(RetryLater):
+    """The database cannot be reached: nothing was done, the request may be retried."""
+
+    status = 503
+    code = "service_unavailable"
+    message = "Hệ thống đang tạm thời gián đoạn. Vui lòng thử lại sau ít phút."
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    code = "payload_too_large"
+    message = "Dữ liệu gửi lên quá lớn."
+
+
+class InputRefused(DomainError):
+    """Refused at the edge, before any route: a NUL character, JSON nested too deep. The same
+    code as a route's own invalid request, so a client handles both alike."""
+
+    code = "invalid_request"
+    message = "Yêu cầu chứa dữ liệu không hợp lệ."

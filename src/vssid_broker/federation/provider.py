@@ -1,8 +1,11 @@
 """Talking to VNeID over HTTP: discovery, JWKS, PAR, the token and userinfo endpoints.
 
 Metadata and keys are cached in process memory: they are caches of public documents, not
-state. An unknown `kid` triggers one JWKS refetch, but never more often than the configured
-floor, so a flood of forged tokens cannot turn the broker against the provider.
+state. A `kid` not seen before triggers a JWKS refetch at once: VNeID publishes a new key and
+signs with it, and a login it signed must not wait out a floor (each refused one burns the
+person's VNeID sign-in). The same unknown `kid` again refetches no more often than the
+configured floor, and one refetch at a time serves every request waiting for one, so a flood
+of forged tokens cannot turn the broker against the provider.
 """
 
 from __future__ import annotations
@@ -91,6 +94,8 @@ class _Cached:
 AssertionSigner = Callable[[dict[str, Any]], Awaitable[str]]
 """Signs a client assertion (RFC 7523) with the broker's current key; the JWT as a string."""
 
+MISSED_KIDS_REMEMBERED = 1000
+
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 CLIENT_ASSERTION_LIFETIME_SECONDS = 60
 
@@ -116,6 +121,8 @@ class ProviderClient:
         # are not re-entrant.
         self._metadata_lock = asyncio.Lock()
         self._jwks_lock = asyncio.Lock()
+        self._missed_kids: dict[str, float] = {}
+        """Unknown `kid`s already refetched for, with when (monotonic); bounded."""
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -162,7 +169,7 @@ class ProviderClient:
             refresh_for_kid is not None
             and cached is not None
             and all(key.kid != refresh_for_kid for key in cached.keys)
-            and age >= self._settings.vneid_jwks_min_refetch_seconds
+            and self._may_refetch_for(refresh_for_kid)
         )
         if (
             cached is not None
@@ -185,6 +192,17 @@ class ProviderClient:
             metrics.vneid_fetched("jwks", ok=True)
             self._jwks = _Cached(key_set, time.monotonic())
             return key_set
+
+    def _may_refetch_for(self, kid: str) -> bool:
+        now = time.monotonic()
+        last_miss = self._missed_kids.get(kid)
+        floor = self._settings.vneid_jwks_min_refetch_seconds
+        if last_miss is not None and now - last_miss < floor:
+            return False  # this kid was looked for moments ago, and was not there
+        if len(self._missed_kids) >= MISSED_KIDS_REMEMBERED:
+            self._missed_kids.clear()
+        self._missed_kids[kid] = now
+        return True
 
     # --- endpoints that authenticate the client --------------------------------------------
     async def push_authorization_request(self, params: dict[str, str], client: VneidClient) -> str:

@@ -24,6 +24,7 @@ from vssid_broker.config import Settings
 from vssid_broker.linking import consent
 from vssid_broker.linking.models import FederatedLink, ReviewCase, ReviewReason, ReviewStatus
 from vssid_broker.opaque_tokens import hash_token, new_token
+from vssid_broker.passwords import PasswordVerdict, UnknownIdentifierLockout
 
 
 def proof_allowed(case: ReviewCase) -> bool:
@@ -64,14 +65,15 @@ async def prove_ownership(
     session: AsyncSession,
     *,
     ticket: str,
-    identifier: str,
-    password: str,
+    verdict: PasswordVerdict,
     now: datetime,
     settings: Settings,
     request_id: str | None,
+    unknown: UnknownIdentifierLockout,
 ) -> ProofOutcome:
-    """Rule 3's proof. The ticket is spent first, whatever follows (single use: a wrong
-    password costs a new VNeID login as well as a lockout count). Writes into `session`; the
+    """Rule 3's proof, with the password already checked (`passwords.verify`, outside the
+    transaction). The ticket is spent first, whatever follows (single use: a wrong password
+    costs a new VNeID login as well as a lockout count). Writes into `session`; the
     caller commits even a refusal, so the spent ticket and the failure count stay."""
     case = await session.scalar(
         update(ReviewCase)
@@ -86,7 +88,7 @@ async def prove_ownership(
     )
     if case is None:
         return ProofRefused("proof_invalid")
-    checked = await passwords.check(session, identifier, password, now=now, settings=settings)
+    checked = await passwords.check(session, verdict, now=now, settings=settings, unknown=unknown)
     match checked:
         case passwords.SignedIn(account):
             pass

@@ -30,9 +30,12 @@ async def sign_in(
     now = ctx.clock()
     identifier = identifier.strip()
     shown = mask_identifier(identifier)
+    verdict = await passwords.verify(
+        ctx.autocommit, identifier, password, now=now, unknown=ctx.rate_limits
+    )
     async with ctx.db.begin() as session:
         outcome = await passwords.check(
-            session, identifier, password, now=now, settings=ctx.settings
+            session, verdict, now=now, settings=ctx.settings, unknown=ctx.rate_limits
         )
         if isinstance(outcome, passwords.SignedIn):
             issued = await issue_session(
@@ -91,15 +94,19 @@ PROOF_REFUSALS: dict[str, type[DomainError]] = {
 async def prove_ownership(
     ctx: BrokerContext, *, ticket: str, identifier: str, password: str, request_id: str
 ) -> linking_proof.ProofLinked | linking_proof.ProofFiled:
+    now = ctx.clock()
+    verdict = await passwords.verify(
+        ctx.autocommit, identifier.strip(), password, now=now, unknown=ctx.rate_limits
+    )
     async with ctx.db.begin() as session:
         outcome = await linking_proof.prove_ownership(
             session,
             ticket=ticket,
-            identifier=identifier.strip(),
-            password=password,
-            now=ctx.clock(),
+            verdict=verdict,
+            now=now,
             settings=ctx.settings,
             request_id=request_id,
+            unknown=ctx.rate_limits,
         )
     # Committed above: a spent ticket and a failure count stay spent even when refused.
     if isinstance(outcome, linking_proof.ProofRefused):

@@ -74,8 +74,11 @@ async def verify(
     verification_keys = await keys.verification_keys(session, now)
     try:
         token = jwt.decode(raw, verification_keys, algorithms=[settings.signing_alg])
+        # Leeway for `iat` and `nbf`: another broker process, a second behind the signer, must
+        # not refuse a token issued a moment ago. `exp` is checked without it, below.
         JWTClaimsRegistry(
             now=int(now.timestamp()),
+            leeway=settings.token_clock_leeway_seconds,
             iss={"essential": True, "value": settings.public_base_url},
             aud={"essential": True, "value": kind.audience},
             exp={"essential": True},
@@ -83,6 +86,8 @@ async def verify(
         ).validate(token.claims)
     except (JoseError, ValueError) as error:
         raise BrokerTokenRejected(f"token rejected: {type(error).__name__}") from error
+    if token.claims["exp"] <= now.timestamp():
+        raise BrokerTokenRejected("token rejected: expired")
     if token.header.get("typ") != kind.typ:
         raise BrokerTokenRejected(f"not a {kind.typ} token")
     return dict(token.claims)

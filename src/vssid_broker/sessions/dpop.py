@@ -46,6 +46,13 @@ def target_uri(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, "", ""))
 
 
+def _same_target(htu: str, url: str) -> bool:
+    try:
+        return target_uri(htu) == target_uri(url)
+    except ValueError:  # not a URL at all (an unclosed IPv6 bracket, a bad port)
+        return False
+
+
 async def check_proof(
     session: AsyncSession,
     proofs: list[str],
@@ -96,7 +103,7 @@ async def check_proof(
         raise InvalidDpopProof("DPoP proof htm does not match the request method")
     # Rule 9: the URI of this request.
     htu = claims.get("htu")
-    if not isinstance(htu, str) or target_uri(htu) != target_uri(url):
+    if not isinstance(htu, str) or not _same_target(htu, url):
         raise InvalidDpopProof("DPoP proof htu does not match the request URI")
     # Rule 11: created recently (we use iat, without server nonces).
     iat = claims.get("iat")
@@ -110,7 +117,8 @@ async def check_proof(
         raise InvalidDpopProof("DPoP proof ath is missing or does not match the access token")
     # §11.1: each proof is used once; remembered until it could no longer pass rule 11.
     jti = claims.get("jti")
-    if not isinstance(jti, str) or not jti or len(jti) > 200:
+    # Printable only: the jti is stored, and PostgreSQL refuses a NUL in text.
+    if not isinstance(jti, str) or not jti or len(jti) > 200 or not jti.isprintable():
         raise InvalidDpopProof("DPoP proof has no usable jti")
     try:
         await remember_jti(

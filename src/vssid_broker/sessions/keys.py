@@ -20,9 +20,16 @@ from joserfc import jwe
 from joserfc.jwk import ECKey, KeySet, OctKey, OKPKey
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from vssid_broker.config import Settings
-from vssid_broker.sessions.models import SigningKey
+from vssid_broker.sessions.models import BrowserSession, SigningKey
+
+SEALED_COLUMNS: tuple[InstrumentedAttribute[str | None], ...] = (
+    BrowserSession.vneid_id_token_sealed,
+)
+"""Every column holding a value sealed under the key-encryption key (besides the signing keys):
+`rotate_key_encryption_key` re-seals each."""
 
 CACHE_SECONDS = 30.0
 
@@ -34,13 +41,20 @@ class KeyEncryptionKeyError(RuntimeError):
 def load_key_encryption_key(settings: Settings) -> OctKey:
     """The key that encrypts private signing keys: from the setting, else from its file.
 
-    For the embedded demo the file is created on first use; production sets
-    `VSSID_KEY_ENCRYPTION_KEY` from a secret store, the same on every machine.
+    For the embedded demo on loopback the file is created on first use; on an https public URL
+    the key must be given (`VSSID_KEY_ENCRYPTION_KEY` from a secret store, the same on every
+    machine, or an existing file): a key made up there would be another machine's secret.
+    A new file next to signing keys made under another key is refused at start-up
+    (`SigningKeys.require_openable`), never used.
     """
     if settings.key_encryption_key is not None:
         raw = settings.key_encryption_key.get_secret_value()
     else:
         path = settings.key_encryption_key_file
+        if not path.exists() and settings.secure_cookies:
+            raise KeyEncryptionKeyError(
+                f"no key-encryption key: set VSSID_KEY_ENCRYPTION_KEY or create {path}"
+            )
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             fresh = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
@@ -48,6 +62,10 @@ def load_key_encryption_key(settings: Settings) -> OctKey:
             with os.fdopen(fd, "w") as handle:
                 handle.write(fresh)
         raw = path.read_text().strip()
+    return parse_key_encryption_key(raw)
+
+
+def parse_key_encryption_key(raw: str) -> OctKey:
     try:
         key_bytes = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
     except ValueError as error:
@@ -55,6 +73,10 @@ def load_key_encryption_key(settings: Settings) -> OctKey:
     if len(key_bytes) != 32:
         raise KeyEncryptionKeyError("the key-encryption key must be 32 bytes (base64url)")
     return OctKey.import_key(key_bytes)
+
+
+def _seal(plaintext: str, key: OctKey) -> str:
+    return jwe.encrypt_compact({"alg": "dir", "enc": "A256GCM"}, plaintext, key)
 
 
 def _generate(alg: str) -> ECKey | OKPKey:
@@ -119,17 +141,52 @@ class SigningKeys:
         await session.flush()
         return row
 
-    # --- sealing other secrets at rest -------------------------------------------------------
-    def seal(self, plaintext: str) -> str:
-        """Encrypt a secret kept in the database (JWE dir + A256GCM under the same key)."""
-        return jwe.encrypt_compact(
-            {"alg": "dir", "enc": "A256GCM"}, plaintext, self._encryption_key
-        )
+    async def require_openable(self, session: AsyncSession) -> None:
+        """Refuse to start when signing keys exist that this key-encryption key cannot open
+        (a lost key file silently replaced, a wrong secret): otherwise the broker would report
+        ready and fail every login."""
+        rows = await session.scalars(select(SigningKey).order_by(SigningKey.signs_from.desc()))
+        for row in rows:
+            self._decrypt(row)  # raises KeyEncryptionKeyError with the kid and what to do
 
-    def unseal(self, sealed: str) -> str:
-        plaintext = jwe.decrypt_compact(sealed, self._encryption_key).plaintext
+    async def rotate_key_encryption_key(self, session: AsyncSession, new: OctKey) -> int:
+        """Re-encrypt every private signing key and every sealed secret under `new`, in the
+        caller's transaction (all or nothing); returns how many values were re-encrypted.
+        Every process must then run with the new key."""
+        count = 0
+        for row in await session.scalars(select(SigningKey)):
+            plaintext = self._open(row.private_jwk_encrypted, f"signing key {row.kid}")
+            row.private_jwk_encrypted = _seal(plaintext, new)
+            count += 1
+        for column in SEALED_COLUMNS:
+            for holder in await session.scalars(select(column.class_).where(column.is_not(None))):
+                sealed = getattr(holder, column.key)
+                what = f"{column.class_.__tablename__}.{column.key}"
+                setattr(holder, column.key, _seal(self._open(sealed, what), new))
+                count += 1
+        self._encryption_key = new
+        return count
+
+    def _open(self, sealed: str, what: str) -> str:
+        try:
+            plaintext = jwe.decrypt_compact(sealed, self._encryption_key).plaintext
+        except Exception as error:
+            raise KeyEncryptionKeyError(
+                f"the key-encryption key cannot open {what}: it is not the key the database was "
+                "sealed with (VSSID_KEY_ENCRYPTION_KEY, or the file VSSID_KEY_ENCRYPTION_KEY_FILE "
+                "names); restore that key, or run `vssid-broker keys rotate-kek` with it"
+            ) from error
         assert plaintext is not None
         return plaintext.decode()
+
+    # --- sealing other secrets at rest -------------------------------------------------------
+    def seal(self, plaintext: str) -> str:
+        """Encrypt a secret kept in the database (JWE dir + A256GCM under the same key). A new
+        kind of sealed column is added to `SEALED_COLUMNS`, so `keys rotate-kek` re-seals it."""
+        return _seal(plaintext, self._encryption_key)
+
+    def unseal(self, sealed: str) -> str:
+        return self._open(sealed, "a sealed value")
 
     # --- use ----------------------------------------------------------------------------------
     async def refresh(self, session: AsyncSession, now: datetime, *, force: bool = False) -> None:
@@ -196,16 +253,7 @@ class SigningKeys:
         )
 
     def _decrypt(self, row: SigningKey) -> ActiveKey:
-        try:
-            plaintext = jwe.decrypt_compact(
-                row.private_jwk_encrypted, self._encryption_key
-            ).plaintext
-        except Exception as error:
-            raise KeyEncryptionKeyError(
-                f"cannot decrypt signing key {row.kid}: wrong VSSID_KEY_ENCRYPTION_KEY?"
-            ) from error
-        assert plaintext is not None
-        data = json.loads(plaintext)
+        data = json.loads(self._open(row.private_jwk_encrypted, f"signing key {row.kid}"))
         private: ECKey | OKPKey = (
             ECKey.import_key(data) if data["kty"] == "EC" else OKPKey.import_key(data)
         )

@@ -6,10 +6,22 @@ old one. Here the last three are one statement (`rotate`): on PostgreSQL a data-
 spends the old token and inserts the new one atomically across processes, so two requests with
 the same token can never both win. A token that cannot be spent is explained by `refuse`, which
 also acts on a reuse: a rotated token coming back ends its whole family (RFC 9700 §4.14.2).
+
+A rotation commits before the app has the answer; when the answer is lost (a dropped
+connection, a crash after the commit) the app retries with the token it still holds. Within
+`VSSID_REFRESH_TOKEN_GRACE_SECONDS` of its rotation, while its successor is still unused, that
+retry gets the same successor back (`replay_lost_answer`) instead of ending the family: the
+successor is derived from the spent token with a server key (HMAC), so it can be recomputed and
+never has to be stored. A bound family replays only with a proof of its key; outside the window,
+or once the successor was used, a spent token coming back still ends the family.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -140,9 +152,14 @@ class RotationStatements:
         return cls(spend, issue, spend_and_issue)
 
 
+log = logging.getLogger(__name__)
+
+
 class RefreshTokens:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, successor_key: bytes) -> None:
         self._settings = settings
+        self._successor_key = successor_key
+        self._grace = timedelta(seconds=settings.refresh_token_grace_seconds)
         self._idle = timedelta(seconds=settings.refresh_token_idle_seconds)
         self._rotation = {
             with_proof: RotationStatements.build(
@@ -179,7 +196,7 @@ class RefreshTokens:
             "now": now,
             "idle_since": now - self._idle,
             "proof_jkt": dpop_jkt,
-            "new_hash": hash_token(new_raw := new_token()),
+            "new_hash": hash_token(new_raw := self._successor_of(raw)),
         }
         connection = await session.connection()
         statements = self._rotation[dpop_jkt is not None]
@@ -194,18 +211,64 @@ class RefreshTokens:
         metrics.REFRESH_ROTATIONS.inc()
         return Rotated(new_raw, row.family_id, row.account_id, row.acr, row.dpop_jkt)
 
+    def _successor_of(self, raw: str) -> str:
+        """The token that replaces `raw`: as unguessable as a random one without the key, and
+        the same every time, so a retry can be answered with it."""
+        digest = hmac.new(self._successor_key, raw.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    async def replay_lost_answer(
+        self, session: AsyncSession, raw: str, now: datetime, *, dpop_jkt: str | None = None
+    ) -> Rotated | None:
+        """The successor of a token rotated moments ago whose answer the app never got; None
+        when this is not such a retry (then `refuse` says why, and a reuse ends the family)."""
+        spent = await self.find(session, raw)
+        if (
+            spent is None
+            or spent.rotated_at is None
+            or spent.revoked_at is not None
+            or now - spent.rotated_at > self._grace
+            or (spent.dpop_jkt is not None and spent.dpop_jkt != dpop_jkt)
+            or (spent.dpop_jkt is None and not self._settings.bearer_tokens_allowed)
+        ):
+            return None
+        successor_raw = self._successor_of(raw)
+        successor = await session.scalar(
+            select(RefreshToken).where(
+                RefreshToken.token_hash == hash_token(successor_raw),
+                RefreshToken.family_id == spent.family_id,
+                *self._live_token(now),
+                RefreshToken.account_id.in_(select(Account.id).where(Account.status == "active")),
+            )
+        )
+        if successor is None:
+            return None
+        log.info("refresh retried within the grace window; the same successor answered")
+        return Rotated(
+            successor_raw,
+            successor.family_id,
+            successor.account_id,
+            successor.acr,
+            successor.dpop_jkt,
+        )
+
     async def refuse(self, session: AsyncSession, raw: str, now: datetime) -> NoReturn:
         """Why `rotate` could not spend this token. A spent token coming back revokes its
         family (RFC 9700 §4.14.2): either the app or a thief has a copy, and we cannot tell
         which. Run it in a transaction: the revocation and its audit event belong together."""
         await self._revoke_family_if_reused(session, raw, now)
-        await self._refuse_if_binding_failed(session, raw)
+        await self._refuse_if_binding_failed(session, raw, now)
         raise InvalidGrant("refresh token unknown, expired, revoked or already used")
 
-    async def _refuse_if_binding_failed(self, session: AsyncSession, raw: str) -> None:
+    async def _refuse_if_binding_failed(
+        self, session: AsyncSession, raw: str, now: datetime
+    ) -> None:
+        """A token that could be spent but for its binding. A revoked or expired one is not
+        such a token, whatever the proof: `invalid_grant` sends the person back to sign in,
+        where `invalid_dpop_proof` would only make the app retry with another proof."""
         row = await session.scalar(
             select(RefreshToken).where(
-                RefreshToken.token_hash == hash_token(raw), RefreshToken.rotated_at.is_(None)
+                RefreshToken.token_hash == hash_token(raw), *self._live_token(now)
             )
         )
         if row is not None and row.dpop_jkt is not None:

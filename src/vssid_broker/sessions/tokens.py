@@ -70,6 +70,8 @@ async def renew(
     spent (`RefreshTokens.refuse` then says why)."""
     rotated = await refresh.rotate(session, raw, now, dpop_jkt=dpop_jkt)
     if rotated is None:
+        rotated = await refresh.replay_lost_answer(session, raw, now, dpop_jkt=dpop_jkt)
+    if rotated is None:
         return None
     access_token = await access.issue(
         session,

@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,7 +54,9 @@ from vssid_broker.audit.models import AuditEvent
 from vssid_broker.identifiers import mask_citizen_id
 from vssid_broker.linking import consent, review
 from vssid_broker.linking.models import ReviewCase, ReviewReason, ReviewStatus
-from vssid_broker.web.deps import Ctx, RequestId, Staff, staff_sign_in_attempt, staff_with_role
+from vssid_broker.web.deps import Ctx, RequestId, Staff, staff_with_role
+from vssid_broker.web.params import AgeHours, CaseIdInAudit, Moment, Offset, RowId, RowIdFilter
+from vssid_broker.web.rate_limiting import password_attempt
 
 PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
@@ -110,20 +112,30 @@ def decider(user: StaffUser) -> review.Decider:
     "/token",
     tags=["admin: staff"],
     response_model=StaffTokenOut,
-    dependencies=[staff_sign_in_attempt],
     responses={
         401: problem("`invalid_credentials` or `invalid_second_factor`"),
         403: problem("`second_factor_not_enrolled`: enrol at /admin first"),
         429: problem("`staff_sign_in_locked`"),
     },
 )
-async def sign_in(body: StaffSignIn, ctx: Ctx, request_id: RequestId) -> StaffTokenOut:
+async def sign_in(
+    body: StaffSignIn, request: Request, ctx: Ctx, request_id: RequestId
+) -> StaffTokenOut:
     """Staff sign-in with username, password and the authenticator's code; returns a
-    short-lived bearer token. Wrong passwords and wrong codes count towards the lockout."""
+    short-lived bearer token. Wrong passwords and wrong codes count towards the lockout, and
+    every attempt passes the rate limits of password sign-ins."""
+    async with password_attempt(request, ctx, realm="staff", identifier=body.username):
+        return await _sign_in(body, ctx, request_id)
+
+
+async def _sign_in(body: StaffSignIn, ctx: Ctx, request_id: RequestId) -> StaffTokenOut:
     now = ctx.clock()
+    verdict = await staff.verify_password_of(
+        ctx.autocommit, body.username, body.password, now=now, unknown=ctx.rate_limits
+    )
     try:
         async with ctx.db.begin() as session:
-            user = await staff.authenticate(session, body.username, body.password, now=now)
+            user = await staff.authenticate(session, verdict, now=now, unknown=ctx.rate_limits)
             factor = await staff.check_second_factor(session, user, body.otp, ctx.keys, now)
             token = await staff.issue_staff_token(session, ctx.keys, ctx.settings, user, now)
             audit.record(
@@ -154,18 +166,14 @@ async def list_cases(
     ctx: Ctx,
     status: ReviewStatus | None = None,
     reason: ReviewReason | None = None,
-    min_age_hours: Annotated[
-        int | None, Query(ge=0, description="opened at least this long ago")
-    ] = None,
-    max_age_hours: Annotated[
-        int | None, Query(ge=0, description="opened at most this long ago")
-    ] = None,
+    min_age_hours: AgeHours = None,
+    max_age_hours: AgeHours = None,
     assigned_to: Annotated[
         str | None, Query(max_length=64, description="a staff username; empty: unassigned")
     ] = None,
     sort: review.CaseSort = "created_at",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> CasePage:
     """The review queue, oldest first by default, with counts per status; citizen IDs masked."""
     async with ctx.db() as session:
@@ -193,7 +201,7 @@ async def list_cases(
 
 
 @reading_cases.get("/cases/{case_id}", tags=CASES, response_model=CaseDetail, responses=CASE_ERRORS)
-async def get_case(case_id: int, user: Staff, ctx: Ctx, request_id: RequestId) -> CaseDetail:
+async def get_case(case_id: RowId, user: Staff, ctx: Ctx, request_id: RequestId) -> CaseDetail:
     """One case: VNeID's verified claims against each candidate account, and why it is here.
     Reading a person's evidence is audited (who, which case, which accounts)."""
     async with ctx.db.begin() as session:
@@ -253,7 +261,7 @@ async def find_accounts(
     responses=CASE_ERRORS,
 )
 async def reveal_case_citizen_id(
-    case_id: int, user: Staff, ctx: Ctx, request_id: RequestId
+    case_id: RowId, user: Staff, ctx: Ctx, request_id: RequestId
 ) -> RevealedCitizenId:
     """The case's full citizen ID, to compare with the person's card; recorded in the trail."""
     async with ctx.db.begin() as session:
@@ -273,7 +281,7 @@ async def _decided(session: AsyncSession, case: ReviewCase) -> CaseDetail:
     "/cases/{case_id}/approve", tags=CASES, response_model=CaseDetail, responses=CASE_ERRORS
 )
 async def approve_case(
-    case_id: int, body: Approve, user: Staff, ctx: Ctx, request_id: RequestId
+    case_id: RowId, body: Approve, user: Staff, ctx: Ctx, request_id: RequestId
 ) -> CaseDetail:
     """Approve a candidate. With four eyes (`VSSID_REVIEW_FOUR_EYES`, the default) the case
     becomes `proposed` and another staff member confirms it; otherwise the link is made."""
@@ -297,7 +305,7 @@ async def approve_case(
     "/cases/{case_id}/reject", tags=CASES, response_model=CaseDetail, responses=CASE_ERRORS
 )
 async def reject_case(
-    case_id: int, body: Reject, user: Staff, ctx: Ctx, request_id: RequestId
+    case_id: RowId, body: Reject, user: Staff, ctx: Ctx, request_id: RequestId
 ) -> CaseDetail:
     """Refuse the link; the person is told at their next login to contact the agency."""
     async with ctx.db.begin() as session:
@@ -312,7 +320,7 @@ async def reject_case(
     "/cases/{case_id}/close", tags=CASES, response_model=CaseDetail, responses=CASE_ERRORS
 )
 async def close_case(
-    case_id: int, body: Reject, user: Staff, ctx: Ctx, request_id: RequestId
+    case_id: RowId, body: Reject, user: Staff, ctx: Ctx, request_id: RequestId
 ) -> CaseDetail:
     """Close a duplicate or superseded case without deciding about the person."""
     async with ctx.db.begin() as session:
@@ -327,7 +335,7 @@ async def close_case(
     "/cases/{case_id}/confirm", tags=CASES, response_model=CaseDetail, responses=CASE_ERRORS
 )
 async def confirm_case(
-    case_id: int, body: Confirm, user: Staff, ctx: Ctx, request_id: RequestId
+    case_id: RowId, body: Confirm, user: Staff, ctx: Ctx, request_id: RequestId
 ) -> CaseDetail:
     """Four eyes: confirm another reviewer's approval; the link is made now."""
     async with ctx.db.begin() as session:
@@ -343,7 +351,7 @@ async def confirm_case(
     "/cases/{case_id}/return", tags=CASES, response_model=CaseDetail, responses=CASE_ERRORS
 )
 async def return_case(
-    case_id: int, body: Reject, user: Staff, ctx: Ctx, request_id: RequestId
+    case_id: RowId, body: Reject, user: Staff, ctx: Ctx, request_id: RequestId
 ) -> CaseDetail:
     """Four eyes: do not confirm; the case goes back to the queue with your reason."""
     async with ctx.db.begin() as session:
@@ -358,7 +366,7 @@ async def return_case(
     "/cases/{case_id}/assign", tags=CASES, response_model=CaseSummary, responses=CASE_ERRORS
 )
 async def assign_case(
-    case_id: int, body: Assign, user: Staff, ctx: Ctx, request_id: RequestId
+    case_id: RowId, body: Assign, user: Staff, ctx: Ctx, request_id: RequestId
 ) -> CaseSummary:
     """Claim a case (your own username), release it (null), or, as an admin, give it to
     someone. A case claimed by another is theirs to decide."""
@@ -395,7 +403,7 @@ async def search_people(
 @helping_people.get(
     "/people/{account_id}", tags=PEOPLE, response_model=PersonOut, responses=ACCOUNT_ERRORS
 )
-async def get_person(account_id: int, user: Staff, ctx: Ctx, request_id: RequestId) -> PersonOut:
+async def get_person(account_id: RowId, user: Staff, ctx: Ctx, request_id: RequestId) -> PersonOut:
     """The account, its linked identities, its live sessions and its review cases (an audited
     read of the person's data)."""
     async with ctx.db.begin() as session:
@@ -419,7 +427,7 @@ async def get_person(account_id: int, user: Staff, ctx: Ctx, request_id: Request
     responses=ACCOUNT_ERRORS,
 )
 async def reveal_person_citizen_id(
-    account_id: int, user: Staff, ctx: Ctx, request_id: RequestId
+    account_id: RowId, user: Staff, ctx: Ctx, request_id: RequestId
 ) -> RevealedCitizenId:
     """The account's full citizen ID (empty if it has none); recorded in the trail."""
     async with ctx.db.begin() as session:
@@ -438,7 +446,7 @@ async def reveal_person_citizen_id(
     responses=ACCOUNT_ERRORS,
 )
 async def end_person_sessions(
-    account_id: int, body: Reason, user: Staff, ctx: Ctx, request_id: RequestId
+    account_id: RowId, body: Reason, user: Staff, ctx: Ctx, request_id: RequestId
 ) -> SessionsEnded:
     """End every browser session and app installation of the person."""
     async with ctx.db.begin() as session:
@@ -469,7 +477,7 @@ async def _set_locked(
     responses=ACCOUNT_ERRORS,
 )  # fmt: skip
 async def lock_person(
-    account_id: int, body: Reason, user: Staff, ctx: Ctx, request_id: RequestId
+    account_id: RowId, body: Reason, user: Staff, ctx: Ctx, request_id: RequestId
 ) -> PersonSummary:
     """Lock the account (every session ends now); the reason goes to the trail."""
     return await _set_locked(ctx, account_id, body, user, request_id, True)
@@ -480,7 +488,7 @@ async def lock_person(
     responses=ACCOUNT_ERRORS,
 )  # fmt: skip
 async def unlock_person(
-    account_id: int, body: Reason, user: Staff, ctx: Ctx, request_id: RequestId
+    account_id: RowId, body: Reason, user: Staff, ctx: Ctx, request_id: RequestId
 ) -> PersonSummary:
     """Unlock a locked account; the reason goes to the trail."""
     return await _set_locked(ctx, account_id, body, user, request_id, False)
@@ -491,7 +499,7 @@ async def unlock_person(
     responses=ACCOUNT_ERRORS,
 )  # fmt: skip
 async def list_identities(
-    account_id: int, user: Staff, ctx: Ctx, request_id: RequestId
+    account_id: RowId, user: Staff, ctx: Ctx, request_id: RequestId
 ) -> list[LinkOut]:
     """The VNeID identities linked to an account (an audited read of the person's data)."""
     async with ctx.db.begin() as session:
@@ -507,7 +515,7 @@ async def list_identities(
     responses={404: problem("`link_not_found`")},
 )
 async def unlink_identity(
-    account_id: int, link_id: int, body: Unlink, user: Staff, ctx: Ctx, request_id: RequestId
+    account_id: RowId, link_id: RowId, body: Unlink, user: Staff, ctx: Ctx, request_id: RequestId
 ) -> UnlinkedOut:
     """Admins only: remove a link and revoke the account's refresh tokens and browser sessions."""
     async with ctx.db.begin() as session:
@@ -540,8 +548,8 @@ async def _audit_rows(
 
 
 def audit_filters(
-    account_id: int | None = None,
-    case_id: int | None = None,
+    account_id: RowIdFilter = None,
+    case_id: CaseIdInAudit = None,
     actor: Annotated[str | None, Query(max_length=100, description="e.g. staff:alice")] = None,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -558,13 +566,13 @@ def audit_filters(
 @auditing.get("/audit", tags=["admin: audit"], response_model=Page[AuditEventOut])
 async def audit_trail(
     ctx: Ctx,
-    account_id: int | None = None,
-    case_id: int | None = None,
+    account_id: RowIdFilter = None,
+    case_id: CaseIdInAudit = None,
     actor: Annotated[str | None, Query(max_length=100, description="e.g. staff:alice")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Moment = None,
+    until: Moment = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Page[AuditEventOut]:
     """Auditors and admins: the audit trail, newest first."""
     filters = audit_filters(account_id, case_id, actor, since, until)
@@ -582,11 +590,11 @@ async def audit_csv(
     ctx: Ctx,
     user: Staff,
     request_id: RequestId,
-    account_id: int | None = None,
-    case_id: int | None = None,
+    account_id: RowIdFilter = None,
+    case_id: CaseIdInAudit = None,
     actor: Annotated[str | None, Query(max_length=100)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Moment = None,
+    until: Moment = None,
 ) -> Response:
     """Auditors and admins: the filtered trail as CSV (at most 10 000 rows); the export itself
     is recorded."""
@@ -668,7 +676,7 @@ async def create_staff(body: StaffCreate, user: Staff, ctx: Ctx, request_id: Req
     "/staff/{staff_id}", tags=["admin: staff"], response_model=StaffOut, responses=STAFF_ERRORS
 )
 async def change_staff(
-    staff_id: int, body: StaffChangeIn, user: Staff, ctx: Ctx, request_id: RequestId
+    staff_id: RowId, body: StaffChangeIn, user: Staff, ctx: Ctx, request_id: RequestId
 ) -> StaffOut:
     """Disable, enable, reset the password, reset the second factor, or change the role."""
     async with ctx.db.begin() as session:

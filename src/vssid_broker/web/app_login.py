@@ -20,11 +20,12 @@ from vssid_broker.login.schemas import (
     StartResponse,
 )
 from vssid_broker.web.deps import Ctx, RequestId, dpop_proof_if_sent
+from vssid_broker.web.rate_limiting import LimitLoginStart, LimitTokenEndpoint, password_attempt
 
 router = APIRouter(prefix="/api/v1/auth", tags=["mobile login"])
 
 
-@router.post("/vneid/start", response_model=StartResponse)
+@router.post("/vneid/start", response_model=StartResponse, dependencies=[LimitLoginStart])
 async def start(body: StartRequest, ctx: Ctx) -> StartResponse:
     # RFC 9700 §2.1: redirect URIs are compared as exact strings, no patterns.
     if not ctx.settings.is_app_redirect_uri(body.redirect_uri):
@@ -42,7 +43,7 @@ async def start(body: StartRequest, ctx: Ctx) -> StartResponse:
     )
 
 
-@router.post("/vneid/complete", response_model=LoginTokensOut)
+@router.post("/vneid/complete", response_model=LoginTokensOut, dependencies=[LimitTokenEndpoint])
 async def complete(
     body: CompleteRequest, request: Request, ctx: Ctx, request_id: RequestId
 ) -> LoginTokensOut:
@@ -64,21 +65,25 @@ async def complete(
 
 
 @router.post("/vneid/prove", response_model=ProofOut)
-async def prove(body: ProofRequest, ctx: Ctx, request_id: RequestId) -> ProofOut:
-    outcome = await password.prove_ownership(
-        ctx,
-        ticket=body.proof_ticket,
-        identifier=body.identifier,
-        password=body.password,
-        request_id=request_id,
-    )
+async def prove(body: ProofRequest, request: Request, ctx: Ctx, request_id: RequestId) -> ProofOut:
+    async with password_attempt(request, ctx, realm="account", identifier=body.identifier):
+        outcome = await password.prove_ownership(
+            ctx,
+            ticket=body.proof_ticket,
+            identifier=body.identifier,
+            password=body.password,
+            request_id=request_id,
+        )
     return ProofOut(outcome="linked" if isinstance(outcome, ProofLinked) else "filed_for_review")
 
 
 @router.post("/password", response_model=LoginTokensOut)
-async def password_sign_in(body: PasswordSignIn, ctx: Ctx, request_id: RequestId) -> LoginTokensOut:
-    account, issued = await password.sign_in(
-        ctx, body.identifier, body.password, request_id=request_id
-    )
+async def password_sign_in(
+    body: PasswordSignIn, request: Request, ctx: Ctx, request_id: RequestId
+) -> LoginTokensOut:
+    async with password_attempt(request, ctx, realm="account", identifier=body.identifier):
+        account, issued = await password.sign_in(
+            ctx, body.identifier, body.password, request_id=request_id
+        )
     assert issued.tokens is not None
     return LoginTokensOut.of(issued.tokens, account=AccountOut.of(account), linked_now=False)

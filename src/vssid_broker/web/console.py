@@ -23,6 +23,7 @@ from vssid_broker.admin import console_sessions, people, second_factor
 from vssid_broker.admin import service as staff
 from vssid_broker.admin.models import StaffConsoleSession, StaffRole, StaffUser
 from vssid_broker.audit import service as audit
+from vssid_broker.errors import RateLimited
 from vssid_broker.errors.login import CsrfRefused
 from vssid_broker.errors.staff import (
     InvalidStaffCredentials,
@@ -33,8 +34,9 @@ from vssid_broker.identifiers import mask_citizen_id
 from vssid_broker.linking import consent, review
 from vssid_broker.linking.models import ReviewReason, ReviewStatus
 from vssid_broker.web.admin import audit_export
-from vssid_broker.web.deps import Ctx, RequestId, staff_sign_in_attempt
+from vssid_broker.web.deps import Ctx, RequestId
 from vssid_broker.web.pages import require_same_origin
+from vssid_broker.web.rate_limiting import LimitSecondFactor, password_attempt
 from vssid_broker.web.rendering import templates
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -175,25 +177,36 @@ async def sign_in_page(request: Request, ctx: Ctx, ended: bool = False) -> Respo
     return page(request, "sign_in.html", None, ended=ended, error=None)
 
 
-@router.post("/sign-in", dependencies=[staff_sign_in_attempt])
+@router.post("/sign-in")
 async def sign_in(request: Request, ctx: Ctx, request_id: RequestId) -> Response:
     form = await form_of(request, ctx)
     username, password = form.get("username", "")[:64], form.get("password", "")[:1024]
     now = ctx.clock()
     try:
-        async with ctx.db.begin() as session:
-            user = await staff.authenticate(session, username, password, now=now)
-            raw = console_sessions.start(session, user, now=now, settings=ctx.settings)
-            enrolled = user.totp_enrolled_at is not None
-    except staff.SIGN_IN_REFUSALS as refusal:
-        async with ctx.db.begin() as session:
-            await staff.record_refused_sign_in(
-                session, username, refusal, now=now, settings=ctx.settings,
-                request_id=request_id,
-            )  # fmt: skip
-        status = 401 if isinstance(refusal, InvalidStaffCredentials) else refusal.status
+        # The limits of every password sign-in (per client, per username, per both) and the
+        # lockout that answers alike for usernames that name no one.
+        async with password_attempt(request, ctx, realm="staff", identifier=username):
+            verdict = await staff.verify_password_of(
+                ctx.autocommit, username, password, now=now, unknown=ctx.rate_limits
+            )
+            try:
+                async with ctx.db.begin() as session:
+                    user = await staff.authenticate(
+                        session, verdict, now=now, unknown=ctx.rate_limits
+                    )
+                    raw = console_sessions.start(session, user, now=now, settings=ctx.settings)
+                    enrolled = user.totp_enrolled_at is not None
+            except staff.SIGN_IN_REFUSALS as refusal:
+                async with ctx.db.begin() as session:
+                    await staff.record_refused_sign_in(
+                        session, username, refusal, now=now, settings=ctx.settings,
+                        request_id=request_id,
+                    )  # fmt: skip
+                raise
+    except (*staff.SIGN_IN_REFUSALS, RateLimited) as refusal:
         response = page(request, "sign_in.html", None, ended=False, error=refusal.message)
-        response.status_code = status
+        response.status_code = refusal.status
+        response.headers.update(refusal.headers)
         return response
     response = see_other("/admin/second-factor" if enrolled else "/admin/enrol")
     set_cookie(response, raw, ctx)
@@ -225,7 +238,7 @@ async def enrol_page(request: Request, ctx: Ctx, console: HalfSignedIn) -> Respo
     )  # fmt: skip
 
 
-@router.post("/enrol", dependencies=[staff_sign_in_attempt])
+@router.post("/enrol", dependencies=[LimitSecondFactor])
 async def enrol(
     request: Request, ctx: Ctx, console: HalfSignedIn, request_id: RequestId
 ) -> Response:
@@ -273,7 +286,7 @@ async def second_factor_page(request: Request, console: HalfSignedIn) -> Respons
     return page(request, "second_factor.html", console, error=None)
 
 
-@router.post("/second-factor", dependencies=[staff_sign_in_attempt])
+@router.post("/second-factor", dependencies=[LimitSecondFactor])
 async def check_second_factor(
     request: Request, ctx: Ctx, console: HalfSignedIn, request_id: RequestId
 ) -> Response:

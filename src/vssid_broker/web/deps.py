@@ -132,12 +132,3 @@ def staff_with_role(*roles: StaffRole) -> Any:
         return user
 
     return Depends(check)
-
-
-async def limit_staff_sign_in(request: Request, ctx: Ctx) -> None:
-    """THE call site of the per-client-IP rate limit on staff sign-in (password and second
-    factor, console and API). The per-user lockout (`passwords.count_failure`) already
-    applies; the per-IP limiter plugs in here and raises its own refusal."""
-
-
-staff_sign_in_attempt = Depends(limit_staff_sign_in)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import secrets
 from time import perf_counter
+from urllib.parse import urlsplit
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vssid_broker import metrics
+from vssid_broker.config import Settings
 from vssid_broker.logging_setup import request_id_var, request_scope_var
 
 access_log = logging.getLogger("vssid_broker.access")
@@ -26,6 +28,38 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
+
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+"""FastAPI's API browser: its page loads Swagger UI from a CDN with an inline start-up script,
+so it gets its own, wider policy (it shows only the public OpenAPI document)."""
+DOCS_SCRIPT_SOURCES = "https://cdn.jsdelivr.net 'unsafe-inline'"
+
+
+def content_security_policy(settings: Settings, *, also_from: str = "") -> str:
+    """Scripts and styles only from our own files (no inline script, no `on…=` handler), no
+    framing by anyone (clickjacking), forms posted only to us and to VNeID (RP-initiated
+    logout posts its `id_token_hint` there)."""
+    vneid = urlsplit(settings.vneid_issuer)
+    return "; ".join(
+        (
+            "default-src 'self'",
+            f"script-src 'self'{also_from}",
+            f"style-src 'self'{also_from}",
+            "img-src 'self' data:",
+            "object-src 'none'",
+            "base-uri 'none'",
+            f"form-action 'self' {vneid.scheme}://{vneid.netloc}",
+            "frame-ancestors 'none'",
+        )
+    )
+
+
+def security_headers(settings: Settings) -> dict[str, str]:
+    """The headers of every response; HSTS (RFC 6797) when the public URL is https."""
+    headers = SECURITY_HEADERS | {"Content-Security-Policy": content_security_policy(settings)}
+    if settings.secure_cookies:
+        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+    return headers
 
 
 def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
@@ -40,9 +74,15 @@ def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
 
 
 class RequestIdMiddleware:
-    def __init__(self, app: ASGIApp, *, access_log: bool = False) -> None:
+    def __init__(self, app: ASGIApp, *, settings: Settings, access_log: bool = False) -> None:
         self.app = app
         self.access_log = access_log
+        self.headers = security_headers(settings)
+        self.docs_headers = self.headers | {
+            "Content-Security-Policy": content_security_policy(
+                settings, also_from=f" {DOCS_SCRIPT_SOURCES}"
+            )
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,7 +102,13 @@ class RequestIdMiddleware:
                 # Responses are personal unless a route says otherwise (the JWKS, static files).
                 if "cache-control" not in headers:
                     headers["Cache-Control"] = "no-store"
-                headers.update(SECURITY_HEADERS)
+                docs = scope["path"] in DOCS_PATHS
+                # A route that sets its own policy keeps it: front-channel logout's CSP lets
+                # VNeID (and only VNeID) frame it, so it gets no X-Frame-Options: DENY either.
+                own_policy = "content-security-policy" in headers
+                for name, value in (self.docs_headers if docs else self.headers).items():
+                    if name not in headers and not (own_policy and name == "X-Frame-Options"):
+                        headers[name] = value
             await send(message)
 
         token, scope_token = request_id_var.set(rid), request_scope_var.set(scope)

@@ -26,6 +26,7 @@ from vssid_broker.sessions import browser as browser_sessions
 from vssid_broker.sessions.models import BrowserSession
 from vssid_broker.web import refusals
 from vssid_broker.web.deps import Ctx, RequestId
+from vssid_broker.web.rate_limiting import LimitLoginStart
 from vssid_broker.web.rendering import templates
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,12 @@ ACCOUNT_PAGE_SIZE = 10
 
 def safe_return_to(value: str | None) -> str:
     """Only local paths: an open redirect after login is a phishing tool (RFC 9700 §4.11)."""
-    if value and value.startswith("/") and not value.startswith(("//", "/\\")):
+    if (
+        value
+        and value.startswith("/")
+        and not value.startswith(("//", "/\\"))
+        and value.isprintable()
+    ):
         return value
     return "/account"
 
@@ -88,8 +94,10 @@ async def index(request: Request, ctx: Ctx) -> Response:
     )
 
 
-@router.get("/auth/vneid/login")
-async def vneid_login(ctx: Ctx, return_to: Annotated[str | None, Query()] = None) -> Response:
+@router.get("/auth/vneid/login", dependencies=[LimitLoginStart])
+async def vneid_login(
+    ctx: Ctx, return_to: Annotated[str | None, Query(max_length=500)] = None
+) -> Response:
     binding = new_token()
     started = await login.start(
         ctx,

@@ -11,16 +11,25 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vssid_broker import metrics
-from vssid_broker.errors import DomainError
+from vssid_broker.db import database_unreachable
+from vssid_broker.errors import DomainError, ServiceUnavailable
 from vssid_broker.errors.tokens import InvalidDpopProof
+from vssid_broker.logging_setup import OncePerInterval
 from vssid_broker.web.rendering import templates
 
 log = logging.getLogger(__name__)
 
 API_PREFIXES = ("/api/", "/admin/api/", "/.well-known/")
+
+DATABASE_OUTAGE_LOG_SECONDS = 30.0
+"""During a database outage, one log line per this many seconds (with the count in between)."""
+
 
 HTTP_MESSAGES = {
     404: "Không tìm thấy trang bạn yêu cầu.",
@@ -82,7 +91,17 @@ def respond(
     return page
 
 
-def install(app: FastAPI) -> None:
+def methods_of(request: Request) -> set[str]:
+    path = request.url.path
+    return {
+        method
+        for route in request.app.router.routes
+        if isinstance(route, APIRoute) and route.path_regex.match(path)
+        for method in route.methods or ()
+    }
+
+
+def install(app: FastAPI, *, database_retry_after: int) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, error: DomainError) -> Response:
         metrics.refusal(error.code)
@@ -112,12 +131,40 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
-        return respond(
+        response = respond(
             request,
             status=error.status_code,
             code=f"http_{error.status_code}",
             message=HTTP_MESSAGES.get(error.status_code, "Yêu cầu không thể được xử lý."),
         )
+        response.headers.update(error.headers or {})
+        if error.status_code == 405:
+            # RFC 9110 §15.5.6: every method of the resource, not only the first route's.
+            response.headers["Allow"] = ", ".join(sorted(methods_of(request)))
+        return response
+
+    outage_log = OncePerInterval(DATABASE_OUTAGE_LOG_SECONDS)
+
+    async def database_error(request: Request, error: Exception) -> Response:
+        """The database cannot be reached (down, restarting, connections killed): 503 with
+        `Retry-After`, logged once per interval, not once per request. SQLAlchemy replaces
+        the broken connections, so requests succeed again by themselves once it is back."""
+        if not database_unreachable(error):
+            return await unexpected(request, error)
+        if outage_log.due():
+            log.error(
+                "database unreachable (%s); answering 503 (%d more since the last line)",
+                type(error.__cause__ or error).__name__,
+                outage_log.take_suppressed(),
+            )
+        return await domain_error(
+            request, ServiceUnavailable("database unreachable", retry_after=database_retry_after)
+        )
+
+    # Registered by class (not as the catch-all below), so an outage is answered and ends
+    # here instead of also being re-raised to the server, which logs each one in full.
+    for error_class in (DBAPIError, SQLAlchemyTimeoutError, OSError):
+        app.add_exception_handler(error_class, database_error)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> Response:

@@ -30,6 +30,7 @@ from vssid_broker.sessions import tokens as app_tokens
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
 from vssid_broker.sessions.schemas import TokensOut
 from vssid_broker.web.deps import Ctx, RequestId, dpop_proof_if_sent
+from vssid_broker.web.rate_limiting import LimitTokenEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ async def _params(request: Request) -> dict[str, Any]:
     return dict(await request.form())
 
 
-@router.post("/api/v1/auth/token", response_model=TokensOut)
+@router.post("/api/v1/auth/token", response_model=TokensOut, dependencies=[LimitTokenEndpoint])
 async def refresh(request: Request, ctx: Ctx, request_id: RequestId) -> TokensOut:
     raw = RefreshTokens.validate_token_request(await _params(request))
     proof = await dpop_proof_if_sent(request, ctx)
@@ -123,7 +124,7 @@ async def _refuse_refresh(ctx: Ctx, raw: str, now: datetime, request_id: str) ->
     raise refusal
 
 
-@router.post("/api/v1/auth/revoke", status_code=200)
+@router.post("/api/v1/auth/revoke", status_code=200, dependencies=[LimitTokenEndpoint])
 async def revoke(request: Request, ctx: Ctx, request_id: RequestId) -> Response:
     params = await _params(request)
     raw = params.get("token")
@@ -147,7 +148,7 @@ async def revoke(request: Request, ctx: Ctx, request_id: RequestId) -> Response:
     return Response(status_code=200)
 
 
-@router.post("/api/v1/auth/introspect")
+@router.post("/api/v1/auth/introspect", dependencies=[LimitTokenEndpoint])
 async def introspect(request: Request, ctx: Ctx) -> dict[str, Any]:
     caller = authenticate_service(request, ctx.settings)
     params = await _params(request)

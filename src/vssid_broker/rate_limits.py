@@ -1,0 +1,160 @@
+"""Rate limits and the lockout of identifiers that name no one, with the `limits` library.
+
+Counters live in memory for the embedded default (one process) or in Redis when several broker
+processes serve (`VSSID_RATE_LIMIT_STORAGE=redis://…`): every process then sees the same
+counts. The sliding-window-counter strategy keeps two integers per key, in either storage.
+
+Keys never hold an identifier or an address as such: each is an HMAC under a key derived from
+the key-encryption key (the same in every process), so a Redis dump names no citizen.
+
+When the storage cannot be reached the limits let requests through (logged once per interval):
+an outage of the counters must not become an outage of sign-in. The per-account lockout in the
+database and the bounded password threads (`vssid_broker.passwords`) still hold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import math
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.aio.storage import Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.storage import storage_from_string
+
+from vssid_broker.config import Settings, parse_rate_limit
+from vssid_broker.logging_setup import OncePerInterval
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One named limit: `name` goes into the key (and the 429's detail), `items` are its
+    rates ("30/minute;500/day" is two)."""
+
+    name: str
+    items: tuple[RateLimitItem, ...]
+
+    @classmethod
+    def of(cls, name: str, notation: str) -> Rule:
+        return cls(name, tuple(parse_rate_limit(notation)))
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Every limit of the broker, read from the settings once."""
+
+    password_per_ip: Rule
+    password_per_identifier: Rule
+    password_per_ip_and_identifier: Rule
+    login_start_per_ip: Rule
+    token_per_ip: Rule
+
+    @classmethod
+    def of(cls, settings: Settings) -> Rules:
+        return cls(
+            Rule.of("password_per_ip", settings.rate_limit_password_per_ip),
+            Rule.of("password_per_identifier", settings.rate_limit_password_per_identifier),
+            Rule.of(
+                "password_per_ip_and_identifier",
+                settings.rate_limit_password_per_ip_and_identifier,
+            ),
+            Rule.of("login_start_per_ip", settings.rate_limit_login_start_per_ip),
+            Rule.of("token_per_ip", settings.rate_limit_token_per_ip),
+        )
+
+
+def storage_uri(setting: str) -> str:
+    """The `limits` async storage for `VSSID_RATE_LIMIT_STORAGE` (memory:// or redis://)."""
+    parts = urlsplit(setting)
+    return urlunsplit(parts._replace(scheme=f"async+{parts.scheme}"))
+
+
+class RateLimits:
+    """The counters of one broker process (shared through Redis when configured)."""
+
+    def __init__(self, settings: Settings, key_secret: bytes) -> None:
+        self.rules = Rules.of(settings)
+        options: dict[str, float | str | bool] = {}
+        if settings.rate_limit_storage != "memory://":
+            options = {"implementation": "redispy", "socket_timeout": 0.5}
+        storage = storage_from_string(storage_uri(settings.rate_limit_storage), **options)
+        assert isinstance(storage, Storage)  # an async+ scheme gives an asyncio storage
+        self._storage = storage
+        self._limiter = SlidingWindowCounterRateLimiter(self._storage)
+        self._key_secret = key_secret
+        self._lockout = RateLimitItemPerSecond(
+            settings.password_max_failures, settings.password_lockout_seconds
+        )
+        self._outage_log = OncePerInterval(60)
+
+    def _key(self, *parts: str) -> str:
+        return hmac.new(self._key_secret, "\x1f".join(parts).encode(), hashlib.sha256).hexdigest()[
+            :32
+        ]
+
+    async def hit(self, rule: Rule, *parts: str) -> int | None:
+        """Count one request against `rule` for `parts` (an address, an identifier); None when
+        it may go on, else the seconds after which it may be retried."""
+        return await self._apply(rule, parts, count=True)
+
+    async def exceeded(self, rule: Rule, *parts: str) -> int | None:
+        """Like `hit` without counting: for rules that count only failures."""
+        return await self._apply(rule, parts, count=False)
+
+    async def _apply(self, rule: Rule, parts: tuple[str, ...], *, count: bool) -> int | None:
+        key = self._key(rule.name, *parts)
+        try:
+            for item in rule.items:
+                allowed = (
+                    await self._limiter.hit(item, key)
+                    if count
+                    else await self._limiter.test(item, key)
+                )
+                if not allowed:
+                    stats = await self._limiter.get_window_stats(item, key)
+                    return max(1, math.ceil(stats.reset_time - time.time()))
+        except Exception:
+            self._storage_unreachable()
+        return None
+
+    # --- the lockout of identifiers that name no one --------------------------------------------
+    # A real account locks after `password_max_failures` wrong passwords (a counter in its
+    # database row); an identifier that names no one has no row, so its failures are counted
+    # here, with the same threshold and duration, and it locks the same way: whether a BHXH
+    # code, a citizen ID or a staff username exists cannot be told from the answers.
+    async def unknown_identifier_locked(self, realm: str, identifier: str) -> bool:
+        try:
+            return not await self._limiter.test(
+                self._lockout, self._key("lockout", realm, identifier)
+            )
+        except Exception:
+            self._storage_unreachable()
+            return False
+
+    async def count_unknown_identifier_failure(self, realm: str, identifier: str) -> bool:
+        """Count one failure; True when this one reached the threshold (locked from now)."""
+        key = self._key("lockout", realm, identifier)
+        try:
+            await self._limiter.hit(self._lockout, key)
+            return not await self._limiter.test(self._lockout, key)
+        except Exception:
+            self._storage_unreachable()
+            return False
+
+    def _storage_unreachable(self) -> None:
+        if self._outage_log.due():
+            log.warning(
+                "rate-limit storage unreachable; limits are not enforced until it is back",
+                exc_info=True,
+            )
+
+    async def reset(self) -> None:
+        """Forget every count (tests; an operator lifting a limit after an incident)."""
+        await self._storage.reset()

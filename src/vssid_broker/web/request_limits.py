@@ -1,0 +1,123 @@
+"""Request bodies are read only up to a cap, JSON only up to a nesting depth, and no NUL
+character gets in anywhere.
+
+Every route of the broker takes a small JSON or form body (a few hundred bytes; a logout token
+a few kilobytes), so one cap (`VSSID_MAX_BODY_BYTES`) serves them all, with room for a route
+that needs more in `ROUTE_BODY_LIMITS`. A body announced larger is answered 413 without a byte
+of it being read; a body without a length is read until it passes the cap, then answered 413.
+Deeply nested JSON is refused before any parser walks it (Python's would recurse until it
+fails), 400 `invalid_request`. A NUL character (raw, `%00`, or JSON's `\u0000`) in the path,
+the query or the body is refused the same way: no identifier, username or URL of ours holds
+one, and PostgreSQL refuses it in text (stored in JSON, it broke every later read).
+
+Plain ASGI, like `RequestIdMiddleware`, for the reasons given there.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vssid_broker.errors import DomainError, InputRefused, PayloadTooLarge
+from vssid_broker.web.problems import respond
+
+ROUTE_BODY_LIMITS: dict[str, int] = {}
+"""Paths allowed a larger body than `VSSID_MAX_BODY_BYTES` (none today)."""
+
+
+def json_depth_exceeds(body: bytes | bytearray, limit: int) -> bool:
+    """True when arrays and objects nest deeper than `limit` (strings are skipped, so a
+    bracket inside a string does not count)."""
+    depth, in_string, escaped = 0, False, False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False
+
+
+def has_nul(body: bytes | bytearray, content_type: bytes) -> bool:
+    """A NUL as such, JSON-escaped, or percent-encoded in a form."""
+    if b"\x00" in body or b"\\u0000" in body.lower():
+        return True
+    return b"urlencoded" in content_type and b"%00" in body
+
+
+class RequestLimitsMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_json_depth: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_json_depth = max_json_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
+            await self._refuse(scope, receive, send, InputRefused("NUL in the URL"))
+            return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        cap = ROUTE_BODY_LIMITS.get(scope["path"], self.max_body_bytes)
+        headers = dict(scope["headers"])
+        announced = headers.get(b"content-length", b"").strip()
+        if announced.isdigit() and int(announced) > cap:
+            await self._refuse(scope, receive, send, PayloadTooLarge(f"body over {cap} bytes"))
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > cap:
+                await self._refuse(scope, receive, send, PayloadTooLarge(f"body over {cap} bytes"))
+                return
+            if not message.get("more_body", False):
+                break
+        content_type = headers.get(b"content-type", b"")
+        if has_nul(body, content_type):
+            await self._refuse(scope, receive, send, InputRefused("NUL in the body"))
+            return
+        if b"json" in content_type and json_depth_exceeds(body, self.max_json_depth):
+            refusal = InputRefused(f"JSON nested deeper than {self.max_json_depth}")
+            await self._refuse(scope, receive, send, refusal)
+            return
+        await self.app(scope, _replay(bytes(body), receive), send)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, error: DomainError) -> None:
+        response = respond(
+            Request(scope), status=error.status, code=error.code, message=error.message,
+            detail=error.detail,
+        )  # fmt: skip
+        # The rest of the body is not read: the connection is closed after the answer.
+        response.headers["Connection"] = "close"
+        await response(scope, receive, send)
+
+
+def _replay(body: bytes, then: Receive) -> Receive:
+    """The body read here, then whatever the connection says next (its disconnect)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await then()
+
+    return receive

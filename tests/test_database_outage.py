@@ -1,0 +1,116 @@
+"""The database goes away: every request gets an answer (503 problem+json or the Vietnamese
+page, with Retry-After), the outage is a few log lines instead of one per request, and the
+broker recovers by itself when the database is back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.conftest import Stack
+from tests.sessions.test_refresh import signed_in_app
+from vssid_broker.db import autocommit_session_factory, create_engine, session_factory
+
+UNREACHABLE = "postgresql+asyncpg://postgres@127.0.0.1:9/nowhere"
+"""Nothing listens on the discard port: every connection is refused."""
+
+
+@contextlib.asynccontextmanager
+async def database_gone(stack: Stack) -> AsyncIterator[None]:
+    """The running broker's database is unreachable inside the block."""
+    ctx = stack.ctx
+    kept = ctx.engine, ctx.db, ctx.autocommit
+    gone = create_engine(UNREACHABLE)
+    ctx.engine, ctx.db = gone, session_factory(gone)
+    ctx.autocommit = autocommit_session_factory(gone)
+    try:
+        yield
+    finally:
+        ctx.engine, ctx.db, ctx.autocommit = kept
+        await gone.dispose()
+
+
+def outage_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "database unreachable" in r.getMessage()]
+
+
+async def test_without_a_database_requests_are_answered_503_and_logged_once(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with httpx.AsyncClient() as app:
+        tokens = await signed_in_app(app, stack)
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        caplog.set_level(logging.INFO)
+        async with database_gone(stack):
+            answers = await asyncio.gather(
+                *[app.get(f"{stack.broker}/api/v1/me", headers=bearer) for _ in range(20)],
+                app.post(
+                    f"{stack.broker}/api/v1/auth/token",
+                    data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+                ),
+            )
+            page = await app.get(f"{stack.broker}/", headers={"Cookie": "vssid_session=a-session"})
+            ready = await app.get(f"{stack.broker}/readyz")
+        for answer in answers:
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert answer.json()["code"] == "service_unavailable"
+            assert int(answer.headers["retry-after"]) >= 1
+        assert page.status_code == 503 and "tạm thời gián đoạn" in page.text
+        assert ready.status_code == 503 and page.headers["retry-after"]
+        assert len(outage_lines(caplog)) == 1
+
+        # Back: the same token works, nothing was lost.
+        assert (await app.get(f"{stack.broker}/api/v1/me", headers=bearer)).status_code == 200
+
+
+async def test_connections_killed_during_a_burst_get_answers_and_the_broker_recovers(
+    stack: Stack, caplog: pytest.LogCaptureFixture, engine: AsyncEngine
+) -> None:
+    if not stack.settings.database_url.startswith("postgresql"):
+        pytest.skip("pg_terminate_backend: the PostgreSQL run of the suite")
+    caplog.set_level(logging.INFO)
+    async with httpx.AsyncClient(timeout=20) as app:
+        tokens = await signed_in_app(app, stack)
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+
+        async def burst() -> list[httpx.Response]:
+            return list(
+                await asyncio.gather(
+                    *[app.get(f"{stack.broker}/api/v1/me", headers=bearer) for _ in range(60)]
+                )
+            )
+
+        killer = create_engine(stack.settings.database_url)
+        try:
+            await burst()  # the broker's pool is full of live connections now
+            running = asyncio.create_task(burst())
+            await asyncio.sleep(0.05)
+            async with killer.connect() as connection:
+                killed = await connection.scalar(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+            answers = await running + await burst()
+        finally:
+            await killer.dispose()
+            await engine.dispose()  # the suite's own pooled connections were killed too
+        assert killed and killed > 0
+        assert {a.status_code for a in answers} <= {200, 503}
+        for refused in (a for a in answers if a.status_code == 503):
+            assert refused.json()["code"] == "service_unavailable"
+            assert refused.headers["retry-after"]
+        # Recovered by itself: every request after the outage succeeds.
+        after = await burst()
+        assert [a.status_code for a in after] == [200] * len(after)
+    assert len(outage_lines(caplog)) <= 2
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR and r.exc_info]
