@@ -17,9 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.admin.test_admin_api import PASSWORD, sign_in
+from tests.admin.test_admin_api import sign_in
 from tests.conftest import Stack
 from tests.sessions.test_refresh import signed_in_app
+from tests.support.staff import PASSWORD
 from vssid_broker.admin.models import StaffRole
 from vssid_broker.admin.service import create_staff_user
 

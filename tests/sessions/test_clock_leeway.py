@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import httpx
 
-from tests.admin.test_admin_api import PASSWORD, Staff, sign_in, staff
+from tests.admin.test_admin_api import Staff, sign_in, staff
 from tests.conftest import Stack
 from tests.sessions.test_refresh import signed_in_app
+from tests.support.staff import PASSWORD
 
 __all__ = ["staff"]  # the fixture, used by name below
 

@@ -303,7 +303,7 @@ async def change_staff(
         case "reset_password":
             if password is None or len(password) < STAFF_MIN_PASSWORD_LENGTH:
                 raise WeakStaffPassword("password too short")
-            target.password_hash = hash_password(password)
+            target.password_hash = await hash_password(password)
             target.failed_attempts, target.locked_until = 0, None
         case "reset_second_factor":
             await second_factor.reset(session, target)

@@ -26,7 +26,6 @@ from vssid_broker.audit import service as audit
 from vssid_broker.errors import RateLimited
 from vssid_broker.errors.login import CsrfRefused
 from vssid_broker.errors.staff import (
-    InvalidStaffCredentials,
     ReasonRequired,
     UnknownConsoleAction,
 )

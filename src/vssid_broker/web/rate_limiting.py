@@ -81,9 +81,7 @@ async def _token_endpoint(request: Request, ctx: Ctx) -> None:
 async def _second_factor(request: Request, ctx: Ctx) -> None:
     # A code guessed from one client counts like a password attempt from it; the per-user
     # lockout counts wrong codes too (admin.service.check_second_factor).
-    await enforce(
-        ctx, ctx.rate_limits.rules.password_per_ip, client_address(request, ctx.settings)
-    )
+    await enforce(ctx, ctx.rate_limits.rules.password_per_ip, client_address(request, ctx.settings))
 
 
 LimitLoginStart = Depends(_login_start)
