@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis.asyncio
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Stack
 from tests.linking.test_password_proof import PASSWORD, give_password
@@ -45,6 +46,16 @@ async def sign_in(
         )
 
 
+async def rate_limit_hits(broker: str, limit: str) -> float:
+    async with httpx.AsyncClient() as client:
+        exposition = (await client.get(f"{broker}/metrics")).text
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == "vssid_rate_limit_hits_total" and sample.labels == {"limit": limit}:
+                return sample.value
+    return 0.0
+
+
 def assert_rate_limited(response: httpx.Response) -> None:
     assert response.status_code == 429, response.text
     assert response.headers["content-type"] == "application/problem+json"
@@ -63,7 +74,10 @@ async def test_one_client_is_stopped_before_it_can_lock_someone_out(stack: Stack
         for _ in range(3):
             wrong = await sign_in(broker, AN_BHXH, "doan-sai", forwarded_for=attacker)
             assert wrong.json()["code"] == "invalid_credentials"
+        hits_before = await rate_limit_hits(broker, "password_per_ip_and_identifier")
         assert_rate_limited(await sign_in(broker, AN_BHXH, "doan-sai", forwarded_for=attacker))
+        # Operators see it: the refusal is counted under the limit's name.
+        assert await rate_limit_hits(broker, "password_per_ip_and_identifier") == hits_before + 1
         # The person, from their own phone, still signs in: the attacker never reached a lock.
         person = await sign_in(broker, AN_BHXH, PASSWORD, forwarded_for="203.0.113.20")
         assert person.status_code == 200, person.text
@@ -105,7 +119,11 @@ async def test_a_staff_username_that_names_no_one_locks_like_a_real_one(stack: S
                     for r in [
                         await staff.post(
                             f"{broker}/admin/api/v1/token",
-                            json={"username": username, "password": "doan-sai-2026"},
+                            json={
+                                "username": username,
+                                "password": "doan-sai-2026",
+                                "otp": "000000",
+                            },
                         )
                         for _ in range(4)
                     ]

@@ -202,6 +202,9 @@ __all__ = [
 ]
 
 
+SCHEMA_MISTAKES = ("no such table", "no such column", "has no column", "syntax error")
+
+
 def database_unreachable(error: BaseException) -> bool:
     """True for an error that says the database cannot be reached right now (refused, dropped
     or killed connections, an exhausted pool, SQLite's lock wait running out), as opposed to
@@ -209,7 +212,11 @@ def database_unreachable(error: BaseException) -> bool:
     if isinstance(error, exc.TimeoutError):  # no pooled connection came free in time
         return True
     if isinstance(error, exc.DBAPIError):
-        return error.connection_invalidated or isinstance(
-            error, exc.OperationalError | exc.InterfaceError
+        if error.connection_invalidated or isinstance(error, exc.InterfaceError):
+            return True
+        # SQLite says "operational" of a schema mistake too ("no such table"): that is a bug
+        # to see in full (500 and its traceback), not an outage to retry.
+        return isinstance(error, exc.OperationalError) and not any(
+            mistake in str(error.orig).lower() for mistake in SCHEMA_MISTAKES
         )
     return isinstance(error, OSError)  # refused or reset before SQLAlchemy could wrap it

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from vssid_broker.cli import build_parser
+from vssid_broker.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +32,7 @@ def test_the_simulator_is_probed_on_its_own_port_not_the_brokers() -> None:
 def test_redis_runs_and_the_broker_is_pointed_at_it() -> None:
     redis = services()["redis"]
     host_port = redis["ports"][0].split(":")[1]
-    url = services()["broker"]["environment"]["VSSID_REDIS_URL"]
+    url = services()["broker"]["environment"]["VSSID_RATE_LIMIT_STORAGE"]
     assert url.startswith(f"redis://127.0.0.1:{host_port}/")
     assert services()["broker"]["depends_on"]["redis"] == {"condition": "service_healthy"}
 
@@ -45,3 +46,11 @@ def test_every_broker_command_it_runs_exists() -> None:
             words = shlex.split(part)
             assert words[0] == "vssid-broker"
             parser.parse_args(words[1:])
+
+
+def test_every_broker_setting_it_sets_is_one_the_broker_reads() -> None:
+    # A misspelt name is silently ignored by the broker: the compose file would lie.
+    known = {f"VSSID_{name.upper()}" for name in Settings.model_fields}
+    for name in ("migrate", "broker"):
+        environment = services()[name]["environment"]
+        assert {key for key in environment if key.startswith("VSSID_")} <= known, name

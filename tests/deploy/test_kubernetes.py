@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from vssid_broker.cli import build_parser
+from vssid_broker.config import Settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
@@ -183,3 +184,17 @@ def test_production_pins_its_image(production: list[Manifest]) -> None:
     assert len(broker_images) == 1  # the Jobs run exactly the image that rolls out
     (image,) = broker_images
     assert ":" in image and not image.endswith(":latest")
+
+
+def test_every_setting_the_pods_get_is_one_the_broker_reads(objects: list[Manifest]) -> None:
+    # A misspelt name is silently ignored by the broker; the keys it must share between pods
+    # (key-encryption and blind-index keys) must reach every pod that seals or looks up.
+    known = {f"VSSID_{name.upper()}" for name in Settings.model_fields}
+    config = one(objects, "ConfigMap", "vssid-broker-config")["data"]
+    assert {key for key in config if key.startswith("VSSID_")} <= known
+    for name, spec in pod_specs(objects):
+        for container in spec["containers"]:
+            given = {variable["name"] for variable in container.get("env", [])}
+            assert {key for key in given if key.startswith("VSSID_")} <= known, name
+            if name.startswith("vssid-broker"):
+                assert {"VSSID_KEY_ENCRYPTION_KEY", "VSSID_BLIND_INDEX_KEY"} <= given, name

@@ -45,7 +45,7 @@ def content_security_policy(settings: Settings, *, also_from: str = "") -> str:
             "default-src 'self'",
             f"script-src 'self'{also_from}",
             f"style-src 'self'{also_from}",
-            "img-src 'self' data:",
+            "img-src 'self' data: blob:",  # blob: the app demo's card image, fetched with a token
             "object-src 'none'",
             "base-uri 'none'",
             f"form-action 'self' {vneid.scheme}://{vneid.netloc}",

@@ -19,6 +19,7 @@ from typing import Literal, NoReturn
 
 from fastapi import Depends, Request
 
+from vssid_broker import metrics
 from vssid_broker.config import Settings
 from vssid_broker.context import BrokerContext
 from vssid_broker.errors import DomainError, RateLimited
@@ -59,6 +60,7 @@ def _trusted(address: str, settings: Settings) -> bool:
 
 def refuse(rule: Rule, retry_after: int) -> NoReturn:
     """Answer 429 `rate_limited` with `Retry-After`. Every rate-limit refusal passes here."""
+    metrics.rate_limited(rule.name)
     raise RateLimited(f"rate limit {rule.name} exceeded", retry_after=retry_after)
 
 
