@@ -156,15 +156,19 @@ async def test_a_reviewer_and_an_approver_take_a_case_to_a_linked_sign_in(
     await person.close()
 
     async with stack.db() as session:
-        trail = list(
-            await session.scalars(
-                select(AuditEvent.outcome)
+        rows = list(
+            await session.execute(
+                select(AuditEvent.event_type, AuditEvent.outcome, AuditEvent.actor)
                 .where(AuditEvent.details["case_id"].as_integer() == case_id)
                 .order_by(AuditEvent.id)
             )
         )
+    trail = [outcome for kind, outcome, _ in rows if kind != "personal_data.read"]
     assert trail == ["name_birthdate_match", "claimed", "case", "proposed", "approved",
                      "staff_review"]  # fmt: skip
+    # Opening the case is a read of the person's data: recorded for each of the two staff.
+    readers = {actor for kind, _, actor in rows if kind == "personal_data.read"}
+    assert len(readers) == 2 and all(actor.startswith("staff:") for actor in readers)
 
 
 async def test_refusals_own_case_and_missing_role(stack: Stack, page: Page) -> None:

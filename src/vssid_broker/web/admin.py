@@ -208,11 +208,11 @@ async def get_case(case_id: RowId, user: Staff, ctx: Ctx, request_id: RequestId)
         case = await review.get_case(session, case_id)
         evidence = await review.evidence(session, case)
         for account_id in case.candidate_account_ids:
-            _audit_read(session, ctx, user, request_id, "case_evidence", account_id, case.id)
+            audit_read(session, ctx, user, request_id, "case_evidence", account_id, case.id)
         return CaseDetail.detail(case, evidence)
 
 
-def _audit_read(
+def audit_read(
     session: AsyncSession,
     ctx: Ctx,
     user: StaffUser,
@@ -250,7 +250,7 @@ async def find_accounts(
     no citizen ID in the clear). The search is audited, and answers with the ID masked."""
     async with ctx.db.begin() as session:
         found = await accounts.find_by_citizen_id(session, citizen_id)
-        _audit_read(session, ctx, user, request_id, "account_search", found.id if found else None)
+        audit_read(session, ctx, user, request_id, "account_search", found.id if found else None)
     return [AccountFound.of(found)] if found else []
 
 
@@ -411,7 +411,7 @@ async def get_person(account_id: RowId, user: Staff, ctx: Ctx, request_id: Reque
             session, ctx.refresh_tokens, account_id, ctx.clock(),
             browser_idle_seconds=ctx.settings.browser_session_idle_seconds,
         )  # fmt: skip
-        _audit_read(session, ctx, user, request_id, "account", account_id)
+        audit_read(session, ctx, user, request_id, "account", account_id)
     return PersonOut(
         **person_summary(found.account).model_dump(),
         identities=[LinkOut.of(link) for link in found.links],
@@ -504,7 +504,7 @@ async def list_identities(
     """The VNeID identities linked to an account (an audited read of the person's data)."""
     async with ctx.db.begin() as session:
         links = await review.account_links(session, account_id)
-        _audit_read(session, ctx, user, request_id, "account_links", account_id)
+        audit_read(session, ctx, user, request_id, "account_links", account_id)
         return [LinkOut.of(link) for link in links]
 
 

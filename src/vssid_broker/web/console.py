@@ -32,7 +32,7 @@ from vssid_broker.errors.staff import (
 from vssid_broker.identifiers import mask_citizen_id
 from vssid_broker.linking import consent, review
 from vssid_broker.linking.models import ReviewReason, ReviewStatus
-from vssid_broker.web.admin import audit_export
+from vssid_broker.web.admin import audit_export, audit_read
 from vssid_broker.web.deps import Ctx, RequestId
 from vssid_broker.web.pages import require_same_origin
 from vssid_broker.web.rate_limiting import LimitSecondFactor, password_attempt
@@ -392,9 +392,13 @@ async def _case_page(
     request: Request, ctx: Ctx, console: Console, case_id: int, revealed: str | None = None
 ) -> Response:
     console.require(staff.READS_CASES)
-    async with ctx.db() as session:
+    request_id = request.state.request_id
+    async with ctx.db.begin() as session:
         case = await review.get_case(session, case_id)
         found = await review.evidence(session, case)
+        # Reading a person's evidence is a read of personal data: who, which case, whom.
+        for account_id in case.candidate_account_ids:
+            audit_read(session, ctx, console.user, request_id, "case_evidence", account_id, case.id)
     now = ctx.clock()
     return page(
         request,
@@ -517,11 +521,12 @@ async def _person_page(
     request: Request, ctx: Ctx, console: Console, account_id: int, revealed: str | None = None
 ) -> Response:
     console.require(staff.HELPS_PEOPLE)
-    async with ctx.db() as session:
+    async with ctx.db.begin() as session:
         found = await people.person(
             session, ctx.refresh_tokens, account_id, ctx.clock(),
             browser_idle_seconds=ctx.settings.browser_session_idle_seconds,
         )  # fmt: skip
+        audit_read(session, ctx, console.user, request.state.request_id, "account", account_id)
     return page(request, "person.html", console, person=found, revealed=revealed)
 
 
