@@ -211,8 +211,13 @@ def database_unreachable(error: BaseException) -> bool:
     an error in what was asked of it. The request may be retried; nothing was committed."""
     if isinstance(error, exc.TimeoutError):  # no pooled connection came free in time
         return True
+    if isinstance(error, exc.PendingRollbackError):  # the connection was lost mid-transaction
+        return True
     if isinstance(error, exc.DBAPIError):
         if error.connection_invalidated or isinstance(error, exc.InterfaceError):
+            return True
+        # asyncpg's protocol state broken by a connection killed under it.
+        if type(error.orig).__name__ == "InternalClientError":
             return True
         # SQLite says "operational" of a schema mistake too ("no such table"): that is a bug
         # to see in full (500 and its traceback), not an outage to retry.

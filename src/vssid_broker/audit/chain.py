@@ -15,6 +15,7 @@ prefix only and leaves a checkpoint with the last removed hash (`AuditCheckpoint
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, select, text
+from sqlalchemy import event, exc, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper
@@ -107,7 +108,10 @@ def _chain(_mapper: Mapper[AuditEvent], connection: Connection, row: AuditEvent)
 
 
 def _forget_tip(connection: Connection, *_args: object) -> None:
-    connection.info.pop(_TIP, None)
+    # A connection lost mid-transaction (killed, dropped) refuses even `info`; that is cleared
+    # with the DBAPI connection it belonged to, so there is no tip left to forget.
+    with contextlib.suppress(exc.PendingRollbackError):
+        connection.info.pop(_TIP, None)
 
 
 for _name in ("commit", "rollback", "rollback_savepoint"):
