@@ -64,3 +64,14 @@ def test_no_template_has_an_inline_script_or_handler() -> None:
         text = template.read_text(encoding="utf-8")
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), template.name
         assert not re.search(r"\son[a-z]+\s*=", text), template.name
+
+
+async def test_the_api_browser_loads_nothing_from_another_host(stack: Stack) -> None:
+    # /docs is served from the broker's own files: its wider policy (inline styles for Swagger
+    # UI's widgets) names no other host, and framing stays refused.
+    async with httpx.AsyncClient(base_url=stack.broker) as client:
+        docs = await client.get("/docs")
+    assert docs.status_code == 200
+    policy = docs.headers["content-security-policy"]
+    assert "http" not in policy.replace(stack.sim, "")  # VNeID is only a form target
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
