@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any
@@ -124,40 +126,52 @@ async def sign_in(
     """Staff sign-in with username, password and the authenticator's code; returns a
     short-lived bearer token. Wrong passwords and wrong codes count towards the lockout, and
     every attempt passes the rate limits of password sign-ins."""
-    async with password_attempt(request, ctx, realm="staff", identifier=body.username):
-        return await _sign_in(body, ctx, request_id)
-
-
-async def _sign_in(body: StaffSignIn, ctx: Ctx, request_id: RequestId) -> StaffTokenOut:
-    now = ctx.clock()
-    verdict = await staff.verify_password_of(
-        ctx.autocommit, body.username, body.password, now=now, unknown=ctx.rate_limits
-    )
-    try:
-        async with ctx.db.begin() as session:
-            user = await staff.authenticate(session, verdict, now=now, unknown=ctx.rate_limits)
-            factor = await staff.check_second_factor(session, user, body.otp, ctx.keys, now)
-            token = await staff.issue_staff_token(session, ctx.keys, ctx.settings, user, now)
-            audit.record(
-                session,
-                event_type="staff.sign_in",
-                outcome="succeeded",
-                now=now,
-                actor=f"staff:{user.username}",
-                request_id=request_id,
-                channel="api",
-                second_factor=factor,
-            )
-    except staff.SIGN_IN_REFUSALS as refusal:
-        async with ctx.db.begin() as session:
-            await staff.record_refused_sign_in(
-                session, body.username, refusal, now=now, settings=ctx.settings,
-                request_id=request_id,
-            )  # fmt: skip
-        raise
+    async with staff_password_checked(request, ctx, body.username, body.password, request_id) as (
+        session,
+        user,
+    ):
+        now = ctx.clock()
+        factor = await staff.check_second_factor(session, user, body.otp, ctx.keys, now)
+        token = await staff.issue_staff_token(session, ctx.keys, ctx.settings, user, now)
+        audit.record(
+            session,
+            event_type="staff.sign_in",
+            outcome="succeeded",
+            now=now,
+            actor=f"staff:{user.username}",
+            request_id=request_id,
+            channel="api",
+            second_factor=factor,
+        )
     return StaffTokenOut(
         access_token=token, expires_in=ctx.settings.staff_token_ttl_seconds, role=user.role
     )
+
+
+@asynccontextmanager
+async def staff_password_checked(
+    request: Request, ctx: Ctx, username: str, password: str, request_id: str
+) -> AsyncIterator[tuple[AsyncSession, StaffUser]]:
+    """The password step of every staff sign-in (API and console): the rate limits of password
+    sign-ins, the check off the event loop and outside the transaction, then the transaction in
+    which the caller goes on with the user. A refusal raised in it (password, lockout, second
+    factor) is recorded against the username, then raised on."""
+    async with password_attempt(request, ctx, realm="staff", identifier=username):
+        now = ctx.clock()
+        verdict = await staff.verify_password_of(
+            ctx.autocommit, username, password, now=now, unknown=ctx.rate_limits
+        )
+        try:
+            async with ctx.db.begin() as session:
+                user = await staff.authenticate(session, verdict, now=now, unknown=ctx.rate_limits)
+                yield session, user
+        except staff.SIGN_IN_REFUSALS as refusal:
+            async with ctx.db.begin() as session:
+                await staff.record_refused_sign_in(
+                    session, username, refusal, now=now, settings=ctx.settings,
+                    request_id=request_id,
+                )  # fmt: skip
+            raise
 
 
 # --- the queue and the case ---------------------------------------------------------------------

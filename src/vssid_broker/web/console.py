@@ -32,10 +32,10 @@ from vssid_broker.errors.staff import (
 from vssid_broker.identifiers import mask_citizen_id
 from vssid_broker.linking import consent, review
 from vssid_broker.linking.models import ReviewReason, ReviewStatus
-from vssid_broker.web.admin import audit_export, audit_read
+from vssid_broker.web.admin import audit_export, audit_read, staff_password_checked
 from vssid_broker.web.deps import Ctx, RequestId
 from vssid_broker.web.pages import require_same_origin
-from vssid_broker.web.rate_limiting import LimitSecondFactor, password_attempt
+from vssid_broker.web.rate_limiting import LimitSecondFactor
 from vssid_broker.web.rendering import templates
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -182,26 +182,12 @@ async def sign_in(request: Request, ctx: Ctx, request_id: RequestId) -> Response
     username, password = form.get("username", "")[:64], form.get("password", "")[:1024]
     now = ctx.clock()
     try:
-        # The limits of every password sign-in (per client, per username, per both) and the
-        # lockout that answers alike for usernames that name no one.
-        async with password_attempt(request, ctx, realm="staff", identifier=username):
-            verdict = await staff.verify_password_of(
-                ctx.autocommit, username, password, now=now, unknown=ctx.rate_limits
-            )
-            try:
-                async with ctx.db.begin() as session:
-                    user = await staff.authenticate(
-                        session, verdict, now=now, unknown=ctx.rate_limits
-                    )
-                    raw = console_sessions.start(session, user, now=now, settings=ctx.settings)
-                    enrolled = user.totp_enrolled_at is not None
-            except staff.SIGN_IN_REFUSALS as refusal:
-                async with ctx.db.begin() as session:
-                    await staff.record_refused_sign_in(
-                        session, username, refusal, now=now, settings=ctx.settings,
-                        request_id=request_id,
-                    )  # fmt: skip
-                raise
+        async with staff_password_checked(request, ctx, username, password, request_id) as (
+            session,
+            user,
+        ):
+            raw = console_sessions.start(session, user, now=now, settings=ctx.settings)
+            enrolled = user.totp_enrolled_at is not None
     except (*staff.SIGN_IN_REFUSALS, RateLimited) as refusal:
         response = page(request, "sign_in.html", None, ended=False, error=refusal.message)
         response.status_code = refusal.status
