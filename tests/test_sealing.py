@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import pickle
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -179,3 +180,15 @@ def test_a_key_of_the_wrong_size_is_refused_with_its_setting_named(tmp_path: Pat
     short = SecretStr(base64.urlsafe_b64encode(os.urandom(16)).decode())
     with pytest.raises(sealing.CitizenIdKeyError, match="VSSID_BLIND_INDEX_KEY must be 32 bytes"):
         sealing.load_32_byte_key(short, tmp_path / "unused", "VSSID_BLIND_INDEX_KEY")
+
+
+def test_keys_handed_to_another_process_open_and_index_alike(
+    citizen_id_keys: CitizenIdKeys,
+) -> None:
+    """The bulk seed's worker processes get the keys by pickle: they must seal what this
+    process opens and find rows by the same blind index."""
+    travelled = pickle.loads(pickle.dumps(citizen_id_keys))  # noqa: S301 - our own bytes
+    assert travelled.open(citizen_id_keys.seal(AN)) == AN
+    assert citizen_id_keys.open(travelled.seal(AN)) == AN
+    assert travelled.index(AN) == citizen_id_keys.index(AN)
+    assert "derived" not in repr(travelled)  # the key bytes are never printed

@@ -22,7 +22,7 @@ import base64
 import hashlib
 import hmac
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,18 +85,32 @@ class CitizenIdKeys:
     current_kid: str
     sealing: dict[str, AESGCM]
     index_key: bytes
+    # The derived keys themselves, so the keys can be handed to a worker process (pickle):
+    # AESGCM objects cannot be pickled. Never printed.
+    derived: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_secrets(
         cls, current_kek: bytes, previous_keks: list[bytes], index_key: bytes
     ) -> CitizenIdKeys:
-        sealing: dict[str, AESGCM] = {}
+        derived: dict[str, bytes] = {}
         for kek in [current_kek, *previous_keks]:
-            derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_SEAL_INFO)
-            key = derived.derive(kek)
-            sealing.setdefault(hashlib.sha256(key).hexdigest()[:8], AESGCM(key))
-        current_kid = next(iter(sealing))
-        return cls(current_kid=current_kid, sealing=sealing, index_key=index_key)
+            hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_SEAL_INFO)
+            key = hkdf.derive(kek)
+            derived.setdefault(hashlib.sha256(key).hexdigest()[:8], key)
+        return cls._from_derived(next(iter(derived)), derived, index_key)
+
+    @classmethod
+    def _from_derived(
+        cls, current_kid: str, derived: dict[str, bytes], index_key: bytes
+    ) -> CitizenIdKeys:
+        sealing = {kid: AESGCM(key) for kid, key in derived.items()}
+        return cls(current_kid=current_kid, sealing=sealing, index_key=index_key, derived=derived)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if set(self.derived) != set(self.sealing):
+            raise TypeError("these keys were built without their key bytes: they cannot travel")
+        return (CitizenIdKeys._from_derived, (self.current_kid, self.derived, self.index_key))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CitizenIdKeys:

@@ -10,17 +10,19 @@ The first `vneid_citizens` accounts belong to exactly the citizens the simulated
 the simulator. The others are filler with serials 100000-899999, which neither the simulator's
 generated citizens (serials starting with 9) nor the demo accounts (serials starting with 0) use.
 
-On PostgreSQL the rows go in with COPY (asyncpg's binary copy), elsewhere with batched INSERTs;
-either way in one transaction, so a failure leaves nothing behind.
+On PostgreSQL the rows go in with COPY (asyncpg's binary copy), from several processes at once
+when asked (`workers`; see `parallel_load`), elsewhere with batched INSERTs in one transaction;
+either way a failure leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -34,6 +36,7 @@ from vssid_broker.accounts.models import Account, HealthInsuranceCard, Insurance
 from vssid_broker.errors import CommandRefused
 from vssid_broker.identifiers import normalized_name
 from vssid_broker.linking.models import FederatedLink
+from vssid_broker.seeding import parallel_load
 from vssid_broker.vneid_sim.citizens import PROVINCE_CODES, century_gender_digit, generate_citizens
 
 # Filler IDs put (province, serial) in one-to-one correspondence with the account index, so they
@@ -87,6 +90,9 @@ class _Rows:
     cards: list[tuple[Any, ...]] = field(default_factory=list)
     links: list[tuple[Any, ...]] = field(default_factory=list)
 
+    def counts(self) -> tuple[int, int, int, int]:
+        return len(self.accounts), len(self.periods), len(self.cards), len(self.links)
+
 
 ACCOUNT_COLUMNS = (
     "id", "bhxh_code", "citizen_id_sealed", "citizen_id_index", "full_name", "name_key",
@@ -117,26 +123,50 @@ def _month(day: date) -> date:
     return day.replace(day=1)
 
 
-def _generate(
-    count: int,
-    *,
-    vneid_citizens: int,
-    seed: int,
-    first_id: int,
-    now: datetime,
-    provider: str,
-    link_share: float,
-) -> Iterator[_Rows]:
-    """Rows for `count` accounts, in chunks; the same arguments always give the same rows."""
-    rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
+@dataclass(frozen=True)
+class _Plan:
+    """What every chunk of one bulk seed shares; the same plan always gives the same rows,
+    whichever process writes which chunk."""
+
+    count: int
+    vneid_citizens: int
+    seed: int
+    first_id: int
+    now: datetime
+    provider: str
+    link_share: float
+    chunk_size: int = CHUNK
+
+    def chunks(self) -> range:
+        return range(math.ceil(self.count / self.chunk_size))
+
+
+# Per process: the simulator's citizens for the plan last asked (a worker writes many chunks).
+_citizens_for: dict[tuple[int, int], list[Any]] = {}
+
+
+def _citizens(plan: _Plan) -> list[Any]:
+    key = (min(plan.vneid_citizens, plan.count), plan.seed)
+    if key not in _citizens_for:
+        _citizens_for.clear()
+        _citizens_for[key] = generate_citizens(*key)
+    return _citizens_for[key]
+
+
+def _chunk_rows(plan: _Plan, chunk: int) -> _Rows:
+    """Rows for the accounts of one chunk. Each chunk has its own random stream, so chunks can
+    be made in any order and in parallel."""
+    rng = random.Random(f"{plan.seed}/{chunk}")  # noqa: S311 - reproducible test data, not secrets
     # Written below the ORM (COPY, executemany), so sealed here: the stored rows are the same
     # as the ORM's, and sealing costs a few microseconds per account (docs/performance.md).
     keys = sealing.installed()
-    citizens = generate_citizens(min(vneid_citizens, count), seed)
-    today = now.date()
+    citizens = _citizens(plan)
+    today = plan.now.date()
+    now, provider = plan.now, plan.provider
     rows = _Rows()
-    for index in range(count):
-        account_id = first_id + index
+    size = plan.chunk_size
+    for index in range(chunk * size, min((chunk + 1) * size, plan.count)):
+        account_id = plan.first_id + index
         if index < len(citizens):
             citizen = citizens[index]
             citizen_id, born, gender = citizen.citizen_id, citizen.birthdate, citizen.gender
@@ -153,7 +183,7 @@ def _generate(
             phone = rng.choice(_PHONE_PREFIXES) + f"{rng.randrange(10_000_000):07d}"
             roll = rng.random()
             status = "active" if roll < 0.98 else ("locked" if roll < 0.995 else "closed")
-            linked = rng.random() < link_share
+            linked = rng.random() < plan.link_share
         place = citizen_id[:3]
         code = bhxh_code(index, place)
         key = normalized_name(name)
@@ -198,11 +228,7 @@ def _generate(
             rows.links.append(
                 (account_id, provider, subject, sealed, "citizen_id_match", "system", now, None)
             )
-        if len(rows.accounts) >= CHUNK:
-            yield rows
-            rows = _Rows()
-    if rows.accounts:
-        yield rows
+    return rows
 
 
 async def seed_accounts(
@@ -215,78 +241,156 @@ async def seed_accounts(
     link_share: float = 0.3,
     now: datetime | None = None,
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
+    chunk_size: int = CHUNK,
 ) -> BulkSeedReport:
-    """Insert `count` synthetic accounts in one transaction and return what was written;
-    `progress` hears how many accounts each written chunk added."""
+    """Insert `count` synthetic accounts and return what was written; `progress` hears how many
+    accounts each written chunk added. All or nothing: a failure leaves no bulk account behind.
+
+    With `workers` > 1 on PostgreSQL, that many processes make and COPY the chunks in parallel,
+    with the four tables' secondary indexes and constraints dropped during the load and built
+    once at the end (see `parallel_load`). Otherwise one transaction writes everything."""
     if not 0 < count <= MAX_ACCOUNTS:
         raise BulkSeedRefused(f"--accounts must be between 1 and {MAX_ACCOUNTS:,}")
     started = time.perf_counter()
-    now = now or datetime.now(UTC)
     report = BulkSeedReport()
+
+    def written(counts: tuple[int, ...]) -> None:
+        accounts, periods, cards, links = counts
+        report.accounts += accounts
+        report.periods += periods
+        report.cards += cards
+        report.links += links
+        if progress is not None:
+            progress(accounts)
+
     async with engine.begin() as connection:
         postgres = connection.dialect.name == "postgresql"
         if postgres:
+            await parallel_load.restore_deferred(connection)  # after a seed that was killed
             # No other writer may take account ids from under the range reserved below.
             await connection.execute(text("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE"))
-        # Index 0 always gets the same eight digits; its province prefix varies, so ask for all.
-        already = await connection.scalar(
-            select(func.count())
-            .select_from(Account)
-            .where(Account.bhxh_code.in_([bhxh_code(0, place) for place in _PROVINCES]))
+        plan = await _plan(connection, count, vneid_citizens, seed, provider, link_share, now)
+        plan = dataclasses.replace(plan, chunk_size=chunk_size)
+        if not (postgres and workers > 1):
+            for chunk in plan.chunks():
+                rows = _chunk_rows(plan, chunk)
+                await _write(connection, rows, postgres)
+                written(rows.counts())
+        else:
+            await _reserve_ids(connection, plan)
+            await parallel_load.defer_constraints(connection, BULK_TABLES)
+    if postgres and workers > 1:
+        await parallel_load.run(
+            engine,
+            jobs=[(plan, chunk) for chunk in plan.chunks()],
+            write_chunk=_write_chunk_in_worker,
+            workers=workers,
+            written=written,
+            undo=_undo_statements(plan),
+            # The workers seal with this process's keys (they are spawned, not forked).
+            worker_setup=sealing.install,
+            worker_setup_args=(sealing.installed(),),
         )
-        if already:
-            raise BulkSeedRefused(
-                "bulk accounts are already in this database; seed an emptied database"
-            )
-        first_id = (await connection.scalar(select(func.max(Account.id))) or 0) + 1
-        for rows in _generate(
-            count,
-            vneid_citizens=vneid_citizens,
-            seed=seed,
-            first_id=first_id,
-            now=now,
-            provider=provider,
-            link_share=link_share,
-        ):
-            await _write(connection, rows, postgres)
-            report.accounts += len(rows.accounts)
-            report.periods += len(rows.periods)
-            report.cards += len(rows.cards)
-            report.links += len(rows.links)
-            if progress is not None:
-                progress(len(rows.accounts))
-        if postgres:
-            last_id = first_id + count - 1
-            await connection.execute(
-                text("SELECT setval(pg_get_serial_sequence('accounts', 'id'), :last)"),
-                {"last": last_id},
-            )
+    elif postgres:
+        async with engine.begin() as connection:
+            await _reserve_ids(connection, plan)
+    if postgres:
+        async with engine.connect() as connection:
             # Fresh statistics, so the planner sees millions of rows and picks the indexes.
-            await connection.execute(text("ANALYZE"))
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text("ANALYZE " + ", ".join(BULK_TABLES)))
     report.seconds = time.perf_counter() - started
     return report
 
 
-async def _write(connection: AsyncConnection, rows: _Rows, postgres: bool) -> None:
-    batches: list[tuple[Any, tuple[str, ...], list[tuple[Any, ...]]]] = [
-        (Account.__table__, ACCOUNT_COLUMNS, rows.accounts),
-        (InsurancePeriod.__table__, PERIOD_COLUMNS, rows.periods),
-        (HealthInsuranceCard.__table__, CARD_COLUMNS, rows.cards),
-        (FederatedLink.__table__, LINK_COLUMNS, rows.links),
+BULK_TABLES = ("accounts", "insurance_periods", "health_insurance_cards", "federated_links")
+
+
+async def _plan(
+    connection: AsyncConnection,
+    count: int,
+    vneid_citizens: int,
+    seed: int,
+    provider: str,
+    link_share: float,
+    now: datetime | None,
+) -> _Plan:
+    # Index 0 always gets the same eight digits; its province prefix varies, so ask for all.
+    already = await connection.scalar(
+        select(func.count())
+        .select_from(Account)
+        .where(Account.bhxh_code.in_([bhxh_code(0, place) for place in _PROVINCES]))
+    )
+    if already:
+        raise BulkSeedRefused(
+            "bulk accounts are already in this database; seed an emptied database"
+        )
+    first_id = (await connection.scalar(select(func.max(Account.id))) or 0) + 1
+    return _Plan(
+        count=count,
+        vneid_citizens=vneid_citizens,
+        seed=seed,
+        first_id=first_id,
+        now=now or datetime.now(UTC),
+        provider=provider,
+        link_share=link_share,
+    )
+
+
+async def _reserve_ids(connection: AsyncConnection, plan: _Plan) -> None:
+    """Move the account id sequence past the bulk range, so later accounts never collide."""
+    await connection.execute(
+        text("SELECT setval(pg_get_serial_sequence('accounts', 'id'), :last)"),
+        {"last": plan.first_id + plan.count - 1},
+    )
+
+
+def _undo_statements(plan: _Plan) -> list[tuple[str, dict[str, int]]]:
+    """What removes every row of this bulk range (children first: their keys are dropped)."""
+    where = {"first": plan.first_id, "last": plan.first_id + plan.count - 1}
+    return (
+        [
+            (f"DELETE FROM {table} WHERE account_id BETWEEN :first AND :last", where)  # noqa: S608
+            for table in BULK_TABLES[1:]
+        ]
+        + [("DELETE FROM accounts WHERE id BETWEEN :first AND :last", where)]
+    )
+
+
+async def _write_chunk_in_worker(connection: Any, plan: _Plan, chunk: int) -> tuple[int, ...]:
+    """One chunk, in a worker process, on its own asyncpg connection and transaction."""
+    rows = _chunk_rows(plan, chunk)
+    async with connection.transaction():
+        for table, columns, records in _batches(rows):
+            if records:
+                await connection.copy_records_to_table(table, records=records, columns=columns)
+    return rows.counts()
+
+
+def _batches(rows: _Rows) -> list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]:
+    return [
+        (Account.__tablename__, ACCOUNT_COLUMNS, rows.accounts),
+        (InsurancePeriod.__tablename__, PERIOD_COLUMNS, rows.periods),
+        (HealthInsuranceCard.__tablename__, CARD_COLUMNS, rows.cards),
+        (FederatedLink.__tablename__, LINK_COLUMNS, rows.links),
     ]
+
+
+async def _write(connection: AsyncConnection, rows: _Rows, postgres: bool) -> None:
     if postgres:
         raw = await connection.get_raw_connection()
         driver = raw.driver_connection
         assert driver is not None
-        for table, columns, records in batches:
+        for name, columns, records in _batches(rows):
             if records:
-                await driver.copy_records_to_table(table.name, records=records, columns=columns)
+                await driver.copy_records_to_table(name, records=records, columns=columns)
         return
-    for table, columns, records in batches:
+    for name, columns, records in _batches(rows):
         if records:
-            # Untyped columns: the values are already sealed (see `_generate`), and the
+            # Untyped columns: the values are already sealed (see `_chunk_rows`), and the
             # sealed column's own type would seal them again.
             await connection.execute(
-                insert(sql_table(table.name, *(column(name) for name in columns))),
+                insert(sql_table(name, *(column(c) for c in columns))),
                 [dict(zip(columns, record, strict=True)) for record in records],
             )
