@@ -261,6 +261,9 @@ async def recorded_seed(url: str, accounts: int) -> dict[str, Any] | None:
 # What earlier runs wrote into a kept seed: every run starts from the seed as it was made.
 # Signing keys go too: they were encrypted under an earlier run's key-encryption key.
 FORGET_EARLIER_RUNS = [
+    # The audit table refuses deletes (append-only triggers); a benchmark database is scratch,
+    # so this session turns its triggers off to forget the runs' events (superuser only).
+    "SET session_replication_role = replica",
     "DELETE FROM login_transactions",
     "DELETE FROM refresh_tokens",
     "DELETE FROM browser_sessions",
@@ -883,6 +886,21 @@ def scale_out(
     return out
 
 
+def bench_keys(path: Path) -> dict[str, str]:
+    """The citizen-ID keys of the benchmark databases, made once (random) and kept."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        keys = {
+            name: base64.urlsafe_b64encode(os.urandom(32)).decode()
+            for name in ("kek", "blind_index")
+        }
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(keys, handle)
+    loaded: dict[str, str] = json.loads(path.read_text())
+    return loaded
+
+
 def main() -> None:
     reexec_in_venv()
     global OPTS
@@ -939,14 +957,11 @@ def main() -> None:
     opts.workers = [int(w) for w in str(opts.workers).split(",")]
     scales = [int(s) for s in str(opts.scales).split(",")]
     opts.broker_port = opts.broker_port or free_port()
-    kek = (
-        os.environ.get("VSSID_KEY_ENCRYPTION_KEY")
-        or base64.urlsafe_b64encode(os.urandom(32)).decode()
-    )
-    # Every process (seed, broker workers) seals and looks up citizen IDs with the same keys.
-    blind_index_key = (
-        os.environ.get("VSSID_BLIND_INDEX_KEY") or base64.urlsafe_b64encode(os.urandom(32)).decode()
-    )
+    # Every process (seed, broker workers) seals and looks up citizen IDs with the same keys,
+    # and so does every later run on a kept seed (--keep-data): they are kept beside it.
+    kept_keys = bench_keys(ROOT / "var" / "bench-keys.json")
+    kek = os.environ.get("VSSID_KEY_ENCRYPTION_KEY") or kept_keys["kek"]
+    blind_index_key = os.environ.get("VSSID_BLIND_INDEX_KEY") or kept_keys["blind_index"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VSSID_", "VNEID_SIM_"))}
     env |= {
         "VSSID_DATABASE_URL": opts.database_url,
