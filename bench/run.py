@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import charts
+import flamegraph
 from charts import INSTALL_BENCH_EXTRA
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -720,9 +721,12 @@ def finish_profile(profile: Profile, opts: argparse.Namespace) -> dict[str, Any]
         if frames[-1].endswith(" libc.so.6"):
             in_system_calls += samples
     duration = max(1, round(opts.duration))
+    flame = profile.raw.with_suffix(".svg")
+    flamegraph.write_svg(profile.raw, flame, f"broker CPU, {profile.name}")
     summary = {
         "file": shown(opts.results.parent / f"profile-{profile.name}.txt"),
         "collapsed": shown(profile.raw),
+        "flamegraph": shown(flame),
         "mode": "py-spy record, blocking (the worker paused for each sample), idle dropped"
         + (", native frames" if profile.native else ""),
         "rate_hz": PROFILE_RATE,
@@ -741,12 +745,25 @@ def finish_profile(profile: Profile, opts: argparse.Namespace) -> dict[str, Any]
         f"(user {summary['worker_user_s']}, system {summary['worker_system_s']}) over the same"
         f" time, load average {summary['load_average_at_end']} at the end.",
         "py-spy takes a thread as running when the kernel lists it runnable, which includes"
-        " waiting for a core: with more runnable work than cores, samples exceed the CPU used,",
-        "and the surplus lands where a thread wakes or is preempted (libc system calls such as"
-        f" epoll_pwait and write: {100 * in_system_calls / max(1, total):.1f}% of samples here).",
+        " waiting for a core: with more runnable work than cores, samples exceed the CPU used"
+        f" ({total / PROFILE_RATE / max(0.01, user + system):.1f}× here),",
+        *(
+            [
+                "and the surplus lands where a thread wakes or is preempted: libc system calls"
+                " such as epoll_pwait (the loop woken) and write (a loopback write wakes its"
+                f" reader), {100 * in_system_calls / max(1, total):.1f}% of samples here.",
+            ]
+            if profile.native
+            else [
+                "and the surplus lands where a thread wakes or is preempted; without native frames"
+                " it is charged to the Python frame that called into C (Runner.run for uvloop,"
+                " asyncpg's __do_execute).",
+            ]
+        ),
         "Read the Python and extension frames as CPU. Pausing the worker for each sample adds"
         " to the scenario's own CPU figures.",
-        f"Collapsed stacks: {profile.raw.name} (flamegraph.pl, inferno or speedscope read it).",
+        f"Collapsed stacks: {profile.raw.name} (flamegraph.pl, inferno or speedscope read it);"
+        f" flame graph: {flame.name}.",
         "",
         "inclusive:",
     ]
