@@ -11,9 +11,19 @@ What it does, in order:
      installed with `npm ci`), each in its own process;
   3. runs every scenario from a separate driver process (`bench/driver.py`, async httpx; `wrk`
      for single endpoints) with a fixed concurrency and duration, reading the servers' CPU time
-     and peak RSS from /proc;
-  4. saves EXPLAIN plans of the login path's queries (PostgreSQL) and writes
-     `bench/results/latest.json` and the table in `docs/performance.md`.
+     and peak RSS from /proc, the requests the rate limits refused (the broker's /metrics) and,
+     where PostgreSQL loads pg_stat_statements, the statements each scenario ran;
+  4. repeats mobile login, refresh and `/api/v1/me` with the other process counts of --workers;
+  5. saves EXPLAIN plans of the login path's queries (PostgreSQL) and writes
+     `bench/results/latest.json`, its charts (`bench/charts.py`) and the table in
+     `docs/performance.md`.
+
+The broker runs with its shipped rate limits, as behind an ingress: it trusts the load
+generators on loopback as its reverse proxy (`VSSID_TRUSTED_PROXIES`) and every simulated phone
+or browser sends an address of its own in `X-Forwarded-For`. The counts are kept in Redis
+(`--rate-limit-storage`, emptied at each broker start) at every process count, as several
+processes share them in production, so CPU per operation compares like with like from one
+process to four.
 
 CPU seconds per operation are the servers' own (user + system, all worker processes), so the
 per-core rate (operations per CPU-second) holds even when other work shares the machine.
@@ -1240,6 +1250,7 @@ def main() -> None:
         raise SystemExit("several broker processes share rate limits only through Redis")
     if opts.profile:
         py_spy()  # missing: say so before the run, not after the seed
+    opts.results.parent.mkdir(parents=True, exist_ok=True)  # profiles and statements go there
     scales = [int(s) for s in str(opts.scales).split(",")]
     opts.broker_port = opts.broker_port or free_port()
     kek = (
@@ -1284,7 +1295,6 @@ def main() -> None:
     if opts.seed_only:
         return
     results["machine"]["loadavg_at_end"] = os.getloadavg()
-    opts.results.parent.mkdir(parents=True, exist_ok=True)
     opts.results.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     if opts.charts:
         results["charts"] = draw_charts(opts)
@@ -1475,7 +1485,7 @@ def _statement_and_profile_lines(main: dict[str, Any]) -> list[str]:
         f"{LABELS.get(name, name).split(' (')[0]} {r['pg_stat_statements']['statements_per_op']}"
         f" ({r['pg_stat_statements']['exec_ms_per_op']} ms)"
         for name, r in s.items()
-        if "pg_stat_statements" in r
+        if r.get("pg_stat_statements", {}).get("statements_per_op")  # none: not the database's
     ]
     if counted:
         lines += [
