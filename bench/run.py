@@ -42,6 +42,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -49,7 +50,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import charts
 import flamegraph
@@ -658,6 +659,7 @@ class Profile:
     name: str
     pid: int
     process: subprocess.Popen[bytes]
+    messages: IO[bytes]  # py-spy's standard error, read if it fails
     raw: Path
     native: bool
     cpu_before: tuple[float, float]
@@ -673,10 +675,12 @@ def py_spy() -> str:
 def start_profile(
     name: str, label: str, servers: dict[str, Server], opts: argparse.Namespace
 ) -> Profile | None:
-    """CPU only: py-spy's default mode pauses the worker for each sample, so every stack is one
-    the worker really was in, and without `--idle` samples of threads waiting (the event loop in
-    epoll, a thread at a lock) are dropped. `--native` (on by default) names the C frames
-    (asyncpg's protocol, uvloop, cryptography) instead of charging them to the Python caller."""
+    """As near CPU only as py-spy goes: its default mode pauses the worker for each sample, so
+    every stack is one the worker really was in, and without `--idle` the threads the kernel
+    lists as sleeping (the event loop in epoll, a thread at a lock) are dropped; a thread
+    runnable but waiting for a core still counts, and the summary says by how much. `--native`
+    (on by default) names the C frames (asyncpg's protocol, uvloop, cryptography) instead of
+    charging them to the Python caller."""
     if name not in opts.profile or "broker" not in servers:
         return None
     # The worker that has served most so far: uvicorn's supervisor also starts a process of
@@ -694,10 +698,11 @@ def start_profile(
     ]  # fmt: skip
     if opts.profile_native:
         command.append("--native")
+    messages = tempfile.TemporaryFile()  # noqa: SIM115 - closed by finish_profile
     process = subprocess.Popen(  # noqa: S603
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        command, stdout=subprocess.DEVNULL, stderr=messages
     )
-    return Profile(name + label, pid, process, raw, opts.profile_native, cpu_times([pid]))
+    return Profile(name + label, pid, process, messages, raw, opts.profile_native, cpu_times([pid]))
 
 
 def frame_label(frame: str) -> str:
@@ -708,13 +713,17 @@ def frame_label(frame: str) -> str:
 
 def finish_profile(profile: Profile, opts: argparse.Namespace) -> dict[str, Any]:
     """Summarise py-spy's collapsed stacks: where the CPU went, inclusive and exclusive."""
-    _, stderr = profile.process.communicate(timeout=120)
+    profile.process.wait(timeout=120)
     user, system = (
         after - before
         for after, before in zip(cpu_times([profile.pid]), profile.cpu_before, strict=True)
     )
-    if profile.process.returncode != 0 or not profile.raw.exists():
-        raise SystemExit(f"py-spy failed on {profile.name}: {stderr.decode()[-1000:]}")
+    with profile.messages:
+        if profile.process.returncode != 0 or not profile.raw.exists():
+            profile.messages.seek(0)
+            raise SystemExit(
+                f"py-spy failed on {profile.name}: {profile.messages.read()[-1000:]!r}"
+            )
     inclusive: dict[str, int] = {}
     exclusive: dict[str, int] = {}
     total = in_system_calls = 0
@@ -939,8 +948,9 @@ def broker_env(
     }
 
 
-def rate_limit_settings(opts: argparse.Namespace) -> dict[str, Any]:
-    """What the results say of the rate limits: the shipped values, where counts were kept."""
+def rate_limit_settings(opts: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
+    """What the results say of the rate limits: the shipped values (unless the broker's
+    environment sets one), where the counts were kept."""
     from vssid_broker.config import Settings
 
     names = [
@@ -948,8 +958,9 @@ def rate_limit_settings(opts: argparse.Namespace) -> dict[str, Any]:
         for name in Settings.model_fields
         if name.startswith("rate_limit_") and name != "rate_limit_storage"
     ]
+    broker = broker_env(opts, env, 0, "")
     return {
-        "as_shipped": not any(f"VSSID_{name.upper()}" in os.environ for name in names),
+        "as_shipped": not any(f"VSSID_{name.upper()}" in broker for name in names),
         "limits": {
             name.removeprefix("rate_limit_"): Settings.model_fields[name].default for name in names
         },
@@ -1283,7 +1294,7 @@ def main() -> None:
             "workers": opts.workers,
             "citizens": opts.citizens,
             "database": opts.database_url.split("@")[-1],
-            "rate_limits": rate_limit_settings(opts),
+            "rate_limits": rate_limit_settings(opts, env),
         },
         "note": opts.note,
         "scales": {},
