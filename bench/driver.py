@@ -6,6 +6,10 @@ up and records each operation's latency (and, for logins, the time spent in brok
 It also makes the tokens that `wrk` spends (`refresh_tokens`, `peer_refresh_tokens`,
 `access_token`): refresh rotation is driven by wrk (`bench/wrk_refresh.lua`), not from Python.
 
+Every simulated phone or browser (one login, one cookie jar) sends the broker an address of its
+own in `X-Forwarded-For`, as the ingress would: the harness starts the broker trusting loopback
+as its proxy, so the per-address rate limits apply as shipped, to a spread of phones.
+
     python bench/driver.py mobile_login --broker URL --sim URL --duration 20 --concurrency 32
 """
 
@@ -22,6 +26,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -34,6 +39,25 @@ PEER_REDIRECT_URI = "http://127.0.0.1/cb"
 # Built once: httpx makes a fresh SSL context per client otherwise (~50 ms of CPU each, even for
 # http:// URLs), which made the driver, not the servers, the bound of the login scenarios.
 TLS = ssl.create_default_context()
+PHONES = IPv4Network("10.0.0.0/8")
+
+
+class ClientAddresses:
+    """One address per simulated client, in turn through 10.0.0.0/8 from a random start: a
+    driver process hands out each address once (16 million of them), and the processes of one
+    run rarely meet inside a rate limit's window."""
+
+    def __init__(self) -> None:
+        self._next = random.randrange(PHONES.num_addresses)
+
+    def take(self) -> dict[str, str]:
+        """The headers of a new client: its own `X-Forwarded-For`."""
+        offset, self._next = self._next, (self._next + 1) % PHONES.num_addresses
+        address = IPv4Address(int(PHONES.network_address) + offset)
+        return {"X-Forwarded-For": str(address)}
+
+
+CLIENTS = ClientAddresses()
 
 
 @dataclass
@@ -96,7 +120,7 @@ class Timer:
 async def browser_login(args: argparse.Namespace, citizens: list[str]) -> float:
     """Start → VNeID pages → callback → account page, in one cookie jar; returns broker ms."""
     timer = Timer()
-    async with httpx.AsyncClient(timeout=30, verify=TLS) as browser:
+    async with httpx.AsyncClient(timeout=30, verify=TLS, headers=CLIENTS.take()) as browser:
         start = await timer.broker_call(browser.get(f"{args.broker}/auth/vneid/login"))
         if start.status_code != 302:
             raise RuntimeError(f"start {start.status_code}")
@@ -115,7 +139,7 @@ async def mobile_login(
 ) -> tuple[float, dict[str, Any]]:
     timer = Timer()
     verifier, challenge = pkce_pair()
-    async with httpx.AsyncClient(timeout=30, verify=TLS) as app:
+    async with httpx.AsyncClient(timeout=30, verify=TLS, headers=CLIENTS.take()) as app:
         start = await timer.broker_call(
             app.post(
                 f"{args.broker}/api/v1/auth/vneid/start",
@@ -232,7 +256,7 @@ async def scenario_jwks_verify(args: argparse.Namespace) -> tuple[Recorder, floa
     from joserfc.jwt import JWTClaimsRegistry
 
     tokens = (await mobile_login(args, level2_citizens(args.citizens)))[1]
-    async with httpx.AsyncClient(verify=TLS) as client:
+    async with httpx.AsyncClient(verify=TLS, headers=CLIENTS.take()) as client:
         jwks = (await client.get(f"{args.broker}/.well-known/jwks.json")).json()
     keys = KeySet.import_key_set(jwks)
     recorder = Recorder()

@@ -11,9 +11,19 @@ What it does, in order:
      installed with `npm ci`), each in its own process;
   3. runs every scenario from a separate driver process (`bench/driver.py`, async httpx; `wrk`
      for single endpoints) with a fixed concurrency and duration, reading the servers' CPU time
-     and peak RSS from /proc;
-  4. saves EXPLAIN plans of the login path's queries (PostgreSQL) and writes
-     `bench/results/latest.json` and the table in `docs/performance.md`.
+     and peak RSS from /proc, the requests the rate limits refused (the broker's /metrics) and,
+     where PostgreSQL loads pg_stat_statements, the statements each scenario ran;
+  4. repeats mobile login, refresh and `/api/v1/me` with the other process counts of --workers;
+  5. saves EXPLAIN plans of the login path's queries (PostgreSQL) and writes
+     `bench/results/latest.json`, its charts (`bench/charts.py`) and the table in
+     `docs/performance.md`.
+
+The broker runs with its shipped rate limits, as behind an ingress: it trusts the load
+generators on loopback as its reverse proxy (`VSSID_TRUSTED_PROXIES`) and every simulated phone
+or browser sends an address of its own in `X-Forwarded-For`. The counts are kept in Redis
+(`--rate-limit-storage`, emptied at each broker start) at every process count, as several
+processes share them in production, so CPU per operation compares like with like from one
+process to four.
 
 CPU seconds per operation are the servers' own (user + system, all worker processes), so the
 per-core rate (operations per CPU-second) holds even when other work shares the machine.
@@ -32,13 +42,19 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+import charts
+import flamegraph
+from charts import INSTALL_BENCH_EXTRA
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -80,16 +96,21 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
+def cpu_times(pids: list[int]) -> tuple[float, float]:
+    """User and system CPU seconds of the processes."""
+    user = system = 0
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as stat:
                 fields = stat.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
+            user, system = user + int(fields[11]), system + int(fields[12])
         except OSError:
             continue
-    return total / CLK_TCK
+    return user / CLK_TCK, system / CLK_TCK
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    return sum(cpu_times(pids))
 
 
 def rss_mb(pid: int) -> float:
@@ -108,6 +129,7 @@ class Server:
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], ready_url: str) -> None:
         self.name, self.ready_url = name, ready_url
+        self.origin = "/".join(ready_url.split("/")[:3])
         self.log_path = BENCH / "results" / "tmp" / f"{name}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("w")
@@ -390,7 +412,7 @@ def wrk(
     url: str,
     opts: argparse.Namespace,
     headers: list[str],
-    script: str = "wrk_report.lua",
+    script: str = "wrk_phones.lua",
     script_args: list[str] | None = None,
 ) -> dict[str, Any]:
     threads = 2
@@ -440,7 +462,11 @@ def wrk_refresh(
 
 
 def refresh_scenario(
-    name: str, servers: dict[str, Server], urls: dict[str, str], opts: argparse.Namespace
+    name: str,
+    servers: dict[str, Server],
+    urls: dict[str, str],
+    opts: argparse.Namespace,
+    label: str = "",
 ) -> dict[str, Any]:
     """The broker's refresh grant (`refresh`) or the peer's (`peer_refresh`), both under wrk."""
     if name == "peer_refresh":
@@ -460,15 +486,21 @@ def refresh_scenario(
         servers,
         lambda: wrk_refresh(name, f"{urls['broker']}/api/v1/auth/token", tokens, opts, []),
         opts,
+        label,
     )
 
 
 def measured(
-    name: str, servers: dict[str, Server], run: Any, opts: argparse.Namespace
+    name: str, servers: dict[str, Server], run: Any, opts: argparse.Namespace, label: str = ""
 ) -> dict[str, Any]:
-    """Run one scenario, adding the servers' CPU per operation to the driver's figures."""
+    """Run one scenario, adding the servers' CPU per operation to the driver's figures, the
+    requests the rate limits refused and, where PostgreSQL keeps them, the statements it ran.
+    `label` tells apart the files of one scenario measured more than once (scale-out)."""
     print(f"  {name} ...", end="", flush=True)
-    profiler = start_profile(name, servers, opts)
+    broker = servers.get("broker")
+    refused_before = rate_limit_refusals(broker.origin) if broker else {}
+    reset_statements(opts)
+    profiler = start_profile(name, label, servers, opts)
     sessions_before = db_sessions(opts)
     before = {key: server.cpu() for key, server in servers.items()}
     result: dict[str, Any] = run()
@@ -478,9 +510,16 @@ def measured(
         result["db_connections_opened"] = opened
         result["db_connections_per_op"] = round(opened / max(1, result["ops"]), 3)
     if profiler is not None:
-        result["profile"] = finish_profile(name, profiler)
+        result["profile"] = finish_profile(profiler, opts)
     cpu = {key: round(server.cpu() - before[key], 2) for key, server in servers.items()}
     ops = max(1, result["ops"])
+    statements = save_statements(name + label, result["ops"], opts)
+    if statements is not None:
+        result["pg_stat_statements"] = statements
+    if broker:
+        after = rate_limit_refusals(broker.origin)
+        refused = {k: n - refused_before.get(k, 0) for k, n in after.items()}
+        result["rate_limited"] = {k: n for k, n in refused.items() if n}
     result["server_cpu_s"] = cpu
     target = "peer" if name.startswith("peer_") else "broker"
     if target in cpu and name != "jwks_verify":
@@ -495,7 +534,9 @@ def measured(
         result["sim_cpu_ms_per_op"] = round(cpu["sim"] / ops * 1000, 3)
     print(
         f" {result['throughput']}/s p99 {result['latency_ms']['p99']} ms, "
-        f"{result.get('ops_per_cpu_second')} per CPU-s, errors {result['errors']}",
+        f"{result.get('ops_per_cpu_second')} per CPU-s, errors {result['errors']}"
+        + "".join(f", {n} refused by {k}" for k, n in result.get("rate_limited", {}).items())
+        + (f", {statements['statements_per_op']} statements/op" if statements is not None else ""),
         flush=True,
     )
     if result["errors"] and not result["ops"]:
@@ -503,86 +544,264 @@ def measured(
     return result
 
 
-def db_sessions(opts: argparse.Namespace) -> int | None:
-    """Sessions ever opened on the database (pg_stat_database.sessions, PostgreSQL 14+)."""
+def psql(opts: argparse.Namespace, sql: str) -> list[list[str]] | None:
+    """Rows of one query on the scale's database through psql (fields split on \\x1f); None
+    when the database is not PostgreSQL, psql is missing or the query fails."""
     if not opts.scale_url.startswith("postgresql"):
         return None
-    dsn = opts.scale_url.replace("postgresql+asyncpg://", "postgresql://")
     psql = shutil.which("psql")
     if psql is None:
         return None
+    dsn = opts.scale_url.replace("postgresql+asyncpg://", "postgresql://")
     done = subprocess.run(  # noqa: S603
-        [
-            psql,
-            dsn,
-            "-Atc",
-            "SELECT sessions FROM pg_stat_database WHERE datname = current_database()",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+        [psql, dsn, "-AtX", "-F", "\x1f", "-c", sql], capture_output=True, text=True, check=False
     )
-    return int(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip() else None
+    if done.returncode != 0:
+        return None
+    return [line.split("\x1f") for line in done.stdout.splitlines() if line]
+
+
+def db_sessions(opts: argparse.Namespace) -> int | None:
+    """Sessions ever opened on the database (pg_stat_database.sessions, PostgreSQL 14+)."""
+    rows = psql(opts, "SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+    return int(rows[0][0]) if rows else None
+
+
+# --- pg_stat_statements --------------------------------------------------------------------------
+ENABLE_STATEMENT_STATISTICS = (
+    "pg_stat_statements is not loaded; to have statements per operation, add it to"
+    " shared_preload_libraries and restart PostgreSQL once: psql -h 127.0.0.1 -U postgres -c"
+    " \"ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'\" (keep any libraries"
+    " already listed there), then pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql)"
+    " main restart"
+)
+# This database's statements, less the harness's own (these two, db_sessions).
+SCENARIO_STATEMENTS = (
+    " FROM pg_stat_statements"
+    " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    " AND query NOT LIKE '%pg_stat_%'"
+)
+STATEMENT_TOTALS = (
+    "SELECT coalesce(sum(calls), 0), coalesce(sum(total_exec_time), 0),"
+    " coalesce(sum(shared_blks_hit), 0), coalesce(sum(shared_blks_read), 0)" + SCENARIO_STATEMENTS
+)
+TOP_STATEMENTS = (
+    "SELECT calls, total_exec_time, mean_exec_time, rows, shared_blks_hit, shared_blks_read,"
+    " regexp_replace(query, '\\s+', ' ', 'g')"
+    + SCENARIO_STATEMENTS
+    + " ORDER BY total_exec_time DESC LIMIT 25"
+)
+
+
+def statement_statistics(opts: argparse.Namespace) -> str:
+    """`on` when pg_stat_statements can be read in the scale's database (the extension is made
+    there if the library is loaded), else why not."""
+    loaded = psql(opts, "SELECT current_setting('shared_preload_libraries')")
+    if loaded is None:
+        return "off: not PostgreSQL, or no psql"
+    if not loaded or "pg_stat_statements" not in loaded[0][0]:
+        print(f"  {ENABLE_STATEMENT_STATISTICS}", flush=True)
+        return "off: " + ENABLE_STATEMENT_STATISTICS
+    if psql(opts, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements") is None:
+        return "off: CREATE EXTENSION pg_stat_statements failed"
+    return "on"
+
+
+def reset_statements(opts: argparse.Namespace) -> None:
+    """Forget this database's statements only: others on the server keep theirs."""
+    if opts.statement_statistics == "on":
+        psql(
+            opts,
+            "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database"
+            " WHERE datname = current_database()), 0)",
+        )
+
+
+def save_statements(name: str, ops: int, opts: argparse.Namespace) -> dict[str, Any] | None:
+    """The scenario's statements by total time to `pgss-<scenario>.txt`; per-operation sums."""
+    if opts.statement_statistics != "on":
+        return None
+    totals, top = psql(opts, STATEMENT_TOTALS), psql(opts, TOP_STATEMENTS)
+    if not totals or top is None:
+        return None
+    calls, exec_ms, hit, read = (float(value) for value in totals[0])
+    path = opts.results.parent / f"pgss-{name}.txt"
+    per_op = max(1, ops)
+    lines = [
+        f"pg_stat_statements, scenario {name}: {ops} operations, {int(calls)} statements"
+        f" ({calls / per_op:.2f} per operation), {exec_ms:.0f} ms executing"
+        f" ({exec_ms / per_op:.3f} ms per operation); top statements by total time.",
+        "",
+        f"{'calls':>9} {'per op':>7} {'total ms':>10} {'mean ms':>8} {'rows':>9}"
+        f" {'blks hit':>10} {'blks read':>9}  query",
+    ]
+    for row_calls, total, mean, rows, row_hit, row_read, query in top:
+        lines.append(
+            f"{row_calls:>9} {int(row_calls) / per_op:7.2f} {float(total):10.1f}"
+            f" {float(mean):8.3f} {rows:>9} {row_hit:>10} {row_read:>9}  {query[:400]}"
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return {
+        "file": shown(path),
+        "statements": int(calls),
+        "statements_per_op": round(calls / per_op, 2),
+        "exec_ms_per_op": round(exec_ms / per_op, 3),
+        "shared_blks_hit_per_op": round(hit / per_op, 1),
+        "shared_blks_read_per_op": round(read / per_op, 2),
+    }
 
 
 # --- profiles ------------------------------------------------------------------------------------
+PROFILE_RATE = 250  # samples per second
+
+
+@dataclass
+class Profile:
+    """py-spy recording one broker worker for the whole scenario."""
+
+    name: str
+    pid: int
+    process: subprocess.Popen[bytes]
+    messages: IO[bytes]  # py-spy's standard error, read if it fails
+    raw: Path
+    native: bool
+    cpu_before: tuple[float, float]
+
+
+def py_spy() -> str:
+    found = Path(sys.executable).parent / "py-spy"
+    if not found.exists():
+        raise SystemExit(f"--profile needs py-spy: {INSTALL_BENCH_EXTRA}")
+    return str(found)
+
+
 def start_profile(
-    name: str, servers: dict[str, Server], opts: argparse.Namespace
-) -> subprocess.Popen[bytes] | None:
-    """py-spy on one broker worker for the whole scenario (sampling; the process is not paused)."""
+    name: str, label: str, servers: dict[str, Server], opts: argparse.Namespace
+) -> Profile | None:
+    """As near CPU only as py-spy goes: its default mode pauses the worker for each sample, so
+    every stack is one the worker really was in, and without `--idle` the threads the kernel
+    lists as sleeping (the event loop in epoll, a thread at a lock) are dropped; a thread
+    runnable but waiting for a core still counts, and the summary says by how much. `--native`
+    (on by default) names the C frames (asyncpg's protocol, uvloop, cryptography) instead of
+    charging them to the Python caller."""
     if name not in opts.profile or "broker" not in servers:
         return None
-    raw = BENCH / "results" / "tmp" / f"profile-{name}.raw"
-    return subprocess.Popen(  # noqa: S603
-        [
-            str(Path(sys.executable).parent / "py-spy"),
-            "record",
-            "--nonblocking",
-            "--pid",
-            str(servers["broker"].worker_pids()[0]),
-            "--rate",
-            "250",
-            "--duration",
-            str(max(1, round(opts.duration))),
-            "--format",
-            "raw",
-            "-o",
-            str(raw),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    # The worker that has served most so far: uvicorn's supervisor also starts a process of
+    # multiprocessing's own, which serves nothing.
+    pid = max(servers["broker"].worker_pids(), key=lambda worker: cpu_seconds([worker]))
+    raw = opts.results.parent / f"profile-{name}{label}.collapsed"
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        py_spy(), "record",
+        "--pid", str(pid),
+        "--rate", str(PROFILE_RATE),
+        "--duration", str(max(1, round(opts.duration))),
+        "--format", "raw",
+        "-o", str(raw),
+    ]  # fmt: skip
+    if opts.profile_native:
+        command.append("--native")
+    messages = tempfile.TemporaryFile()  # noqa: SIM115 - closed by finish_profile
+    process = subprocess.Popen(  # noqa: S603
+        command, stdout=subprocess.DEVNULL, stderr=messages
     )
+    return Profile(name + label, pid, process, messages, raw, opts.profile_native, cpu_times([pid]))
 
 
-def finish_profile(name: str, profiler: subprocess.Popen[bytes]) -> str:
-    """Summarise py-spy's collapsed stacks: where the samples are, inclusive and exclusive."""
-    profiler.wait(timeout=120)
-    raw = BENCH / "results" / "tmp" / f"profile-{name}.raw"
+def frame_label(frame: str) -> str:
+    """`function (path/file.py:12)` → `function file.py`; a native frame keeps its library."""
+    function, _, where = frame.partition(" (")
+    return f"{function} {where.rsplit('/', 1)[-1].split(':')[0].rstrip(')')}".strip()
+
+
+def finish_profile(profile: Profile, opts: argparse.Namespace) -> dict[str, Any]:
+    """Summarise py-spy's collapsed stacks: where the CPU went, inclusive and exclusive."""
+    profile.process.wait(timeout=120)
+    user, system = (
+        after - before
+        for after, before in zip(cpu_times([profile.pid]), profile.cpu_before, strict=True)
+    )
+    with profile.messages:
+        if profile.process.returncode != 0 or not profile.raw.exists():
+            profile.messages.seek(0)
+            raise SystemExit(
+                f"py-spy failed on {profile.name}: {profile.messages.read()[-1000:]!r}"
+            )
     inclusive: dict[str, int] = {}
     exclusive: dict[str, int] = {}
-    total = 0
-    for line in raw.read_text().splitlines():
+    total = in_system_calls = 0
+    for line in profile.raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack:
             continue
         samples = int(count)
         total += samples
-        frames = [
-            frame.split(" (", 1)[0] + " " + frame.rsplit("/", 1)[-1].split(":")[0]
-            for frame in stack.split(";")
-        ]
+        frames = [frame_label(frame) for frame in stack.split(";")]
         for frame in set(frames):
             inclusive[frame] = inclusive.get(frame, 0) + samples
         exclusive[frames[-1]] = exclusive.get(frames[-1], 0) + samples
-    out = BENCH / "results" / f"profile-{name}.txt"
-    lines = [f"py-spy, one broker worker, scenario {name}: {total} samples", "", "inclusive:"]
+        if frames[-1].endswith(" libc.so.6"):
+            in_system_calls += samples
+    duration = max(1, round(opts.duration))
+    flame = profile.raw.with_suffix(".svg")
+    flamegraph.write_svg(profile.raw, flame, f"broker CPU, {profile.name}")
+    summary = {
+        "file": shown(opts.results.parent / f"profile-{profile.name}.txt"),
+        "collapsed": shown(profile.raw),
+        "flamegraph": shown(flame),
+        "mode": "py-spy record, blocking (the worker paused for each sample), idle dropped"
+        + (", native frames" if profile.native else ""),
+        "rate_hz": PROFILE_RATE,
+        "duration_s": duration,
+        "samples": total,
+        "sampled_s": round(total / PROFILE_RATE, 2),
+        "worker_cpu_s": round(user + system, 2),
+        "worker_user_s": round(user, 2),
+        "worker_system_s": round(system, 2),
+        "load_average_at_end": round(os.getloadavg()[0], 2),
+    }
+    lines = [
+        f"Scenario {profile.name}: one broker worker (pid {profile.pid}), {summary['mode']},",
+        f"{PROFILE_RATE} samples/s for {duration} s: {total} samples = {summary['sampled_s']} s"
+        f" taken as running; /proc says the worker used {summary['worker_cpu_s']} s of CPU",
+        f"(user {summary['worker_user_s']}, system {summary['worker_system_s']}) over the same"
+        f" time, load average {summary['load_average_at_end']} at the end.",
+        "py-spy takes a thread as running when the kernel lists it runnable, which includes"
+        " waiting for a core: with more runnable work than cores, samples exceed the CPU used"
+        f" ({total / PROFILE_RATE / max(0.01, user + system):.1f}× here),",
+        *(
+            [
+                "and the surplus lands where a thread wakes or is preempted: libc system calls"
+                " such as epoll_pwait (the loop woken) and write (a loopback write wakes its"
+                f" reader), {100 * in_system_calls / max(1, total):.1f}% of samples here.",
+            ]
+            if profile.native
+            else [
+                "and the surplus lands where a thread wakes or is preempted; without native frames"
+                " it is charged to the Python frame that called into C (Runner.run for uvloop,"
+                " asyncpg's __do_execute).",
+            ]
+        ),
+        "Read the Python and extension frames as CPU. Pausing the worker for each sample adds"
+        " to the scenario's own CPU figures.",
+        f"Collapsed stacks: {profile.raw.name} (flamegraph.pl, inferno or speedscope read it);"
+        f" flame graph: {flame.name}.",
+        "",
+        "inclusive:",
+    ]
     for frame, samples in sorted(inclusive.items(), key=lambda item: -item[1])[:45]:
         lines.append(f"{100 * samples / max(1, total):5.1f}%  {frame}")
     lines += ["", "exclusive (self):"]
     for frame, samples in sorted(exclusive.items(), key=lambda item: -item[1])[:30]:
         lines.append(f"{100 * samples / max(1, total):5.1f}%  {frame}")
+    out = opts.results.parent / f"profile-{profile.name}.txt"
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return str(out.relative_to(ROOT))
+    return summary
+
+
+def shown(path: Path) -> str:
+    """A path as the results name it: from the repository's root when it is inside."""
+    return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
 
 
 # --- EXPLAIN --------------------------------------------------------------------------------------
@@ -709,24 +928,79 @@ async def explain_login_path(url: str, path: Path) -> dict[str, Any]:
                 seq_scans.append(title)
     await engine.dispose()
     await asyncio.to_thread(path.write_text, "\n".join(out), encoding="utf-8")
-    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-    return {"file": str(shown), "queries": len(out), "seq_scans": seq_scans}
+    return {"file": shown(path), "queries": len(out), "seq_scans": seq_scans}
 
 
 # --- the run ------------------------------------------------------------------------------------
+# The load generators on loopback stand where the ingress stands in a deployment
+# (deploy/kubernetes/base/broker-config.yaml trusts the cluster's network the same way): each
+# simulated phone's own address comes in X-Forwarded-For (bench/driver.py, bench/wrk_phones.lua).
+LOAD_GENERATOR_AS_PROXY = '["127.0.0.1/32"]'
+
+
 def broker_env(
     opts: argparse.Namespace, base: dict[str, str], port: int, sim: str
 ) -> dict[str, str]:
+    """The broker's settings: its defaults, rate limits included, but for where things are."""
     return base | {
         "VSSID_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "VSSID_VNEID_ISSUER": sim,
         "VSSID_LOG_LEVEL": opts.log_level,
-        # The load comes from one address standing for many phones: the per-address limits
-        # are raised out of reach, but every request still passes them (their cost counts).
-        "VSSID_RATE_LIMIT_LOGIN_START_PER_IP": "100000000/minute",
-        "VSSID_RATE_LIMIT_TOKEN_PER_IP": "100000000/minute",
-        "VSSID_RATE_LIMIT_PASSWORD_PER_IP": "100000000/minute",
+        "VSSID_TRUSTED_PROXIES": LOAD_GENERATOR_AS_PROXY,
+        "VSSID_RATE_LIMIT_STORAGE": opts.rate_limit_storage,
     }
+
+
+def rate_limit_settings(opts: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
+    """What the results say of the rate limits: the shipped values (unless the broker's
+    environment sets one), where the counts were kept."""
+    from vssid_broker.config import Settings
+
+    names = [
+        name
+        for name in Settings.model_fields
+        if name.startswith("rate_limit_") and name != "rate_limit_storage"
+    ]
+    broker = broker_env(opts, env, 0, "")
+    return {
+        "as_shipped": not any(f"VSSID_{name.upper()}" in broker for name in names),
+        "limits": {
+            name.removeprefix("rate_limit_"): Settings.model_fields[name].default for name in names
+        },
+        "storage": opts.rate_limit_storage,
+        "trusted_proxies": json.loads(LOAD_GENERATOR_AS_PROXY),
+        "client_addresses": "one per simulated client (a login's cookie jar; a wrk request),"
+        " from 10.0.0.0/8, in X-Forwarded-For",
+    }
+
+
+def empty_rate_limit_storage(opts: argparse.Namespace) -> None:
+    """Every broker start begins with no counts, as after a deployment's first start."""
+    if not opts.rate_limit_storage.startswith("redis"):
+        return
+    import redis
+
+    try:
+        redis.Redis.from_url(opts.rate_limit_storage, socket_timeout=5).flushdb()
+    except redis.RedisError as error:
+        raise SystemExit(
+            f"Redis at {opts.rate_limit_storage} ({error}); start it"
+            " (redis-server --daemonize yes --bind 127.0.0.1 --save '')"
+            " or pass --rate-limit-storage"
+        ) from None
+
+
+def rate_limit_refusals(broker_url: str) -> dict[str, int]:
+    """The broker's count of 429s by limit (`vssid_rate_limit_hits_total`, every process)."""
+    import httpx
+
+    counts: dict[str, int] = {}
+    for line in httpx.get(f"{broker_url}/metrics", timeout=10).text.splitlines():
+        if line.startswith("vssid_rate_limit_hits_total{"):
+            labels, _, value = line.rpartition(" ")
+            limit = labels.split('limit="', 1)[1].split('"', 1)[0]
+            counts[limit] = counts.get(limit, 0) + int(float(value))
+    return counts
 
 
 def start_broker(
@@ -734,6 +1008,7 @@ def start_broker(
 ) -> tuple[Server, str]:
     port = opts.broker_port
     url = f"http://127.0.0.1:{port}"
+    empty_rate_limit_storage(opts)
     server = Server(
         name,
         [
@@ -760,6 +1035,7 @@ def run_scale(
     section: dict[str, Any] = {"seed": prepare_database(opts, env, accounts), "scenarios": {}}
     if opts.seed_only:
         return section
+    opts.statement_statistics = section["pg_stat_statements"] = statement_statistics(opts)
     sim_port = free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
     broker_callback = f"http://127.0.0.1:{opts.broker_port}/auth/vneid/callback"
@@ -827,12 +1103,6 @@ def run_scale(
             if wanted(name):
                 scenarios[name] = measured(name, servers, lambda: driver(name, urls, opts), opts)
 
-        def run_wrk(name: str, path: str, headers: list[str]) -> None:
-            if wanted(name):
-                scenarios[name] = measured(
-                    name, servers, lambda: wrk(name, f"{urls['broker']}{path}", opts, headers), opts
-                )
-
         with rss_sampler(list(servers.values())):
             run_driver("browser_login")
             run_driver("mobile_login")
@@ -840,9 +1110,14 @@ def run_scale(
                 if wanted("refresh"):
                     scenarios["refresh"] = refresh_scenario("refresh", servers, urls, opts)
                 if wanted("me"):
-                    token = tokens_for_wrk("access_token", urls, opts)[-1]
-                    run_wrk("me", "/api/v1/me", [f"Authorization: Bearer {token}"])
-                run_wrk("healthz", "/healthz", [])
+                    scenarios["me"] = me_scenario(servers, urls, opts)
+                if wanted("healthz"):
+                    scenarios["healthz"] = measured(
+                        "healthz",
+                        servers,
+                        lambda: wrk("healthz", urls["broker"] + "/healthz", opts, []),
+                        opts,
+                    )
                 run_driver("jwks_verify")
                 if "peer" in urls:
                     if wanted("peer_refresh"):
@@ -864,23 +1139,47 @@ def run_scale(
     return section
 
 
+def me_scenario(
+    servers: dict[str, Server], urls: dict[str, str], opts: argparse.Namespace, label: str = ""
+) -> dict[str, Any]:
+    """`GET /api/v1/me` under wrk with the access token of a real login."""
+    token = tokens_for_wrk("access_token", urls, opts)[-1]
+    url, headers = f"{urls['broker']}/api/v1/me", [f"Authorization: Bearer {token}"]
+    return measured("me", servers, lambda: wrk("me", url, opts, headers), opts, label)
+
+
+SCALE_OUT_SCENARIOS = ("mobile_login", "refresh", "me")
+
+
 def scale_out(
     opts: argparse.Namespace, env: dict[str, str], urls: dict[str, str], servers: dict[str, Server]
 ) -> dict[str, Any]:
-    """The same scenarios with each worker count of --workers (the last was measured above)."""
+    """Mobile login, refresh rotation and `/api/v1/me` with each other process count of
+    --workers (the last count was measured above, with every scenario)."""
     out: dict[str, Any] = {}
     servers["broker"].stop()
+    wanted = [name for name in SCALE_OUT_SCENARIOS if not opts.scenarios or name in opts.scenarios]
     for workers in opts.workers[:-1]:
         print(f"scale-out: {workers} broker process(es)", flush=True)
         broker, urls["broker"] = start_broker(opts, env, urls["sim"], workers, f"broker-{workers}")
+        label = f"-{workers}-processes"
         try:
             measure = {"sim": servers["sim"], "broker": broker}
-            out[str(workers)] = {
-                "mobile_login": measured(
-                    "mobile_login", measure, lambda: driver("mobile_login", urls, opts), opts
-                ),
-                "refresh": refresh_scenario("refresh", measure, urls, opts),
-            }
+            row: dict[str, Any] = {}
+            with rss_sampler([broker]):
+                if "mobile_login" in wanted:
+                    row["mobile_login"] = measured(
+                        "mobile_login",
+                        measure,
+                        lambda: driver("mobile_login", urls, opts),
+                        opts,
+                        label,
+                    )
+                if "refresh" in wanted:
+                    row["refresh"] = refresh_scenario("refresh", measure, urls, opts, label)
+                if "me" in wanted:
+                    row["me"] = me_scenario(measure, urls, opts, label)
+            out[str(workers)] = row | {"peak_rss_mb": round(broker.peak_rss_mb, 1)}
         finally:
             broker.stop()
     return out
@@ -918,7 +1217,14 @@ def main() -> None:
     parser.add_argument(
         "--workers",
         default="2",
-        help="broker worker processes; '1,2' also measures 1 process (scale-out), last is main",
+        help="broker worker processes; the last count runs every scenario, the others mobile\n"
+        "login, refresh and /api/v1/me (scale-out): '1,4,2' measures 1, 2 and 4, the rest at 2",
+    )
+    parser.add_argument(
+        "--rate-limit-storage",
+        default="redis://127.0.0.1:6379/14",
+        help="VSSID_RATE_LIMIT_STORAGE of the broker at every process count, emptied at each\n"
+        "broker start (a Redis database of its own); memory:// only with one process",
     )
     parser.add_argument("--citizens", type=int, default=2000, help="simulator citizens used")
     parser.add_argument(
@@ -934,7 +1240,21 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=BENCH / "results" / "latest.json")
     parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "performance.md")
     parser.add_argument(
-        "--profile", default="", help="comma-separated scenarios to profile with py-spy"
+        "--profile",
+        default="",
+        help="comma-separated scenarios to profile with py-spy (CPU only: blocking, idle dropped)",
+    )
+    parser.add_argument(
+        "--profile-native",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="py-spy --native: C extensions' own frames in the profiles",
+    )
+    parser.add_argument(
+        "--charts",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="draw the charts (bench/charts.py) beside the results and link them",
     )
     parser.add_argument("--note", default="", help="free text stored with the results")
     parser.add_argument(
@@ -955,6 +1275,11 @@ def main() -> None:
     opts.profile = [name for name in opts.profile.split(",") if name]
     opts.scenarios = {name for name in opts.scenarios.split(",") if name}
     opts.workers = [int(w) for w in str(opts.workers).split(",")]
+    if opts.rate_limit_storage == "memory://" and max(opts.workers) > 1:
+        raise SystemExit("several broker processes share rate limits only through Redis")
+    if opts.profile:
+        py_spy()  # missing: say so before the run, not after the seed
+    opts.results.parent.mkdir(parents=True, exist_ok=True)  # profiles and statements go there
     scales = [int(s) for s in str(opts.scales).split(",")]
     opts.broker_port = opts.broker_port or free_port()
     # Every process (seed, broker workers) seals and looks up citizen IDs with the same keys,
@@ -984,6 +1309,7 @@ def main() -> None:
             "workers": opts.workers,
             "citizens": opts.citizens,
             "database": opts.database_url.split("@")[-1],
+            "rate_limits": rate_limit_settings(opts, env),
         },
         "note": opts.note,
         "scales": {},
@@ -995,10 +1321,29 @@ def main() -> None:
     if opts.seed_only:
         return
     results["machine"]["loadavg_at_end"] = os.getloadavg()
-    opts.results.parent.mkdir(parents=True, exist_ok=True)
     opts.results.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    if opts.charts:
+        results["charts"] = draw_charts(opts)
+        opts.results.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     write_markdown(opts.markdown, results)
     print(f"results: {opts.results}  table: {opts.markdown}")
+
+
+def draw_charts(opts: argparse.Namespace) -> dict[str, str]:
+    """The charts' PNGs, each as the markdown links it (relative to the markdown's folder)."""
+    try:
+        drawn = charts.draw(opts.results)
+    except charts.ChartsUnavailable as error:
+        print(f"no charts: {error}", flush=True)
+        return {}
+    for path in drawn:
+        print(f"chart: {path}", flush=True)
+    return {
+        path.stem.removeprefix(f"{opts.results.stem}-"): os.path.relpath(
+            path, opts.markdown.resolve().parent
+        )
+        for path in drawn
+    }
 
 
 def _cpu_model() -> str:
@@ -1123,33 +1468,105 @@ def render(results: dict[str, Any]) -> str:
     ]
     if explains:
         lines += ["", "Query plans of the login path: " + "; ".join(explains) + "."]
+    lines += _rate_limit_lines(settings, scales)
+    lines += _statement_and_profile_lines(main)
     if "scale_out" in main:
+        lines += _scale_out_lines(results)
+    if results.get("charts"):
+        for chart, path in results["charts"].items():
+            lines += ["", f"![{charts.CHARTS[chart]}]({path})"]
+    return "\n".join(lines)
+
+
+def _rate_limit_lines(settings: dict[str, Any], scales: dict[str, Any]) -> list[str]:
+    limits = settings.get("rate_limits")
+    if limits is None:
+        return []  # results of a run before limits were kept as shipped
+    storage = "Redis" if limits["storage"].startswith("redis") else "process memory"
+    shipped = "as shipped" if limits["as_shipped"] else "**changed by the environment**"
+    refused = [
+        f"{name} at {int(accounts):,} accounts: "
+        + ", ".join(f"{n} by {limit}" for limit, n in r["rate_limited"].items())
+        for accounts, section in scales.items()
+        for name, r in section["scenarios"].items()
+        if r.get("rate_limited")
+    ]
+    return [
+        "",
+        f"Rate limits {shipped} ("
+        + ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in limits["limits"].items())
+        + f"), counted in {storage} shared by every broker process; each simulated phone or"
+        " browser has an address of its own (`X-Forwarded-For` from 10.0.0.0/8, the load"
+        " generator trusted as the reverse proxy). Requests refused by a limit (429): "
+        + ("; ".join(refused) if refused else "none")
+        + ".",
+    ]
+
+
+def _statement_and_profile_lines(main: dict[str, Any]) -> list[str]:
+    s = main["scenarios"]
+    status = main.get("pg_stat_statements", "")
+    lines = []
+    counted = [
+        f"{LABELS.get(name, name).split(' (')[0]} {r['pg_stat_statements']['statements_per_op']}"
+        f" ({r['pg_stat_statements']['exec_ms_per_op']} ms)"
+        for name, r in s.items()
+        if r.get("pg_stat_statements", {}).get("statements_per_op")  # none: not the database's
+    ]
+    if counted:
         lines += [
             "",
-            "### Scale-out: broker processes against one PostgreSQL",
-            "",
-            "| processes | mobile login ops/s | refresh ops/s | refresh p99 ms "
-            "| refresh ops per broker CPU-second |",
-            "|---:|---:|---:|---:|---:|",
+            "PostgreSQL statements per operation and their execution time per operation, waits"
+            " for locks included (pg_stat_statements, reset before each scenario; top statements in"
+            " `pgss-<scenario>.txt` beside the results): " + "; ".join(counted) + ".",
         ]
-        rows = dict(main["scale_out"])
-        rows[str(settings["workers"][-1])] = main["scenarios"]
+    elif status.startswith("off"):
+        lines += ["", f"Statements per operation not counted: {status.removeprefix('off: ')}."]
+    profiled = [
+        f"`{r['profile']['file']}` ({r['profile']['samples']} samples)"
+        for r in s.values()
+        if isinstance(r.get("profile"), dict)
+    ]
+    if profiled:
+        mode = next(r["profile"]["mode"] for r in s.values() if isinstance(r.get("profile"), dict))
+        lines += [
+            "",
+            f"CPU profiles ({mode}; the pauses add to those scenarios' CPU figures): "
+            + ", ".join(profiled)
+            + ".",
+        ]
+    return lines
 
-        def cell(r: dict[str, Any], scenario: str, *path: str) -> str:
-            value: Any = r.get(scenario, {})
-            for key in path:
-                value = value.get(key, {}) if isinstance(value, dict) else {}
-            return "–" if value in ({}, None) else str(value)
 
-        for workers in sorted(rows, key=int):
-            r = rows[workers]
+def _scale_out_lines(results: dict[str, Any]) -> list[str]:
+    cores = results["machine"]["cores"]
+    lines = [
+        "",
+        "### Scale-out: broker processes against one PostgreSQL",
+        "",
+        f"This machine has {cores} CPUs, shared by the broker's processes, PostgreSQL, Redis,"
+        " the simulated VNeID and the load driver: throughput cannot grow with processes here."
+        " The figure to read is broker CPU per operation (all its processes, from `/proc`) and"
+        " how it holds as processes are added.",
+        "",
+        "| scenario | processes | ops/s | broker CPU ms/op | ops per broker CPU-second "
+        "| p50 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    rows = charts.scale_out_rows(results)
+    for name in charts.SCALE_OUT:
+        for workers, row in rows.items():
+            if name not in row:
+                continue
+            r = row[name]
+            lat = r.get("broker_latency_ms") or r["latency_ms"]
             lines.append(
-                f"| {workers} | {cell(r, 'mobile_login', 'throughput')} "
-                f"| {cell(r, 'refresh', 'throughput')} "
-                f"| {cell(r, 'refresh', 'latency_ms', 'p99')} "
-                f"| {cell(r, 'refresh', 'ops_per_cpu_second')} |"
+                f"| {LABELS.get(name, name).split(' (')[0]} | {workers} | {r['throughput']:,}"
+                f" | {r.get('cpu_ms_per_op', '–')} | {r.get('ops_per_cpu_second') or '–'}"
+                f" | {lat['p50']} | {lat['p99']} | {r['errors']} |"
             )
-    return "\n".join(lines)
+    lines += ["", "(Login latency is the broker side; refresh and `/api/v1/me` are wrk's.)"]
+    return lines
 
 
 def write_markdown(path: Path, results: dict[str, Any]) -> None:

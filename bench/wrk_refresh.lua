@@ -1,5 +1,6 @@
 -- Refresh-token rotation under wrk: every request spends a refresh token and the response's new
--- one goes back into the thread's pool, so each family is rotated again and again.
+-- one goes back into the thread's pool, so each family is rotated again and again. Each request
+-- comes from a phone address of its own (bench/wrk_phones.lua).
 --
 --   wrk -t2 -c32 -d20s -s bench/wrk_refresh.lua URL -- TOKENS_FILE THREADS
 --
@@ -8,15 +9,9 @@
 -- client authentication (the peer). A response without a new token loses that family: it shows
 -- as a non-2xx answer in the report.
 local here = debug.getinfo(1, "S").source:sub(2):match("(.*/)") or "./"
-dofile(here .. "wrk_report.lua")
+dofile(here .. "wrk_phones.lua")
 
 local tokens = {}
-local next_id = 0
-
-function setup(thread)
-  thread:set("id", next_id)
-  next_id = next_id + 1
-end
 
 function init(args)
   local path, threads = args[1], tonumber(args[2])
@@ -33,6 +28,7 @@ end
 
 function request()
   local token = table.remove(tokens) or "pool-empty"
+  wrk.headers["X-Forwarded-For"] = phone_address()
   return wrk.format(nil, nil, nil, "grant_type=refresh_token&refresh_token=" .. token)
 end
 

@@ -1,5 +1,6 @@
-"""The benchmark harness, smoke-sized: it still brings everything up, drives every scenario and
-writes its results. Figures are not checked (no timing assertion belongs in the suite)."""
+"""The benchmark harness, smoke-sized: it still brings everything up, drives every scenario with
+one broker process and the scale-out ones with two, and writes its results, table and charts.
+Figures are not checked (no timing assertion belongs in the suite)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ SCENARIOS = {
     "peer_refresh",
     "peer_authcode",
 }
+SCALE_OUT = {"mobile_login", "refresh", "me"}
+REDIS_URL = os.environ.get("VSSID_TEST_REDIS_URL", "redis://127.0.0.1:6379/2")
+"""Rate-limit counts shared by the broker's processes; the same database as
+tests/test_rate_limits.py, emptied by the harness at each broker start."""
 
 
 @pytest.fixture
@@ -50,7 +55,8 @@ def test_the_harness_runs_every_scenario_and_writes_json_and_markdown(
     command = [
         sys.executable, "bench/run.py",
         "--duration", "1", "--concurrency", "2", "--scales", "150", "--citizens", "40",
-        "--workers", "1", "--keep-schema", "--database-url", database_url,
+        "--workers", "2,1", "--rate-limit-storage", REDIS_URL,
+        "--keep-schema", "--database-url", database_url,
         "--results", str(results), "--markdown", str(markdown),
     ]  # fmt: skip
     done = subprocess.run(  # noqa: S603 - our own harness
@@ -59,13 +65,24 @@ def test_the_harness_runs_every_scenario_and_writes_json_and_markdown(
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
 
     report = json.loads(results.read_text())
-    scenarios = report["scales"]["150"]["scenarios"]
+    scale = report["scales"]["150"]
+    scenarios = scale["scenarios"]
     assert set(scenarios) == SCENARIOS
-    for name, result in scenarios.items():
+    assert set(scale["scale_out"]["2"]) == SCALE_OUT | {"peak_rss_mb"}
+    for name, result in [*scenarios.items(), *((n, scale["scale_out"]["2"][n]) for n in SCALE_OUT)]:
         assert result["ops"] > 0, (name, result["first_error"])
         assert result["cpu_ms_per_op"] > 0, name
+        # Each simulated phone has its own address, so the shipped per-address limits hold.
+        assert result["rate_limited"] == {}, name
     assert report["machine"]["cores"] == os.cpu_count()
     assert report["command"].startswith("python3 bench/run.py --duration 1")
+    limits = report["settings"]["rate_limits"]
+    assert limits["as_shipped"] and limits["storage"] == REDIS_URL
     table = markdown.read_text()
     assert "| refresh-token rotation |" in table and "oidc-provider: refresh grant" in table
     assert report["command"] in table
+    assert "Rate limits as shipped" in table and "Scale-out" in table
+    for chart in ("login-cpu", "login-latency", "scale-out"):
+        png = tmp_path / f"latest-{chart}.png"
+        assert png.read_bytes().startswith(b"\x89PNG"), chart
+        assert f"]({png.name})" in table, chart
