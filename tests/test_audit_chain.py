@@ -166,3 +166,40 @@ async def test_writers_in_several_processes_keep_one_chain(stack: Stack) -> None
         count = await session.scalar(select(func.count()).select_from(AuditEvent))
     assert count == per_process * processes
     assert await verified(stack) == (per_process * processes, None)
+
+
+async def test_a_transaction_holds_the_chain_only_while_it_commits(
+    stack: Stack, engine: AsyncEngine
+) -> None:
+    """A login records its audit event early and goes on working (more statements, signing its
+    tokens); other logins, in this process or another, must not queue behind it for all that
+    time. The chain's lock is taken only by the commit, and the event is written then."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the chain lock is PostgreSQL's advisory lock (SQLite serialises writers)")
+    from vssid_broker.audit.chain import CHAIN_LOCK
+
+    before = await write_events(stack, 0)
+    async with stack.db.begin() as session:
+        audit.record(session, event_type="test.event", outcome="ok", now=stack.clock())
+        await session.execute(select(func.count()).select_from(AuditEvent))  # would autoflush
+        async with engine.connect() as other:
+            # Another writer gets the chain at once while this transaction is still open.
+            assert await other.scalar(
+                text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK}
+            )
+            await other.rollback()
+    after = await write_events(stack, 0)
+    assert len(after) == len(before) + 1
+    assert await verified(stack) == (len(after), None)
+
+
+async def test_an_event_of_a_transaction_rolled_back_is_never_written(stack: Stack) -> None:
+    before = await write_events(stack, 0)
+    with pytest.raises(RuntimeError, match="changed its mind"):
+        async with stack.db.begin() as session:
+            audit.record(session, event_type="test.event", outcome="ok", now=stack.clock())
+            raise RuntimeError("changed its mind")
+    async with stack.db.begin() as session:  # the same pooled connection, a new transaction
+        audit.record(session, event_type="test.event", outcome="second", now=stack.clock())
+    after = await write_events(stack, 0)
+    assert len(after) == len(before) + 1

@@ -1,12 +1,20 @@
-"""Writing the audit trail. Details must already be masked: no citizen ID, token or secret."""
+"""Writing the audit trail. Details must already be masked: no citizen ID, token or secret.
+
+Events recorded in a transaction are inserted when it commits, not when the next query
+flushes the session: appending to the chain takes the chain's lock (`audit.chain`), which is
+then held only for the commit itself instead of for the rest of the transaction (a login's
+token signing, its other statements), which queued every other login behind it. An event
+recorded in a transaction that rolls back is never written, as before.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from vssid_broker.audit import chain as _chain  # noqa: F401 - the chain's insert hook
 from vssid_broker.audit.models import AuditEvent
@@ -24,7 +32,7 @@ def record(
     request_id: str | None = None,
     **details: Any,
 ) -> None:
-    session.add(
+    session.info.setdefault(_PENDING, []).append(
         AuditEvent(
             occurred_at=now,
             event_type=event_type,
@@ -35,6 +43,22 @@ def record(
             details={key: _guarded(value) for key, value in details.items()},
         )
     )
+
+
+_PENDING = "vssid_broker.audit_pending"
+
+
+@event.listens_for(Session, "before_commit")
+def _add_pending(session: Session) -> None:
+    # The commit flushes what is added here, after everything else the transaction wrote.
+    pending = session.info.pop(_PENDING, None)
+    if pending:
+        session.add_all(pending)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
 
 
 def _guarded(value: Any) -> Any:
