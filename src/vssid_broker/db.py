@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event, exc
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -19,6 +20,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import QueuePool
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeDecorator
 
 from vssid_broker import metrics
@@ -225,3 +228,58 @@ def database_unreachable(error: BaseException) -> bool:
             mistake in str(error.orig).lower() for mistake in SCHEMA_MISTAKES
         )
     return isinstance(error, OSError)  # refused or reset before SQLAlchemy could wrap it
+
+
+@dataclass(frozen=True)
+class DriverStatement:
+    """A Core statement compiled once for PostgreSQL and run by asyncpg itself on the session's
+    pooled connection: for the few statements that run on every request (the refresh
+    rotation), where SQLAlchemy's own work per execution (cache lookup, parameter and result
+    processing) cost about as much CPU as the round trip.
+
+    Only on a connection in autocommit: on one inside a transaction SQLAlchemy begins lazily,
+    and a statement sent past it would run outside that transaction (`run` returns None then,
+    and the caller executes the statement through SQLAlchemy)."""
+
+    sql: str
+    names: tuple[str, ...]
+    processors: Mapping[str, Callable[[Any], Any]]
+    literals: Mapping[str, Any]
+    """Values the statement carries itself (`status == "active"`), by parameter name."""
+
+    @classmethod
+    def of(cls, statement: ClauseElement, dialect: Dialect) -> DriverStatement:
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+        assert compiled.positiontup is not None, "asyncpg takes positional parameters"
+        processors = {
+            name: processor
+            for name, bind in compiled.binds.items()
+            if (processor := bind.type.bind_processor(dialect)) is not None
+        }
+        literals = {
+            name: bind.value for name, bind in compiled.binds.items() if bind.value is not None
+        }
+        return cls(str(compiled), tuple(compiled.positiontup), processors, literals)
+
+    async def fetchrow(
+        self, connection: AsyncConnection, params: dict[str, Any]
+    ) -> Mapping[str, Any] | NotRun | None:
+        raw = await connection.get_raw_connection()
+        if not getattr(raw.dbapi_connection, "autocommit", False):
+            return NOT_RUN
+        driver = raw.driver_connection
+        assert driver is not None
+        values = {**self.literals, **params}
+        args = [
+            self.processors[name](values[name]) if name in self.processors else values[name]
+            for name in self.names
+        ]
+        row: Mapping[str, Any] | None = await driver.fetchrow(self.sql, *args)
+        return row
+
+
+class NotRun:
+    """`DriverStatement.fetchrow` left the statement to SQLAlchemy (not autocommit)."""
+
+
+NOT_RUN = NotRun()

@@ -40,12 +40,13 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vssid_broker import metrics
 from vssid_broker.accounts.models import Account
 from vssid_broker.config import Settings
-from vssid_broker.db import UTCDateTime
+from vssid_broker.db import NOT_RUN, DriverStatement, UTCDateTime
 from vssid_broker.errors.tokens import (
     InvalidDpopProof,
     InvalidGrant,
@@ -167,6 +168,8 @@ class RefreshTokens:
             )
             for with_proof in (False, True)
         }
+        # PostgreSQL's rotation compiled once, for asyncpg to run itself (`DriverStatement`).
+        self._driver_statements: dict[bool, DriverStatement] = {}
 
     # --- the refresh grant ---------------------------------------------------------------------
     @staticmethod
@@ -200,16 +203,27 @@ class RefreshTokens:
         }
         connection = await session.connection()
         statements = self._rotation[dpop_jkt is not None]
+        row: Any
         if connection.dialect.name == "postgresql":
-            row = (await connection.execute(statements.spend_and_issue, params)).first()
+            driver = self._driver_rotation(dpop_jkt is not None, connection.dialect)
+            row = await driver.fetchrow(connection, params)
+            if row is NOT_RUN:
+                result = await connection.execute(statements.spend_and_issue, params)
+                row = result.mappings().first()
         else:
-            row = (await connection.execute(statements.spend, params)).first()
+            row = (await connection.execute(statements.spend, params)).mappings().first()
             if row is not None:
-                await connection.execute(statements.issue, params | row._asdict())
+                await connection.execute(statements.issue, params | dict(row))
         if row is None:
             return None
         metrics.REFRESH_ROTATIONS.inc()
-        return Rotated(new_raw, row.family_id, row.account_id, row.acr, row.dpop_jkt)
+        return Rotated(new_raw, row["family_id"], row["account_id"], row["acr"], row["dpop_jkt"])
+
+    def _driver_rotation(self, with_proof: bool, dialect: Dialect) -> DriverStatement:
+        if with_proof not in self._driver_statements:
+            statement = self._rotation[with_proof].spend_and_issue
+            self._driver_statements[with_proof] = DriverStatement.of(statement, dialect)
+        return self._driver_statements[with_proof]
 
     def _successor_of(self, raw: str) -> str:
         """The token that replaces `raw`: as unguessable as a random one without the key, and
