@@ -1,5 +1,6 @@
 """Access tokens: JWTs the broker signs (RFC 9068 `at+jwt`), short-lived, and checked against
-the live session on every call to the broker's own endpoints."""
+the live session on every call to the broker's own endpoints (on PostgreSQL through the
+process's live-session cache, which the database keeps right: `live_cache.py`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from vssid_broker.errors.tokens import InvalidAccessToken
 from vssid_broker.passwords import PASSWORD_ACR
 from vssid_broker.sessions import broker_jwt
 from vssid_broker.sessions.keys import SigningKeys
+from vssid_broker.sessions.live_cache import LiveSessionCache
 from vssid_broker.sessions.models import RefreshToken
 
 
@@ -65,9 +67,12 @@ LIVE_SESSION_ACCOUNT = select(*_ACCOUNT_FIELDS).where(
 
 
 class AccessTokens:
-    def __init__(self, settings: Settings, keys: SigningKeys) -> None:
+    def __init__(
+        self, settings: Settings, keys: SigningKeys, live_sessions: LiveSessionCache | None = None
+    ) -> None:
         self._settings = settings
         self._keys = keys
+        self._live_sessions = live_sessions
         self.kind = broker_jwt.TokenKind(
             typ="at+jwt",  # RFC 9068 §2.1
             audience=settings.access_token_audience,
@@ -126,8 +131,17 @@ class AccessTokens:
     async def _live_account(
         self, session: AsyncSession, family_id: str, account_id: int
     ) -> Row[Any] | None:
+        cache = self._live_sessions
+        if cache is not None:
+            remembered = cache.get(family_id, account_id)
+            if remembered is not None:
+                return remembered
+            generation = cache.generation  # before the query: see LiveSessionCache.put
         connection = await session.connection()
         found = await connection.execute(
             LIVE_SESSION_ACCOUNT, {"family": family_id, "subject": account_id}
         )
-        return found.first()
+        account = found.first()
+        if cache is not None and account is not None:
+            cache.put(family_id, account_id, account, generation)
+        return account
