@@ -272,7 +272,7 @@ class LiveSessionListener:
 
     # --- the connection --------------------------------------------------------------------------
     async def _run(self) -> None:
-        delay = RECONNECT_FIRST_SECONDS
+        failures = 0
         while True:
             try:
                 await self._listen_until_lost()
@@ -282,9 +282,10 @@ class LiveSessionListener:
                     type(error).__name__,
                 )
             finally:
+                failures = 0 if self._cache.listening else min(failures + 1, 16)
                 self._cache.listening_stopped()
+            delay = min(RECONNECT_FIRST_SECONDS * 2**failures, RECONNECT_MAX_SECONDS)
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter
-            delay = min(delay * 2, RECONNECT_MAX_SECONDS)
 
     async def _listen_until_lost(self) -> None:
         import asyncpg
@@ -309,7 +310,6 @@ class LiveSessionListener:
                 async with asyncio.timeout(PING_TIMEOUT_SECONDS), self._statements:
                     await connection.fetchval("SELECT 1")
         finally:
-            self._cache.listening_stopped()
             self._connection = None
             connection.terminate()
 
