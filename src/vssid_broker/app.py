@@ -134,11 +134,11 @@ def create_app(
             "VSSID_OPENTELEMETRY=true needs the tracing packages: pip install 'vssid-broker[otel]'"
         )
     ctx = build_context(settings, provider_http=provider_http, clock=clock)
-    listener = (
-        LiveSessionListener(ctx.live_sessions, ctx.engine)
-        if ctx.live_sessions is not None
-        else None
-    )
+    listener = None
+    if ctx.live_sessions is not None:
+        listener = LiveSessionListener(
+            ctx.live_sessions, ctx.engine, settings.session_cache_listen_url
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

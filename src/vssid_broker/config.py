@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     a revocation still ends access at once on every process. 0 turns it off."""
     session_cache_max_age_seconds: int = Field(default=60, ge=1, le=3600)
     """A remembered live session is asked again after this long, whatever was heard."""
+    session_cache_listen_url: str | None = None
+    """The cache's listener connection, straight to the PostgreSQL primary, when
+    `VSSID_DATABASE_URL` goes through a pooler in transaction mode (PgBouncer, CloudNativePG's
+    Pooler), which LISTEN does not pass. Unset: `VSSID_DATABASE_URL`."""
     opentelemetry: bool = False
     """FastAPI's own OpenTelemetry spans, metrics and logs for every request, exported over
     OTLP/HTTP to `OTEL_EXPORTER_OTLP_ENDPOINT` (the standard `OTEL_*` variables); needs

@@ -289,8 +289,12 @@ async def test_the_listener_connects_like_the_pool_and_names_itself(stack: Stack
     context = build_context(stack.settings)
     try:
         assert context.live_sessions is not None
-        arguments = live_cache._asyncpg_connect_args(context.engine)
+        arguments = live_cache._asyncpg_connect_args(context.engine, None)
         assert arguments["server_settings"]["application_name"] == LISTENER_APPLICATION_NAME
         assert "prepared_statement_cache_size" not in arguments
+        # Past a pooler in transaction mode, straight to the primary.
+        direct = "postgresql+asyncpg://broker@primary.example:5433/vssid"
+        arguments = live_cache._asyncpg_connect_args(context.engine, direct)
+        assert (arguments["host"], arguments["port"]) == ("primary.example", 5433)
     finally:
         await context.engine.dispose()

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from time import monotonic
 from typing import Any
 
-from sqlalchemy import Row, event
+from sqlalchemy import Row, event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
@@ -68,6 +68,7 @@ PING_SECONDS = 5.0
 PING_TIMEOUT_SECONDS = 2.0
 RECONNECT_FIRST_SECONDS = 0.2
 RECONNECT_MAX_SECONDS = 10.0
+_PING = "ping"
 _BARRIER = "barrier:"
 """`barrier:<reply channel>:<number>`: every listener answers `<number>` on the reply channel."""
 
@@ -221,9 +222,11 @@ class LiveSessionListener:
     backoff while the process runs; the cache answers only while it is up. It also runs the
     barrier a revoking request waits on, and answers other processes' barriers."""
 
-    def __init__(self, cache: LiveSessionCache, engine: AsyncEngine) -> None:
+    def __init__(
+        self, cache: LiveSessionCache, engine: AsyncEngine, listen_url: str | None = None
+    ) -> None:
         self._cache = cache
-        self._connect_args = _asyncpg_connect_args(engine)
+        self._connect_args = _asyncpg_connect_args(engine, listen_url)
         self._task: asyncio.Task[None] | None = None
         self._connection: Any = None
         self._reply_channel = ""
@@ -232,6 +235,7 @@ class LiveSessionListener:
         self._barriers = itertools.count(1)
         self._waiting: dict[int, _Barrier] = {}
         self._acknowledging: set[asyncio.Task[None]] = set()
+        self._pong: asyncio.Future[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="live-session listener")
@@ -300,18 +304,29 @@ class LiveSessionListener:
             await connection.add_listener(self._reply_channel, self._acknowledged)
             await connection.add_listener(CHANNEL, self._received)
             self._connection = connection
+            await self._hear_own_ping()
             self._cache.listening_started()
             log.info("live-session listener up")
             while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(lost.wait(), PING_SECONDS)
                     raise ConnectionError("the listener's connection was closed")
-                # A connection cut without a reset reaching us looks alive: ask.
-                async with asyncio.timeout(PING_TIMEOUT_SECONDS), self._statements:
-                    await connection.fetchval("SELECT 1")
+                await self._hear_own_ping()
         finally:
             self._connection = None
             connection.terminate()
+
+    async def _hear_own_ping(self) -> None:
+        """A notification to ourselves must come back: a connection cut without a reset
+        reaching us looks alive, and behind a pooler in transaction mode LISTEN seems to work
+        but hears nothing. Raises TimeoutError otherwise."""
+        self._pong = asyncio.get_running_loop().create_future()
+        async with asyncio.timeout(PING_TIMEOUT_SECONDS):
+            async with self._statements:
+                await self._connection.execute(
+                    "SELECT pg_notify($1, $2)", self._reply_channel, _PING
+                )
+            await self._pong
 
     def _received(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
         if not payload.startswith(_BARRIER):
@@ -332,6 +347,10 @@ class LiveSessionListener:
                     )
 
     def _acknowledged(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        if payload == _PING:
+            if self._pong is not None and not self._pong.done():
+                self._pong.set_result(None)
+            return
         barrier = self._waiting.get(int(payload)) if payload.isdigit() else None
         if barrier is not None:
             barrier.answered += 1
@@ -370,9 +389,11 @@ def _connection_errors() -> tuple[type[Exception], ...]:
     return (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
-def _asyncpg_connect_args(engine: AsyncEngine) -> dict[str, Any]:
-    """The engine's own connection arguments (host, user, TLS from the URL), for asyncpg."""
-    _, options = engine.dialect.create_connect_args(engine.url)
+def _asyncpg_connect_args(engine: AsyncEngine, listen_url: str | None) -> dict[str, Any]:
+    """The connection arguments (host, user, TLS from the URL) of `listen_url` or else the
+    engine's own, for asyncpg."""
+    url = make_url(listen_url) if listen_url else engine.url
+    _, options = engine.dialect.create_connect_args(url)
     arguments: dict[str, Any] = dict(options)
     for sqlalchemy_only in ("prepared_statement_cache_size", "prepared_statement_name_func"):
         arguments.pop(sqlalchemy_only, None)
