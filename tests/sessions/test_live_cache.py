@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from joserfc.jwk import KeySet
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -27,6 +29,7 @@ from tests.support import database
 from vssid_broker.accounts.models import Account
 from vssid_broker.app import build_context
 from vssid_broker.config import Settings
+from vssid_broker.errors.tokens import InvalidAccessToken
 from vssid_broker.sessions import live_cache
 from vssid_broker.sessions.access_tokens import LIVE_SESSION_ACCOUNT
 from vssid_broker.sessions.live_cache import (
@@ -296,5 +299,36 @@ async def test_the_listener_connects_like_the_pool_and_names_itself(stack: Stack
         direct = "postgresql+asyncpg://broker@primary.example:5433/vssid"
         arguments = live_cache._asyncpg_connect_args(context.engine, direct)
         assert (arguments["host"], arguments["port"]) == ("primary.example", 5433)
+    finally:
+        await context.engine.dispose()
+
+
+async def test_a_token_checked_once_is_still_refused_once_expired_or_under_other_keys(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    postgresql_only(stack)
+    async with httpx.AsyncClient(timeout=10) as client:
+        raw = (await sign_in_app(client, stack.broker))["access_token"]
+    context = build_context(stack.settings)
+    tokens, now = context.access_tokens, stack.clock()
+    try:
+        async with context.autocommit() as session:
+            for _ in range(2):  # checked, then remembered as checked
+                assert (await tokens.verify(session, raw, now)).session_id == claim_of(
+                    {"access_token": raw}, "sid"
+                )
+            expired = now + timedelta(seconds=stack.settings.access_token_ttl_seconds + 1)
+            with pytest.raises(InvalidAccessToken):
+                await tokens.verify(session, raw, expired)
+            assert (await tokens.verify(session, raw, now)).account_id
+            # Keys reloaded (a rotation, a retirement): nothing checked before counts.
+            no_keys = KeySet([])
+
+            async def only_no_keys(*_: object) -> KeySet:
+                return no_keys
+
+            monkeypatch.setattr(context.keys, "verification_keys", only_no_keys)
+            with pytest.raises(InvalidAccessToken):
+                await tokens.verify(session, raw, now)
     finally:
         await context.engine.dispose()

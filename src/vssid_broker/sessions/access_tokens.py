@@ -4,6 +4,7 @@ process's live-session cache, which the database keeps right: `live_cache.py`)."
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -66,6 +67,10 @@ LIVE_SESSION_ACCOUNT = select(*_ACCOUNT_FIELDS).where(
 )
 
 
+VERIFIED_TOKENS_KEPT = 10_000
+"""Access tokens remembered as checked (a few hundred bytes each), least recently used first."""
+
+
 class AccessTokens:
     def __init__(
         self, settings: Settings, keys: SigningKeys, live_sessions: LiveSessionCache | None = None
@@ -73,6 +78,8 @@ class AccessTokens:
         self._settings = settings
         self._keys = keys
         self._live_sessions = live_sessions
+        self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._verified_under: object = None
         self.kind = broker_jwt.TokenKind(
             typ="at+jwt",  # RFC 9068 §2.1
             audience=settings.access_token_audience,
@@ -110,12 +117,7 @@ class AccessTokens:
         )
 
     async def verify(self, session: AsyncSession, raw: str, now: datetime) -> AccessTokenClaims:
-        try:
-            claims = await broker_jwt.verify(
-                session, self._keys, self._settings, self.kind, raw, now
-            )
-        except broker_jwt.BrokerTokenRejected as error:
-            raise InvalidAccessToken(f"access token rejected: {error.reason}") from error
+        claims = await self._verified_claims(session, raw, now)
         sid, sub = claims.get("sid"), str(claims["sub"])
         if not sub.isdigit():
             raise InvalidAccessToken("access token sub is not an account id")
@@ -127,6 +129,34 @@ class AccessTokens:
         return AccessTokenClaims(
             int(sub), str(claims.get("acr")), str(claims.get("channel")), str(sid), claims, account
         )
+
+    async def _verified_claims(
+        self, session: AsyncSession, raw: str, now: datetime
+    ) -> dict[str, Any]:
+        """The token's claims once its signature and claims were checked. Where the live-session
+        cache is, a token already checked under the same verification keys is not checked
+        again (the signature checks were most of a call's CPU once the query was gone): only
+        its expiry, the one check that changes with time. New keys forget every such token."""
+        if self._live_sessions is not None:
+            keys = await self._keys.verification_keys(session, now)
+            if keys is not self._verified_under:
+                self._verified.clear()
+                self._verified_under = keys
+            claims = self._verified.get(raw)
+            if claims is not None and claims["exp"] > now.timestamp():
+                self._verified.move_to_end(raw)
+                return dict(claims)
+        try:
+            claims = await broker_jwt.verify(
+                session, self._keys, self._settings, self.kind, raw, now
+            )
+        except broker_jwt.BrokerTokenRejected as error:
+            raise InvalidAccessToken(f"access token rejected: {error.reason}") from error
+        if self._live_sessions is not None:
+            self._verified[raw] = dict(claims)
+            if len(self._verified) > VERIFIED_TOKENS_KEPT:
+                self._verified.popitem(last=False)
+        return claims
 
     async def _live_account(
         self, session: AsyncSession, family_id: str, account_id: int

@@ -259,6 +259,8 @@ class LiveSessionListener:
         try:
             async with asyncio.timeout(REVOCATION_WAIT_SECONDS):
                 async with self._statements:
+                    if self._connection is None:  # lost while this waited for its turn
+                        return False
                     barrier.expected = await self._connection.fetchval(
                         "SELECT count(*) FROM pg_stat_activity, pg_notify($1, $2) "
                         "WHERE application_name = $3 AND datname = current_database()",
