@@ -31,6 +31,7 @@ from vssid_broker.federation.provider import ProviderClient
 from vssid_broker.rate_limits import RateLimits
 from vssid_broker.sessions.access_tokens import AccessTokens
 from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
+from vssid_broker.sessions.live_cache import LiveSessionCache, LiveSessionListener
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
 from vssid_broker.web import (
     admin,
@@ -47,6 +48,7 @@ from vssid_broker.web import (
 )
 from vssid_broker.web.middleware import RequestIdMiddleware
 from vssid_broker.web.request_limits import RequestLimitsMiddleware
+from vssid_broker.web.revocations import AnswerAfterEveryoneForgot
 
 ROUTERS = (
     pages.router,
@@ -87,6 +89,12 @@ def build_context(
     key_encryption_key = load_key_encryption_key(settings)
     keys = SigningKeys(settings, key_encryption_key)
     passwords.set_hash_threads(settings.password_hash_threads)
+    # Kept right by PostgreSQL's notifications; SQLite (one process, the demo) asks every time.
+    live_sessions = (
+        LiveSessionCache(settings.session_cache_size, settings.session_cache_max_age_seconds)
+        if engine.dialect.name == "postgresql" and settings.session_cache_size > 0
+        else None
+    )
 
     async def sign_client_assertion(claims: dict[str, Any]) -> str:
         # private_key_jwt uses the broker's published keys: VNeID registers our JWKS URL.
@@ -101,11 +109,12 @@ def build_context(
         autocommit=autocommit,
         provider=ProviderClient(settings, provider_http, sign_client_assertion),
         keys=keys,
-        access_tokens=AccessTokens(settings, keys),
+        access_tokens=AccessTokens(settings, keys, live_sessions),
         refresh_tokens=RefreshTokens(
-            settings, derive_key(key_encryption_key.raw_value, "refresh successors")
+            settings, derive_key(key_encryption_key.raw_value, "refresh successors"), live_sessions
         ),
         rate_limits=RateLimits(settings, derive_key(key_encryption_key.raw_value, "rate limits")),
+        live_sessions=live_sessions,
         clock=clock,
     )
 
@@ -125,6 +134,11 @@ def create_app(
             "VSSID_OPENTELEMETRY=true needs the tracing packages: pip install 'vssid-broker[otel]'"
         )
     ctx = build_context(settings, provider_http=provider_http, clock=clock)
+    listener = None
+    if ctx.live_sessions is not None:
+        listener = LiveSessionListener(
+            ctx.live_sessions, ctx.engine, settings.session_cache_listen_url
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -135,7 +149,11 @@ def create_app(
             await ctx.keys.require_openable(session)
         async with ctx.db.begin() as session:
             await ctx.keys.ensure_active(session, ctx.clock())
+        if listener is not None:
+            listener.start()
         yield
+        if listener is not None:
+            await listener.stop()
         await ctx.provider.aclose()
         await ctx.engine.dispose()
 
@@ -163,6 +181,8 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
     )
+    if listener is not None:
+        app.add_middleware(AnswerAfterEveryoneForgot, listener=listener)
     app.add_middleware(RequestIdMiddleware, settings=settings, access_log=settings.access_log)
 
     @app.get("/healthz", include_in_schema=False)

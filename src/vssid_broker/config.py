@@ -104,6 +104,17 @@ class Settings(BaseSettings):
     Overflow connections are closed when returned, so a smaller pool reconnects on every burst,
     and a new connection costs as much CPU as dozens of requests (docs/performance.md)."""
     database_max_overflow: int = Field(default=8, ge=0)
+    session_cache_size: int = Field(default=100_000, ge=0)
+    """Live sessions each process remembers (least recently used go first), so an API call
+    with an access token needs no database round trip; about 2 KB each. PostgreSQL only, and
+    only while the process hears the database's invalidations (`sessions/live_cache.py`):
+    a revocation still ends access at once on every process. 0 turns it off."""
+    session_cache_max_age_seconds: int = Field(default=60, ge=1, le=3600)
+    """A remembered live session is asked again after this long, whatever was heard."""
+    session_cache_listen_url: str | None = None
+    """The cache's listener connection, straight to the PostgreSQL primary, when
+    `VSSID_DATABASE_URL` goes through a pooler in transaction mode (PgBouncer, CloudNativePG's
+    Pooler), which LISTEN does not pass. Unset: `VSSID_DATABASE_URL`."""
     opentelemetry: bool = False
     """FastAPI's own OpenTelemetry spans, metrics and logs for every request, exported over
     OTLP/HTTP to `OTEL_EXPORTER_OTLP_ENDPOINT` (the standard `OTEL_*` variables); needs

@@ -16,6 +16,7 @@ from vssid_broker.federation.provider import ProviderClient
 from vssid_broker.rate_limits import RateLimits
 from vssid_broker.sessions.access_tokens import AccessTokens
 from vssid_broker.sessions.keys import SigningKeys
+from vssid_broker.sessions.live_cache import LiveSessionCache
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
 
 
@@ -35,5 +36,7 @@ class BrokerContext:
     refresh_tokens: RefreshTokens
     rate_limits: RateLimits
     """Rate-limit counters and the lockout of identifiers that name no one (memory or Redis)."""
+    live_sessions: LiveSessionCache | None = None
+    """Live access-token sessions remembered by this process (PostgreSQL, cache size > 0)."""
     clock: Callable[[], datetime] = field(default=utcnow)
     """Injected so tests can move time instead of sleeping."""

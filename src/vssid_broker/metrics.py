@@ -76,6 +76,20 @@ REVOCATIONS = Counter(
     "Token families and sessions ended before their time, by reason",
     ["reason"],
 )
+SESSION_CACHE_LOOKUPS = Counter(
+    "vssid_session_cache_lookups",
+    "Access-token session checks by how the live-session cache answered: hit, miss (the "
+    "database was asked), bypass (its listener is down, the database was asked)",
+    ["outcome"],
+)
+SESSION_CACHE_HITS = SESSION_CACHE_LOOKUPS.labels("hit")
+SESSION_CACHE_MISSES = SESSION_CACHE_LOOKUPS.labels("miss")
+SESSION_CACHE_BYPASSES = SESSION_CACHE_LOOKUPS.labels("bypass")
+SESSION_CACHE_REVOCATION_WAITS_RUN_OUT = Counter(
+    "vssid_session_cache_revocation_waits_run_out",
+    "Revocations answered before this process's listener received their notification (the "
+    "wait's bound ran out)",
+)
 DPOP_REFUSALS = Counter("vssid_dpop_refusals", "Requests refused for a missing or bad DPoP proof")
 REFUSALS = Counter("vssid_refusals", "Every refusal answered to a caller, by error code", ["code"])
 RATE_LIMIT_HITS = Counter(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -28,6 +29,12 @@ def test_database_url(tmp_dir: Path) -> str:
     return os.environ.get("VSSID_TEST_DATABASE_URL") or (
         f"sqlite+aiosqlite:///{tmp_dir / 'broker-test.sqlite3'}"
     )
+
+
+def postgresql_only(database_url: str, why: str) -> None:
+    """Skip the calling test on SQLite: what it tests exists only on PostgreSQL."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip(f"{why}: the PostgreSQL run of the suite")
 
 
 async def reset_schema(engine: AsyncEngine) -> None:

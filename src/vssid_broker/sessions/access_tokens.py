@@ -1,8 +1,10 @@
 """Access tokens: JWTs the broker signs (RFC 9068 `at+jwt`), short-lived, and checked against
-the live session on every call to the broker's own endpoints."""
+the live session on every call to the broker's own endpoints (on PostgreSQL through the
+process's live-session cache, which the database keeps right: `live_cache.py`)."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -16,6 +18,7 @@ from vssid_broker.errors.tokens import InvalidAccessToken
 from vssid_broker.passwords import PASSWORD_ACR
 from vssid_broker.sessions import broker_jwt
 from vssid_broker.sessions.keys import SigningKeys
+from vssid_broker.sessions.live_cache import LiveSessionCache
 from vssid_broker.sessions.models import RefreshToken
 
 
@@ -64,10 +67,19 @@ LIVE_SESSION_ACCOUNT = select(*_ACCOUNT_FIELDS).where(
 )
 
 
+VERIFIED_TOKENS_KEPT = 10_000
+"""Access tokens remembered as checked (a few hundred bytes each), least recently used first."""
+
+
 class AccessTokens:
-    def __init__(self, settings: Settings, keys: SigningKeys) -> None:
+    def __init__(
+        self, settings: Settings, keys: SigningKeys, live_sessions: LiveSessionCache | None = None
+    ) -> None:
         self._settings = settings
         self._keys = keys
+        self._live_sessions = live_sessions
+        self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._verified_under: object = None
         self.kind = broker_jwt.TokenKind(
             typ="at+jwt",  # RFC 9068 §2.1
             audience=settings.access_token_audience,
@@ -105,12 +117,7 @@ class AccessTokens:
         )
 
     async def verify(self, session: AsyncSession, raw: str, now: datetime) -> AccessTokenClaims:
-        try:
-            claims = await broker_jwt.verify(
-                session, self._keys, self._settings, self.kind, raw, now
-            )
-        except broker_jwt.BrokerTokenRejected as error:
-            raise InvalidAccessToken(f"access token rejected: {error.reason}") from error
+        claims = await self._verified_claims(session, raw, now)
         sid, sub = claims.get("sid"), str(claims["sub"])
         if not sub.isdigit():
             raise InvalidAccessToken("access token sub is not an account id")
@@ -123,11 +130,48 @@ class AccessTokens:
             int(sub), str(claims.get("acr")), str(claims.get("channel")), str(sid), claims, account
         )
 
+    async def _verified_claims(
+        self, session: AsyncSession, raw: str, now: datetime
+    ) -> dict[str, Any]:
+        """The token's claims once its signature and claims were checked. Where the live-session
+        cache is, a token already checked under the same verification keys is not checked
+        again (the signature checks were most of a call's CPU once the query was gone): only
+        its expiry, the one check that changes with time. New keys forget every such token."""
+        if self._live_sessions is not None:
+            keys = await self._keys.verification_keys(session, now)
+            if keys is not self._verified_under:
+                self._verified.clear()
+                self._verified_under = keys
+            claims = self._verified.get(raw)
+            if claims is not None and claims["exp"] > now.timestamp():
+                self._verified.move_to_end(raw)
+                return dict(claims)
+        try:
+            claims = await broker_jwt.verify(
+                session, self._keys, self._settings, self.kind, raw, now
+            )
+        except broker_jwt.BrokerTokenRejected as error:
+            raise InvalidAccessToken(f"access token rejected: {error.reason}") from error
+        if self._live_sessions is not None:
+            self._verified[raw] = dict(claims)
+            if len(self._verified) > VERIFIED_TOKENS_KEPT:
+                self._verified.popitem(last=False)
+        return claims
+
     async def _live_account(
         self, session: AsyncSession, family_id: str, account_id: int
     ) -> Row[Any] | None:
+        cache = self._live_sessions
+        if cache is not None:
+            remembered = cache.get(family_id, account_id)
+            if remembered is not None:
+                return remembered
+            generation = cache.generation  # before the query: see LiveSessionCache.put
         connection = await session.connection()
         found = await connection.execute(
             LIVE_SESSION_ACCOUNT, {"family": family_id, "subject": account_id}
         )
-        return found.first()
+        account = found.first()
+        if cache is not None and account is not None:
+            cache.put(family_id, account_id, account, generation)
+        return account

@@ -56,6 +56,7 @@ from vssid_broker.errors.tokens import (
 )
 from vssid_broker.opaque_tokens import hash_token, new_token
 from vssid_broker.sessions.access_tokens import REFRESH_TOKENS
+from vssid_broker.sessions.live_cache import LiveSessionCache, family_notice
 from vssid_broker.sessions.models import RefreshToken
 
 
@@ -157,8 +158,14 @@ log = logging.getLogger(__name__)
 
 
 class RefreshTokens:
-    def __init__(self, settings: Settings, successor_key: bytes) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        successor_key: bytes,
+        live_sessions: LiveSessionCache | None = None,
+    ) -> None:
         self._settings = settings
+        self._live_sessions = live_sessions
         self._successor_key = successor_key
         self._grace = timedelta(seconds=settings.refresh_token_grace_seconds)
         self._idle = timedelta(seconds=settings.refresh_token_idle_seconds)
@@ -368,6 +375,7 @@ class RefreshTokens:
                 .where(RefreshToken.family_id.in_(beyond), RefreshToken.revoked_at.is_(None))
                 .values(revoked_at=now)
             )
+            self._revoked(session, beyond)
 
     async def revoke_family(self, session: AsyncSession, family_id: str, now: datetime) -> int:
         result = await session.execute(
@@ -375,7 +383,17 @@ class RefreshTokens:
             .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
             .values(revoked_at=now)
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        revoked = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        if revoked:
+            self._revoked(session, [family_id])
+        return revoked
+
+    def _revoked(self, session: AsyncSession, family_ids: list[str]) -> None:
+        """Families this transaction ended: the live-session cache forgets them at its commit,
+        and the request answers once every process has (`live_cache.py`)."""
+        if self._live_sessions is not None and family_ids:
+            notices = [family_notice(family_id) for family_id in family_ids]
+            self._live_sessions.revoking(session, notices)
 
     async def live_families(
         self, session: AsyncSession, account_id: int, now: datetime
@@ -410,7 +428,10 @@ class RefreshTokens:
             )
             .values(revoked_at=now)
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return False
+        self._revoked(session, [family_id])
+        return True
 
     async def revoke_account_families(
         self, session: AsyncSession, account_id: int, now: datetime
@@ -425,4 +446,5 @@ class RefreshTokens:
                 .execution_options(synchronize_session=False)
             )
         )
+        self._revoked(session, sorted(families))
         return len(families)
