@@ -154,3 +154,27 @@ async def test_one_refresh_token_sent_many_times_at_once_is_spent_once(stack: St
         rows = list(await session.scalars(select(RefreshToken)))
     assert len(rows) == 2  # the original and exactly one successor
     assert all(row.revoked_at is not None for row in rows)  # reuse ends the family
+
+
+async def test_a_form_body_is_read_as_any_form_encoder_writes_it(stack: Stack) -> None:
+    """RFC 6749 §4.1.3 form bodies: every character percent-encoded, `+` for a space, a charset
+    parameter on the content type, the fields in any order; bytes that are not UTF-8 are a
+    token that names nothing (invalid_grant) and change nothing."""
+    async with httpx.AsyncClient() as app:
+        tokens = await signed_in_app(app, stack)
+        encoded = "".join(f"%{byte:02X}" for byte in tokens["refresh_token"].encode())
+        body = f"refresh_token={encoded}&grant_type=refresh%5Ftoken&scope=+".encode()
+        rotated = await app.post(
+            f"{stack.broker}/api/v1/auth/token",
+            content=body,
+            headers={"content-type": "application/x-www-form-urlencoded; charset=UTF-8"},
+        )
+        garbled = await app.post(
+            f"{stack.broker}/api/v1/auth/token",
+            content=b"grant_type=refresh_token&refresh_token=\xff\xfe",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        still = await refresh(app, stack, rotated.json()["refresh_token"])
+    assert rotated.status_code == 200 and rotated.json()["token_type"] == "Bearer"
+    assert garbled.status_code == 400 and garbled.json()["code"] == "invalid_grant"
+    assert still.status_code == 200
