@@ -1,6 +1,6 @@
 """A flame graph (SVG) of py-spy's collapsed stacks, written beside a profile.
 
-    python3 bench/flamegraph.py bench/results/profile-refresh.collapsed
+    python3 bench/flamegraph.py bench/results/profiles/profile-refresh.collapsed
 
 Each frame is a box as wide as its share of the samples, callers below callees; hovering a box
 shows its frame and share. Python frames are warm, native frames (`--native`: the C of
