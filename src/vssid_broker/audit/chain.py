@@ -2,10 +2,11 @@
 
 Writers: every `AuditEvent` gets `prev_hash` and `entry_hash` as it is inserted (a mapper
 hook, so no caller can forget). On PostgreSQL the writer first takes a transaction-scoped
-advisory lock, held until its commit, so writers from any number of processes append one
+advisory lock, held until its commit, and reads the tip under it in the same round trip
+(`vssid_audit_chain_tip`, migration 0013), so writers from any number of processes append one
 after another and the chain's order is the id order; on SQLite `BEGIN IMMEDIATE` already
-serialises writers. The lock is taken at the flush that inserts the event, which in the login
-story is the commit itself, so it is held for one round trip.
+serialises writers. The lock is taken when the commit flushes the transaction's events
+(`audit.service` adds them only then), so it is held for their insert and the commit.
 
 Readers: `verify` walks the chain in id order and names the first entry that does not fit:
 an edited entry (its hash no longer matches its content), a deleted one (the next entry's
@@ -85,7 +86,11 @@ def _tip(connection: Connection) -> str:
     if connection.dialect.name == "postgresql":
         if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
             raise RuntimeError("audit events are written in a transaction (the chain lock)")
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
+        # The lock, then the tip under it, in one round trip (migration 0013).
+        locked_tip = connection.execute(
+            text("SELECT vssid_audit_chain_tip(:key)"), {"key": CHAIN_LOCK}
+        ).scalar()
+        return str(locked_tip) if locked_tip is not None else GENESIS
     last = connection.execute(
         select(AuditEvent.entry_hash).order_by(AuditEvent.id.desc()).limit(1)
     ).scalar()
