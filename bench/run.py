@@ -829,7 +829,7 @@ LOGIN_PATH_QUERIES: list[tuple[str, str]] = [
         "UPDATE federated_links SET last_login_at = now() WHERE id = :link_id",
     ),
     (
-        "login: installations beyond the bound (RefreshTokens._end_families_beyond_bound)",
+        "login: installations beyond the bound (RefreshTokens._families_beyond)",
         "SELECT family_id FROM refresh_tokens WHERE family_id IN (SELECT family_id FROM"
         " refresh_tokens WHERE account_id = :account_id AND rotated_at IS NULL"
         " AND revoked_at IS NULL AND expires_at > now()) GROUP BY family_id"

@@ -30,6 +30,7 @@ from typing import Any, NoReturn
 from sqlalchemy import (
     ColumnElement,
     Insert,
+    Select,
     String,
     Update,
     and_,
@@ -167,6 +168,7 @@ class RefreshTokens:
         self._settings = settings
         self._live_sessions = live_sessions
         self._successor_key = successor_key
+        self._bound = settings.refresh_families_per_account
         self._grace = timedelta(seconds=settings.refresh_token_grace_seconds)
         self._idle = timedelta(seconds=settings.refresh_token_idle_seconds)
         self._rotation = {
@@ -328,20 +330,28 @@ class RefreshTokens:
         `refresh_families_per_account` families stay live; the oldest ends."""
         raw = new_token()
         family_id = str(uuid.uuid4())
-        session.add(
-            RefreshToken(
-                token_hash=hash_token(raw),
-                family_id=family_id,
-                account_id=account_id,
-                acr=acr,
-                issued_at=now,
-                expires_at=now + timedelta(seconds=self._settings.refresh_token_ttl_seconds),
-                user_agent=(user_agent or "")[:200] or None,
-                dpop_jkt=dpop_jkt,
-            )
+        first = insert(REFRESH_TOKENS).values(
+            token_hash=hash_token(raw),
+            family_id=family_id,
+            account_id=account_id,
+            acr=acr,
+            issued_at=now,
+            expires_at=now + timedelta(seconds=self._settings.refresh_token_ttl_seconds),
+            user_agent=(user_agent or "")[:200] or None,
+            dpop_jkt=dpop_jkt,
         )
-        await session.flush()
-        await self._end_families_beyond_bound(session, account_id, now)
+        if (await session.connection()).dialect.name == "postgresql":
+            # One round trip: the insert rides along as a data-modifying CTE. The query below
+            # it does not see the new family (same snapshot), which would be the newest: one
+            # fewer of the others may stay.
+            new = first.returning(REFRESH_TOKENS.c.family_id).cte("new_family")
+            beyond = await session.scalars(
+                self._families_beyond(account_id, now, keep=self._bound - 1).add_cte(new)
+            )
+        else:
+            await session.execute(first)
+            beyond = await session.scalars(self._families_beyond(account_id, now, keep=self._bound))
+        await self._end_families(session, list(beyond), now)
         return raw, family_id
 
     async def find(self, session: AsyncSession, raw: str) -> RefreshToken | None:
@@ -352,30 +362,31 @@ class RefreshTokens:
     def _live_token(self, now: datetime) -> list[ColumnElement[bool]]:
         return live_token(now, now - self._idle)
 
-    async def _end_families_beyond_bound(
-        self, session: AsyncSession, account_id: int, now: datetime
-    ) -> None:
-        """Two logins at the same moment may leave one family too many until the next login:
-        the bound limits how many stolen sessions can pile up, it is not a uniqueness rule."""
+    def _families_beyond(self, account_id: int, now: datetime, *, keep: int) -> Select[Any]:
+        """The account's live families past the newest `keep`. Two logins at the same moment
+        may leave one family too many until the next login: the bound limits how many stolen
+        sessions can pile up, it is not a uniqueness rule."""
         live_families = select(RefreshToken.family_id).where(
             RefreshToken.account_id == account_id, *self._live_token(now)
         )
-        beyond = list(
-            await session.scalars(
-                select(RefreshToken.family_id)
-                .where(RefreshToken.family_id.in_(live_families))
-                .group_by(RefreshToken.family_id)
-                .order_by(func.min(RefreshToken.issued_at).desc(), RefreshToken.family_id)
-                .offset(self._settings.refresh_families_per_account)
-            )
+        return (
+            select(RefreshToken.family_id)
+            .where(RefreshToken.family_id.in_(live_families))
+            .group_by(RefreshToken.family_id)
+            .order_by(func.min(RefreshToken.issued_at).desc(), RefreshToken.family_id)
+            .offset(keep)
         )
-        if beyond:
+
+    async def _end_families(
+        self, session: AsyncSession, families: list[str], now: datetime
+    ) -> None:
+        if families:
             await session.execute(
                 update(RefreshToken)
-                .where(RefreshToken.family_id.in_(beyond), RefreshToken.revoked_at.is_(None))
+                .where(RefreshToken.family_id.in_(families), RefreshToken.revoked_at.is_(None))
                 .values(revoked_at=now)
             )
-            self._revoked(session, beyond)
+            self._revoked(session, families)
 
     async def revoke_family(self, session: AsyncSession, family_id: str, now: datetime) -> int:
         result = await session.execute(
