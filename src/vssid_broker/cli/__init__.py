@@ -90,8 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=0,
-        help="bulk on PostgreSQL: processes loading in parallel, indexes built after the load "
-        "(default: one per CPU from 100,000 accounts up, else 1: one transaction)",
+        help="bulk on PostgreSQL: processes loading in parallel, indexes built after the load, "
+        "for a database nothing else uses meanwhile (default: one per CPU from 100,000 "
+        "accounts up, else 1: one transaction, safe beside a running broker)",
     )
 
     keys = command("keys", "manage the broker's keys and re-seal citizen IDs")

@@ -249,7 +249,9 @@ async def seed_accounts(
 
     With `workers` > 1 on PostgreSQL, that many processes make and COPY the chunks in parallel,
     with the four tables' secondary indexes and constraints dropped during the load and built
-    once at the end (see `parallel_load`). Otherwise one transaction writes everything."""
+    once at the end (see `parallel_load`): for a database nothing else uses meanwhile (a
+    benchmark's), since lookups and uniqueness wait for the rebuild. Otherwise one transaction
+    writes everything."""
     if not 0 < count <= MAX_ACCOUNTS:
         raise BulkSeedRefused(f"--accounts must be between 1 and {MAX_ACCOUNTS:,}")
     started = time.perf_counter()
@@ -277,6 +279,8 @@ async def seed_accounts(
                 rows = _chunk_rows(plan, chunk)
                 await _write(connection, rows, postgres)
                 written(rows.counts())
+            if postgres:
+                await _reserve_ids(connection, plan)
         else:
             await _reserve_ids(connection, plan)
             await parallel_load.defer_constraints(connection, BULK_TABLES)
@@ -292,9 +296,6 @@ async def seed_accounts(
             worker_setup=sealing.install,
             worker_setup_args=(sealing.installed(),),
         )
-    elif postgres:
-        async with engine.begin() as connection:
-            await _reserve_ids(connection, plan)
     if postgres:
         async with engine.connect() as connection:
             # Fresh statistics, so the planner sees millions of rows and picks the indexes.
