@@ -17,7 +17,6 @@ either way a failure leaves nothing behind.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 import time
@@ -272,8 +271,16 @@ async def seed_accounts(
             await parallel_load.restore_deferred(connection)  # after a seed that was killed
             # No other writer may take account ids from under the range reserved below.
             await connection.execute(text("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE"))
-        plan = await _plan(connection, count, vneid_citizens, seed, provider, link_share, now)
-        plan = dataclasses.replace(plan, chunk_size=chunk_size)
+        plan = _Plan(
+            count=count,
+            vneid_citizens=vneid_citizens,
+            seed=seed,
+            first_id=await _first_free_id(connection),
+            now=now or datetime.now(UTC),
+            provider=provider,
+            link_share=link_share,
+            chunk_size=chunk_size,
+        )
         if not (postgres and workers > 1):
             for chunk in plan.chunks():
                 rows = _chunk_rows(plan, chunk)
@@ -308,15 +315,8 @@ async def seed_accounts(
 BULK_TABLES = ("accounts", "insurance_periods", "health_insurance_cards", "federated_links")
 
 
-async def _plan(
-    connection: AsyncConnection,
-    count: int,
-    vneid_citizens: int,
-    seed: int,
-    provider: str,
-    link_share: float,
-    now: datetime | None,
-) -> _Plan:
+async def _first_free_id(connection: AsyncConnection) -> int:
+    """The first account id of the bulk range; refused if bulk accounts are there already."""
     # Index 0 always gets the same eight digits; its province prefix varies, so ask for all.
     already = await connection.scalar(
         select(func.count())
@@ -327,16 +327,7 @@ async def _plan(
         raise BulkSeedRefused(
             "bulk accounts are already in this database; seed an emptied database"
         )
-    first_id = (await connection.scalar(select(func.max(Account.id))) or 0) + 1
-    return _Plan(
-        count=count,
-        vneid_citizens=vneid_citizens,
-        seed=seed,
-        first_id=first_id,
-        now=now or datetime.now(UTC),
-        provider=provider,
-        link_share=link_share,
-    )
+    return (await connection.scalar(select(func.max(Account.id))) or 0) + 1
 
 
 async def _reserve_ids(connection: AsyncConnection, plan: _Plan) -> None:
