@@ -4,7 +4,7 @@
 FROM python:3.11-slim AS build
 ARG EXTRAS=postgresql
 WORKDIR /src
-COPY pyproject.toml README.md requirements.lock ./
+COPY pyproject.toml setup.py README.md requirements.lock ./
 COPY src ./src
 COPY migrations ./migrations
 RUN python -m venv /opt/venv \

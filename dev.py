@@ -32,10 +32,25 @@ def run(*command: str | Path, env: dict[str, str] | None = None) -> None:
         sys.exit(completed.returncode)
 
 
+def pip(*args: str | Path) -> None:
+    """pip, its output kept in .venv/pip.log instead of on the screen: on success it is no news
+    (and a machine's pip configuration may add a warning per package, an index location it
+    ignores, say); on failure its last lines, the error among them, are shown."""
+    log = VENV / "pip.log"
+    with log.open("w") as out:
+        command = [str(BIN / "python"), "-m", "pip", *map(str, args)]
+        failed = subprocess.run(command, cwd=ROOT, stdout=out, stderr=out).returncode  # noqa: S603
+    if failed:
+        tail = log.read_text(errors="replace").splitlines()[-40:]
+        print(f"\npip failed; the end of its output ({log}):", *tail, sep="\n", file=sys.stderr)
+        sys.exit(failed)
+
+
 def ensure_venv(extras: str) -> None:
     """Create .venv and install the project at the locked versions; reinstall only when
-    pyproject.toml or the lock changed."""
-    inputs = (ROOT / "pyproject.toml").read_bytes() + LOCK.read_bytes() + extras.encode()
+    pyproject.toml, setup.py or the lock changed."""
+    inputs = b"".join((ROOT / name).read_bytes() for name in ("pyproject.toml", "setup.py"))
+    inputs += LOCK.read_bytes() + extras.encode()
     wanted = hashlib.sha256(inputs).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted:
         return
@@ -48,11 +63,8 @@ def ensure_venv(extras: str) -> None:
     )
     if first_run:
         venv.create(VENV, with_pip=True)
-    run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    run(
-        BIN / "python",
-        *("-m", "pip", "install", "--quiet", "--constraint", LOCK, "--editable", f".{extras}"),
-    )
+    pip("install", "--upgrade", "pip")
+    pip("install", "--constraint", LOCK, "--editable", f".{extras}")
     STAMP.write_text(wanted)
     print("Set up done.", flush=True)
 
@@ -102,7 +114,9 @@ def main() -> None:
     elif command == "check":
         ensure_venv("[test]")
         paths = [
-            p for p in ("src", "tests", "bench", "migrations", "dev.py") if (ROOT / p).exists()
+            p
+            for p in ("src", "tests", "bench", "migrations", "dev.py", "setup.py")
+            if (ROOT / p).exists()
         ]
         run(BIN / "ruff", "check", *paths)
         run(BIN / "ruff", "format", "--check", *paths)

@@ -34,7 +34,9 @@ def test_every_declared_dependency_is_pinned_inside_its_bounds() -> None:
     pins = pinned()
     for requirement in declared():
         name = canonicalize_name(requirement.name)
-        assert name in pins, f"{name} is not in requirements.lock: run uv pip compile (README)"
+        assert name in pins, (
+            f"{name} is not in requirements.lock: run uv pip compile (docs/operations.md)"
+        )
         assert requirement.specifier.contains(pins[name], prereleases=True), (
             f"requirements.lock pins {name}=={pins[name]} outside {requirement.specifier}"
         )

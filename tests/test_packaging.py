@@ -1,5 +1,5 @@
-"""What the project ships: every package of the tree, the migrations inside the wheel, and a
-`migrate` that works from the wheel alone (no checkout beside it)."""
+"""What the project ships: every module, data file and migration of the tree inside the wheel,
+and a `migrate` that works from the wheel alone (no checkout beside it)."""
 
 from __future__ import annotations
 
@@ -9,35 +9,53 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_the_package_list_names_every_package_of_the_tree() -> None:
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    in_tree = {
-        ".".join(init.parent.relative_to(ROOT / "src").parts)
-        for init in (ROOT / "src").rglob("__init__.py")
-    }
-    assert set(config["packages"]) == in_tree | {"vssid_broker.migrations"}
-    assert config["package-dir"]["vssid_broker.migrations"] == "migrations"
-
-
-def test_migrate_runs_from_the_wheel_alone(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel a non-editable install gets, built from the tree as it is."""
+    out = tmp_path_factory.mktemp("wheel")
     built = subprocess.run(  # noqa: S603 - our own build
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(tmp_path)],
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(out)],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert built.returncode == 0, built.stderr
-    (wheel,) = tmp_path.glob("vssid_broker-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
-    versions = {
-        f"vssid_broker/migrations/versions/{p.name}" for p in ROOT.glob("migrations/versions/*.py")
-    }
-    assert versions and versions <= names
-    assert "vssid_broker/migrations/env.py" in names
+    (path,) = out.glob("vssid_broker-*.whl")
+    return path
 
+
+def files_to_ship() -> set[str]:
+    """Every file of src/ and migrations/, named as in the wheel: the modules, templates, static
+    files, fonts (and their licence), JSON data, and the migrations with their script template."""
+    files = {p.relative_to(ROOT / "src") for p in (ROOT / "src").rglob("*") if p.is_file()}
+    files |= {
+        Path("vssid_broker") / p.relative_to(ROOT)
+        for p in (ROOT / "migrations").rglob("*")
+        if p.is_file()
+    }
+    return {
+        path.as_posix()
+        for path in files
+        if "__pycache__" not in path.parts and not path.parts[0].endswith(".egg-info")
+    }
+
+
+def test_the_wheel_holds_every_module_data_file_and_migration(wheel: Path) -> None:
+    names = {name for name in zipfile.ZipFile(wheel).namelist() if ".dist-info/" not in name}
+    expected = files_to_ship()
+    for kind in (".html", ".css", ".js", ".ttf", ".json", ".mako"):
+        assert any(name.endswith(kind) for name in expected), kind
+    assert any(name.startswith("vssid_broker/migrations/versions/") for name in expected)
+    assert expected - names == set(), "missing from the wheel"
+    assert names - expected == set(), "in the wheel but not in the tree"
+
+
+def test_migrate_runs_from_the_wheel_alone(wheel: Path, tmp_path: Path) -> None:
     unpacked = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(unpacked)
     database = tmp_path / "from-wheel.sqlite3"
@@ -58,13 +76,15 @@ def test_migrate_runs_from_the_wheel_alone(tmp_path: Path) -> None:
     assert database.exists()
 
 
-def test_the_image_copies_every_folder_the_package_is_built_from() -> None:
+def test_the_image_copies_everything_the_package_is_built_from() -> None:
     """The Dockerfile builds the wheel from a copy of the tree: a folder it leaves out (the
-    migrations, say) would ship an image that cannot migrate."""
+    migrations, say) would ship an image that cannot migrate, and without setup.py the build
+    would find no packages."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     copied = {
-        line.split()[1].rstrip("/")
+        part.rstrip("/")
         for line in (ROOT / "Dockerfile").read_text().splitlines()
         if line.startswith("COPY ") and "--from" not in line
+        for part in line.split()[1:-1]
     }
-    assert set(config["package-dir"].values()) <= copied
+    assert set(config["package-dir"].values()) | {"pyproject.toml", "setup.py"} <= copied

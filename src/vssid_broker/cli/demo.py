@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 
 import uvicorn
@@ -126,5 +127,8 @@ async def run(port: int, sim_port: int) -> None:
             )
         ),
     ]
+    # The banner says where both servers run; uvicorn's start and stop lines would only repeat
+    # it, twice. Its warnings and errors (a port already taken) still show.
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     print(banner(settings, sim_settings), flush=True)
     await asyncio.gather(*(server.serve() for server in servers))
