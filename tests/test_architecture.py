@@ -25,7 +25,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "vssid_broker"
-LINT_IMPORTS = shutil.which("lint-imports") or str(Path(sys.executable).parent / "lint-imports")
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+"""The one installed beside the interpreter running the tests, as `dev.py check` runs it."""
 
 
 def layers_contract(pyproject: Path) -> dict[str, Any]:
