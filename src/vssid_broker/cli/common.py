@@ -1,0 +1,39 @@
+"""What every command shares: how its options are shown, its settings, the secrets it reads."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import TypeAlias
+
+from vssid_broker import sealing
+from vssid_broker.config import Settings, load_settings
+
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Run: TypeAlias = Callable[[argparse.Namespace], None]
+
+HELP_FORMAT = argparse.ArgumentDefaultsHelpFormatter
+"""Every option's help shows its default."""
+
+
+def add_command(commands: Commands, name: str, help: str, run: Run) -> argparse.ArgumentParser:
+    """A command, with `run` the function `main` calls with its parsed arguments."""
+    command = commands.add_parser(name, help=help, description=help, formatter_class=HELP_FORMAT)
+    command.set_defaults(run=run)
+    return command
+
+
+def command_settings() -> Settings:
+    """The broker's settings, with the keys that seal citizen IDs installed: every command
+    that works on the database's rows needs them (serve's and demo's app installs its own)."""
+    settings = load_settings(Settings)
+    sealing.install(sealing.CitizenIdKeys.from_settings(settings))
+    return settings
+
+
+def read_secret(variable: str) -> str:
+    """A secret from the environment or the first line of stdin, never the command line (which
+    other users of the machine can read in the process list)."""
+    return os.environ.get(variable) or sys.stdin.readline()
