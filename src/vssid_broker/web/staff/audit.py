@@ -14,7 +14,7 @@ from vssid_broker.admin.audited_reads import AuditFilters
 from vssid_broker.admin.schemas import AuditEventOut, Page
 from vssid_broker.web.deps import Ctx, RequestId, Staff
 from vssid_broker.web.params import CaseIdInAudit, Moment, Offset, RowIdFilter
-from vssid_broker.web.staff.common import api_router, reader
+from vssid_broker.web.staff.common import api_router, csv_download, reader
 
 router = api_router(*staff.READS_AUDIT)
 
@@ -57,12 +57,4 @@ async def audit_csv(
     filters = AuditFilters(account_id, case_id, actor or None, since, until)
     return csv_download(
         await audited_reads.export_csv(ctx.db, filters, reader(user, ctx, request_id))
-    )
-
-
-def csv_download(text: str) -> Response:
-    return Response(
-        text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
     )

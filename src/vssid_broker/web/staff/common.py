@@ -1,6 +1,7 @@
 """What the admin API's route modules share: the problem documents of its answers, a router per
 capability (the role check is a dependency of the router, so a new route cannot forget it), and
-who the signed-in staff member is to the services they call."""
+who the signed-in staff member is to the services they call; and the CSV download the console
+serves too."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from enum import Enum
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import Response
 
 from vssid_broker.admin.audited_reads import Reader
 from vssid_broker.admin.models import StaffRole, StaffUser
@@ -76,3 +78,12 @@ def decider(user: StaffUser) -> Decider:
 
 def reader(user: StaffUser, ctx: BrokerContext, request_id: str) -> Reader:
     return Reader(f"staff:{user.username}", request_id, ctx.clock())
+
+
+def csv_download(text: str) -> Response:
+    """The audit trail's CSV export as a download, on either face."""
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
+    )

@@ -14,6 +14,7 @@ from vssid_broker.admin import audited_reads
 from vssid_broker.admin import service as staff
 from vssid_broker.admin.audited_reads import AuditFilters
 from vssid_broker.web.deps import Ctx, RequestId
+from vssid_broker.web.staff.common import csv_download
 from vssid_broker.web.staff.console.base import SignedIn, console_router, page
 
 router = console_router()
@@ -82,9 +83,6 @@ async def audit_csv(
 ) -> Response:
     console.require(staff.READS_AUDIT)
     filters = _audit_filters(account_id, case_id, actor, since, until)
-    text = await audited_reads.export_csv(ctx.db, filters, console.reader(ctx, request_id))
-    return Response(
-        text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
+    return csv_download(
+        await audited_reads.export_csv(ctx.db, filters, console.reader(ctx, request_id))
     )
