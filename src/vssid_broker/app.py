@@ -34,9 +34,7 @@ from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
 from vssid_broker.sessions.live_cache import LiveSessionCache, LiveSessionListener
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
 from vssid_broker.web import (
-    admin,
     app_login,
-    console,
     docs,
     me,
     openapi,
@@ -49,6 +47,13 @@ from vssid_broker.web import (
 from vssid_broker.web.middleware import RequestIdMiddleware
 from vssid_broker.web.request_limits import RequestLimitsMiddleware
 from vssid_broker.web.revocations import AnswerAfterEveryoneForgot
+from vssid_broker.web.staff import audit, cases, people, sign_in, staff_users, unlinking
+from vssid_broker.web.staff.console import audit as console_audit
+from vssid_broker.web.staff.console import base as console_base
+from vssid_broker.web.staff.console import cases as console_cases
+from vssid_broker.web.staff.console import people as console_people
+from vssid_broker.web.staff.console import sign_in as console_sign_in
+from vssid_broker.web.staff.console import staff as console_staff
 
 ROUTERS = (
     pages.router,
@@ -56,8 +61,18 @@ ROUTERS = (
     app_login.router,
     tokens.router,
     me.router,
-    admin.router,
-    console.router,
+    # the staff: the admin API, then the console's pages (see `vssid_broker.web.staff`)
+    sign_in.router,
+    cases.router,
+    people.router,
+    audit.router,
+    unlinking.router,
+    staff_users.router,
+    console_sign_in.router,
+    console_cases.router,
+    console_people.router,
+    console_audit.router,
+    console_staff.router,
     docs.router,
 )
 """Every router, by caller (see `vssid_broker.web`)."""
@@ -199,7 +214,7 @@ def create_app(
         app.add_api_route("/metrics", operations.prometheus_metrics, include_in_schema=False)
 
     problems.install(app, database_retry_after=settings.database_outage_retry_after_seconds)
-    console.install(app)
+    console_base.install(app)
     for router in ROUTERS:
         # Each route already carries its full path, its router's dependencies and tags.
         # `include_router` would have FastAPI (0.165) re-derive every included router's route

@@ -21,7 +21,7 @@ from tests.conftest import Stack
 from tests.support.staff import PASSWORD, add_staff, code_now
 from vssid_broker.admin.models import StaffRole
 from vssid_broker.audit.models import AuditEvent
-from vssid_broker.linking import review
+from vssid_broker.linking import decisions as case_decisions
 
 pytestmark = pytest.mark.browser
 
@@ -201,8 +201,10 @@ async def test_a_second_decision_from_a_stale_page_is_refused(stack: Stack, page
     await page.goto(f"{stack.broker}/admin/cases/{case_id}")
     # Someone else decides while this page is open (through the same service as any staff).
     async with stack.db.begin() as session:
-        await review.reject(session, case_id, version=1, decider=review.Decider("khac", None),
-                            reason="trùng", now=stack.clock(), request_id=None)  # fmt: skip
+        await case_decisions.reject(
+            session, case_id, version=1, decider=case_decisions.Decider("khac", None),
+            reason="trùng", now=stack.clock(), request_id=None,
+        )  # fmt: skip
     await page.get_by_label("Lý do từ chối").fill("không khớp")
     await page.get_by_role("button", name="Từ chối liên kết").click()
     await expect(page.locator("#error-code")).to_have_text("case_already_decided")

@@ -19,13 +19,14 @@ from vssid_broker.linking.models import FederatedLink, ReviewCase
 from vssid_broker.sealing import blind_index
 from vssid_broker.sessions import service as sessions
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
+from vssid_broker.sessions.schemas import SessionView
 
 
 @dataclass(frozen=True)
 class Person:
     account: Account
     links: list[FederatedLink]
-    sessions: list[sessions.SessionView]
+    sessions: list[SessionView]
     cases: list[ReviewCase]
 
 

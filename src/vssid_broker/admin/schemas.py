@@ -12,6 +12,7 @@ from vssid_broker.audit.models import AuditEvent
 from vssid_broker.identifiers import mask_citizen_id
 from vssid_broker.linking.models import FederatedLink, ReviewCase
 from vssid_broker.linking.review import WHY, CandidateEvidence
+from vssid_broker.sessions.schemas import SessionView
 
 T = TypeVar("T")
 
@@ -127,14 +128,8 @@ class CandidateOut(BaseModel):
 
     @classmethod
     def of(cls, found: CandidateEvidence, case: ReviewCase) -> CandidateOut:
-        account = found.account
         return cls(
-            account_id=account.id,
-            bhxh_code=account.bhxh_code,
-            citizen_id=mask_citizen_id(account.citizen_id) if account.citizen_id else None,
-            full_name=account.full_name,
-            birth_date=account.birth_date,
-            status=account.status,
+            **PersonSummary.of(found.account).model_dump(),
             linked_to_another_identity=found.linked_subject not in (None, case.subject),
             citizen_id_comparison=found.citizen_id,
             full_name_matches=found.full_name_matches,
@@ -215,14 +210,22 @@ class PersonSummary(BaseModel):
     birth_date: date
     status: str
 
+    @classmethod
+    def of(cls, account: Account) -> PersonSummary:
+        return cls(
+            account_id=account.id,
+            bhxh_code=account.bhxh_code,
+            citizen_id=mask_citizen_id(account.citizen_id) if account.citizen_id else None,
+            full_name=account.full_name,
+            birth_date=account.birth_date,
+            status=account.status,
+        )
 
-class SessionOut(BaseModel):
-    id: str
-    channel: str
-    device: str | None
-    created_at: datetime
-    last_used_at: datetime
-    expires_at: datetime
+
+# `SessionView` under the name the published API document gives it (no docstring: a
+# docstring would become the schema's description).
+class SessionOut(SessionView):
+    pass
 
 
 class PersonOut(PersonSummary):

@@ -100,16 +100,8 @@ async def _end_vneid_session(
     now = ctx.clock()
     account_ids = await browser_sessions.end_for_vneid_session(session, sid, now)
     for account_id in sorted(set(account_ids)):
-        audit.record(
-            session,
-            event_type="sessions.ended",
-            outcome=why,
-            now=now,
-            account_id=account_id,
-            request_id=request_id,
-            browser_sessions=account_ids.count(account_id),
-            app_sessions=0,
-        )
+        ended = sessions.EndedSessions(account_ids.count(account_id), 0)
+        _record_ended(session, account_id, ended, why=why, now=now, request_id=request_id)
     return sessions.EndedSessions(len(account_ids), 0) if account_ids else None
 
 
@@ -148,6 +140,20 @@ async def _end_all_and_record(
     """End every session of the account and say why in the audit trail, in `session`."""
     now = ctx.clock()
     ended = await sessions.end_all_for_account(session, ctx.refresh_tokens, account_id, now)
+    _record_ended(session, account_id, ended, why=why, now=now, request_id=request_id)
+    return ended
+
+
+def _record_ended(
+    session: AsyncSession,
+    account_id: int,
+    ended: sessions.EndedSessions,
+    *,
+    why: str,
+    now: datetime,
+    request_id: str,
+) -> None:
+    """The audit step of every logout that ends sessions: whose, why, how many of each kind."""
     audit.record(
         session,
         event_type="sessions.ended",
@@ -158,4 +164,3 @@ async def _end_all_and_record(
         browser_sessions=ended.browser,
         app_sessions=ended.app_families,
     )
-    return ended

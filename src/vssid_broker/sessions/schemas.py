@@ -1,4 +1,4 @@
-"""Token responses (RFC 6749 §5.1 field names)."""
+"""Token responses (RFC 6749 §5.1 field names) and the person's sessions."""
 
 from __future__ import annotations
 
@@ -13,6 +13,18 @@ class TokensOut(BaseModel):
     token_type: Literal["Bearer", "DPoP"] = "Bearer"
     expires_in: int
     refresh_token: str
+
+
+class SessionView(BaseModel):
+    """One signed-in browser (`channel` "browser") or app installation ("app") of a person, as
+    the person's own list and the staff's view of the person show it."""
+
+    id: str
+    channel: str
+    device: str | None
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
 
 
 class SessionOut(BaseModel):

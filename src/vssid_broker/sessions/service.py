@@ -23,7 +23,8 @@ from vssid_broker.config import Settings
 from vssid_broker.sessions import browser as browser_sessions
 from vssid_broker.sessions.access_tokens import AccessTokenClaims
 from vssid_broker.sessions.models import BrowserSession, RefreshToken, UsedJti
-from vssid_broker.sessions.refresh_tokens import RefreshTokens
+from vssid_broker.sessions.refresh_tokens import FamilyView, RefreshTokens
+from vssid_broker.sessions.schemas import SessionView
 
 
 @dataclass(frozen=True)
@@ -57,16 +58,6 @@ def introspection_answer(caller: AccessTokenClaims) -> dict[str, Any]:
 
 
 # --- the person's own sessions ------------------------------------------------------------------
-@dataclass(frozen=True)
-class SessionView:
-    id: str
-    channel: str
-    device: str | None
-    created_at: datetime
-    last_used_at: datetime
-    expires_at: datetime
-
-
 async def list_sessions(
     session: AsyncSession,
     refresh: RefreshTokens,
@@ -80,16 +71,21 @@ async def list_sessions(
         session, account_id, now, idle_seconds=browser_idle_seconds
     )
     families = await refresh.live_families(session, account_id, now)
-    views = [
-        SessionView(
-            b.public_id, "browser", b.user_agent, b.created_at, b.last_used_at, b.expires_at
-        )
-        for b in browsers
-    ] + [
-        SessionView(f.family_id, "app", f.user_agent, f.created_at, f.last_used_at, f.expires_at)
-        for f in families
+    views = [_view(b.public_id, "browser", b) for b in browsers] + [
+        _view(f.family_id, "app", f) for f in families
     ]
     return sorted(views, key=lambda view: view.last_used_at, reverse=True)
+
+
+def _view(id_: str, channel: str, row: BrowserSession | FamilyView) -> SessionView:
+    return SessionView(
+        id=id_,
+        channel=channel,
+        device=row.user_agent,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        expires_at=row.expires_at,
+    )
 
 
 async def end_one(

@@ -5,7 +5,7 @@
 - `tokens`: token endpoints (refresh, revocation, introspection, JWKS, VNeID's back-channel
   logout);
 - `me`: the signed-in person's own data (`/api/v1/me*`);
-- `admin`: the staff's admin API.
+- `staff/`: the staff's admin API and console, by what staff do.
 
 With `app.py`, the only broker code that imports FastAPI or Starlette.
 """

@@ -25,7 +25,7 @@ from vssid_broker.opaque_tokens import new_token
 from vssid_broker.sessions import browser as browser_sessions
 from vssid_broker.sessions.models import BrowserSession
 from vssid_broker.web import refusals
-from vssid_broker.web.deps import Ctx, RequestId
+from vssid_broker.web.deps import Ctx, RequestId, require_same_origin
 from vssid_broker.web.rate_limiting import LimitLoginStart
 from vssid_broker.web.rendering import templates
 
@@ -61,13 +61,6 @@ def safe_return_to(value: str | None) -> str:
     ):
         return value
     return "/account"
-
-
-def require_same_origin(request: Request, ctx: BrokerContext) -> None:
-    """OWASP CSRF cheat sheet, defence in depth: a foreign Origin is refused outright."""
-    origin = request.headers.get("origin")
-    if origin is not None and origin != ctx.settings.public_base_url:
-        raise CsrfRefused("state-changing request from a foreign origin")
 
 
 async def current_browser_session(request: Request, ctx: BrokerContext) -> BrowserSession | None:

@@ -11,10 +11,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from vssid_broker import personal_data
 from vssid_broker.errors.login import CsrfRefused
-from vssid_broker.linking import review
+from vssid_broker.linking import unlinking
 from vssid_broker.sessions import browser as browser_sessions
-from vssid_broker.web.deps import Ctx, RequestId
-from vssid_broker.web.pages import current_browser_session, require_same_origin
+from vssid_broker.web.deps import Ctx, RequestId, require_same_origin
+from vssid_broker.web.pages import current_browser_session
 from vssid_broker.web.rendering import templates
 
 router = APIRouter(include_in_schema=False)
@@ -66,7 +66,7 @@ async def unlink_my_identity(request: Request, ctx: Ctx, request_id: RequestId) 
         raise CsrfRefused("unlink without this session's CSRF token")
     link_id = form.get("link_id")
     async with ctx.db.begin() as session:
-        await review.unlink(
+        await unlinking.unlink(
             session,
             account_id=current.account_id,
             link_id=int(link_id) if isinstance(link_id, str) and link_id.isdigit() else -1,
