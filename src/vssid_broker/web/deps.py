@@ -15,8 +15,10 @@ from vssid_broker.context import BrokerContext
 from vssid_broker.errors.login import CsrfRefused
 from vssid_broker.errors.staff import InvalidStaffToken
 from vssid_broker.errors.tokens import InvalidAccessToken, InvalidDpopProof
+from vssid_broker.sessions import browser as browser_sessions
 from vssid_broker.sessions.access_tokens import AccessTokenClaims
 from vssid_broker.sessions.dpop import InvalidDpopProofAtResource, VerifiedProof, check_proof
+from vssid_broker.sessions.models import BrowserSession
 
 
 # Both are `async def`: FastAPI runs a plain `def` dependency in its thread pool, a thread hop
@@ -141,3 +143,14 @@ def staff_with_role(*roles: StaffRole) -> Any:
         return user
 
     return Depends(check)
+
+
+async def current_browser_session(request: Request, ctx: BrokerContext) -> BrowserSession | None:
+    """The live session behind the cookie (idle and absolute timeouts applied), touched."""
+    async with ctx.db.begin() as session:
+        return await browser_sessions.find(
+            session,
+            request.cookies.get(browser_sessions.SESSION_COOKIE),
+            ctx.clock(),
+            idle_seconds=ctx.settings.browser_session_idle_seconds,
+        )

@@ -23,9 +23,8 @@ from vssid_broker.login import flow as login
 from vssid_broker.login import logout as logout_stories
 from vssid_broker.opaque_tokens import new_token
 from vssid_broker.sessions import browser as browser_sessions
-from vssid_broker.sessions.models import BrowserSession
 from vssid_broker.web import refusals
-from vssid_broker.web.deps import Ctx, RequestId, require_same_origin
+from vssid_broker.web.deps import Ctx, RequestId, current_browser_session, require_same_origin
 from vssid_broker.web.rate_limiting import LimitLoginStart
 from vssid_broker.web.rendering import templates
 
@@ -61,17 +60,6 @@ def safe_return_to(value: str | None) -> str:
     ):
         return value
     return "/account"
-
-
-async def current_browser_session(request: Request, ctx: BrokerContext) -> BrowserSession | None:
-    """The live session behind the cookie (idle and absolute timeouts applied), touched."""
-    async with ctx.db.begin() as session:
-        return await browser_sessions.find(
-            session,
-            request.cookies.get(browser_sessions.SESSION_COOKIE),
-            ctx.clock(),
-            idle_seconds=ctx.settings.browser_session_idle_seconds,
-        )
 
 
 @router.get("/", response_class=HTMLResponse)

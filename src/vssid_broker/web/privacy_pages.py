@@ -13,8 +13,7 @@ from vssid_broker import personal_data
 from vssid_broker.errors.login import CsrfRefused
 from vssid_broker.linking import unlinking
 from vssid_broker.sessions import browser as browser_sessions
-from vssid_broker.web.deps import Ctx, RequestId, require_same_origin
-from vssid_broker.web.pages import current_browser_session
+from vssid_broker.web.deps import Ctx, RequestId, current_browser_session, require_same_origin
 from vssid_broker.web.rendering import templates
 
 router = APIRouter(include_in_schema=False)
