@@ -59,11 +59,13 @@ def ensure_venv(extras: str) -> None:
 
 # What the suite needs beyond Python packages: the browser tests drive the system's Chromium,
 # the benchmark harness's smoke test drives single endpoints with wrk, the deployment tests
-# render deploy/kubernetes with kubectl. Tool: (overriding variable, Debian package).
+# render deploy/kubernetes with kubectl, the shared rate-limit counters' tests start a Redis
+# server of their own. Tool: (overriding variable, Debian package).
 SYSTEM_TOOLS = {
     "chromium": ("VSSID_TEST_CHROMIUM", "chromium"),
     "wrk": (None, "wrk"),
     "kubectl": (None, "kubernetes-client"),
+    "redis-server": ("VSSID_TEST_REDIS_URL", "redis-server"),
 }
 
 

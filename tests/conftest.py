@@ -24,6 +24,7 @@ from tests.support.clock import MovableClock
 from tests.support.database import empty_data_tables, reset_schema, test_database_url
 from tests.support.live_server import free_port, live_server
 from tests.support.recording import RecordingTransport
+from tests.support.redis_server import SuiteRedis, suite_redis
 from vssid_broker import schema
 from vssid_broker.app import create_app
 from vssid_broker.config import ServiceClient, Settings
@@ -57,6 +58,14 @@ GENEROUS_RATE_LIMITS: dict[str, str] = {
 @pytest.fixture(scope="session")
 def tmp_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("broker")
+
+
+@pytest.fixture(scope="session")
+def redis_for_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SuiteRedis]:
+    """Redis for the tests of shared counters: the suite's own server (or the one
+    `VSSID_TEST_REDIS_URL` names, under this run's key prefix), tests/support/redis_server.py."""
+    with suite_redis(tmp_path_factory.mktemp("redis")) as redis:
+        yield redis
 
 
 @pytest.fixture(scope="session")
