@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests.support.clock import MovableClock
-from tests.support.database import empty_data_tables, reset_schema, test_database_url
+from tests.support.database import empty_data_tables, suite_database
 from tests.support.live_server import free_port, live_server
 from tests.support.recording import RecordingTransport
 from tests.support.redis_server import SuiteRedis, suite_redis
@@ -69,15 +69,16 @@ def redis_for_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SuiteR
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_dir: Path) -> str:
-    return test_database_url(tmp_dir)
+async def database_url(tmp_dir: Path) -> AsyncIterator[str]:
+    """A database of the run's own, dropped at the end (tests/support/database.py)."""
+    async with suite_database(tmp_dir) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
-    await reset_schema(engine)
-    await schema.upgrade_engine(engine)
+    await schema.upgrade_engine(engine)  # a new database: the migrations start from nothing
     yield engine
     await engine.dispose()
 
