@@ -55,6 +55,33 @@ GENEROUS_RATE_LIMITS: dict[str, str] = {
 }
 
 
+# With several workers (pytest-xdist, `python3 dev.py test`), the longest tests are handed out
+# first and two at a time, so that at the end no worker runs a long test alone while the
+# others wait. Each worker has its own servers, ports, database and Redis.
+LONGEST_FIRST = (
+    "tests/test_bench_smoke.py::test_the_harness_runs",
+    "tests/test_openapi_contract.py",
+    "tests/test_packaging.py",
+    "tests/browser/",
+    "tests/test_rate_limits.py::test_two_processes",
+    "tests/e2e/test_live_session_cache.py",
+    "tests/test_cli.py",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist") and config.getoption("maxschedchunk") is None:
+        config.option.maxschedchunk = 2
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        starts = (i for i, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix))
+        return next(starts, len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: the rest keeps its order
+
+
 @pytest.fixture(scope="session")
 def tmp_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("broker")
