@@ -5,7 +5,8 @@
     python3 dev.py test     set up .venv, then run the whole test suite
     python3 dev.py check    set up .venv, then ruff (lint + format), mypy and the import contracts
 
-Extra arguments after `test` go to pytest, e.g. `python3 dev.py test -k refresh -x`.
+Extra arguments after `test` go to pytest, e.g. `python3 dev.py test -k refresh -x`; the tests
+run in one worker process per CPU (pytest-xdist; `-n 0` or VSSID_TEST_WORKERS=0 for one process).
 """
 
 from __future__ import annotations
@@ -71,11 +72,13 @@ def ensure_venv(extras: str) -> None:
 
 # What the suite needs beyond Python packages: the browser tests drive the system's Chromium,
 # the benchmark harness's smoke test drives single endpoints with wrk, the deployment tests
-# render deploy/kubernetes with kubectl. Tool: (overriding variable, Debian package).
+# render deploy/kubernetes with kubectl, the shared rate-limit counters' tests start a Redis
+# server of their own. Tool: (overriding variable, Debian package).
 SYSTEM_TOOLS = {
     "chromium": ("VSSID_TEST_CHROMIUM", "chromium"),
     "wrk": (None, "wrk"),
     "kubectl": (None, "kubernetes-client"),
+    "redis-server": ("VSSID_TEST_REDIS_URL", "redis-server"),
 }
 
 
@@ -100,6 +103,19 @@ def ensure_system_tools() -> None:
     )
 
 
+def test_workers(args: list[str]) -> list[str]:
+    """pytest-xdist options: one worker per CPU (at most four; `VSSID_TEST_WORKERS` to choose,
+    0 for none), unless the arguments choose already. Each worker has its own servers, ports,
+    database and Redis (tests/conftest.py), so they share nothing but the machine."""
+    chosen = ("-n", "--numprocesses", "--dist", "--pdb", "--trace", "no:xdist", "-pno:xdist")
+    if any(arg.startswith(chosen) for arg in args):
+        return []
+    workers = os.environ.get("VSSID_TEST_WORKERS") or str(min(os.cpu_count() or 1, 4))
+    if int(workers) < 2:
+        return []
+    return ["--numprocesses", workers]
+
+
 def main() -> None:
     if sys.version_info < (3, 11):  # noqa: UP036 - this file must run on any python3
         sys.exit("vssid-broker needs Python 3.11 or newer")
@@ -110,7 +126,7 @@ def main() -> None:
     elif command == "test":
         ensure_venv("[test]")
         ensure_system_tools()
-        run(BIN / "python", "-m", "pytest", *args)
+        run(BIN / "python", "-m", "pytest", *test_workers(args), *args)
     elif command == "check":
         ensure_venv("[test]")
         paths = [

@@ -124,13 +124,18 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def scratch_folder() -> Path:
+    """Server logs and token lists of the run: `tmp/` beside its results (`--results`)."""
+    return Path(OPTS.results).parent / "tmp"
+
+
 class Server:
     """A server process of the run, with its CPU time and peak RSS per process."""
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], ready_url: str) -> None:
         self.name, self.ready_url = name, ready_url
         self.origin = "/".join(ready_url.split("/")[:3])
-        self.log_path = BENCH / "results" / "tmp" / f"{name}.log"
+        self.log_path = scratch_folder() / f"{name}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(  # noqa: S603 - our own commands
@@ -452,7 +457,7 @@ def wrk_refresh(
     name: str, token_url: str, tokens: list[str], opts: argparse.Namespace, headers: list[str]
 ) -> dict[str, Any]:
     """Refresh rotation driven by wrk (`bench/wrk_refresh.lua`): one family per connection."""
-    path = BENCH / "results" / "tmp" / f"{name}-tokens.txt"
+    path = scratch_folder() / f"{name}-tokens.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(tokens) + "\n")
     try:
@@ -948,6 +953,7 @@ def broker_env(
         "VSSID_LOG_LEVEL": opts.log_level,
         "VSSID_TRUSTED_PROXIES": LOAD_GENERATOR_AS_PROXY,
         "VSSID_RATE_LIMIT_STORAGE": opts.rate_limit_storage,
+        "VSSID_RATE_LIMIT_KEY_PREFIX": opts.rate_limit_key_prefix,
     }
 
 
@@ -959,7 +965,8 @@ def rate_limit_settings(opts: argparse.Namespace, env: dict[str, str]) -> dict[s
     names = [
         name
         for name in Settings.model_fields
-        if name.startswith("rate_limit_") and name != "rate_limit_storage"
+        if name.startswith("rate_limit_")
+        and name not in ("rate_limit_storage", "rate_limit_key_prefix")
     ]
     broker = broker_env(opts, env, 0, "")
     return {
@@ -975,13 +982,18 @@ def rate_limit_settings(opts: argparse.Namespace, env: dict[str, str]) -> dict[s
 
 
 def empty_rate_limit_storage(opts: argparse.Namespace) -> None:
-    """Every broker start begins with no counts, as after a deployment's first start."""
+    """Every broker start begins with no counts, as after a deployment's first start: the keys
+    under the broker's prefix are deleted, and nothing else in that Redis database."""
     if not opts.rate_limit_storage.startswith("redis"):
         return
     import redis
 
     try:
-        redis.Redis.from_url(opts.rate_limit_storage, socket_timeout=5).flushdb()
+        client = redis.Redis.from_url(opts.rate_limit_storage, socket_timeout=5)
+        with client:
+            keys = list(client.scan_iter(match=f"{opts.rate_limit_key_prefix}:*", count=1000))
+            for start in range(0, len(keys), 500):
+                client.unlink(*keys[start : start + 500])
     except redis.RedisError as error:
         raise SystemExit(
             f"Redis at {opts.rate_limit_storage} ({error}); start it"
@@ -1223,8 +1235,13 @@ def main() -> None:
     parser.add_argument(
         "--rate-limit-storage",
         default="redis://127.0.0.1:6379/14",
-        help="VSSID_RATE_LIMIT_STORAGE of the broker at every process count, emptied at each\n"
-        "broker start (a Redis database of its own); memory:// only with one process",
+        help="VSSID_RATE_LIMIT_STORAGE of the broker at every process count, its keys emptied\n"
+        "at each broker start (a Redis database of its own); memory:// only with one process",
+    )
+    parser.add_argument(
+        "--rate-limit-key-prefix",
+        default="LIMITS",
+        help="VSSID_RATE_LIMIT_KEY_PREFIX: the broker's keys in Redis, the only ones emptied",
     )
     parser.add_argument("--citizens", type=int, default=2000, help="simulator citizens used")
     parser.add_argument(
@@ -1284,9 +1301,12 @@ def main() -> None:
     opts.broker_port = opts.broker_port or free_port()
     # Every process (seed, broker workers) seals and looks up citizen IDs with the same keys,
     # and so does every later run on a kept seed (--keep-data): they are kept beside it.
-    kept_keys = bench_keys(ROOT / "var" / "bench-keys.json")
-    kek = os.environ.get("VSSID_KEY_ENCRYPTION_KEY") or kept_keys["kek"]
-    blind_index_key = os.environ.get("VSSID_BLIND_INDEX_KEY") or kept_keys["blind_index"]
+    kek = os.environ.get("VSSID_KEY_ENCRYPTION_KEY")
+    blind_index_key = os.environ.get("VSSID_BLIND_INDEX_KEY")
+    if not (kek and blind_index_key):
+        kept_keys = bench_keys(ROOT / "var" / "bench-keys.json")
+        kek = kek or kept_keys["kek"]
+        blind_index_key = blind_index_key or kept_keys["blind_index"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VSSID_", "VNEID_SIM_"))}
     env |= {
         "VSSID_DATABASE_URL": opts.database_url,

@@ -21,9 +21,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests.support.clock import MovableClock
-from tests.support.database import empty_data_tables, reset_schema, test_database_url
+from tests.support.database import empty_data_tables, suite_database
 from tests.support.live_server import free_port, live_server
 from tests.support.recording import RecordingTransport
+from tests.support.redis_server import SuiteRedis, suite_redis
 from vssid_broker import schema
 from vssid_broker.app import create_app
 from vssid_broker.config import ServiceClient, Settings
@@ -54,21 +55,62 @@ GENEROUS_RATE_LIMITS: dict[str, str] = {
 }
 
 
+# With several workers (pytest-xdist, `python3 dev.py test`), the longest tests are handed out
+# first and two at a time, so that at the end no worker runs a long test alone while the
+# others wait. Each worker has its own servers, ports, database and Redis.
+LONGEST_FIRST = (
+    "tests/test_operations_cli.py::test_metrics_add_up_every_worker_of_serve",
+    "tests/test_bench_smoke.py::test_the_harness_runs",
+    "tests/test_openapi_contract.py",
+    "tests/test_operations_cli.py::test_a_demo_restarted_on_other_ports",
+    "tests/test_key_encryption_key.py",
+    "tests/test_cli.py",
+    "tests/test_rate_limits.py::test_two_processes",
+    "tests/test_tracing.py::test_serve_exports_spans_over_otlp",
+    "tests/test_privacy_cli.py",
+    "tests/test_operations_cli.py",
+    "tests/test_packaging.py",
+    "tests/browser/",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist") and config.getoption("maxschedchunk") is None:
+        config.option.maxschedchunk = 2
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        starts = (i for i, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix))
+        return next(starts, len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: the rest keeps its order
+
+
 @pytest.fixture(scope="session")
 def tmp_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("broker")
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_dir: Path) -> str:
-    return test_database_url(tmp_dir)
+def redis_for_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SuiteRedis]:
+    """Redis for the tests of shared counters: the suite's own server (or the one
+    `VSSID_TEST_REDIS_URL` names, under this run's key prefix), tests/support/redis_server.py."""
+    with suite_redis(tmp_path_factory.mktemp("redis")) as redis:
+        yield redis
+
+
+@pytest.fixture(scope="session")
+async def database_url(tmp_dir: Path) -> AsyncIterator[str]:
+    """A database of the run's own, dropped at the end (tests/support/database.py)."""
+    async with suite_database(tmp_dir) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
-    await reset_schema(engine)
-    await schema.upgrade_engine(engine)
+    await schema.upgrade_engine(engine)  # a new database: the migrations start from nothing
     yield engine
     await engine.dispose()
 

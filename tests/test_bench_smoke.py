@@ -4,6 +4,8 @@ Figures are not checked (no timing assertion belongs in the suite)."""
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
 import os
 import subprocess
@@ -12,9 +14,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.database import empty_data_tables
+from tests.support.redis_server import SuiteRedis
 from vssid_broker.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,9 +33,6 @@ SCENARIOS = {
     "peer_authcode",
 }
 SCALE_OUT = {"mobile_login", "refresh", "me"}
-REDIS_URL = os.environ.get("VSSID_TEST_REDIS_URL", "redis://127.0.0.1:6379/2")
-"""Rate-limit counts shared by the broker's processes; the same database as
-tests/test_rate_limits.py, emptied by the harness at each broker start."""
 
 
 @pytest.fixture
@@ -44,18 +45,24 @@ async def emptied(engine: AsyncEngine) -> AsyncIterator[None]:
 @pytest.mark.timeout(300)
 @pytest.mark.usefixtures("emptied")
 def test_the_harness_runs_every_scenario_and_writes_json_and_markdown(
-    database_url: str, broker_settings: Settings, tmp_path: Path
+    database_url: str, broker_settings: Settings, tmp_path: Path, redis_for_tests: SuiteRedis
 ) -> None:
     results, markdown = tmp_path / "latest.json", tmp_path / "performance.md"
-    kek = broker_settings.key_encryption_key
-    assert kek is not None
+    kek, index_key = broker_settings.key_encryption_key, broker_settings.blind_index_key
+    assert kek is not None and index_key is not None
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VSSID_", "VNEID_SIM_"))}
-    # The database keeps the suite's signing key, encrypted with the suite's key.
+    # The database keeps the suite's signing key, encrypted with the suite's key; with both
+    # keys given the harness keeps none of its own (var/bench-keys.json).
     env["VSSID_KEY_ENCRYPTION_KEY"] = kek.get_secret_value()
+    env["VSSID_BLIND_INDEX_KEY"] = index_key.get_secret_value()
+    # Rate-limit counts shared by the broker's processes, under a prefix of this test's own:
+    # the harness empties those keys at each broker start, and no other.
+    prefix = redis_for_tests.prefix_for("bench")
     command = [
         sys.executable, "bench/run.py",
         "--duration", "1", "--concurrency", "2", "--scales", "150", "--citizens", "40",
-        "--workers", "2,1", "--rate-limit-storage", REDIS_URL,
+        "--workers", "2,1",
+        "--rate-limit-storage", redis_for_tests.url, "--rate-limit-key-prefix", prefix,
         "--keep-schema", "--database-url", database_url,
         "--results", str(results), "--markdown", str(markdown),
     ]  # fmt: skip
@@ -77,7 +84,10 @@ def test_the_harness_runs_every_scenario_and_writes_json_and_markdown(
     assert report["machine"]["cores"] == os.cpu_count()
     assert report["command"].startswith("python3 bench/run.py --duration 1")
     limits = report["settings"]["rate_limits"]
-    assert limits["as_shipped"] and limits["storage"] == REDIS_URL
+    assert limits["as_shipped"] and limits["storage"] == redis_for_tests.url
+    assert redis_for_tests.keys(prefix), "the broker's processes counted in Redis"
+    # Server logs and token lists went beside the results, not into the repository.
+    assert (tmp_path / "tmp" / "broker.log").exists()
     table = markdown.read_text()
     assert "| refresh-token rotation |" in table and "oidc-provider: refresh grant" in table
     assert report["command"] in table
@@ -86,3 +96,23 @@ def test_the_harness_runs_every_scenario_and_writes_json_and_markdown(
         png = tmp_path / f"latest-{chart}.png"
         assert png.read_bytes().startswith(b"\x89PNG"), chart
         assert f"]({png.name})" in table, chart
+
+
+def test_the_harness_empties_only_the_brokers_keys_in_redis(
+    redis_for_tests: SuiteRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each broker start begins with no counts, yet a Redis database shared with others keeps
+    every key that is not the broker's (no FLUSHDB)."""
+    monkeypatch.syspath_prepend(ROOT / "bench")  # as `python3 bench/run.py` has it
+    harness = importlib.import_module("run")
+    brokers, neighbours = redis_for_tests.prefix_for("harness"), redis_for_tests.prefix_for("other")
+    with redis.Redis.from_url(redis_for_tests.url) as client:
+        client.set(f"{brokers}:LIMITER/a/1/1/60", 1)
+        client.set(f"{neighbours}:keepme", 1)
+        harness.empty_rate_limit_storage(
+            argparse.Namespace(
+                rate_limit_storage=redis_for_tests.url, rate_limit_key_prefix=brokers
+            )
+        )
+        assert client.exists(f"{brokers}:LIMITER/a/1/1/60") == 0
+        assert client.get(f"{neighbours}:keepme") == b"1"

@@ -65,7 +65,7 @@ def running(
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
                 if httpx.get(ready_url, timeout=1).status_code < 500:
@@ -73,7 +73,9 @@ def running(
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read() if process.stdout else ""
+                # Stopped first: the output of a process still running has no end to read to.
+                process.kill()
+                output, _ = process.communicate(timeout=10)
                 raise AssertionError(f"{args} did not come up:\n{output}")
             time.sleep(0.1)
         yield process

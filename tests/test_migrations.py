@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,13 +12,12 @@ import pytest
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.support.database import reset_schema
+from tests.support.database import new_database_name, own_database
 from vssid_broker import schema
 from vssid_broker.app import create_app
 from vssid_broker.config import Settings
-from vssid_broker.db import Base, create_engine, session_factory, utcnow
+from vssid_broker.db import Base, create_engine
 from vssid_broker.models import metadata
-from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
 
 
 async def table_names(engine: AsyncEngine) -> set[str]:
@@ -26,23 +26,19 @@ async def table_names(engine: AsyncEngine) -> set[str]:
 
 
 @pytest.fixture
-async def scratch_engine(
-    database_url: str, tmp_path: Path, engine: AsyncEngine, broker_settings: Settings
-) -> AsyncIterator[AsyncEngine]:
-    """The suite's database type, emptied; put back as the running broker expects it after."""
-    if database_url.startswith("sqlite"):
-        scratch = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'scratch.sqlite3'}")
+async def scratch_engine(database_url: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """An empty database of the suite's kind, the test's own (the running broker's database
+    is left alone): a new SQLite file, or a new PostgreSQL database dropped after the test."""
+    async with contextlib.AsyncExitStack() as stack:
+        if database_url.startswith("sqlite"):
+            url = f"sqlite+aiosqlite:///{tmp_path / 'scratch.sqlite3'}"
+        else:
+            url = await stack.enter_async_context(
+                own_database(database_url, new_database_name("scratch"))
+            )
+        scratch = create_engine(url)
+        stack.push_async_callback(scratch.dispose)
         yield scratch
-        await scratch.dispose()
-    else:
-        await reset_schema(engine)
-        yield engine
-        await reset_schema(engine)
-        await schema.upgrade_engine(engine)
-        # The suite's broker started with a signing key; the reset took it away.
-        keys = SigningKeys(broker_settings, load_key_encryption_key(broker_settings))
-        async with session_factory(engine).begin() as session:
-            await keys.ensure_active(session, utcnow())
 
 
 async def test_upgrade_creates_every_table_and_downgrade_removes_them(

@@ -29,6 +29,7 @@ EXCLUDED_CHECKS = "positive_data_acceptance"
 """That check expects a 2xx for any well-formed request; here a well-formed refresh token,
 login state or case that does not exist is rightly refused (RFC 6749 §5.2: 400)."""
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
+pytestmark = pytest.mark.timeout(300)  # as long as the run itself may take (below)
 
 
 def run_schemathesis(stack: Stack, tmp_path: Path, *options: str) -> None:

@@ -8,26 +8,23 @@ test reaches (tests/conftest.py).
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import httpx
 import pytest
-import redis.asyncio
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Stack
 from tests.linking.test_password_proof import PASSWORD, give_password
 from tests.support.flows import APP_REDIRECT_URI, AppPkce
 from tests.support.live_server import free_port
+from tests.support.redis_server import SuiteRedis
 from tests.test_cli import running, serve_env
 from vssid_broker.accounts.models import AccountPassword
 from vssid_broker.rate_limits import RateLimits
 
 AN_BHXH = "0112345678"
 NO_ONE_BHXH = "0999999999"
-REDIS_URL = os.environ.get("VSSID_TEST_REDIS_URL", "redis://127.0.0.1:6379/2")
-"""Redis for the two-process test; database 2 unless CI says otherwise."""
 
 
 async def give_an_a_password(stack: Stack) -> int:
@@ -195,25 +192,18 @@ async def test_the_token_endpoint_is_limited_per_client(stack: Stack) -> None:
             assert_rate_limited(await client.post(f"{broker}/api/v1/auth/token", data=body))
 
 
-@pytest.fixture
-async def empty_redis() -> str:
-    client = redis.asyncio.Redis.from_url(REDIS_URL)
-    try:
-        await client.flushdb()
-    finally:
-        await client.aclose()
-    return REDIS_URL
-
-
 async def test_two_processes_sharing_redis_share_the_counts(
-    stack: Stack, tmp_path: Path, empty_redis: str
+    stack: Stack, tmp_path: Path, redis_for_tests: SuiteRedis
 ) -> None:
     port_a, port_b = free_port(), free_port()
+    # A key prefix of this test's own: no counts yet, and no other key is touched.
+    prefix = redis_for_tests.prefix_for("two-processes")
     env = serve_env(
         stack,
         tmp_path,
         public_port=port_a,
-        VSSID_RATE_LIMIT_STORAGE=empty_redis,
+        VSSID_RATE_LIMIT_STORAGE=redis_for_tests.url,
+        VSSID_RATE_LIMIT_KEY_PREFIX=prefix,
         VSSID_RATE_LIMIT_LOGIN_START_PER_IP="3/minute",
     )
     a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
@@ -226,6 +216,7 @@ async def test_two_processes_sharing_redis_share_the_counts(
             assert answers == [200, 200, 200]
             assert_rate_limited(await start_login(client, b))
             assert_rate_limited(await start_login(client, a))
+    assert redis_for_tests.keys(prefix), "the counts went to Redis, under the prefix given"
 
 
 async def test_an_unreachable_counter_store_lets_requests_through_and_says_so_once(

@@ -263,6 +263,9 @@ class Settings(BaseSettings):
     rate_limit_storage: str = "memory://"
     """Where rate-limit counters live: `memory://` (one process, the embedded default) or a
     Redis URL (`redis://host:6379/0`) shared by every broker process."""
+    rate_limit_key_prefix: str = Field(default="LIMITS", pattern=r"^[A-Za-z0-9_.:-]+$")
+    """The start of every counter's key in Redis (`<prefix>:…`): deployments (or test runs)
+    sharing one Redis database keep apart, and each can empty its own counts alone."""
     trusted_proxies: list[IPv4Network | IPv6Network] = Field(default_factory=list)
     """Addresses (or networks) of the reverse proxies in front of the broker. Only a request
     whose peer is one of them has its client address read from `X-Forwarded-For`."""

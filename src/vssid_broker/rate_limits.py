@@ -83,7 +83,11 @@ class RateLimits:
         self.rules = Rules.of(settings)
         options: dict[str, float | str | bool] = {}
         if settings.rate_limit_storage != "memory://":
-            options = {"implementation": "redispy", "socket_timeout": 0.5}
+            options = {
+                "implementation": "redispy",
+                "socket_timeout": 0.5,
+                "key_prefix": settings.rate_limit_key_prefix,
+            }
         storage = storage_from_string(storage_uri(settings.rate_limit_storage), **options)
         assert isinstance(storage, Storage)  # an async+ scheme gives an asyncio storage
         self._storage = storage

@@ -174,6 +174,7 @@ async def test_a_parallel_bulk_seed_cut_off_mid_way_leaves_nothing_and_the_index
                     text(
                         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
                         " WHERE application_name = :name AND state <> 'idle'"
+                        " AND datname = current_database()"  # not another run's workers
                     ),
                     {"name": parallel_load.APPLICATION_NAME},
                 ):

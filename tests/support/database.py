@@ -1,20 +1,33 @@
 """Which database the suite runs on, and how to empty it between tests.
 
-`VSSID_TEST_DATABASE_URL` selects it (CI runs the suite once on SQLite and once on
-PostgreSQL); without it the suite uses a fresh SQLite file.
+`VSSID_TEST_DATABASE_URL` selects the kind (CI runs the suite once on SQLite and once on
+PostgreSQL); without it the suite uses a fresh SQLite file. On PostgreSQL the URL names a
+server and a database to connect to, nothing more: each run (each xdist worker) creates a
+database of its own there (`vssid_test_<pid>_<random>`), migrates it and drops it at the end.
+The database the URL names is used only to run CREATE DATABASE and DROP DATABASE: not one of
+its tables is read, written or dropped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vssid_broker.audit import append_only
+from vssid_broker.db import create_engine
 from vssid_broker.models import metadata
+
+EXPLICIT_URL = "VSSID_TEST_DATABASE_URL"
+NAME_PREFIX = "vssid_test_"
+"""The start of every database the suite creates (and the only ones it drops)."""
 
 # Every table holds per-test data except the signing keys, which a running broker caches.
 KEPT_TABLES = frozenset({"signing_keys"})
@@ -25,32 +38,51 @@ def data_tables() -> list[str]:
     return [t.name for t in reversed(metadata.sorted_tables) if t.name not in KEPT_TABLES]
 
 
-def test_database_url(tmp_dir: Path) -> str:
-    return os.environ.get("VSSID_TEST_DATABASE_URL") or (
-        f"sqlite+aiosqlite:///{tmp_dir / 'broker-test.sqlite3'}"
-    )
+def new_database_name(purpose: str = "") -> str:
+    """`vssid_test_<pid>_<random>[_purpose]`: no two runs or workers share one."""
+    suffix = f"_{purpose}" if purpose else ""
+    return f"{NAME_PREFIX}{os.getpid()}_{secrets.token_hex(4)}{suffix}"
+
+
+@contextlib.asynccontextmanager
+async def own_database(server_url: str, name: str) -> AsyncIterator[str]:
+    """Create the PostgreSQL database `name` on the server of `server_url` (connected to the
+    database that URL names, for CREATE/DROP only); yield its URL; drop it at exit, whoever
+    is still connected to it."""
+    if not name.startswith(NAME_PREFIX):
+        raise ValueError(f"the suite creates and drops only databases named {NAME_PREFIX}*")
+    admin = create_engine(server_url, pool_size=1, max_overflow=0)
+    try:
+        async with admin.connect() as connection:
+            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            url = make_url(server_url).set(database=name)
+            yield url.render_as_string(hide_password=False)
+        finally:
+            async with admin.connect() as connection:
+                connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+@contextlib.asynccontextmanager
+async def suite_database(tmp_dir: Path) -> AsyncIterator[str]:
+    """The run's database URL: a fresh SQLite file in `tmp_dir`, or a PostgreSQL database of
+    the run's own on the server `VSSID_TEST_DATABASE_URL` names."""
+    explicit = os.environ.get(EXPLICIT_URL)
+    if explicit and explicit.startswith("postgresql"):
+        async with own_database(explicit, new_database_name()) as url:
+            yield url
+    else:
+        yield f"sqlite+aiosqlite:///{tmp_dir / 'broker-test.sqlite3'}"
 
 
 def postgresql_only(database_url: str, why: str) -> None:
     """Skip the calling test on SQLite: what it tests exists only on PostgreSQL."""
     if not database_url.startswith("postgresql"):
         pytest.skip(f"{why}: the PostgreSQL run of the suite")
-
-
-async def reset_schema(engine: AsyncEngine) -> None:
-    """Drop everything, including Alembic's version table, so migrations start from nothing."""
-    async with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            await connection.execute(text("DROP SCHEMA public CASCADE"))
-            await connection.execute(text("CREATE SCHEMA public"))
-        else:
-            names = await connection.execute(
-                text(
-                    "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
-                )
-            )
-            for (name,) in list(names):
-                await connection.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
 
 
 async def empty_data_tables(engine: AsyncEngine) -> None:
