@@ -252,6 +252,9 @@ async def stack(
     await broker_app.state.broker.rate_limits.reset()
     async with httpx.AsyncClient() as client:
         await client.delete(f"{sim_url}/_test/faults")
+        # Whom VNeID remembers as signed in decides which clients hear of a logout: each test
+        # starts with no one, whatever ran before it on this worker.
+        await client.delete(f"{sim_url}/_test/sign-ins")
     sim_outbound.sent.clear()
     yield Stack(
         broker_url, sim_url, broker_settings, db, clock, broker_app.state.broker, sim_outbound

@@ -149,6 +149,20 @@ class SimState:
             if expires_at < now - 60:
                 del self.used_assertion_ids[jti]
 
+    def forget_sign_ins(self) -> None:
+        """As if no one had signed in yet: logins, codes, tokens, sessions and who holds tokens
+        for whom. Keys, citizens and registrations stay."""
+        for store in (
+            self.logins,
+            self.pushed_requests,
+            self.codes,
+            self.access_tokens,
+            self.used_assertion_ids,
+            self.clients_by_citizen,
+            self.sessions,
+        ):
+            store.clear()
+
     def revoke_tokens_for(self, citizen_id: str, client_id: str | None = None) -> int:
         count = 0
         for token in self.access_tokens.values():

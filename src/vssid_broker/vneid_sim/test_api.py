@@ -1,7 +1,7 @@
 """The test-mode API under `/_test`: queue faults, rotate the signing key, lock and unlock a
-citizen, sign a citizen out of VNeID. `create_app` mounts it only when `settings.test_mode` is
-on; otherwise every `/_test` path is 404, so a simulator reachable by others cannot be made to
-misbehave.
+citizen, sign a citizen out of VNeID, forget every sign-in. `create_app` mounts it only when
+`settings.test_mode` is on; otherwise every `/_test` path is 404, so a simulator reachable by
+others cannot be made to misbehave.
 
 No standard governs these controls; they exist so relying-party tests can reach the cases a
 real provider produces rarely or never on demand.
@@ -121,6 +121,11 @@ def routes(state: SimState) -> APIRouter:
     @router.delete("/faults")
     async def clear_faults() -> Response:
         state.faults.clear()
+        return Response(status_code=204)
+
+    @router.delete("/sign-ins")
+    async def forget_sign_ins() -> Response:
+        state.forget_sign_ins()
         return Response(status_code=204)
 
     @router.post("/keys/rotate")
