@@ -71,7 +71,8 @@ def ensure_venv(extras: str) -> None:
 
 
 # What the suite needs beyond Python packages: the browser tests drive the system's Chromium,
-# the benchmark harness's smoke test drives single endpoints with wrk, the deployment tests
+# the benchmark harness's smoke test drives single endpoints with wrk and runs its peer
+# (panva's oidc-provider) with Node.js, installed by npm, the deployment tests
 # render deploy/kubernetes with kubectl, the shared rate-limit counters' tests start a Redis
 # server of their own. Tool: (overriding variable, Debian package).
 SYSTEM_TOOLS = {
@@ -79,6 +80,8 @@ SYSTEM_TOOLS = {
     "wrk": (None, "wrk"),
     "kubectl": (None, "kubernetes-client"),
     "redis-server": ("VSSID_TEST_REDIS_URL", "redis-server"),
+    "node": (None, "nodejs"),
+    "npm": (None, "npm"),
 }
 
 
