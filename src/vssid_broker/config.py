@@ -255,6 +255,10 @@ class Settings(BaseSettings):
     """Review cases are kept this long after staff decided them (evidence for complaints)."""
     retain_audit_events_days: int = Field(default=5 * 365, ge=30)
     """Audit events are kept this long (breach records: at least five years)."""
+    audit_anchor_key_file: Path | None = None
+    """PEM file of the Ed25519 key that signs the audit chain's anchors (`audit anchor`) or,
+    public only, checks them (`audit verify --anchors`). Only the anchoring job holds the
+    private key: never the database, never the serving broker."""
     retain_withdrawn_consents_days: int = Field(default=5 * 365, ge=30)
     """A consent is kept this long after the person withdrew it (unlinked): proof of what
     was agreed and when."""

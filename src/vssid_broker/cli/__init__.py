@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from vssid_broker import __version__, schema
+from vssid_broker.audit.anchors import AnchorError
 from vssid_broker.cli import audit, keys, migrate, purge, seed, serve, staff, vneid_sim
 from vssid_broker.cli.common import HELP_FORMAT, Commands, add_command
 from vssid_broker.config import SettingsInvalid
@@ -35,6 +36,7 @@ REFUSALS = (
     SettingsInvalid,
     DriverMissing,
     KeyEncryptionKeyError,
+    AnchorError,
 )
 """What a command may meet that the operator can mend: one line, exit status 1, no traceback."""
 
