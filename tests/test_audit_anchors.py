@@ -72,28 +72,30 @@ async def test_an_anchor_carries_the_chains_head_and_a_whole_chain_agrees(
     assert await against_anchors(stack, public_file, anchors_file) is None
 
 
+@pytest.mark.usefixtures("stack", "as_database_owner")  # then the triggers lifted
 async def test_anchors_catch_the_newest_entries_removed(
-    stack: Stack, tmp_path: Path, as_database_owner: AsyncEngine
+    stack: Stack, tmp_path: Path, engine: AsyncEngine
 ) -> None:
     private_file, public_file = key_files(tmp_path)
     anchors_file = tmp_path / "anchors.jws"
     ids = await write_events(stack, 6)
     await anchor_now(stack, private_file, anchors_file)
-    async with as_database_owner.begin() as connection:
+    async with engine.begin() as connection:
         await connection.execute(text("DELETE FROM audit_events WHERE id > :id"), {"id": ids[0]})
     assert await verified(stack) == (1, None)  # what is left still links up
     problem = await against_anchors(stack, public_file, anchors_file)
     assert problem is not None and f"before entry {ids[-1]} anchored" in problem
 
 
+@pytest.mark.usefixtures("stack", "as_database_owner")  # then the triggers lifted
 async def test_anchors_catch_removed_entries_hidden_by_later_ones(
-    stack: Stack, tmp_path: Path, as_database_owner: AsyncEngine
+    stack: Stack, tmp_path: Path, engine: AsyncEngine
 ) -> None:
     private_file, public_file = key_files(tmp_path)
     anchors_file = tmp_path / "anchors.jws"
     ids = await write_events(stack, 5)
     await anchor_now(stack, private_file, anchors_file)
-    async with as_database_owner.begin() as connection:
+    async with engine.begin() as connection:
         await connection.execute(text("DELETE FROM audit_events WHERE id > :id"), {"id": ids[2]})
     later = await write_events(stack, 3)  # the broker chains on from what is left
     assert later[-1] > ids[-1]
@@ -105,8 +107,9 @@ async def test_anchors_catch_removed_entries_hidden_by_later_ones(
     assert problem.endswith("is missing") or "another hash" in problem
 
 
+@pytest.mark.usefixtures("stack", "as_database_owner")  # then the triggers lifted
 async def test_anchors_catch_a_chain_re_hashed_with_the_chain_key(
-    stack: Stack, tmp_path: Path, as_database_owner: AsyncEngine
+    stack: Stack, tmp_path: Path, engine: AsyncEngine
 ) -> None:
     private_file, public_file = key_files(tmp_path)
     anchors_file = tmp_path / "anchors.jws"
@@ -114,14 +117,14 @@ async def test_anchors_catch_a_chain_re_hashed_with_the_chain_key(
     await anchor_now(stack, private_file, anchors_file)
     # Someone with the database and the key-encryption key edits an entry and re-links the rest.
     keys = chain.installed()
-    async with as_database_owner.begin() as connection:
+    async with engine.begin() as connection:
         await connection.execute(
             text("UPDATE audit_events SET outcome = 'denied' WHERE id = :id"), {"id": ids[1]}
         )
     async with stack.db() as session:
         rows = list(await session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
     previous = rows[0].prev_hash
-    async with as_database_owner.begin() as connection:
+    async with engine.begin() as connection:
         for row in rows:
             new_hash = chain.hash_of(row, previous, keys.keys[keys.current_kid])
             await connection.execute(
@@ -158,7 +161,7 @@ async def test_an_entry_appended_without_the_chain_key_is_refused(
     forged = chain.entry_hash(tip, key=key, **content)  # type: ignore[arg-type]
     async with stack.db.begin() as session:  # a plain INSERT, as the broker's role may do
         await session.execute(
-            insert(AuditEvent.__table__).values(
+            insert(AuditEvent.metadata.tables["audit_events"]).values(
                 **content,
                 prev_hash=tip,
                 entry_hash=forged,
@@ -193,5 +196,5 @@ def test_an_anchor_signed_by_another_key_is_refused(tmp_path: Path) -> None:
     head = anchors.Anchor(3, "ab" * 32, datetime.now(UTC))
     anchors_file = tmp_path / "anchors.jws"
     anchors_file.write_text(anchors.sign(head, anchors.load_key(ours, private=True)) + "\n")
-    with pytest.raises(anchors.AnchorError, match="line 1 .* not signed by the anchor key"):
+    with pytest.raises(anchors.AnchorError, match=r"line 1 .* not signed by the anchor key"):
         anchors.read(anchors_file, anchors.load_key(theirs, private=False))

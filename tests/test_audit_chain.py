@@ -162,7 +162,12 @@ async def test_writers_in_several_processes_keep_one_chain(stack: Stack) -> None
     kek = stack.settings.key_encryption_key.get_secret_value()
     writers = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-c", WRITER, stack.settings.database_url, f"p{n}", str(per_process),
+            sys.executable,
+            "-c",
+            WRITER,
+            stack.settings.database_url,
+            f"p{n}",
+            str(per_process),
             env=os.environ | {"VSSID_KEY_ENCRYPTION_KEY": kek},
         )
         for n in range(processes)

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
 
     # --- where things are -------------------------------------------------------------------
     database_url: str = "sqlite+aiosqlite:///./var/vssid-broker.sqlite3"
+    database_service_role: str | None = None
+    """PostgreSQL: the role the serving broker connects as. `vssid-broker migrate` (run as the
+    tables' owner) gives it its grants after migrating (`vssid-broker db grant`)."""
     public_base_url: str = "http://127.0.0.1:8000"
     database_pool_size: int = Field(default=32, ge=1)
     """Connections each process keeps open: as many as the requests it usually serves at once.

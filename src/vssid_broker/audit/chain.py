@@ -255,9 +255,7 @@ async def verify(session: AsyncSession, *, batch: int = 5_000) -> Verified:
                     "VSSID_CITIZEN_ID_PREVIOUS_KEKS)",
                 )
         elif keyed:
-            return Verified(
-                count, row.id, "an unkeyed entry after the chain became keyed (forged)"
-            )
+            return Verified(count, row.id, "an unkeyed entry after the chain became keyed (forged)")
         if hash_of(row, row.prev_hash, key) != row.entry_hash:
             return Verified(
                 count,

@@ -44,7 +44,9 @@ def run(args: argparse.Namespace) -> None:
     key_file = args.key or settings.audit_anchor_key_file
     if args.action == "anchor":
         if key_file is None:
-            raise CommandRefused("audit anchor needs the anchor key: --key or VSSID_AUDIT_ANCHOR_KEY_FILE")
+            raise CommandRefused(
+                "audit anchor needs the anchor key: --key or VSSID_AUDIT_ANCHOR_KEY_FILE"
+            )
         asyncio.run(write_anchor(settings, key_file, args.out))
         return
     if args.anchors is not None and key_file is None:
@@ -54,7 +56,9 @@ def run(args: argparse.Namespace) -> None:
     asyncio.run(verify_chain(settings, args.anchors, key_file))
 
 
-async def verify_chain(settings: Settings, anchors_file: Path | None, key_file: Path | None) -> None:
+async def verify_chain(
+    settings: Settings, anchors_file: Path | None, key_file: Path | None
+) -> None:
     from vssid_broker.audit import anchors
     from vssid_broker.audit.chain import verify
 
