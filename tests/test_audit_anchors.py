@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import Stack
 from tests.test_audit_chain import as_database_owner, verified, write_events  # noqa: F401
+from tests.test_cli import run_cli
+from tests.test_privacy_cli import database, seeded
 from vssid_broker.audit import anchors, chain
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.housekeeping import purge
@@ -198,3 +200,38 @@ def test_an_anchor_signed_by_another_key_is_refused(tmp_path: Path) -> None:
     anchors_file.write_text(anchors.sign(head, anchors.load_key(ours, private=True)) + "\n")
     with pytest.raises(anchors.AnchorError, match=r"line 1 .* not signed by the anchor key"):
         anchors.read(anchors_file, anchors.load_key(theirs, private=False))
+
+
+@pytest.mark.timeout(300)  # nine command runs, each its own process
+def test_the_anchor_and_verify_commands_as_an_operator_runs_them(tmp_path: Path) -> None:
+    env = seeded(tmp_path)
+    private_file, public_file = key_files(tmp_path)
+    anchors_file = tmp_path / "anchors.jws"
+    refused = run_cli("audit", "anchor", env=env, cwd=tmp_path)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "audit anchor needs the anchor key: --key or VSSID_AUDIT_ANCHOR_KEY_FILE"
+    )
+    to_stdout = run_cli(  # one compact JWS line, for a log shipper
+        "audit", "anchor", env=env | {"VSSID_AUDIT_ANCHOR_KEY_FILE": str(private_file)},
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert to_stdout.returncode == 0 and to_stdout.stdout.count(".") == 2
+    anchors_file.write_text(to_stdout.stdout)
+    appended = run_cli(
+        "audit", "anchor", "--key", str(private_file), "--out", str(anchors_file),
+        env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert appended.returncode == 0, appended.stderr
+    assert len(anchors_file.read_text().splitlines()) == 2
+    check = ("audit", "verify", "--anchors", str(anchors_file), "--key", str(public_file))
+    verified = run_cli(*check, env=env, cwd=tmp_path)
+    assert verified.returncode == 0, verified.stderr
+    assert "audit chain verified: 3 entries, consistent with 2 anchors" in verified.stdout
+    with database(tmp_path) as db:
+        db.execute("DROP TRIGGER audit_events_no_delete")  # the owner of the file can
+        db.execute("DELETE FROM audit_events WHERE id = (SELECT MAX(id) FROM audit_events)")
+    assert run_cli("audit", "verify", env=env, cwd=tmp_path).returncode == 0  # alone: blind
+    broken = run_cli(*check, env=env, cwd=tmp_path)
+    assert broken.returncode == 1
+    assert broken.stderr.startswith("audit chain BROKEN against its anchors: the chain ends")
