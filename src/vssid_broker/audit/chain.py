@@ -110,11 +110,12 @@ def entry_hash(
     actor: str,
     request_id: str | None,
     details: dict[str, Any],
-    key: bytes | None,
+    key: bytes | None = None,
 ) -> str:
     """HMAC-SHA256 under `key` of the entry's content in a canonical JSON form (sorted keys,
     UTC time with microseconds: what both databases store and give back unchanged); a plain
-    SHA-256 for the entries written before the chain was keyed (`key` None)."""
+    SHA-256 for the entries written before the chain was keyed (`key` None: migration 0008
+    links the entries of its time so)."""
     content = [
         prev_hash,
         occurred_at.astimezone(UTC).isoformat(timespec="microseconds"),
