@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import Stack
 from tests.test_audit_chain import verified, write_events
-from tests.test_cli import cli_env, run_cli
+from tests.test_cli import cli_env, run_cli, serve_env
 from tests.test_privacy_api import app_login
 from vssid_broker.cli.db import grant
 from vssid_broker.database_roles import RoleRefused
@@ -89,6 +89,31 @@ async def test_a_login_works_end_to_end_with_the_broker_serving_as_the_service_r
     after = await write_events(stack, 0)
     assert len(after) > before  # the login was audited, by the service role, on the chain
     assert await verified(stack) == (len(after), None)
+
+
+@pytest.mark.timeout(300)  # a command run in its own process
+async def test_migrate_grants_the_service_role_it_is_told_of(
+    stack: Stack, service_role: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    role = make_url(service_role).username
+    async with engine.begin() as connection:  # as if a new table came without its grants
+        await connection.execute(text(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"))
+    as_service = create_engine(service_role)
+    try:
+        with pytest.raises(DBAPIError, match="permission denied"):
+            async with as_service.connect() as connection:
+                await connection.execute(text("SELECT count(*) FROM accounts"))
+        done = run_cli(
+            "migrate", env=serve_env(stack, tmp_path, public_port=8000,
+                                     VSSID_DATABASE_SERVICE_ROLE=str(role)),
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert f"role {role} granted on" in done.stdout
+        async with as_service.connect() as connection:
+            assert await connection.scalar(text("SELECT count(*) FROM accounts")) > 0
+    finally:
+        await as_service.dispose()
 
 
 async def test_grant_refuses_a_role_that_could_undo_it(stack: Stack, engine: AsyncEngine) -> None:
