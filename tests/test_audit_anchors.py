@@ -235,3 +235,33 @@ def test_the_anchor_and_verify_commands_as_an_operator_runs_them(tmp_path: Path)
     broken = run_cli(*check, env=env, cwd=tmp_path)
     assert broken.returncode == 1
     assert broken.stderr.startswith("audit chain BROKEN against its anchors: the chain ends")
+
+
+async def test_entries_from_before_the_chain_was_keyed_still_verify(stack: Stack) -> None:
+    """Migration 0014 rewrites nothing: the unkeyed SHA-256 links written before it still
+    verify, and the keyed ones chain on from them (the switch-over point)."""
+    previous = chain.GENESIS
+    async with stack.db.begin() as session:  # what an older broker wrote
+        for number in range(3):
+            content = {
+                "occurred_at": stack.clock(),
+                "event_type": "test.before_keying",
+                "outcome": "ok",
+                "account_id": None,
+                "actor": "system",
+                "request_id": None,
+                "details": {"number": number},
+            }
+            link = chain.entry_hash(previous, **content)  # type: ignore[arg-type]
+            await session.execute(
+                insert(AuditEvent.metadata.tables["audit_events"]).values(
+                    **content, prev_hash=previous, entry_hash=link, chain_key_id=None
+                )
+            )
+            previous = link
+    ids = await write_events(stack, 2)
+    assert await verified(stack) == (5, None)
+    async with stack.db() as session:
+        keys = list(await session.scalars(select(AuditEvent.chain_key_id).order_by(AuditEvent.id)))
+    assert keys[:3] == [None] * 3 and keys[3:] == [chain.installed().current_kid] * 2
+    assert len(ids) == 5
