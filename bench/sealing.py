@@ -67,11 +67,12 @@ def main() -> None:
     from vssid_broker.audit.chain import GENESIS, entry_hash
 
     at = datetime.now(UTC)
+    chain_key = os.urandom(32)
     costs["audit chain hash"] = per_call_us(
         lambda: entry_hash(
             GENESIS, occurred_at=at, event_type="login", outcome="succeeded", account_id=7,
             actor="system", request_id="0123456789abcdef",
-            details={"channel": "app", "acr": "LoA2", "linked_now": False},
+            details={"channel": "app", "acr": "LoA2", "linked_now": False}, key=chain_key,
         )
     )  # fmt: skip
     per_login = {

@@ -27,6 +27,7 @@ from tests.support.recording import RecordingTransport
 from tests.support.redis_server import SuiteRedis, suite_redis
 from vssid_broker import schema
 from vssid_broker.app import create_app
+from vssid_broker.audit import chain
 from vssid_broker.config import ServiceClient, Settings
 from vssid_broker.context import BrokerContext
 from vssid_broker.db import create_engine, session_factory
@@ -181,6 +182,7 @@ def citizen_id_keys(broker_settings: Settings) -> CitizenIdKeys:
     """The broker's citizen-ID keys, installed before any test seeds or reads an account."""
     keys = CitizenIdKeys.from_settings(broker_settings)
     install(keys)
+    chain.install(chain.ChainKeys.from_settings(broker_settings))
     return keys
 
 

@@ -4,6 +4,7 @@ finds the first entry that an owner of the database edited, deleted or moved any
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -137,10 +138,12 @@ async def test_the_trigger_lets_a_delete_through_only_behind_a_checkpoint(stack:
 
 WRITER = """
 import asyncio, sys
-from vssid_broker.audit import service as audit
+from vssid_broker.audit import chain, service as audit
+from vssid_broker.config import Settings
 from vssid_broker.db import create_engine, session_factory, utcnow
 
 async def main(url: str, name: str, count: int) -> None:
+    chain.install(chain.ChainKeys.from_settings(Settings()))  # the KEK from the environment
     engine = create_engine(url)
     sessions = session_factory(engine)
     for number in range(count):
@@ -155,9 +158,17 @@ asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
 
 async def test_writers_in_several_processes_keep_one_chain(stack: Stack) -> None:
     per_process, processes = 25, 4
+    assert stack.settings.key_encryption_key is not None
+    kek = stack.settings.key_encryption_key.get_secret_value()
     writers = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-c", WRITER, stack.settings.database_url, f"p{n}", str(per_process)
+            sys.executable,
+            "-c",
+            WRITER,
+            stack.settings.database_url,
+            f"p{n}",
+            str(per_process),
+            env=os.environ | {"VSSID_KEY_ENCRYPTION_KEY": kek},
         )
         for n in range(processes)
     ]

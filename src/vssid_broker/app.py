@@ -18,6 +18,7 @@ from joserfc import jwt
 from sqlalchemy import text
 
 from vssid_broker import __version__, passwords, schema, sealing
+from vssid_broker.audit import chain
 from vssid_broker.config import Settings
 from vssid_broker.context import BrokerContext
 from vssid_broker.db import (
@@ -160,6 +161,7 @@ def create_app(
         await schema.require_current_schema(ctx.engine)
         # Process-wide: the sealed-column type has no other way to reach them (sealing.py).
         sealing.install(sealing.CitizenIdKeys.from_settings(settings))
+        chain.install(chain.ChainKeys.from_settings(settings))
         async with ctx.db() as session:
             await ctx.keys.require_openable(session)
         async with ctx.db.begin() as session:

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
 
     # --- where things are -------------------------------------------------------------------
     database_url: str = "sqlite+aiosqlite:///./var/vssid-broker.sqlite3"
+    database_service_role: str | None = None
+    """PostgreSQL: the role the serving broker connects as. `vssid-broker migrate` (run as the
+    tables' owner) gives it its grants after migrating (`vssid-broker db grant`)."""
     public_base_url: str = "http://127.0.0.1:8000"
     database_pool_size: int = Field(default=32, ge=1)
     """Connections each process keeps open: as many as the requests it usually serves at once.
@@ -255,6 +258,10 @@ class Settings(BaseSettings):
     """Review cases are kept this long after staff decided them (evidence for complaints)."""
     retain_audit_events_days: int = Field(default=5 * 365, ge=30)
     """Audit events are kept this long (breach records: at least five years)."""
+    audit_anchor_key_file: Path | None = None
+    """PEM file of the Ed25519 key that signs the audit chain's anchors (`audit anchor`) or,
+    public only, checks them (`audit verify --anchors`). Only the anchoring job holds the
+    private key: never the database, never the serving broker."""
     retain_withdrawn_consents_days: int = Field(default=5 * 365, ge=30)
     """A consent is kept this long after the person withdrew it (unlinked): proof of what
     was agreed and when."""

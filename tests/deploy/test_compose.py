@@ -48,6 +48,16 @@ def test_every_broker_command_it_runs_exists() -> None:
             parser.parse_args(words[1:])
 
 
+def test_the_broker_serves_as_the_role_migrate_grants_not_as_the_owner() -> None:
+    owner_url = services()["migrate"]["environment"]["VSSID_DATABASE_URL"]
+    broker_url = services()["broker"]["environment"]["VSSID_DATABASE_URL"]
+    owner = owner_url.split("//")[1].split(":")[0]
+    role = broker_url.split("//")[1].split(":")[0]
+    assert role != owner
+    granted = shlex.split(services()["migrate"]["command"][2].split("&&")[1])
+    assert granted[1:3] == ["db", "grant"] and granted[granted.index("--service-role") + 1] == role
+
+
 def test_every_broker_setting_it_sets_is_one_the_broker_reads() -> None:
     # A misspelt name is silently ignored by the broker: the compose file would lie.
     known = {f"VSSID_{name.upper()}" for name in Settings.model_fields}

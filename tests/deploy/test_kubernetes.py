@@ -103,7 +103,7 @@ def test_the_postgresql_cluster_is_what_cloudnativepg_expects(production: list[M
     # Allowed top-level fields of the Cluster spec (postgresql.cnpg.io/v1) that we use.
     assert set(cluster) <= {
         "instances", "imageName", "primaryUpdateStrategy", "bootstrap", "storage",
-        "walStorage", "postgresql", "monitoring", "resources", "affinity",
+        "walStorage", "postgresql", "monitoring", "resources", "affinity", "managed",
     }  # fmt: skip
 
 
@@ -167,13 +167,34 @@ def test_the_commands_the_pods_run_are_real_commands(production: list[Manifest])
         for container in spec["containers"]
         if container["image"].split(":")[0].endswith("vssid-broker")
     ]
-    assert len(commands) == 3  # the broker, the migration Job, the daily purge
+    assert len(commands) == 4  # the broker, the migration Job, the daily purge, the anchor
     for args in commands:
         line = args[2] if args[:2] == ["sh", "-c"] else shlex.join(args)
         for command in line.split("&&"):
             words = shlex.split(command)
             assert words[0] == "vssid-broker"
             parser.parse_args(words[1:])  # exits on an unknown command or option
+
+
+def test_the_broker_serves_as_the_role_the_migration_job_grants(
+    production: list[Manifest],
+) -> None:
+    def env(name: str) -> dict[str, Any]:
+        [(_, spec)] = [p for p in pod_specs(production) if p[0] == name]
+        return {v["name"]: v for v in spec["containers"][0]["env"]}
+
+    served = env("vssid-broker")
+    migrating = env("vssid-broker-migrate")
+    role = served["VSSID_DATABASE_URL"]["value"].split("//")[1].split(":")[0]
+    owner = migrating["VSSID_DATABASE_URL"]["value"].split("//")[1].split(":")[0]
+    cluster = one(production, "Cluster", "vssid-db")["spec"]
+    assert owner == cluster["bootstrap"]["initdb"]["owner"] != role
+    assert migrating["VSSID_DATABASE_SERVICE_ROLE"]["value"] == role
+    [managed] = [r for r in cluster["managed"]["roles"] if r["name"] == role]
+    assert managed["login"] is True and not managed.get("superuser")
+    password = served["DATABASE_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"]
+    assert managed["passwordSecret"]["name"] == password
+    assert one(production, "Secret", password)["stringData"]["username"] == role
 
 
 def test_production_pins_its_image(production: list[Manifest]) -> None:

@@ -3,9 +3,9 @@
 Triggers on `audit_events` refuse every UPDATE, and every DELETE except of entries at or
 before the newest purge checkpoint (`AuditCheckpoint`: `vssid-broker purge` writes it first,
 with the hash of the last entry it removes). They stop a mistake or a stray statement from
-the broker's own connection; on PostgreSQL the grants of docs/privacy.md stop the broker's
-role outright (it may only INSERT and SELECT), and `audit verify` finds what an owner of the
-database did around both.
+the broker's own connection; on PostgreSQL the service role's grants (`vssid-broker db grant`,
+`database_roles`) stop the broker's role outright (it may only INSERT and SELECT), and `audit
+verify` (with anchors, `audit.anchors`) finds what an owner of the database did around both.
 """
 
 from __future__ import annotations

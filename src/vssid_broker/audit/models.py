@@ -34,7 +34,10 @@ class AuditEvent(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     """`entry_hash` of the entry before this one (or of the purge checkpoint it follows)."""
     entry_hash: Mapped[str] = mapped_column(String(64))
-    """SHA-256 over `prev_hash` and this entry's content (`audit.chain.entry_hash`)."""
+    """HMAC-SHA256 over `prev_hash` and this entry's content (`audit.chain.entry_hash`)."""
+    chain_key_id: Mapped[str | None] = mapped_column(String(8))
+    """Which chain key made `entry_hash`; None for entries from before the chain was keyed
+    (a plain SHA-256)."""
 
 
 class AuditCheckpoint(Base):

@@ -1,6 +1,6 @@
-"""`vssid-broker`: serve, demo, migrate, seed, keys, purge, audit, staff, vneid-sim; `--version`.
+"""`vssid-broker`: serve, demo, migrate, db, seed, keys, purge, audit, staff, vneid-sim.
 
-One module per command group (serve.py, migrate.py, seed.py, keys.py, purge.py, audit.py,
+One module per command group (serve.py, migrate.py, db.py, seed.py, keys.py, purge.py, audit.py,
 staff.py, vneid_sim.py, demo.py), each its options and a few lines over a service;
 `database(settings)` gives it the database and cleans up after it. Here only the parser they
 make together, and `main`: the one place a refusal becomes an exit with one line. With
@@ -15,9 +15,11 @@ import sys
 from collections.abc import Sequence
 
 from vssid_broker import __version__, schema
-from vssid_broker.cli import audit, keys, migrate, purge, seed, serve, staff, vneid_sim
+from vssid_broker.audit.anchors import AnchorError
+from vssid_broker.cli import audit, db, keys, migrate, purge, seed, serve, staff, vneid_sim
 from vssid_broker.cli.common import HELP_FORMAT, Commands, add_command
 from vssid_broker.config import SettingsInvalid
+from vssid_broker.database_roles import RoleRefused
 from vssid_broker.db import DriverMissing
 from vssid_broker.errors import CommandRefused, DomainError
 from vssid_broker.logging_setup import configure as configure_logging
@@ -35,6 +37,8 @@ REFUSALS = (
     SettingsInvalid,
     DriverMissing,
     KeyEncryptionKeyError,
+    AnchorError,
+    RoleRefused,
 )
 """What a command may meet that the operator can mend: one line, exit status 1, no traceback."""
 
@@ -50,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also log what the libraries say at INFO (Alembic's migration steps)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (serve, migrate, seed, keys, purge, audit, staff, vneid_sim):
+    for group in (serve, migrate, db, seed, keys, purge, audit, staff, vneid_sim):
         group.add(commands)
     add_demo(commands)
     return parser

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TypeAlias
 
 from vssid_broker import sealing
+from vssid_broker.audit import chain
 from vssid_broker.config import Settings, load_settings
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -30,6 +31,7 @@ def command_settings() -> Settings:
     that works on the database's rows needs them (serve's and demo's app installs its own)."""
     settings = load_settings(Settings)
     sealing.install(sealing.CitizenIdKeys.from_settings(settings))
+    chain.install(chain.ChainKeys.from_settings(settings))
     return settings
 
 

@@ -10,6 +10,7 @@ import uvicorn
 
 from vssid_broker import schema, sealing
 from vssid_broker.app import create_app
+from vssid_broker.audit import chain
 from vssid_broker.config import Settings, load_settings
 from vssid_broker.db import database, utcnow
 from vssid_broker.seeding import move_demo_issuer, seed_demo_data
@@ -107,6 +108,7 @@ async def run(port: int, sim_port: int) -> None:
     if not settings.is_sqlite:
         raise SystemExit("the demo runs on the embedded SQLite database only")
     sealing.install(sealing.CitizenIdKeys.from_settings(settings))
+    chain.install(chain.ChainKeys.from_settings(settings))
     await asyncio.to_thread(schema.upgrade, settings.database_url)
     async with database(settings) as db, db.sessions.begin() as session:
         moved = await move_demo_issuer(session, settings.vneid_issuer)
