@@ -135,6 +135,22 @@ DB_POOL_CAPACITY = Gauge(
     "Connections the pool may open (pool size + overflow)",
     multiprocess_mode="livesum",
 )
+# --- shared dependencies ------------------------------------------------------------------------
+# An outage of PostgreSQL or Redis is shared by every pod: it is reported here and in /readyz's
+# body, never by making pods unready (people then get the broker's own 503 page).
+DEPENDENCY_UP = Gauge(
+    "vssid_dependency_up",
+    "Whether the last check reached a shared dependency (1) or not (0), by dependency "
+    "(database: at each /metrics scrape and /readyz; redis: at each rate-limit count)",
+    ["dependency"],
+    multiprocess_mode="mostrecent",
+)
+RATE_LIMITS_ENFORCED = Gauge(
+    "vssid_rate_limits_enforced",
+    "1 while rate limits are enforced; 0 while their storage (Redis) cannot be reached and "
+    "requests pass unlimited",
+    multiprocess_mode="mostrecent",
+)
 DB_POOL_EXHAUSTED = Counter(
     "vssid_db_pool_exhausted",
     "Checkouts that took the pool's last free connection: the next request waits for one",
@@ -165,6 +181,10 @@ def rate_limited(limit: str) -> None:
 
 def vneid_fetched(document: str, *, ok: bool) -> None:
     VNEID_FETCHES.labels(document=document, result="ok" if ok else "failed").inc()
+
+
+def dependency_reached(dependency: str, *, up: bool) -> None:
+    DEPENDENCY_UP.labels(dependency=dependency).set(1 if up else 0)
 
 
 @contextmanager
