@@ -78,6 +78,7 @@ SYSTEM_TOOLS = {
     "chromium": ("VSSID_TEST_CHROMIUM", "chromium"),
     "wrk": (None, "wrk"),
     "kubectl": (None, "kubernetes-client"),
+    "promtool": (None, "prometheus"),  # checks and unit-tests deploy/monitoring's alert rules
     "redis-server": ("VSSID_TEST_REDIS_URL", "redis-server"),
 }
 

@@ -9,8 +9,9 @@ the key-encryption key (the same in every process), so a Redis dump names no cit
 
 When the storage cannot be reached the limits let requests through (logged once per interval,
 and told by the `vssid_rate_limits_enforced` gauge, the `vssid_dependency_up{dependency="redis"}`
-gauge and `/readyz`'s body): an outage of the counters must not become an outage of sign-in. The per-account lockout in the
-database and the bounded password threads (`vssid_broker.passwords`) still hold.
+gauge and `/readyz`'s body): an outage of the counters must not become an outage of sign-in.
+The per-account lockout in the database and the bounded password threads
+(`vssid_broker.passwords`) still hold.
 """
 
 from __future__ import annotations
