@@ -55,7 +55,9 @@ def as_postgres(*command: str) -> list[str]:
 def run(*command: str, env: dict[str, str] | None = None) -> str:
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)  # noqa: S603
     if done.returncode != 0:
-        sys.exit(f"{' '.join(command[:4])}… failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+        sys.exit(
+            f"{' '.join(command[:4])}… failed ({done.returncode}):\n{done.stdout}{done.stderr}"
+        )
     return done.stdout
 
 
@@ -71,15 +73,31 @@ class Instance:
 
     def start(self) -> None:
         log = self.data.parent / f"{self.data.name}.log"
-        run(*as_postgres(pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(log), "-w", "-t", "60", "start"))
+        run(
+            *as_postgres(
+                pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(log), "-w", "-t", "60", "start"
+            )
+        )
 
     def stop(self) -> None:
         run(*as_postgres(pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"))
 
     def sql(self, statement: str, database: str = "postgres") -> str:
         return run(
-            pg_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d",
-            database, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", statement,
+            pg_bin("psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-XAtq",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            statement,
         ).strip()
 
     def url(self) -> str:
@@ -115,24 +133,44 @@ def broker_env(url: str, workdir: Path) -> dict[str, str]:
 
 
 def drill(workdir: Path) -> dict[str, object]:
-    os.chmod(workdir, 0o777)  # the postgres user writes its directories in here
     sockets, archive = workdir / "sockets", workdir / "wal-archive"
     for directory in (sockets, archive):
         directory.mkdir()
-        os.chmod(directory, 0o777)
+    if os.geteuid() == 0:  # the servers, run as postgres, write their directories in here
+        for directory in (workdir, sockets, archive):
+            shutil.chown(directory, "postgres")
     source = Instance(workdir / "source", free_port(), sockets)
-    run(*as_postgres(pg_bin("initdb"), "-D", str(source.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"))
+    run(
+        *as_postgres(
+            pg_bin("initdb"), "-D", str(source.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"
+        )
+    )
     configure(
-        source.data, source.port, sockets,
+        source.data,
+        source.port,
+        sockets,
         f"wal_level = replica\narchive_mode = on\narchive_command = 'cp %p {archive}/%f'\n",
     )
     source.start()
     try:
         backup = workdir / "base-backup"
-        run(*as_postgres(
-            pg_bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(source.port), "-U", "postgres",
-            "-D", str(backup), "-X", "fetch", "--checkpoint", "fast",
-        ))
+        run(
+            *as_postgres(
+                pg_bin("pg_basebackup"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(source.port),
+                "-U",
+                "postgres",
+                "-D",
+                str(backup),
+                "-X",
+                "fetch",
+                "--checkpoint",
+                "fast",
+            )
+        )
         source.sql("CREATE DATABASE vssid")
         env = broker_env(source.url(), workdir)
         broker(env, "migrate")
@@ -156,7 +194,9 @@ def drill(workdir: Path) -> dict[str, object]:
     restored = Instance(workdir / "restored", free_port(), sockets)
     run(*as_postgres("cp", "-a", str(backup), str(restored.data)))
     configure(
-        restored.data, restored.port, sockets,
+        restored.data,
+        restored.port,
+        sockets,
         f"restore_command = 'cp {archive}/%f %p'\nrecovery_target_name = '{RESTORE_POINT}'\n"
         "recovery_target_action = 'promote'\narchive_mode = off\n",
     )
@@ -170,7 +210,9 @@ def drill(workdir: Path) -> dict[str, object]:
             time.sleep(0.2)
         env = broker_env(restored.url(), workdir)
         verified = broker(env, "audit", "verify").strip()
-        staff = restored.sql("SELECT string_agg(username, ',' ORDER BY username) FROM staff_users", "vssid")
+        staff = restored.sql(
+            "SELECT string_agg(username, ',' ORDER BY username) FROM staff_users", "vssid"
+        )
         events_restored = int(restored.sql("SELECT count(*) FROM audit_events", "vssid"))
     finally:
         restored.stop()
