@@ -12,7 +12,8 @@ rolls back (rare: a lost race, the database gone) was still counted.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from time import perf_counter
@@ -25,9 +26,11 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     generate_latest,
 )
 from prometheus_client import multiprocess as _multiprocess
+from prometheus_client.metrics_core import Metric
 
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -201,12 +204,46 @@ def multiprocess_mode() -> bool:
     return bool(os.environ.get(MULTIPROCESS_DIR_VARIABLE))
 
 
+_WORKER_FILE = re.compile(r"_(\d+)\.db$")
+
+
+class WorkerProcesses:
+    """The `process_*` metrics (CPU seconds, resident memory, open files, start time) of every
+    live worker, each with its `pid`: the multiprocess collector has none, and the worker that
+    answers a scrape can read its siblings' from /proc. The workers are known by the files they
+    write in the multiprocess directory; a file of a worker that has exited is skipped."""
+
+    def __init__(self, directory: str) -> None:
+        self._directory = directory
+
+    def _live_pids(self) -> list[int]:
+        pids = {
+            int(found.group(1))
+            for name in os.listdir(self._directory)
+            if (found := _WORKER_FILE.search(name))
+        }
+        return sorted(pid for pid in pids if os.path.exists(f"/proc/{pid}"))
+
+    def collect(self) -> Iterable[Metric]:
+        merged: dict[str, Metric] = {}
+        for pid in self._live_pids():
+            reader = ProcessCollector(pid=lambda pid=pid: pid, registry=None)  # type: ignore[misc]
+            for family in reader.collect():
+                into = merged.setdefault(
+                    family.name, Metric(family.name, family.documentation, family.type)
+                )
+                for sample in family.samples:
+                    into.add_sample(sample.name, {**sample.labels, "pid": str(pid)}, sample.value)
+        return merged.values()
+
+
 def render() -> bytes:
     """The exposition text: this process's registry, or every worker's files when several."""
     if not multiprocess_mode():
         return generate_latest(REGISTRY)
     registry = CollectorRegistry()
     _multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    registry.register(WorkerProcesses(os.environ[MULTIPROCESS_DIR_VARIABLE]))
     return generate_latest(registry)
 
 
