@@ -94,3 +94,43 @@ async def test_no_access_log_unless_asked(
     ) as client:
         await client.get("/healthz")
     assert "vssid_broker.access" not in json_lines.getvalue()
+
+
+async def test_with_tracing_on_each_request_line_carries_its_trace_and_span(
+    broker_settings: Settings, json_lines: io.StringIO
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    settings = broker_settings.model_copy(update={"access_log": True, "opentelemetry": True})
+    app = create_app(settings, tracer_provider=provider)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
+        await client.get("/api/v1/me")
+    lines = [json.loads(line) for line in json_lines.getvalue().splitlines()]
+    (access,) = [line for line in lines if line["logger"] == "vssid_broker.access"]
+    spans = {
+        (format(s.context.trace_id, "032x"), format(s.context.span_id, "016x")): s.name
+        for s in exporter.get_finished_spans()
+    }
+    # The line leads to the request's own span in the trace back end.
+    assert (access["trace_id"], access["span_id"]) in spans
+    assert spans[(access["trace_id"], access["span_id"])] == "GET /api/v1/me"
+
+
+async def test_without_a_span_lines_carry_no_trace_fields(
+    broker_settings: Settings, json_lines: io.StringIO
+) -> None:
+    app = create_app(broker_settings.model_copy(update={"access_log": True}))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
+        await client.get("/healthz")
+    lines = [json.loads(line) for line in json_lines.getvalue().splitlines()]
+    (access,) = [line for line in lines if line["logger"] == "vssid_broker.access"]
+    assert "trace_id" not in access and "span_id" not in access
