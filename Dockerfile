@@ -1,14 +1,20 @@
 # The broker: a small, non-root image. Build: docker build -t vssid-broker .
-# Dependencies install at the exact versions of requirements.lock; EXTRAS picks the optional
-# parts (the PostgreSQL driver by default; add otel for OpenTelemetry export).
+# Dependencies install at the exact versions of requirements.lock, each checked against the
+# lock's hashes (--require-hashes); EXTRAS picks the optional parts (the PostgreSQL driver by
+# default; add otel for OpenTelemetry export). The lock covers every extra: locked_subset.py
+# picks the blocks this install needs, so no test tool reaches the image.
 FROM python:3.11-slim AS build
 ARG EXTRAS=postgresql
 WORKDIR /src
 COPY pyproject.toml setup.py README.md requirements.lock ./
+COPY deploy/image/locked_subset.py ./
 COPY src ./src
 COPY migrations ./migrations
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir --constraint requirements.lock ".[${EXTRAS}]"
+    && /opt/venv/bin/python locked_subset.py requirements.lock ".[${EXTRAS}]" > locked.txt \
+    && /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps -r locked.txt \
+    && /opt/venv/bin/pip install --no-cache-dir --no-deps ".[${EXTRAS}]" \
+    && /opt/venv/bin/pip check
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home-dir /app vssid && mkdir -p /app/var && chown vssid /app/var

@@ -65,7 +65,11 @@ def ensure_venv(extras: str) -> None:
     if first_run:
         venv.create(VENV, with_pip=True)
     pip("install", "--upgrade", "pip")
-    pip("install", "--constraint", LOCK, "--editable", f".{extras}")
+    # Every package at its locked version and checked against the lock's hashes (the lock is
+    # for every extra, which the suite's `[test]` needs anyway); then the project itself, which
+    # has no hash to check, without letting it pull anything in.
+    pip("install", "--require-hashes", "--requirement", LOCK)
+    pip("install", "--no-deps", "--editable", f".{extras}")
     STAMP.write_text(wanted)
     print("Set up done.", flush=True)
 
@@ -79,6 +83,7 @@ SYSTEM_TOOLS = {
     "chromium": ("VSSID_TEST_CHROMIUM", "chromium"),
     "wrk": (None, "wrk"),
     "kubectl": (None, "kubernetes-client"),
+    "promtool": (None, "prometheus"),  # checks and unit-tests deploy/monitoring's alert rules
     "redis-server": ("VSSID_TEST_REDIS_URL", "redis-server"),
     "node": (None, "nodejs"),
     "npm": (None, "npm"),

@@ -58,17 +58,28 @@ async def test_without_a_database_requests_are_answered_503_and_logged_once(
             )
             page = await app.get(f"{stack.broker}/", headers={"Cookie": "vssid_session=a-session"})
             ready = await app.get(f"{stack.broker}/readyz")
+            scraped = await app.get(f"{stack.broker}/metrics")
+            alive = await app.get(f"{stack.broker}/healthz")
         for answer in answers:
             assert answer.status_code == 503, answer.text
             assert answer.headers["content-type"] == "application/problem+json"
             assert answer.json()["code"] == "service_unavailable"
             assert int(answer.headers["retry-after"]) >= 1
         assert page.status_code == 503 and "tạm thời gián đoạn" in page.text
-        assert ready.status_code == 503 and page.headers["retry-after"]
+        assert page.headers["retry-after"]
+        # The pod stays in its Service (every pod shares the outage; people get the page
+        # above, not the ingress's), says what it cannot reach, and Prometheus still scrapes.
+        assert ready.status_code == 200 and ready.json()["database"] == "unreachable"
+        assert alive.status_code == 200
+        assert scraped.status_code == 200
+        assert 'vssid_dependency_up{dependency="database"} 0.0' in scraped.text
         assert len(outage_lines(caplog)) == 1
 
         # Back: the same token works, nothing was lost.
         assert (await app.get(f"{stack.broker}/api/v1/me", headers=bearer)).status_code == 200
+        assert (await app.get(f"{stack.broker}/readyz")).json()["database"] == "ok"
+        scraped = await app.get(f"{stack.broker}/metrics")
+        assert 'vssid_dependency_up{dependency="database"} 1.0' in scraped.text
 
 
 async def test_connections_killed_during_a_burst_get_answers_and_the_broker_recovers(

@@ -7,9 +7,11 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from tests.conftest import Stack
 from tests.support.flows import app_complete, app_until_redirect
@@ -94,3 +96,44 @@ async def test_no_access_log_unless_asked(
     ) as client:
         await client.get("/healthz")
     assert "vssid_broker.access" not in json_lines.getvalue()
+
+
+async def test_with_tracing_on_each_request_line_carries_its_trace_and_span(
+    broker_settings: Settings, json_lines: io.StringIO
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    settings = broker_settings.model_copy(update={"access_log": True, "opentelemetry": True})
+    app = create_app(settings, tracer_provider=provider)
+    access = await the_access_line(app, "/api/v1/me", json_lines)
+    spans = {
+        (format(s.context.trace_id, "032x"), format(s.context.span_id, "016x")): s.name
+        for s in exporter.get_finished_spans()
+    }
+    # The line leads to the request's own span in the trace back end.
+    assert (access["trace_id"], access["span_id"]) in spans
+    assert spans[(access["trace_id"], access["span_id"])] == "GET /api/v1/me"
+
+
+async def test_without_a_span_lines_carry_no_trace_fields(
+    broker_settings: Settings, json_lines: io.StringIO
+) -> None:
+    app = create_app(broker_settings.model_copy(update={"access_log": True}))
+    access = await the_access_line(app, "/healthz", json_lines)
+    assert "trace_id" not in access and "span_id" not in access
+
+
+async def the_access_line(app: FastAPI, path: str, json_lines: io.StringIO) -> dict[str, Any]:
+    """GET `path` once; its one access-log line."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
+        await client.get(path)
+    lines = [json.loads(line) for line in json_lines.getvalue().splitlines()]
+    (access,) = [line for line in lines if line["logger"] == "vssid_broker.access"]
+    return dict(access)

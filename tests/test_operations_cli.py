@@ -109,7 +109,8 @@ def test_a_demo_restarted_on_other_ports_keeps_its_linked_citizens(tmp_path: Pat
 
 
 def test_metrics_add_up_every_worker_of_serve(tmp_path: Path) -> None:
-    """`serve --workers 2`: a scrape reaches one worker, yet counts what both served."""
+    """`serve --workers 2`: a scrape reaches one worker, yet counts what both served, and
+    shows each worker's process metrics (CPU, memory) by its pid."""
     from prometheus_client.parser import text_string_to_metric_families
 
     env = cli_env(tmp_path)
@@ -130,6 +131,13 @@ def test_metrics_add_up_every_worker_of_serve(tmp_path: Path) -> None:
         if sample.name == "vssid_http_requests_total" and sample.labels["route"] == "/healthz"
     ]
     assert served == [40.0]
+    memory = {
+        sample.labels["pid"]
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "process_resident_memory_bytes" and sample.value > 0
+    }
+    assert len(memory) == 2
 
 
 def test_postgresql_without_its_driver_says_which_extra_to_install(tmp_path: Path) -> None:

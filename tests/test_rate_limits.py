@@ -232,3 +232,45 @@ async def test_an_unreachable_counter_store_lets_requests_through_and_says_so_on
         answers = [await limits.hit(limits.rules.token_per_ip, "198.51.100.9") for _ in range(3)]
     assert answers == [None, None, None]
     assert len([r for r in caplog.records if "rate-limit storage unreachable" in r.message]) == 1
+
+
+async def test_rate_limits_lapsing_is_told_by_readyz_and_metrics_not_only_a_log_line(
+    stack: Stack,
+) -> None:
+    """The pod stays ready (Redis is shared: every pod would go unready at once), and says
+    what lapsed; the next count that reaches the storage says it again."""
+    kept = stack.ctx.rate_limits
+    unreachable = stack.settings.model_copy(update={"rate_limit_storage": "redis://127.0.0.1:9/0"})
+    stack.ctx.rate_limits = RateLimits(unreachable, b"k" * 32)
+    try:
+        async with httpx.AsyncClient() as client:
+            refused = await client.post(
+                f"{stack.broker}/api/v1/auth/token",
+                data={"grant_type": "refresh_token", "refresh_token": "not-a-token"},
+            )
+            ready = await client.get(f"{stack.broker}/readyz")
+            scraped = (await client.get(f"{stack.broker}/metrics")).text
+    finally:
+        stack.ctx.rate_limits = kept
+    assert refused.status_code == 400  # answered, unlimited
+    assert ready.status_code == 200
+    assert ready.json()["rate_limits"] == "not enforced"
+    assert gauge(scraped, "vssid_rate_limits_enforced") == 0
+    assert gauge(scraped, "vssid_dependency_up", dependency="redis") == 0
+
+    # Back: a count that reaches the storage enforces again.
+    await kept.hit(kept.rules.token_per_ip, "198.51.100.10")
+    kept.enforced = False  # as if this process had seen the outage too
+    await kept.hit(kept.rules.token_per_ip, "198.51.100.10")
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(f"{stack.broker}/readyz")).json()["rate_limits"] == "enforced"
+        scraped = (await client.get(f"{stack.broker}/metrics")).text
+    assert gauge(scraped, "vssid_rate_limits_enforced") == 1
+
+
+def gauge(exposition: str, name: str, **labels: str) -> float:
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                return sample.value
+    raise AssertionError(f"{name}{labels} not exported")

@@ -15,7 +15,6 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from joserfc import jwt
-from sqlalchemy import text
 
 from vssid_broker import __version__, passwords, schema, sealing
 from vssid_broker.audit import chain
@@ -206,11 +205,7 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz() -> dict[str, str]:
-        async with ctx.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-        return {"status": "ready"}
+    app.add_api_route("/readyz", operations.readiness, include_in_schema=False)
 
     if settings.metrics_enabled:
         app.add_api_route("/metrics", operations.prometheus_metrics, include_in_schema=False)

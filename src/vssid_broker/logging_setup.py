@@ -21,6 +21,7 @@ import time
 from collections.abc import Mapping
 from typing import IO, Any
 
+from opentelemetry import trace  # the API only (a FastAPI dependency); no-op without the SDK
 from pythonjsonlogger.json import JsonFormatter
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -95,6 +96,18 @@ class RouteFilter(logging.Filter):
         return True
 
 
+class TraceFilter(logging.Filter):
+    """Adds `trace_id` and `span_id` (W3C hex, as trace back ends show them) while a span is
+    active, so a log line leads to its trace; absent otherwise (tracing off: no span)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            record.trace_id = trace.format_trace_id(context.trace_id)
+            record.span_id = trace.format_span_id(context.span_id)
+        return True
+
+
 # JSON lines: these fields on every line, then whatever the call passed in `extra=`
 # (outcome, duration_ms, channel...). Renamed to the names log pipelines expect.
 JSON_FIELDS = "%(levelname)s %(name)s %(request_id)s %(route)s %(message)s"
@@ -117,6 +130,7 @@ def build_handler(log_format: str = "text", stream: IO[str] | None = None) -> lo
     # Redaction first: the formatter (text or JSON) only ever sees the redacted message.
     handler.addFilter(RedactingFilter())
     handler.addFilter(RouteFilter())
+    handler.addFilter(TraceFilter())
     handler.setFormatter(formatter(log_format))
     return handler
 

@@ -12,7 +12,8 @@ rolls back (rare: a lost race, the database gone) was still counted.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from time import perf_counter
@@ -25,9 +26,11 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     generate_latest,
 )
 from prometheus_client import multiprocess as _multiprocess
+from prometheus_client.metrics_core import Metric
 
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -135,6 +138,22 @@ DB_POOL_CAPACITY = Gauge(
     "Connections the pool may open (pool size + overflow)",
     multiprocess_mode="livesum",
 )
+# --- shared dependencies ------------------------------------------------------------------------
+# An outage of PostgreSQL or Redis is shared by every pod: it is reported here and in /readyz's
+# body, never by making pods unready (people then get the broker's own 503 page).
+DEPENDENCY_UP = Gauge(
+    "vssid_dependency_up",
+    "Whether the last check reached a shared dependency (1) or not (0), by dependency "
+    "(database: at each /metrics scrape and /readyz; redis: at each rate-limit count)",
+    ["dependency"],
+    multiprocess_mode="mostrecent",
+)
+RATE_LIMITS_ENFORCED = Gauge(
+    "vssid_rate_limits_enforced",
+    "1 while rate limits are enforced; 0 while their storage (Redis) cannot be reached and "
+    "requests pass unlimited",
+    multiprocess_mode="mostrecent",
+)
 DB_POOL_EXHAUSTED = Counter(
     "vssid_db_pool_exhausted",
     "Checkouts that took the pool's last free connection: the next request waits for one",
@@ -167,6 +186,10 @@ def vneid_fetched(document: str, *, ok: bool) -> None:
     VNEID_FETCHES.labels(document=document, result="ok" if ok else "failed").inc()
 
 
+def dependency_reached(dependency: str, *, up: bool) -> None:
+    DEPENDENCY_UP.labels(dependency=dependency).set(1 if up else 0)
+
+
 @contextmanager
 def timed(histogram: Histogram) -> Iterator[None]:
     """Observe the time the block took, whether it returned or raised."""
@@ -181,12 +204,46 @@ def multiprocess_mode() -> bool:
     return bool(os.environ.get(MULTIPROCESS_DIR_VARIABLE))
 
 
+_WORKER_FILE = re.compile(r"_(\d+)\.db$")
+
+
+class WorkerProcesses:
+    """The `process_*` metrics (CPU seconds, resident memory, open files, start time) of every
+    live worker, each with its `pid`: the multiprocess collector has none, and the worker that
+    answers a scrape can read its siblings' from /proc. The workers are known by the files they
+    write in the multiprocess directory; a file of a worker that has exited is skipped."""
+
+    def __init__(self, directory: str) -> None:
+        self._directory = directory
+
+    def _live_pids(self) -> list[int]:
+        pids = {
+            int(found.group(1))
+            for name in os.listdir(self._directory)
+            if (found := _WORKER_FILE.search(name))
+        }
+        return sorted(pid for pid in pids if os.path.exists(f"/proc/{pid}"))
+
+    def collect(self) -> Iterable[Metric]:
+        merged: dict[str, Metric] = {}
+        for pid in self._live_pids():
+            reader = ProcessCollector(pid=lambda pid=pid: pid, registry=None)  # type: ignore[misc]
+            for family in reader.collect():
+                into = merged.setdefault(
+                    family.name, Metric(family.name, family.documentation, family.type)
+                )
+                for sample in family.samples:
+                    into.add_sample(sample.name, {**sample.labels, "pid": str(pid)}, sample.value)
+        return merged.values()
+
+
 def render() -> bytes:
     """The exposition text: this process's registry, or every worker's files when several."""
     if not multiprocess_mode():
         return generate_latest(REGISTRY)
     registry = CollectorRegistry()
     _multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    registry.register(WorkerProcesses(os.environ[MULTIPROCESS_DIR_VARIABLE]))
     return generate_latest(registry)
 
 

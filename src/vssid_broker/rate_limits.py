@@ -7,9 +7,11 @@ counts. The sliding-window-counter strategy keeps two integers per key, in eithe
 Keys never hold an identifier or an address as such: each is an HMAC under a key derived from
 the key-encryption key (the same in every process), so a Redis dump names no citizen.
 
-When the storage cannot be reached the limits let requests through (logged once per interval):
-an outage of the counters must not become an outage of sign-in. The per-account lockout in the
-database and the bounded password threads (`vssid_broker.passwords`) still hold.
+When the storage cannot be reached the limits let requests through (logged once per interval,
+and told by the `vssid_rate_limits_enforced` gauge, the `vssid_dependency_up{dependency="redis"}`
+gauge and `/readyz`'s body): an outage of the counters must not become an outage of sign-in.
+The per-account lockout in the database and the bounded password threads
+(`vssid_broker.passwords`) still hold.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from limits.aio.storage import Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
+from vssid_broker import metrics
 from vssid_broker.config import Settings, parse_rate_limit
 from vssid_broker.logging_setup import OncePerInterval
 
@@ -97,6 +100,10 @@ class RateLimits:
             settings.password_max_failures, settings.password_lockout_seconds
         )
         self._outage_log = OncePerInterval(60)
+        self._uses_redis = settings.rate_limit_storage != "memory://"
+        self.enforced = True
+        """False from a failed count until the next one that reaches the storage."""
+        metrics.RATE_LIMITS_ENFORCED.set(1)
 
     def _key(self, *parts: str) -> str:
         return hmac.new(self._key_secret, "\x1f".join(parts).encode(), hashlib.sha256).hexdigest()[
@@ -123,9 +130,12 @@ class RateLimits:
                 )
                 if not allowed:
                     stats = await self._limiter.get_window_stats(item, key)
+                    self._storage_reached()
                     return max(1, math.ceil(stats.reset_time - time.time()))
         except Exception:
             self._storage_unreachable()
+            return None
+        self._storage_reached()
         return None
 
     # --- the lockout of identifiers that name no one --------------------------------------------
@@ -135,24 +145,41 @@ class RateLimits:
     # code, a citizen ID or a staff username exists cannot be told from the answers.
     async def unknown_identifier_locked(self, realm: str, identifier: str) -> bool:
         try:
-            return not await self._limiter.test(
+            allowed = await self._limiter.test(
                 self._lockout, self._key("lockout", realm, identifier)
             )
         except Exception:
             self._storage_unreachable()
             return False
+        self._storage_reached()
+        return not allowed
 
     async def count_unknown_identifier_failure(self, realm: str, identifier: str) -> bool:
         """Count one failure; True when this one reached the threshold (locked from now)."""
         key = self._key("lockout", realm, identifier)
         try:
             await self._limiter.hit(self._lockout, key)
-            return not await self._limiter.test(self._lockout, key)
+            allowed = await self._limiter.test(self._lockout, key)
         except Exception:
             self._storage_unreachable()
             return False
+        self._storage_reached()
+        return not allowed
+
+    def _storage_reached(self) -> None:
+        # Only on a change: the gauge is a file write in multiprocess mode.
+        if not self.enforced:
+            self._set_enforced(True)
+
+    def _set_enforced(self, enforced: bool) -> None:
+        self.enforced = enforced
+        metrics.RATE_LIMITS_ENFORCED.set(1 if enforced else 0)
+        if self._uses_redis:
+            metrics.dependency_reached("redis", up=enforced)
 
     def _storage_unreachable(self) -> None:
+        if self.enforced:
+            self._set_enforced(False)
         if self._outage_log.due():
             log.warning(
                 "rate-limit storage unreachable; limits are not enforced until it is back",
