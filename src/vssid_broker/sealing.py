@@ -41,7 +41,12 @@ _AAD = b"citizen_id"
 _NONCE_BYTES = 12
 
 
-class CitizenIdKeyError(RuntimeError):
+class KeyUnusable(RuntimeError):
+    """A configured key is missing, unreadable, malformed, or does not open what it should:
+    the operator mends it, so a command ends with this one line, never a traceback."""
+
+
+class CitizenIdKeyError(KeyUnusable):
     """The sealing keys are missing, malformed, or do not open a stored value."""
 
 
@@ -53,19 +58,75 @@ def _b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def load_32_byte_key(value: SecretStr | None, path: Path, name: str) -> bytes:
+KEK_SETTING = "VSSID_KEY_ENCRYPTION_KEY"
+
+
+def load_32_byte_key(
+    value: SecretStr | None, path: Path, name: str, *, create: bool = True
+) -> bytes:
     """A 32-byte key from a setting (base64url) or, for the embedded demo, from a file that is
     created on first use. Production sets the value from a secret store."""
-    if value is not None:
-        raw = value.get_secret_value()
-    else:
-        if not path.exists():
+    raw = value.get_secret_value() if value is not None else read_key_file(path, name, create)
+    return decode_32_byte_key(raw, name)
+
+
+def key_encryption_key_bytes(settings: Settings) -> bytes:
+    """The key-encryption key. Its file is made up only for the embedded demo on loopback: on
+    an https public URL a key made up here would be another machine's secret."""
+    return load_32_byte_key(
+        settings.key_encryption_key,
+        settings.key_encryption_key_file,
+        KEK_SETTING,
+        create=not settings.secure_cookies,
+    )
+
+
+def read_key_file(path: Path, name: str, create: bool = True) -> str:
+    """The text of a key file, made (a fresh random key, mode 0600) when it is missing and
+    `create` allows. A path that cannot be read ends in one line naming the file and the setting,
+    like every other key error: never a traceback."""
+    try:
+        if create and is_absent(path):
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(b64url(os.urandom(32)))
-        raw = path.read_text().strip()
-    return decode_32_byte_key(raw, name)
+        return path.read_text().strip()
+    except FileNotFoundError as error:
+        raise KeyUnusable(f"no {_described(name)}: set {name} or create {path}") from error
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not text"
+        raise KeyUnusable(
+            f"the {_described(name)} file {path} cannot be read ({reason}): give a readable "
+            f"file of one base64url key, or set {name}"
+        ) from error
+
+
+def is_absent(path: Path) -> bool:
+    """No file at `path` (a directory, or a path through a file, is there but unreadable)."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _described(setting: str) -> str:
+    return "key-encryption key" if setting == KEK_SETTING else setting
+
+
+def key_id(kek: bytes) -> str:
+    """The name of a key-encryption key in what it sealed: both the citizen-ID prefix and the
+    `kid` header of the JWE-sealed secrets. A hash of a key derived from it, so the name
+    reveals nothing of the key itself."""
+    return hashlib.sha256(_derive_sealing_key(kek)).hexdigest()[:8]
+
+
+def _derive_sealing_key(kek: bytes) -> bytes:
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_SEAL_INFO)
+    return hkdf.derive(kek)
 
 
 def decode_32_byte_key(raw: str, name: str) -> bytes:
@@ -95,9 +156,7 @@ class CitizenIdKeys:
     ) -> CitizenIdKeys:
         derived: dict[str, bytes] = {}
         for kek in [current_kek, *previous_keks]:
-            hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_SEAL_INFO)
-            key = hkdf.derive(kek)
-            derived.setdefault(hashlib.sha256(key).hexdigest()[:8], key)
+            derived.setdefault(key_id(kek), _derive_sealing_key(kek))
         return cls._from_derived(next(iter(derived)), derived, index_key)
 
     @classmethod
@@ -114,11 +173,7 @@ class CitizenIdKeys:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CitizenIdKeys:
-        kek = load_32_byte_key(
-            settings.key_encryption_key,
-            settings.key_encryption_key_file,
-            "VSSID_KEY_ENCRYPTION_KEY",
-        )
+        kek = key_encryption_key_bytes(settings)
         previous = [
             decode_32_byte_key(value.get_secret_value(), "VSSID_CITIZEN_ID_PREVIOUS_KEKS")
             for value in settings.citizen_id_previous_keks

@@ -21,7 +21,7 @@ from vssid_broker.config import SettingsInvalid
 from vssid_broker.db import DriverMissing
 from vssid_broker.errors import CommandRefused, DomainError
 from vssid_broker.logging_setup import configure as configure_logging
-from vssid_broker.sessions.keys import KeyEncryptionKeyError
+from vssid_broker.sealing import KeyUnusable
 
 DESCRIPTION = """\
 The VssID sign-in broker: VssID accounts, sign-in through VNeID (level 2), session tokens.
@@ -34,7 +34,7 @@ REFUSALS = (
     CommandRefused,
     SettingsInvalid,
     DriverMissing,
-    KeyEncryptionKeyError,
+    KeyUnusable,
 )
 """What a command may meet that the operator can mend: one line, exit status 1, no traceback."""
 
