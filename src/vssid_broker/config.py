@@ -137,6 +137,10 @@ class Settings(BaseSettings):
     the embedded demo. Kept apart from the key-encryption key: rotating one leaves the other."""
     blind_index_key: SecretStr | None = None
     """The same key given directly (base64url); wins over the file. Production: a secret store."""
+    blind_index_previous_keys: list[SecretStr] = Field(default_factory=list)
+    """During a blind-index key rotation: the previous keys (base64url, JSON list), so rows
+    indexed under them are still found until `vssid-broker keys reindex-citizen-ids` has
+    re-indexed every row under the current key. Empty otherwise."""
 
     # --- VNeID, the OpenID provider ---------------------------------------------------------
     vneid_issuer: str = "http://127.0.0.1:9000"

@@ -239,3 +239,58 @@ async def reseal_under_current_key(
                 break
             last = rows[-1][0]
     return Resealed(done)
+
+
+# --- re-indexing citizen IDs after a blind-index key rotation --------------------------------
+INDEXED_TABLES = ("accounts", "review_cases")
+"""Every table with a `citizen_id_index` column (next to its `citizen_id_sealed`)."""
+
+
+async def reindex_citizen_ids(
+    sessions_of: async_sessionmaker[AsyncSession],
+    keys: CitizenIdKeys,
+    *,
+    batch: int = 1_000,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Resealed:
+    """Write every row's blind index under the current index key, the rows still indexed under
+    a previous key (`VSSID_BLIND_INDEX_PREVIOUS_KEYS`) found meanwhile by `has_blind_index`.
+
+    Each batch is its own short transaction and each row is rewritten only if it still holds
+    what was read (a compare-and-set); a run cut short is finished by running it again (it reads
+    every row, rewrites only what is left). `progress(table, read, rewritten)` after each batch.
+    """
+    done: dict[str, int] = {}
+    for name in INDEXED_TABLES:
+        rows_of: Table = sql_table(  # type: ignore[assignment]
+            name, column("id"), column("citizen_id_sealed"), column("citizen_id_index")
+        )
+        key, sealed, index = rows_of.c.id, rows_of.c.citizen_id_sealed, rows_of.c.citizen_id_index
+        done[name], read, last = 0, 0, 0
+        while True:
+            async with sessions_of.begin() as session:
+                rows = (
+                    await session.execute(
+                        select(key, sealed, index)
+                        .where(key > last, sealed.is_not(None))
+                        .order_by(key)
+                        .limit(batch)
+                    )
+                ).all()
+                for row_id, citizen_id_sealed, old in rows:
+                    new = keys.index(keys.open(citizen_id_sealed))
+                    if new == old:
+                        continue
+                    result = await session.execute(
+                        update(rows_of)
+                        .where(key == row_id, index == old, sealed == citizen_id_sealed)
+                        .values(citizen_id_index=new)
+                    )
+                    done[name] += int(result.rowcount or 0)  # type: ignore[attr-defined]
+            read += len(rows)
+            if progress is not None:
+                progress(name, read, done[name])
+            if len(rows) < batch:
+                break
+            last = rows[-1][0]
+    return Resealed(done)

@@ -22,7 +22,7 @@ import base64
 import hashlib
 import hmac
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import SecretStr
-from sqlalchemy import String
+from sqlalchemy import ColumnElement, String
 from sqlalchemy.types import TypeDecorator
 
 from vssid_broker.config import Settings
@@ -149,6 +149,9 @@ class CitizenIdKeys:
     # The derived keys themselves, so the keys can be handed to a worker process (pickle):
     # AESGCM objects cannot be pickled. Never printed.
     derived: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
+    previous_index_keys: tuple[bytes, ...] = field(default=(), repr=False)
+    """During a blind-index key rotation, the keys rows may still be indexed under: lookups
+    try each until `vssid-broker keys reindex-citizen-ids` has re-indexed every row."""
 
     @classmethod
     def from_secrets(
@@ -161,15 +164,28 @@ class CitizenIdKeys:
 
     @classmethod
     def _from_derived(
-        cls, current_kid: str, derived: dict[str, bytes], index_key: bytes
+        cls,
+        current_kid: str,
+        derived: dict[str, bytes],
+        index_key: bytes,
+        previous_index_keys: tuple[bytes, ...] = (),
     ) -> CitizenIdKeys:
         sealing = {kid: AESGCM(key) for kid, key in derived.items()}
-        return cls(current_kid=current_kid, sealing=sealing, index_key=index_key, derived=derived)
+        return cls(
+            current_kid=current_kid,
+            sealing=sealing,
+            index_key=index_key,
+            derived=derived,
+            previous_index_keys=previous_index_keys,
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:
         if set(self.derived) != set(self.sealing):
             raise TypeError("these keys were built without their key bytes: they cannot travel")
-        return (CitizenIdKeys._from_derived, (self.current_kid, self.derived, self.index_key))
+        return (
+            CitizenIdKeys._from_derived,
+            (self.current_kid, self.derived, self.index_key, self.previous_index_keys),
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CitizenIdKeys:
@@ -181,7 +197,12 @@ class CitizenIdKeys:
         index_key = load_32_byte_key(
             settings.blind_index_key, settings.blind_index_key_file, "VSSID_BLIND_INDEX_KEY"
         )
-        return cls.from_secrets(kek, previous, index_key)
+        previous_index_keys = tuple(
+            decode_32_byte_key(value.get_secret_value(), "VSSID_BLIND_INDEX_PREVIOUS_KEYS")
+            for value in settings.blind_index_previous_keys
+        )
+        keys = cls.from_secrets(kek, previous, index_key)
+        return replace(keys, previous_index_keys=previous_index_keys)
 
     def seal(self, citizen_id: str) -> str:
         nonce = os.urandom(_NONCE_BYTES)
@@ -203,10 +224,19 @@ class CitizenIdKeys:
             raise CitizenIdKeyError(f"a citizen ID sealed under key {kid} fails to open") from error
 
     def index(self, citizen_id: str) -> str:
-        return hmac.new(self.index_key, citizen_id.encode(), hashlib.sha256).hexdigest()
+        return _index_under(self.index_key, citizen_id)
+
+    def indexes(self, citizen_id: str) -> list[str]:
+        """The citizen ID's index under the current key, then under each previous one."""
+        keys = [self.index_key, *self.previous_index_keys]
+        return [_index_under(key, citizen_id) for key in keys]
 
     def is_current(self, sealed: str) -> bool:
         return sealed.startswith(f"{self.current_kid}.")
+
+
+def _index_under(key: bytes, citizen_id: str) -> str:
+    return hmac.new(key, citizen_id.encode(), hashlib.sha256).hexdigest()
 
 
 _installed: CitizenIdKeys | None = None
@@ -225,8 +255,16 @@ def installed() -> CitizenIdKeys:
 
 
 def blind_index(citizen_id: str) -> str:
-    """What a citizen ID is looked up by: compare `*_index` columns with this."""
+    """What a citizen ID is indexed by now: what `*_index` columns are written with."""
     return installed().index(citizen_id)
+
+
+def has_blind_index(column: ColumnElement[str | None], citizen_id: str) -> ColumnElement[bool]:
+    """The condition a lookup by citizen ID uses: the index under the current key or, during a
+    blind-index key rotation, under a previous one (rows not yet re-indexed), so no login is
+    refused while `keys reindex-citizen-ids` runs. One value, one index probe, otherwise."""
+    indexes = installed().indexes(citizen_id)
+    return column == indexes[0] if len(indexes) == 1 else column.in_(indexes)
 
 
 class SealedCitizenId(TypeDecorator[str]):

@@ -20,7 +20,7 @@ from vssid_broker.sessions.keys import (
 )
 
 SIGNING_KEY_ACTIONS = ("ensure", "rotate", "list", "rotate-kek")
-CITIZEN_ID_KEY_ACTIONS = ("reseal-citizen-ids", "reseal")
+CITIZEN_ID_KEY_ACTIONS = ("reseal-citizen-ids", "reseal", "reindex-citizen-ids")
 """`keys reseal`: every sealed value under the key-encryption key configured as current, after
 the processes moved to it (docs/privacy.md); `reseal-citizen-ids` is its former name."""
 
@@ -34,7 +34,9 @@ def add(commands: Commands) -> None:
         "them; rotate-kek: re-encrypt every private key and sealed value under a new "
         "key-encryption key, read from VSSID_NEW_KEY_ENCRYPTION_KEY or stdin; "
         "reseal (or reseal-citizen-ids): re-seal every sealed value under the key-encryption key "
-        "configured as current, opening with VSSID_CITIZEN_ID_PREVIOUS_KEKS",
+        "configured as current, opening with VSSID_CITIZEN_ID_PREVIOUS_KEKS; "
+        "reindex-citizen-ids: write every blind index under VSSID_BLIND_INDEX_KEY, after a "
+        "blind-index key rotation (VSSID_BLIND_INDEX_PREVIOUS_KEYS)",
     )
     keys.add_argument(
         "--publish-ahead-seconds",
@@ -46,13 +48,15 @@ def add(commands: Commands) -> None:
         "--batch-size",
         type=int,
         default=1_000,
-        help="rotate-kek, reseal: rows re-sealed per transaction",
+        help="rotate-kek, reseal, reindex-citizen-ids: rows per transaction",
     )
 
 
 def run(args: argparse.Namespace) -> None:
     settings = command_settings()
-    if args.action in CITIZEN_ID_KEY_ACTIONS:
+    if args.action == "reindex-citizen-ids":
+        asyncio.run(reindex(settings, args.batch_size))
+    elif args.action in CITIZEN_ID_KEY_ACTIONS:
         asyncio.run(reseal(settings, args.batch_size))
     elif args.action == "rotate-kek":
         new = read_secret("VSSID_NEW_KEY_ENCRYPTION_KEY")
@@ -124,3 +128,21 @@ async def _reseal(
             db.sessions, citizen_ids, secrets, batch=max(batch, 1), progress=progress
         )
     return sum(done.rows.values())
+
+
+async def reindex(settings: Settings, batch: int = 1_000) -> None:
+    """Step 3 of the blind-index key rotation (docs/privacy.md): lookups find rows under either
+    key meanwhile, so the broker keeps serving."""
+    from vssid_broker.housekeeping import reindex_citizen_ids
+
+    def progress(table: str, read: int, rewritten: int) -> None:
+        print(f"  {table}: {read} read, {rewritten} re-indexed", flush=True)
+
+    async with database(settings) as db:
+        done = await reindex_citizen_ids(
+            db.sessions, sealing.installed(), batch=max(batch, 1), progress=progress
+        )
+    print(
+        f"citizen IDs re-indexed under the current blind-index key: {sum(done.rows.values())}; "
+        "once every table is done, remove VSSID_BLIND_INDEX_PREVIOUS_KEYS and restart"
+    )
