@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import SecretStr
 from sqlalchemy import ColumnElement, String
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.types import TypeDecorator
 
 from vssid_broker.config import Settings
@@ -240,6 +241,12 @@ def _index_under(key: bytes, citizen_id: str) -> str:
 
 
 _installed: CitizenIdKeys | None = None
+_IndexColumn = (
+    ColumnElement[str]
+    | ColumnElement[str | None]
+    | QueryableAttribute[str]
+    | QueryableAttribute[str | None]
+)
 
 
 def install(keys: CitizenIdKeys) -> None:
@@ -259,7 +266,7 @@ def blind_index(citizen_id: str) -> str:
     return installed().index(citizen_id)
 
 
-def has_blind_index(column: ColumnElement[str | None], citizen_id: str) -> ColumnElement[bool]:
+def has_blind_index(column: _IndexColumn, citizen_id: str) -> ColumnElement[bool]:
     """The condition a lookup by citizen ID uses: the index under the current key or, during a
     blind-index key rotation, under a previous one (rows not yet re-indexed), so no login is
     refused while `keys reindex-citizen-ids` runs. One value, one index probe, otherwise."""
