@@ -7,10 +7,11 @@ holds it in the clear: a dump, a replica or a backup alone reveals nothing.
   derived (HKDF-SHA256) from the key-encryption key, so the one configured secret does not
   serve two algorithms. The stored text is ``<key id>.<base64url(nonce ‖ ciphertext)>``; the
   key id names which key-encryption key sealed it, so during a rotation rows sealed under the
-  previous key still open while `vssid-broker keys reseal-citizen-ids` re-seals them.
+  previous key still open while `vssid-broker keys rotate-kek` (or `keys reseal`) re-seals them.
 - **Blind index** (`*_index` columns): HMAC-SHA256 under a key of its own. Equal IDs give
   equal indexes, so lookups and the database's unique constraint work on it; without the key
-  it cannot be reversed by trying all 10^12 IDs.
+  it cannot be reversed by trying all 10^12 IDs. During its rotation lookups also match the
+  index under the previous keys (`has_blind_index`) until `keys reindex-citizen-ids` is done.
 
 The keys are configuration (never in the database) and the same in every broker process; a
 process installs them once at start (`install`), before any row is read or written.
