@@ -21,6 +21,9 @@ from vssid_broker.sessions.keys import (
     parse_key_encryption_key,
 )
 
+# Each test runs the command five or six times, at several seconds a start on a loaded machine.
+pytestmark = pytest.mark.timeout(300)
+
 
 def new_key() -> str:
     return base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
