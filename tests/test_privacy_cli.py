@@ -1,6 +1,5 @@
 """The privacy commands as an operator runs them: `audit verify`, `keys reseal-citizen-ids`
-(now `keys reseal`),
-`purge`, on a migrated and seeded database."""
+(now also `keys reseal`), `purge`, on a migrated and seeded database."""
 
 from __future__ import annotations
 
