@@ -60,11 +60,12 @@ def opened(
     }
 
 
-def run_with(stack: Stack, citizen_ids: CitizenIdKeys, secrets: KeyEncryptionKeys) -> None:
+async def run_with(stack: Stack, citizen_ids: CitizenIdKeys, secrets: KeyEncryptionKeys) -> None:
     """Every broker process restarted with these keys (here: the one the suite runs)."""
     sealing.install(citizen_ids)
     stack.ctx.keys.encryption_keys = secrets
-    stack.ctx.keys._loaded_at = float("-inf")  # re-read (and re-open) the signing keys now
+    async with stack.db() as session:  # re-read (and re-open) the signing keys now
+        await stack.ctx.keys.refresh(session, stack.clock(), force=True)
 
 
 async def signs_in(stack: Stack, citizen_id: str) -> None:
@@ -97,9 +98,9 @@ async def populated(stack: Stack, citizen_id_keys: CitizenIdKeys) -> AsyncIterat
         suite.current.raw_value, populated.other_keks, citizen_id_keys.index_key
     )
     back_secrets = KeyEncryptionKeys(suite.current, others)
-    run_with(stack, back_ids, back_secrets)
+    await run_with(stack, back_ids, back_secrets)
     await reseal_under_current_key(stack.db, back_ids, back_secrets)
-    run_with(stack, citizen_id_keys, suite)
+    await run_with(stack, citizen_id_keys, suite)
 
 
 async def test_rotate_kek_cut_short_then_resumed_moves_everything_and_logins_keep_working(
@@ -123,7 +124,7 @@ async def test_rotate_kek_cut_short_then_resumed_moves_everything_and_logins_kee
     def die_after_the_first_batch(column: str, done: int, left: int) -> None:
         raise CutShort(column)
 
-    run_with(stack, both_ids, both_secrets)
+    await run_with(stack, both_ids, both_secrets)
     with pytest.raises(CutShort):
         await reseal_under_current_key(
             stack.db, both_ids, both_secrets, batch=1, progress=die_after_the_first_batch
@@ -163,7 +164,7 @@ async def test_rotate_kek_cut_short_then_resumed_moves_everything_and_logins_kee
     again = await reseal_under_current_key(stack.db, new_ids, new_secrets)
     assert sum(again.rows.values()) == 0
 
-    run_with(stack, new_ids, new_secrets)
+    await run_with(stack, new_ids, new_secrets)
     await signs_in(stack, AN)
     await signs_in(stack, KHOA)
     async with httpx.AsyncClient() as browser:  # and a session's sealed ID token still opens
