@@ -1,5 +1,5 @@
-"""The privacy commands as an operator runs them: `audit verify`, `keys reseal-citizen-ids`,
-`purge`, on a migrated and seeded database."""
+"""The privacy commands as an operator runs them: `audit verify`, `keys reseal-citizen-ids`
+(now also `keys reseal`), `purge`, on a migrated and seeded database."""
 
 from __future__ import annotations
 
@@ -55,7 +55,9 @@ def test_reseal_moves_every_citizen_id_to_the_new_key(tmp_path: Path) -> None:
     resealed = run_cli("keys", "reseal-citizen-ids", env=rotated, cwd=tmp_path)
     assert resealed.returncode == 0, resealed.stderr
     sealed_accounts = sum(1 for value in before if value)
-    assert f"accounts: {sealed_accounts} re-sealed" in resealed.stdout
+    assert f"accounts.citizen_id_sealed: {sealed_accounts} of {sealed_accounts} re-sealed" in (
+        resealed.stdout
+    )
     with database(tmp_path) as db:
         after = {row[0] for row in db.execute("SELECT citizen_id_sealed FROM accounts")}
     assert not (before - {None}) & after

@@ -20,11 +20,22 @@ from vssid_broker import schema, sealing
 from vssid_broker.accounts.models import Account
 from vssid_broker.audit.chain import verify
 from vssid_broker.db import session_factory
-from vssid_broker.housekeeping import reseal_citizen_ids
+from vssid_broker.housekeeping import KEK_SEALED, reseal_under_current_key
 from vssid_broker.linking.models import FederatedLink, ReviewCase
 from vssid_broker.sealing import CitizenIdKeys, blind_index
 
 AN = "001085012345"
+CITIZEN_ID_COLUMNS = tuple(column for column in KEK_SEALED if column.citizen_id)
+
+
+async def reseal_citizen_ids(
+    stack: Stack, keys: CitizenIdKeys, batch: int = 1_000
+) -> dict[str, int]:
+    secrets = stack.ctx.keys.encryption_keys
+    done = await reseal_under_current_key(
+        stack.db, keys, secrets, columns=CITIZEN_ID_COLUMNS, batch=batch
+    )
+    return done.rows
 
 
 def new_key() -> bytes:
@@ -70,7 +81,7 @@ async def test_a_rotation_reseals_every_row_and_lookups_keep_working(
     stack: Stack, citizen_id_keys: CitizenIdKeys
 ) -> None:
     """Step 2 of docs/privacy.md's rotation: the new KEK seals, the old one still opens; then
-    `keys reseal-citizen-ids` moves every row to the new key while the broker serves."""
+    `keys reseal` moves every row to the new key while the broker serves."""
     old_kid = citizen_id_keys.current_kid
     fresh = CitizenIdKeys.from_secrets(new_key(), [], citizen_id_keys.index_key)
     rotated = CitizenIdKeys(
@@ -80,8 +91,8 @@ async def test_a_rotation_reseals_every_row_and_lookups_keep_working(
     )
     sealing.install(rotated)
     try:
-        done = await reseal_citizen_ids(stack.db, rotated, batch=3)
-        assert done.rows["accounts"] > 3  # more than one batch
+        done = await reseal_citizen_ids(stack, rotated, batch=3)
+        assert done["accounts.citizen_id_sealed"] > 3  # more than one batch
         async with stack.db() as session:
             kids = set(
                 await session.scalars(
@@ -97,15 +108,15 @@ async def test_a_rotation_reseals_every_row_and_lookups_keep_working(
                 select(Account).where(Account.citizen_id_index == blind_index(AN))
             )
         assert account is not None and account.citizen_id == AN
-        again = await reseal_citizen_ids(stack.db, fresh)
-        assert sum(again.rows.values()) == 0
+        again = await reseal_citizen_ids(stack, fresh)
+        assert sum(again.values()) == 0
     finally:
         back = CitizenIdKeys(
             current_kid=citizen_id_keys.current_kid,
             sealing={**citizen_id_keys.sealing, **fresh.sealing},
             index_key=citizen_id_keys.index_key,
         )
-        await reseal_citizen_ids(stack.db, back)  # the suite's key on every row again
+        await reseal_citizen_ids(stack, back)  # the suite's key on every row again
         sealing.install(citizen_id_keys)
 
 

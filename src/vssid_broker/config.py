@@ -132,14 +132,19 @@ class Settings(BaseSettings):
     key_encryption_key: SecretStr | None = None
     """The same key given directly (base64url); wins over the file. Production: a secret store."""
     citizen_id_previous_keks: list[SecretStr] = Field(default_factory=list)
-    """During a key-encryption-key rotation: the previous keys (base64url, JSON list), so
-    citizen IDs sealed under them still open until `vssid-broker keys reseal-citizen-ids` has
-    re-sealed every row under the current key. Empty otherwise."""
+    """During a key-encryption-key rotation: the previous keys (base64url, JSON list), so every
+    value sealed under them (citizen IDs, signing keys, second factors, ID tokens) still opens
+    until `vssid-broker keys rotate-kek`/`keys reseal` has re-sealed every row under the current
+    key. Empty otherwise."""
     blind_index_key_file: Path = Path("./var/blind-index.key")
     """File holding the 32-byte key of the citizen-ID blind index (HMAC-SHA256); created for
     the embedded demo. Kept apart from the key-encryption key: rotating one leaves the other."""
     blind_index_key: SecretStr | None = None
     """The same key given directly (base64url); wins over the file. Production: a secret store."""
+    blind_index_previous_keys: list[SecretStr] = Field(default_factory=list)
+    """During a blind-index key rotation: the previous keys (base64url, JSON list), so rows
+    indexed under them are still found until `vssid-broker keys reindex-citizen-ids` has
+    re-indexed every row under the current key. Empty otherwise."""
 
     # --- VNeID, the OpenID provider ---------------------------------------------------------
     vneid_issuer: str = "http://127.0.0.1:9000"

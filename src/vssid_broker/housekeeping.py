@@ -1,4 +1,4 @@
-"""`vssid-broker purge` and `vssid-broker keys reseal-citizen-ids`: work across the domains.
+"""`vssid-broker purge` and `vssid-broker keys rotate-kek`: work across the domains.
 
 Purge deletes every row past the end of its use or its retention period. Each domain says what
 has expired (its own `purge_expired`); this is the one list of them and the retention table
@@ -24,6 +24,7 @@ from vssid_broker.federation import transactions
 from vssid_broker.linking.models import OPEN_STATUSES, LinkConsent, ReviewCase
 from vssid_broker.sealing import CitizenIdKeys
 from vssid_broker.sessions import service as sessions
+from vssid_broker.sessions.keys import KeyEncryptionKeys
 
 
 @dataclass(frozen=True)
@@ -154,9 +155,33 @@ async def purge_audit_events(session: AsyncSession, *, before: datetime, now: da
     return await _count(session, delete(AuditEvent).where(AuditEvent.id <= last.id))
 
 
-# --- re-sealing citizen IDs after a key-encryption-key rotation ------------------------------
-SEALED_COLUMNS = ("accounts", "federated_links", "review_cases")
-"""Every table with a `citizen_id_sealed` column."""
+# --- re-sealing after a key-encryption-key rotation -------------------------------------------
+@dataclass(frozen=True)
+class SealedColumn:
+    """A column holding values sealed under the key-encryption key, and how to find its rows."""
+
+    table: str
+    key: str
+    """The primary key: batches walk it in order."""
+    column: str
+    citizen_id: bool
+    """Sealed by `sealing.CitizenIdKeys` (``<kid>.<…>``); otherwise a JWE (`KeyEncryptionKeys`)."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.table}.{self.column}"
+
+
+KEK_SEALED = (
+    SealedColumn("signing_keys", "kid", "private_jwk_encrypted", citizen_id=False),
+    SealedColumn("staff_users", "id", "totp_secret_sealed", citizen_id=False),
+    SealedColumn("browser_sessions", "session_hash", "vneid_id_token_sealed", citizen_id=False),
+    SealedColumn("accounts", "id", "citizen_id_sealed", citizen_id=True),
+    SealedColumn("federated_links", "id", "citizen_id_sealed", citizen_id=True),
+    SealedColumn("review_cases", "id", "citizen_id_sealed", citizen_id=True),
+)
+"""Every column holding a value sealed under the key-encryption key: `keys rotate-kek` re-seals
+each (a new sealed column is added here)."""
 
 
 @dataclass
@@ -164,46 +189,108 @@ class Resealed:
     rows: dict[str, int]
 
 
-async def reseal_citizen_ids(
+async def reseal_under_current_key(
+    sessions_of: async_sessionmaker[AsyncSession],
+    citizen_ids: CitizenIdKeys,
+    secrets: KeyEncryptionKeys,
+    *,
+    columns: tuple[SealedColumn, ...] = KEK_SEALED,
+    batch: int = 1_000,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Resealed:
+    """Re-seal, under the current key-encryption key, every value sealed under another one.
+
+    Resumable: every sealed value names the key that sealed it, so what is left is found in
+    SQL (values not starting with the current key's prefix), and a run cut short is finished by
+    running it again. No downtime: each batch is its own short transaction, and each row is
+    replaced only if it still holds what was read (a compare-and-set), so logins and links
+    written meanwhile are never overwritten. The blind index does not change (its key is not
+    the KEK). `progress(column, done, left_at_start)` after each batch."""
+    done: dict[str, int] = {}
+    for sealed in columns:
+        table: Table = sql_table(sealed.table, column(sealed.key), column(sealed.column))  # type: ignore[assignment]
+        key, value = table.c[sealed.key], table.c[sealed.column]
+        prefix = f"{citizen_ids.current_kid}." if sealed.citizen_id else secrets.sealed_prefix
+        # LIKE's wildcards: neither a key id (hex) nor a JWE header (base64url) holds % or _.
+        left = (value.is_not(None), value.not_like(prefix + "%"))
+        async with sessions_of() as session:
+            left_at_start = int(await session.scalar(select(func.count()).where(*left)) or 0)
+        done[sealed.name], last = 0, None
+        while True:
+            async with sessions_of.begin() as session:
+                after = () if last is None else (key > last,)
+                rows = (
+                    await session.execute(
+                        select(key, value).where(*left, *after).order_by(key).limit(batch)
+                    )
+                ).all()
+                for row_key, old in rows:
+                    if sealed.citizen_id:
+                        new = citizen_ids.seal(citizen_ids.open(old))
+                    else:
+                        new = secrets.seal(secrets.open(old, f"{sealed.name} {row_key}"))
+                    result = await session.execute(
+                        update(table).where(key == row_key, value == old).values({value: new})
+                    )
+                    done[sealed.name] += int(result.rowcount or 0)  # type: ignore[attr-defined]
+            if progress is not None:
+                progress(sealed.name, done[sealed.name], left_at_start)
+            if len(rows) < batch:
+                break
+            last = rows[-1][0]
+    return Resealed(done)
+
+
+# --- re-indexing citizen IDs after a blind-index key rotation --------------------------------
+INDEXED_TABLES = ("accounts", "review_cases")
+"""Every table with a `citizen_id_index` column (next to its `citizen_id_sealed`)."""
+
+
+async def reindex_citizen_ids(
     sessions_of: async_sessionmaker[AsyncSession],
     keys: CitizenIdKeys,
     *,
     batch: int = 1_000,
-    progress: Callable[[str, int], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Resealed:
-    """Re-seal, under the current key, every citizen ID sealed under a previous one.
+    """Write every row's blind index under the current index key, the rows still indexed under
+    a previous key (`VSSID_BLIND_INDEX_PREVIOUS_KEYS`) found meanwhile by `has_blind_index`.
 
-    No downtime: each batch is its own short transaction, and each row is replaced only if it
-    still holds what was read (a compare-and-set), so logins and links written meanwhile are
-    never overwritten. The blind index does not change (its key is not the KEK)."""
+    Each batch is its own short transaction and each row is rewritten only if it still holds
+    what was read (a compare-and-set); a run cut short is finished by running it again (it reads
+    every row, rewrites only what is left). `progress(table, read, rewritten)` after each batch.
+    """
     done: dict[str, int] = {}
-    for name in SEALED_COLUMNS:
-        table: Table = sql_table(name, column("id"), column("citizen_id_sealed"))  # type: ignore[assignment]
-        done[name], last_id = 0, 0
+    for name in INDEXED_TABLES:
+        rows_of: Table = sql_table(  # type: ignore[assignment]
+            name, column("id"), column("citizen_id_sealed"), column("citizen_id_index")
+        )
+        key, sealed, index = rows_of.c.id, rows_of.c.citizen_id_sealed, rows_of.c.citizen_id_index
+        done[name], read, last = 0, 0, 0
         while True:
             async with sessions_of.begin() as session:
                 rows = (
                     await session.execute(
-                        select(table.c.id, table.c.citizen_id_sealed)
-                        .where(
-                            table.c.id > last_id,
-                            table.c.citizen_id_sealed.is_not(None),
-                            table.c.citizen_id_sealed.not_like(f"{keys.current_kid}.%"),
-                        )
-                        .order_by(table.c.id)
+                        select(key, sealed, index)
+                        .where(key > last, sealed.is_not(None))
+                        .order_by(key)
                         .limit(batch)
                     )
                 ).all()
-                for row_id, sealed in rows:
+                for row_id, citizen_id_sealed, old in rows:
+                    new = keys.index(keys.open(citizen_id_sealed))
+                    if new == old:
+                        continue
                     result = await session.execute(
-                        update(table)
-                        .where(table.c.id == row_id, table.c.citizen_id_sealed == sealed)
-                        .values(citizen_id_sealed=keys.seal(keys.open(sealed)))
+                        update(rows_of)
+                        .where(key == row_id, index == old, sealed == citizen_id_sealed)
+                        .values(citizen_id_index=new)
                     )
                     done[name] += int(result.rowcount or 0)  # type: ignore[attr-defined]
+            read += len(rows)
             if progress is not None:
-                progress(name, done[name])
+                progress(name, read, done[name])
             if len(rows) < batch:
                 break
-            last_id = rows[-1][0]
+            last = rows[-1][0]
     return Resealed(done)

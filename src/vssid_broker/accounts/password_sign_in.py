@@ -25,7 +25,7 @@ from vssid_broker.passwords import (
     is_locked,
     needs_rehash,
 )
-from vssid_broker.sealing import blind_index
+from vssid_broker.sealing import has_blind_index
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def _lookup(identifier: str) -> ColumnElement[bool] | None:
     if BHXH_CODE.match(identifier):
         return Account.bhxh_code == identifier
     if CITIZEN_ID.match(identifier):
-        return Account.citizen_id_index == blind_index(identifier)
+        return has_blind_index(Account.citizen_id_index, identifier)
     return None
 
 

@@ -19,7 +19,7 @@ from vssid_broker.accounts.models import (
 )
 from vssid_broker.errors import AccountNotFound
 from vssid_broker.identifiers import BHXH_CODE, CITIZEN_ID, normalized_name
-from vssid_broker.sealing import blind_index
+from vssid_broker.sealing import has_blind_index
 
 KIND_LABELS = {
     InsuranceKind.BHXH: "Bảo hiểm xã hội",
@@ -114,7 +114,7 @@ def summarise(periods: list[InsurancePeriod], today: date) -> list[KindSummary]:
 async def find_by_citizen_id(session: AsyncSession, citizen_id: str) -> Account | None:
     """The account carrying a citizen ID, through its blind index (never a scan)."""
     return await session.scalar(
-        select(Account).where(Account.citizen_id_index == blind_index(citizen_id))
+        select(Account).where(has_blind_index(Account.citizen_id_index, citizen_id))
     )
 
 

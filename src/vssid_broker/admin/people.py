@@ -16,7 +16,7 @@ from vssid_broker.accounts.models import Account, AccountStatus
 from vssid_broker.audit import service as audit
 from vssid_broker.errors.staff import AccountStatusUnchanged
 from vssid_broker.linking.models import FederatedLink, ReviewCase
-from vssid_broker.sealing import blind_index
+from vssid_broker.sealing import has_blind_index
 from vssid_broker.sessions import service as sessions
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
 from vssid_broker.sessions.schemas import SessionView
@@ -50,7 +50,7 @@ async def person(
     subjects = [link.subject for link in links]
     conditions: list[ColumnElement[bool]] = [ReviewCase.subject.in_(subjects)] if subjects else []
     if account.citizen_id:
-        conditions.append(ReviewCase.citizen_id_index == blind_index(account.citizen_id))
+        conditions.append(has_blind_index(ReviewCase.citizen_id_index, account.citizen_id))
     cases = (
         list(
             await session.scalars(

@@ -23,11 +23,11 @@ from vssid_broker.database_roles import RoleRefused
 from vssid_broker.db import DriverMissing
 from vssid_broker.errors import CommandRefused, DomainError
 from vssid_broker.logging_setup import configure as configure_logging
-from vssid_broker.sessions.keys import KeyEncryptionKeyError
+from vssid_broker.sealing import KeyUnusable
 
 DESCRIPTION = """\
 The VssID sign-in broker: VssID accounts, sign-in through VNeID (level 2), session tokens.
-Settings come from VSSID_* environment variables (see the README); `vssid-broker demo` runs
+Settings come from VSSID_* environment variables (docs/settings.md); `vssid-broker demo` runs
 everything on one machine with demo data."""
 
 REFUSALS = (
@@ -36,7 +36,7 @@ REFUSALS = (
     CommandRefused,
     SettingsInvalid,
     DriverMissing,
-    KeyEncryptionKeyError,
+    KeyUnusable,
     AnchorError,
     RoleRefused,
 )

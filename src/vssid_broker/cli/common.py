@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from collections.abc import Callable
@@ -29,7 +30,10 @@ def add_command(commands: Commands, name: str, help: str, run: Run) -> argparse.
 def command_settings() -> Settings:
     """The broker's settings, with the keys that seal citizen IDs installed: every command
     that works on the database's rows needs them (serve's and demo's app installs its own)."""
+    from vssid_broker.sessions.keys import refuse_a_lost_key_file
+
     settings = load_settings(Settings)
+    asyncio.run(refuse_a_lost_key_file(settings))
     sealing.install(sealing.CitizenIdKeys.from_settings(settings))
     chain.install(chain.ChainKeys.from_settings(settings))
     return settings

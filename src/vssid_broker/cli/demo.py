@@ -107,6 +107,9 @@ async def run(port: int, sim_port: int) -> None:
     settings = load_settings(Settings)
     if not settings.is_sqlite:
         raise SystemExit("the demo runs on the embedded SQLite database only")
+    from vssid_broker.sessions.keys import refuse_a_lost_key_file
+
+    await refuse_a_lost_key_file(settings)
     sealing.install(sealing.CitizenIdKeys.from_settings(settings))
     chain.install(chain.ChainKeys.from_settings(settings))
     await asyncio.to_thread(schema.upgrade, settings.database_url)

@@ -13,14 +13,16 @@ from vssid_broker.config import Settings
 from vssid_broker.db import database, utcnow
 from vssid_broker.errors import CommandRefused
 from vssid_broker.sessions.keys import (
+    KeyEncryptionKeys,
     SigningKeys,
     load_key_encryption_key,
     parse_key_encryption_key,
 )
 
 SIGNING_KEY_ACTIONS = ("ensure", "rotate", "list", "rotate-kek")
-CITIZEN_ID_KEY_ACTIONS = ("reseal-citizen-ids",)
-"""`keys reseal-citizen-ids`: after a key-encryption-key rotation (docs/privacy.md)."""
+CITIZEN_ID_KEY_ACTIONS = ("reseal-citizen-ids", "reseal", "reindex-citizen-ids")
+"""`keys reseal`: every sealed value under the key-encryption key configured as current, after
+the processes moved to it (docs/privacy.md); `reseal-citizen-ids` is its former name."""
 
 
 def add(commands: Commands) -> None:
@@ -31,7 +33,10 @@ def add(commands: Commands) -> None:
         help="ensure: create a signing key if none signs; rotate: publish a new one; list: show "
         "them; rotate-kek: re-encrypt every private key and sealed value under a new "
         "key-encryption key, read from VSSID_NEW_KEY_ENCRYPTION_KEY or stdin; "
-        "reseal-citizen-ids: seal every citizen ID under the current key-encryption key",
+        "reseal (or reseal-citizen-ids): re-seal every sealed value under the key-encryption key "
+        "configured as current, opening with VSSID_CITIZEN_ID_PREVIOUS_KEKS; "
+        "reindex-citizen-ids: write every blind index under VSSID_BLIND_INDEX_KEY, after a "
+        "blind-index key rotation (VSSID_BLIND_INDEX_PREVIOUS_KEYS)",
     )
     keys.add_argument(
         "--publish-ahead-seconds",
@@ -39,15 +44,23 @@ def add(commands: Commands) -> None:
         default=900,
         help="rotate: publish the new key this long before it signs (verifiers cache JWKS)",
     )
+    keys.add_argument(
+        "--batch-size",
+        type=int,
+        default=1_000,
+        help="rotate-kek, reseal, reindex-citizen-ids: rows per transaction",
+    )
 
 
 def run(args: argparse.Namespace) -> None:
     settings = command_settings()
-    if args.action in CITIZEN_ID_KEY_ACTIONS:
-        asyncio.run(reseal(settings))
+    if args.action == "reindex-citizen-ids":
+        asyncio.run(reindex(settings, args.batch_size))
+    elif args.action in CITIZEN_ID_KEY_ACTIONS:
+        asyncio.run(reseal(settings, args.batch_size))
     elif args.action == "rotate-kek":
         new = read_secret("VSSID_NEW_KEY_ENCRYPTION_KEY")
-        asyncio.run(rotate_kek(settings, new.strip()))
+        asyncio.run(rotate_kek(settings, new.strip(), args.batch_size))
     else:
         asyncio.run(signing_keys(settings, args.action, args.publish_ahead_seconds))
 
@@ -71,30 +84,65 @@ async def signing_keys(settings: Settings, action: str, publish_ahead_seconds: i
             print(f"{row.kid}  {row.alg}  signs_from={signs_from}  retired={retired}")
 
 
-async def rotate_kek(settings: Settings, new_key: str) -> None:
-    """One transaction: every value re-encrypted, or none. Then every process must run with
-    the new key."""
+async def rotate_kek(settings: Settings, new_key: str, batch: int = 1_000) -> None:
+    """Every value sealed under the key-encryption key, re-sealed under `new_key`, in batches
+    of short transactions (a live system keeps serving). Resumable: run it again with the same
+    settings and it moves only what is left. Then every process must run with the new key."""
     if not new_key:
         raise CommandRefused("give the new key in VSSID_NEW_KEY_ENCRYPTION_KEY or on stdin")
     new = parse_key_encryption_key(new_key)
-    keys = SigningKeys(settings, load_key_encryption_key(settings))
-    async with database(settings) as db, db.sessions.begin() as session:
-        count = await keys.rotate_key_encryption_key(session, new)
+    configured = KeyEncryptionKeys.configured(settings, load_key_encryption_key(settings))
+    secrets = KeyEncryptionKeys(new, configured.all_keys())
+    citizen_ids = sealing.CitizenIdKeys.from_secrets(
+        new.raw_value,
+        [key.raw_value for key in configured.all_keys()],
+        sealing.installed().index_key,
+    )
+    total = await _reseal(settings, citizen_ids, secrets, batch)
     print(
-        f"re-encrypted {count} values under the new key-encryption key; set "
-        "VSSID_KEY_ENCRYPTION_KEY to it for every broker process and restart them"
+        f"re-encrypted {total} values under the new key-encryption key {secrets.current_kid}; "
+        "set VSSID_KEY_ENCRYPTION_KEY to it for every broker process and restart them"
     )
     if settings.key_encryption_key is None:
         print(f"(the old key is still in {settings.key_encryption_key_file}: replace it)")
 
 
-async def reseal(settings: Settings) -> None:
-    from vssid_broker.housekeeping import reseal_citizen_ids
+async def reseal(settings: Settings, batch: int = 1_000) -> None:
+    """What `rotate-kek` does, towards the key already configured as current: after the
+    processes were restarted with the new key and the old one in the previous keys."""
+    secrets = KeyEncryptionKeys.configured(settings, load_key_encryption_key(settings))
+    total = await _reseal(settings, sealing.installed(), secrets, batch)
+    print(f"values re-sealed under key {secrets.current_kid}: {total}")
 
-    keys = sealing.installed()
+
+async def _reseal(
+    settings: Settings, citizen_ids: sealing.CitizenIdKeys, secrets: KeyEncryptionKeys, batch: int
+) -> int:
+    from vssid_broker.housekeeping import reseal_under_current_key
+
+    def progress(column: str, done: int, left: int) -> None:
+        print(f"  {column}: {done} of {left} re-sealed", flush=True)
+
     async with database(settings) as db:
-        done = await reseal_citizen_ids(
-            db.sessions, keys, progress=lambda table, rows: print(f"  {table}: {rows} re-sealed")
+        done = await reseal_under_current_key(
+            db.sessions, citizen_ids, secrets, batch=max(batch, 1), progress=progress
         )
-    total = sum(done.rows.values())
-    print(f"citizen IDs re-sealed under key {keys.current_kid}: {total}")
+    return sum(done.rows.values())
+
+
+async def reindex(settings: Settings, batch: int = 1_000) -> None:
+    """Step 3 of the blind-index key rotation (docs/privacy.md): lookups find rows under either
+    key meanwhile, so the broker keeps serving."""
+    from vssid_broker.housekeeping import reindex_citizen_ids
+
+    def progress(table: str, read: int, rewritten: int) -> None:
+        print(f"  {table}: {read} read, {rewritten} re-indexed", flush=True)
+
+    async with database(settings) as db:
+        done = await reindex_citizen_ids(
+            db.sessions, sealing.installed(), batch=max(batch, 1), progress=progress
+        )
+    print(
+        f"citizen IDs re-indexed under the current blind-index key: {sum(done.rows.values())}; "
+        "once every table is done, remove VSSID_BLIND_INDEX_PREVIOUS_KEYS and restart"
+    )

@@ -14,7 +14,11 @@ from vssid_broker.cli.common import Commands, add_command
 from vssid_broker.config import Settings, load_settings
 from vssid_broker.db import database
 from vssid_broker.logging_setup import configure as configure_logging
-from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
+from vssid_broker.sessions.keys import (
+    SigningKeys,
+    load_key_encryption_key,
+    refuse_a_lost_key_file,
+)
 
 
 def add(commands: Commands) -> None:
@@ -55,6 +59,7 @@ def run(args: argparse.Namespace) -> None:
 
 async def check_ready_to_serve(settings: Settings) -> None:
     """The schema is current and the key-encryption key opens the signing keys."""
+    await refuse_a_lost_key_file(settings)
     keys = SigningKeys(settings, load_key_encryption_key(settings))
     async with database(settings) as db, db.sessions() as session:
         await keys.require_openable(session)

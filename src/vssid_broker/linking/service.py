@@ -47,7 +47,7 @@ from vssid_broker.linking.models import (
     ReviewReason,
     ReviewStatus,
 )
-from vssid_broker.sealing import blind_index
+from vssid_broker.sealing import has_blind_index
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ async def resolve(
     # accounts carry it" cannot arise here; ReviewReason.SEVERAL_ACCOUNTS stays for cases
     # recorded before that rule and for staff reading them.
     carrier = await session.scalar(
-        select(Account).where(Account.citizen_id_index == blind_index(identity.citizen_id))
+        select(Account).where(has_blind_index(Account.citizen_id_index, identity.citizen_id))
     )
     if carrier is not None:
         return await _rule_2_or_4_one_carrier(session, identity, carrier, now, request_id)
@@ -286,7 +286,7 @@ async def _open_case(
         .where(
             ReviewCase.provider == identity.issuer,
             ReviewCase.subject == identity.subject,
-            ReviewCase.citizen_id_index == blind_index(identity.citizen_id),
+            has_blind_index(ReviewCase.citizen_id_index, identity.citizen_id),
             ReviewCase.reason == reason,
             ReviewCase.status == ReviewStatus.REJECTED,
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,23 +17,24 @@ from typing import Any
 
 from joserfc import jwe
 from joserfc.jwk import ECKey, KeySet, OctKey, OKPKey
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, inspect, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from vssid_broker.config import Settings
-from vssid_broker.sessions.models import BrowserSession, SigningKey
-
-SEALED_COLUMNS: tuple[InstrumentedAttribute[str | None], ...] = (
-    BrowserSession.vneid_id_token_sealed,
+from vssid_broker.db import database
+from vssid_broker.sealing import (
+    KeyUnusable,
+    decode_32_byte_key,
+    is_absent,
+    key_encryption_key_bytes,
+    key_id,
 )
-"""Every column holding a value sealed under the key-encryption key (besides the signing keys):
-`rotate_key_encryption_key` re-seals each."""
+from vssid_broker.sessions.models import SigningKey
 
 CACHE_SECONDS = 30.0
 
 
-class KeyEncryptionKeyError(RuntimeError):
+class KeyEncryptionKeyError(KeyUnusable):
     pass
 
 
@@ -44,39 +44,99 @@ def load_key_encryption_key(settings: Settings) -> OctKey:
     For the embedded demo on loopback the file is created on first use; on an https public URL
     the key must be given (`VSSID_KEY_ENCRYPTION_KEY` from a secret store, the same on every
     machine, or an existing file): a key made up there would be another machine's secret.
-    A new file next to signing keys made under another key is refused at start-up
-    (`SigningKeys.require_openable`), never used.
+    A missing file next to signing keys is refused before any is made up
+    (`refuse_a_lost_key_file`), and a file that opens none of them at start-up
+    (`SigningKeys.require_openable`).
     """
-    if settings.key_encryption_key is not None:
-        raw = settings.key_encryption_key.get_secret_value()
-    else:
-        path = settings.key_encryption_key_file
-        if not path.exists() and settings.secure_cookies:
-            raise KeyEncryptionKeyError(
-                f"no key-encryption key: set VSSID_KEY_ENCRYPTION_KEY or create {path}"
-            )
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fresh = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(fresh)
-        raw = path.read_text().strip()
-    return parse_key_encryption_key(raw)
+    try:
+        return OctKey.import_key(key_encryption_key_bytes(settings))
+    except KeyUnusable as error:
+        raise KeyEncryptionKeyError(str(error)) from None
 
 
 def parse_key_encryption_key(raw: str) -> OctKey:
     try:
-        key_bytes = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
-    except ValueError as error:
-        raise KeyEncryptionKeyError("the key-encryption key is not base64url") from error
-    if len(key_bytes) != 32:
-        raise KeyEncryptionKeyError("the key-encryption key must be 32 bytes (base64url)")
-    return OctKey.import_key(key_bytes)
+        return OctKey.import_key(decode_32_byte_key(raw, "the key-encryption key"))
+    except KeyUnusable as error:
+        raise KeyEncryptionKeyError(str(error)) from None
 
 
-def _seal(plaintext: str, key: OctKey) -> str:
-    return jwe.encrypt_compact({"alg": "dir", "enc": "A256GCM"}, plaintext, key)
+async def refuse_a_lost_key_file(settings: Settings) -> None:
+    """Before a missing key-encryption-key file is made up (the embedded demo's first start),
+    make sure the database holds no signing key: one there was sealed under a key this file no
+    longer holds, and a new key would open nothing while it lay about as if it were the key."""
+    if settings.key_encryption_key is not None or not is_absent(settings.key_encryption_key_file):
+        return
+    async with database(settings, current_schema=False) as db, db.engine.connect() as connection:
+        if not await connection.run_sync(lambda sync: inspect(sync).has_table("signing_keys")):
+            return
+        held = await connection.scalar(select(func.count()).select_from(SigningKey))
+    if held:
+        raise KeyEncryptionKeyError(
+            f"the key-encryption key file {settings.key_encryption_key_file} is missing, but the "
+            f"database holds {held} signing keys sealed under it: restore the file (or set "
+            "VSSID_KEY_ENCRYPTION_KEY to that key); a new key would open none of them"
+        )
+
+
+class KeyEncryptionKeys:
+    """The key-encryption key that seals (current) and the ones that still open (previous,
+    during a rotation). Each sealed value names its key in the JWE `kid` header, so a value
+    opens with the right key and a rotation can tell what it has already moved."""
+
+    def __init__(self, current: OctKey, previous: list[OctKey] | None = None) -> None:
+        self.current = current
+        self.current_kid = key_id(current.raw_value)
+        self._by_kid = {key_id(key.raw_value): key for key in [current, *(previous or [])]}
+
+    @classmethod
+    def configured(cls, settings: Settings, current: OctKey) -> KeyEncryptionKeys:
+        previous = [
+            parse_key_encryption_key(value.get_secret_value())
+            for value in settings.citizen_id_previous_keks
+        ]
+        return cls(current, previous)
+
+    def all_keys(self) -> list[OctKey]:
+        return list(self._by_kid.values())
+
+    def seal(self, plaintext: str) -> str:
+        header = {"alg": "dir", "enc": "A256GCM", "kid": self.current_kid}
+        return jwe.encrypt_compact(header, plaintext, self.current)
+
+    @property
+    def sealed_prefix(self) -> str:
+        """What every value sealed under the current key starts with (its protected header):
+        a rotation finds what is left to move by this, in SQL."""
+        return self.seal("").split(".", 1)[0] + "."
+
+    def open(self, sealed: str, what: str) -> str:
+        kid = _protected_header(sealed).get("kid")
+        # Values sealed before keys were named carry no kid: any configured key may open them.
+        if kid is None:
+            candidates = list(self._by_kid.values())
+        else:
+            candidates = [self._by_kid[kid]] if kid in self._by_kid else []
+        for key in candidates:
+            try:
+                plaintext = jwe.decrypt_compact(sealed, key).plaintext
+            except Exception:  # noqa: S112 - the next key may open it; none does: refused below
+                continue
+            assert plaintext is not None
+            return plaintext.decode()
+        raise KeyEncryptionKeyError(
+            f"the key-encryption key cannot open {what}: it is not the key the database was "
+            "sealed with (VSSID_KEY_ENCRYPTION_KEY, or the file VSSID_KEY_ENCRYPTION_KEY_FILE "
+            "names); restore that key, or run `vssid-broker keys rotate-kek` with it"
+        )
+
+
+def _protected_header(sealed: str) -> dict[str, Any]:
+    try:
+        header = json.loads(base64.urlsafe_b64decode(sealed.split(".", 1)[0] + "=="))
+    except ValueError:
+        return {}
+    return header if isinstance(header, dict) else {}
 
 
 def _generate(alg: str) -> ECKey | OKPKey:
@@ -99,7 +159,7 @@ class SigningKeys:
 
     def __init__(self, settings: Settings, encryption_key: OctKey) -> None:
         self._settings = settings
-        self._encryption_key = encryption_key
+        self.encryption_keys = KeyEncryptionKeys.configured(settings, encryption_key)
         self._loaded_at = float("-inf")
         self._loaded_for: datetime | None = None
         self._next_change_at: datetime | None = None
@@ -131,9 +191,7 @@ class SigningKeys:
             kid=str(key.kid),
             alg=alg,
             public_jwk={**key.as_dict(private=False), "alg": alg, "use": "sig"},
-            private_jwk_encrypted=jwe.encrypt_compact(
-                {"alg": "dir", "enc": "A256GCM"}, private_json, self._encryption_key
-            ),
+            private_jwk_encrypted=self.encryption_keys.seal(private_json),
             created_at=now,
             signs_from=signs_from,
         )
@@ -149,41 +207,15 @@ class SigningKeys:
         for row in rows:
             self._decrypt(row)  # raises KeyEncryptionKeyError with the kid and what to do
 
-    async def rotate_key_encryption_key(self, session: AsyncSession, new: OctKey) -> int:
-        """Re-encrypt every private signing key and every sealed secret under `new`, in the
-        caller's transaction (all or nothing); returns how many values were re-encrypted.
-        Every process must then run with the new key."""
-        count = 0
-        for row in await session.scalars(select(SigningKey)):
-            plaintext = self._open(row.private_jwk_encrypted, f"signing key {row.kid}")
-            row.private_jwk_encrypted = _seal(plaintext, new)
-            count += 1
-        for column in SEALED_COLUMNS:
-            for holder in await session.scalars(select(column.class_).where(column.is_not(None))):
-                sealed = getattr(holder, column.key)
-                what = f"{column.class_.__tablename__}.{column.key}"
-                setattr(holder, column.key, _seal(self._open(sealed, what), new))
-                count += 1
-        self._encryption_key = new
-        return count
-
     def _open(self, sealed: str, what: str) -> str:
-        try:
-            plaintext = jwe.decrypt_compact(sealed, self._encryption_key).plaintext
-        except Exception as error:
-            raise KeyEncryptionKeyError(
-                f"the key-encryption key cannot open {what}: it is not the key the database was "
-                "sealed with (VSSID_KEY_ENCRYPTION_KEY, or the file VSSID_KEY_ENCRYPTION_KEY_FILE "
-                "names); restore that key, or run `vssid-broker keys rotate-kek` with it"
-            ) from error
-        assert plaintext is not None
-        return plaintext.decode()
+        return self.encryption_keys.open(sealed, what)
 
     # --- sealing other secrets at rest -------------------------------------------------------
     def seal(self, plaintext: str) -> str:
         """Encrypt a secret kept in the database (JWE dir + A256GCM under the same key). A new
-        kind of sealed column is added to `SEALED_COLUMNS`, so `keys rotate-kek` re-seals it."""
-        return _seal(plaintext, self._encryption_key)
+        kind of sealed column is added to `housekeeping.KEK_SEALED`, so `keys rotate-kek`
+        re-seals it."""
+        return self.encryption_keys.seal(plaintext)
 
     def unseal(self, sealed: str) -> str:
         return self._open(sealed, "a sealed value")
