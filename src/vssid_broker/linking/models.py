@@ -75,6 +75,10 @@ class ReviewReason(StrEnum):
     """Rule 4: the account's name or birth date disagree with VNeID's verified claims."""
 
 
+PENDING_CASE_INDEX = "uq_review_cases_pending_identity"
+"""At most one open case per VNeID identity: its violation alone means a concurrent login."""
+
+
 class ReviewCase(Base):
     """A link the rules refused to make alone, waiting for a staff decision.
 
@@ -90,7 +94,7 @@ class ReviewCase(Base):
             name="status_known",
         ),
         Index(
-            "uq_review_cases_pending_identity",
+            PENDING_CASE_INDEX,
             "provider",
             "subject",
             unique=True,

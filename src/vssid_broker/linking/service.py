@@ -39,8 +39,10 @@ from vssid_broker import metrics
 from vssid_broker.accounts.models import Account, AccountStatus
 from vssid_broker.audit import service as audit
 from vssid_broker.federation.claims import VerifiedIdentity
+from vssid_broker.db import violates_unique
 from vssid_broker.identifiers import normalized_name
 from vssid_broker.linking.models import (
+    PENDING_CASE_INDEX,
     OPEN_STATUSES,
     FederatedLink,
     ReviewCase,
@@ -309,7 +311,9 @@ async def _open_case(
     try:
         async with session.begin_nested():
             session.add(case)
-    except IntegrityError:
+    except IntegrityError as error:
+        if not violates_unique(error, PENDING_CASE_INDEX, ("provider", "subject")):
+            raise  # a CHECK or NOT NULL failure is a bug to see, not a concurrent login
         # uq_review_cases_pending_identity: a concurrent login opened it first.
         existing = await session.scalar(
             select(ReviewCase).where(
