@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
-from vssid_broker.db import Base, BigId, UTCDateTime, utcnow
+from vssid_broker.db import Base, BigId, StaffFreeText, UTCDateTime, utcnow
 from vssid_broker.sealing import SealedCitizenId, blind_index
 
 
@@ -119,7 +119,8 @@ class ReviewCase(Base):
     """The candidate approved (or proposed, under four eyes)."""
     decided_by: Mapped[str | None] = mapped_column(String(100))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    decision_reason: Mapped[str | None] = mapped_column(String(1000))
+    decision_reason: Mapped[str | None] = mapped_column(StaffFreeText(1000))
+    """Staff's words, identifiers in them masked on the way in (`StaffFreeText`)."""
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     proof_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
