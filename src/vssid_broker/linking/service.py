@@ -114,6 +114,10 @@ async def resolve(
                 FederatedLink.provider == identity.issuer,
                 FederatedLink.subject == identity.subject,
             )
+            # Locks in one order: the link's row now, the audit chain's lock at commit. Taken
+            # only when `last_login_at` was flushed, the row lock could come after the chain's
+            # (the commit's flush writes both), and two logins of one person deadlocked.
+            .with_for_update(of=FederatedLink)
         )
     ).first()
     if linked is not None:
