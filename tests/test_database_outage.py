@@ -78,9 +78,7 @@ async def postgres_starting_up() -> AsyncIterator[str]:
                     writer.write(b"N")
                     await writer.drain()
                     continue
-                writer.write(
-                    postgres_error_response("57P03", "the database system is starting up")
-                )
+                writer.write(postgres_error_response("57P03", "the database system is starting up"))
                 await writer.drain()
                 break
         except asyncio.IncompleteReadError:

@@ -285,6 +285,9 @@ class Settings(BaseSettings):
     client; generous, because many phones share one carrier address."""
     max_body_bytes: int = Field(default=16 * 1024, ge=1024)
     """Largest request body read (JSON and forms); larger ones are answered 413 unread."""
+    max_header_bytes: int = Field(default=16 * 1024, ge=4096)
+    """Largest total size of a request's header fields (names and values, cookies included);
+    larger ones are answered 431 before any route reads them."""
     max_json_depth: int = Field(default=8, ge=2, le=64)
     """Deepest nesting of JSON objects and arrays accepted in a request body."""
     password_hash_threads: int = Field(

@@ -38,12 +38,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vssid_broker import metrics
 from vssid_broker.accounts.models import Account, AccountStatus
 from vssid_broker.audit import service as audit
-from vssid_broker.federation.claims import VerifiedIdentity
 from vssid_broker.db import violates_unique
+from vssid_broker.federation.claims import VerifiedIdentity
 from vssid_broker.identifiers import normalized_name
 from vssid_broker.linking.models import (
-    PENDING_CASE_INDEX,
     OPEN_STATUSES,
+    PENDING_CASE_INDEX,
     FederatedLink,
     ReviewCase,
     ReviewReason,
