@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, String, event, exc
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event, exc
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -25,7 +25,6 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeDecorator
 
 from vssid_broker import metrics
-from vssid_broker.identifiers import mask_identifiers_in
 
 if TYPE_CHECKING:
     from vssid_broker.config import Settings
@@ -61,19 +60,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class StaffFreeText(TypeDecorator[str]):
-    """Text staff type (a decision's reason): citizen IDs, BHXH codes and phone numbers in it
-    are masked on the way in, by every write (ORM or an UPDATE statement), so neither the
-    database nor an API answer ever holds them in full. Staff compare records in the console,
-    not in their notes."""
-
-    impl = String
-    cache_ok = True
-
-    def process_bind_param(self, value: str | None, dialect: object) -> str | None:
-        return None if value is None else mask_identifiers_in(value)
 
 
 class Base(DeclarativeBase):
@@ -210,7 +196,6 @@ async def database(settings: Settings, *, current_schema: bool = True) -> AsyncI
 __all__ = [
     "Base",
     "BigId",
-    "StaffFreeText",
     "UTCDateTime",
     "autocommit_session_factory",
     "create_engine",

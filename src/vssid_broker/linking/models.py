@@ -16,8 +16,10 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, validates
+from sqlalchemy.types import TypeDecorator
 
-from vssid_broker.db import Base, BigId, StaffFreeText, UTCDateTime, utcnow
+from vssid_broker.db import Base, BigId, UTCDateTime, utcnow
+from vssid_broker.identifiers import mask_identifiers_in
 from vssid_broker.sealing import SealedCitizenId, blind_index
 
 
@@ -73,6 +75,19 @@ class ReviewReason(StrEnum):
     """Rule 4: this VNeID subject is linked to an account of another citizen ID."""
     RECORD_MISMATCH = "record_mismatch"
     """Rule 4: the account's name or birth date disagree with VNeID's verified claims."""
+
+
+class StaffFreeText(TypeDecorator[str]):
+    """Text staff type (a decision's reason): citizen IDs, BHXH codes and phone numbers in it
+    are masked on the way in, by every write (ORM or an UPDATE statement), so neither the
+    database nor an API answer ever holds them in full. Staff compare records in the console,
+    not in their notes."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: object) -> str | None:
+        return None if value is None else mask_identifiers_in(value)
 
 
 PENDING_CASE_INDEX = "uq_review_cases_pending_identity"

@@ -336,8 +336,8 @@ async def _vneid_logout_by_get(ctx: BrokerContext) -> Response:
 async def vneid_logout(request: Request, ctx: Ctx) -> Response:
     """RP-Initiated Logout by POST, the default (`VSSID_VNEID_END_SESSION_METHOD=POST`): the
     `id_token_hint` goes in a form body, never in a URL. A GET page of our own auto-submits
-    the form, so Back never re-sends our logout. The hint reaches it in a short-lived cookie, sealed, and is
-    used once."""
+    the form, so Back never re-sends our logout. The hint reaches it in a short-lived cookie,
+    sealed, and is used once."""
     id_token = _unsealed(ctx, request.cookies.get(VNEID_LOGOUT_COOKIE))
     metadata = await ctx.provider.metadata() if id_token else None
     if id_token is None or metadata is None or metadata.end_session_endpoint is None:

@@ -1,5 +1,5 @@
-"""Request header fields are accepted only up to a total size (431), request bodies read only up to a cap, JSON only up to a nesting depth, and no NUL
-character gets in anywhere.
+"""Request header fields are accepted only up to a total size (431), request bodies read only
+up to a cap, JSON only up to a nesting depth, and no NUL character gets in anywhere.
 
 Every route of the broker takes a small JSON or form body (a few hundred bytes; a logout token
 a few kilobytes), so one cap (`VSSID_MAX_BODY_BYTES`) serves them all, with room for a route
@@ -70,8 +70,8 @@ class RequestLimitsMiddleware:
             return
         header_bytes = sum(len(name) + len(value) for name, value in scope["headers"])
         if header_bytes > self.max_header_bytes:
-            refusal = HeadersTooLarge(f"header fields over {self.max_header_bytes} bytes")
-            await self._refuse(scope, receive, send, refusal)
+            too_large = HeadersTooLarge(f"header fields over {self.max_header_bytes} bytes")
+            await self._refuse(scope, receive, send, too_large)
             return
         if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
             await self._refuse(scope, receive, send, InputRefused("NUL in the URL"))
