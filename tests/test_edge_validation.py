@@ -153,3 +153,22 @@ async def test_a_case_approval_with_an_impossible_version_is_a_422(staff: Staff)
         staff.reviewer, "/cases/1/approve", {"account_id": 1, "version": 2**40}
     )
     assert_problem(response, 422, "invalid_request")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/me", "/account", "/healthz"])
+async def test_header_fields_larger_than_the_cap_are_refused_431(stack: Stack, path: str) -> None:
+    """A 1 MB cookie is not read by any route: 431 (RFC 6585 §5), problem+json for the API
+    (pages get the Vietnamese error page)."""
+    huge = {"Cookie": "vssid_session=" + "a" * (1024 * 1024)}
+    async with httpx.AsyncClient() as client:
+        refused = await client.get(f"{stack.broker}{path}", headers=huge)
+        just_under = await client.get(
+            f"{stack.broker}/healthz",
+            headers={"Cookie": "x=" + "a" * (stack.settings.max_header_bytes // 2)},
+        )
+    assert refused.status_code == 431
+    assert "headers_too_large" in refused.text
+    if path.startswith("/api/"):
+        assert_problem(refused, 431, "headers_too_large")
+    assert refused.headers["x-request-id"]
+    assert just_under.status_code == 200

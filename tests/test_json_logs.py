@@ -137,3 +137,17 @@ async def the_access_line(app: FastAPI, path: str, json_lines: io.StringIO) -> d
     lines = [json.loads(line) for line in json_lines.getvalue().splitlines()]
     (access,) = [line for line in lines if line["logger"] == "vssid_broker.access"]
     return dict(access)
+
+
+def test_a_traceback_in_a_json_line_is_redacted(json_lines: io.StringIO) -> None:
+    """An exception's text carries what it was given: in a JSON line's `exc_info` as in the
+    text format, a citizen ID, a birth date and a bearer token are masked."""
+    try:
+        raise ValueError("no account for 001085012345 born 19850312, Bearer abc.def-ghi")
+    except ValueError:
+        logging.getLogger("vssid_broker.test").exception("lookup failed")
+    [line] = [json.loads(text) for text in json_lines.getvalue().splitlines()]
+    assert "ValueError" in line["exc_info"]
+    assert "001******345" in line["exc_info"]
+    for value in ("001085012345", "19850312", "abc.def-ghi"):
+        assert value not in line["exc_info"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 
 from tests.conftest import Stack
 from tests.support.flows import app_complete, app_until_redirect, browser_login
@@ -210,7 +210,8 @@ async def test_no_identifier_or_credential_reaches_the_log_at_debug(
     subjects = await vneid_subjects(stack)
     assert subjects  # the logins made links and cases: their subjects are looked for too
     output = debug_log.text
-    assert "no_such_table" in output  # the database error was logged, with its traceback
+    # The database error was logged, with its traceback (its kind, not its text).
+    assert "no_such_table" in output or "sqlstate=42P01" in output
     assert "Traceback" in output
     assert "code=vneid_level_insufficient" in output  # refusal codes stay readable
     leaks = sorted(
@@ -221,3 +222,74 @@ async def test_no_identifier_or_credential_reaches_the_log_at_debug(
     assert leaks == [], "\n".join(
         line for line in output.splitlines() if any(leak in line for leak in leaks)
     )[:3000]
+
+
+SIM_CITIZENS = json.loads(
+    (Path(logging_setup.__file__).parent / "vneid_sim" / "data" / "citizens.json").read_text()
+)
+SUBJECTS = {citizen["citizen_id"]: citizen["sub"] for citizen in SIM_CITIZENS}
+
+PERSONAL_TABLES = {
+    # table: the citizen whose login writes a row of it
+    "federated_links": AN,
+    "link_consents": AN,
+    "refresh_tokens": AN,
+    "audit_events": AN,
+    "review_cases": LOOKALIKE,
+}
+
+
+@contextlib.asynccontextmanager
+async def every_write_refused(stack: Stack, table: str) -> Any:
+    """A constraint that refuses every new row of `table`: on PostgreSQL a CHECK, whose error
+    quotes the whole refused row (`DETAIL: Failing row contains (…)`); on SQLite a trigger."""
+    postgres = stack.settings.database_url.startswith("postgresql")
+    add, drop = (
+        (
+            f"ALTER TABLE {table} ADD CONSTRAINT ck_forced_failure CHECK (false) NOT VALID",
+            f"ALTER TABLE {table} DROP CONSTRAINT ck_forced_failure",
+        )
+        if postgres
+        else (
+            f"CREATE TRIGGER ck_forced_failure BEFORE INSERT ON {table} "
+            "BEGIN SELECT RAISE(ABORT, 'CHECK constraint failed: forced'); END",
+            "DROP TRIGGER ck_forced_failure",
+        )
+    )
+    async with stack.db.begin() as session:
+        await session.execute(text(add))
+    try:
+        yield
+    finally:
+        async with stack.db.begin() as session:
+            await session.execute(text(drop))
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+@pytest.mark.parametrize("table", sorted(PERSONAL_TABLES))
+async def test_a_refused_row_is_never_quoted_in_the_log(
+    stack: Stack, table: str, log_format: str
+) -> None:
+    """A database error's text (PostgreSQL's refused row, SQLAlchemy's parameters) stays out
+    of both log formats, message and traceback; its kind and constraint stay readable."""
+    stream = io.StringIO()
+    root = logging.getLogger()
+    handler = logging_setup.build_handler(log_format, stream)
+    root.addHandler(handler)
+    citizen = PERSONAL_TABLES[table]
+    try:
+        async with every_write_refused(stack, table), httpx.AsyncClient() as app:
+            redirect = await app_until_redirect(app, stack.broker, citizen)
+            failed = await app_complete(app, stack.broker, redirect)
+    finally:
+        root.removeHandler(handler)
+    assert failed.status_code == 500
+    output = stream.getvalue()
+    assert "Traceback" in output
+    if stack.settings.database_url.startswith("postgresql"):
+        assert "sqlstate=23514" in output and "constraint=ck_forced_failure" in output
+    person = next(p for p in SIM_CITIZENS if p["citizen_id"] == citizen)
+    born = date.fromisoformat(person["birthdate"])
+    personal = {SUBJECTS[citizen], person["full_name"], born.isoformat(), "Failing row"}
+    leaks = sorted(value for value in personal if value in output)
+    assert leaks == [], output[:3000]

@@ -195,6 +195,7 @@ def create_app(
     app.add_middleware(
         RequestLimitsMiddleware,
         max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
         max_json_depth=settings.max_json_depth,
     )
     if listener is not None:

@@ -164,9 +164,11 @@ class Settings(BaseSettings):
     vneid_app_token_auth_method: TokenAuthMethod = "none"
     """`none`: a public native client (RFC 8252 §8.4), protected by the broker's own PKCE
     verifier, which never leaves the broker."""
-    vneid_end_session_method: Literal["GET", "POST"] = "GET"
+    vneid_end_session_method: Literal["GET", "POST"] = "POST"
     """How the browser is sent to VNeID's `end_session_endpoint` (RP-Initiated Logout §2):
-    GET with the hint in the query, which every provider serves, or an auto-submitted POST."""
+    an auto-submitted POST with the `id_token_hint` in its body, or, for a provider that
+    serves only GET, a GET with `client_id` and no hint: the ID token (citizen ID, name,
+    birth date) never goes in a URL."""
     vneid_request_essential_acr: bool = True
     """Ask for level 2 also as an essential `acr` claim (OIDC Core §5.5.1.1), so a provider
     that honours it refuses a level-1 person before any data is shared."""
@@ -295,6 +297,9 @@ class Settings(BaseSettings):
     client; generous, because many phones share one carrier address."""
     max_body_bytes: int = Field(default=16 * 1024, ge=1024)
     """Largest request body read (JSON and forms); larger ones are answered 413 unread."""
+    max_header_bytes: int = Field(default=16 * 1024, ge=4096)
+    """Largest total size of a request's header fields (names and values, cookies included);
+    larger ones are answered 431 before any route reads them."""
     max_json_depth: int = Field(default=8, ge=2, le=64)
     """Deepest nesting of JSON objects and arrays accepted in a request body."""
     password_hash_threads: int = Field(

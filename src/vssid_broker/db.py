@@ -206,6 +206,11 @@ __all__ = [
 
 
 SCHEMA_MISTAKES = ("no such table", "no such column", "has no column", "syntax error")
+SERVER_NOT_SERVING_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+"""PostgreSQL refusing work for now, not for what was asked: an administrator's or a crash's
+shutdown, the server starting up or recovering ("the database system is starting up",
+asyncpg's `CannotConnectNowError`), no connection slot free. Class 08 (connection exceptions)
+counts too. Without these, a restart's first seconds were 500s with a traceback each."""
 
 
 def database_unreachable(error: BaseException) -> bool:
@@ -219,6 +224,11 @@ def database_unreachable(error: BaseException) -> bool:
     if isinstance(error, exc.DBAPIError):
         if error.connection_invalidated or isinstance(error, exc.InterfaceError):
             return True
+        sqlstate = sqlstate_of(error)
+        if sqlstate is not None and (
+            sqlstate in SERVER_NOT_SERVING_SQLSTATES or sqlstate.startswith("08")
+        ):
+            return True
         # asyncpg's protocol state broken by a connection killed under it.
         if type(error.orig).__name__ == "InternalClientError":
             return True
@@ -228,6 +238,27 @@ def database_unreachable(error: BaseException) -> bool:
             mistake in str(error.orig).lower() for mistake in SCHEMA_MISTAKES
         )
     return isinstance(error, OSError)  # refused or reset before SQLAlchemy could wrap it
+
+
+def sqlstate_of(error: exc.DBAPIError) -> str | None:
+    """PostgreSQL's SQLSTATE of a wrapped driver error (None on SQLite)."""
+    return getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+
+
+def violates_unique(error: exc.IntegrityError, name: str, columns: tuple[str, ...]) -> bool:
+    """True when `error` is the unique index or constraint `name` (on `columns`) refusing a
+    duplicate, and not any other integrity failure (a CHECK, a NOT NULL, a foreign key), which
+    is a bug to see rather than a race to settle. PostgreSQL names the constraint; SQLite only
+    lists its columns ("UNIQUE constraint failed: review_cases.provider, …")."""
+    if sqlstate_of(error) is not None:
+        cause = error.orig.__cause__ if error.orig is not None else None
+        constraint = getattr(cause, "constraint_name", None)
+        return sqlstate_of(error) == "23505" and constraint == name
+    message = str(error.orig)
+    if not message.startswith("UNIQUE constraint failed: "):
+        return False
+    failed = [part.strip().rsplit(".", 1)[-1] for part in message.split(": ", 1)[1].split(",")]
+    return tuple(failed) == columns
 
 
 @dataclass(frozen=True)

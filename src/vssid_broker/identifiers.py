@@ -37,11 +37,25 @@ def mask_identifier(typed: str) -> str:
 
 _CITIZEN_ID_RUN = re.compile(r"(?<!\d)(\d{3})\d{6}(\d{3})(?!\d)")
 _BHXH_CODE_RUN = re.compile(r"(?<!\d)(\d{2})\d{6}(\d{2})(?!\d)")
+_SPACED_CITIZEN_ID = re.compile(r"(?<![\d+])\d{3}(?:[ .-]\d{3}){3}(?!\d)")
+"""A citizen ID as people write it by hand: 001 085 012 345."""
+_PHONE_NUMBER = re.compile(r"(?<![\d+])(?:\+84|84|0)(?:[ .-]?\d){9}(?!\d)")
+"""A Vietnamese phone number: 0912345678, 0912 345 678, 0912.345.678, +84 912 345 678."""
+
+
+def _mask_digits_but_last_two(match: re.Match[str]) -> str:
+    digits = [c for c in match.group() if c.isdigit()]
+    return f"{match.group()[:3]}******{''.join(digits[-2:])}"
 
 
 def mask_identifiers_in(text: str) -> str:
-    """Mask every run of 12 or 10 digits in free text: the last guard of the audit details."""
-    return _BHXH_CODE_RUN.sub(r"\1******\2", _CITIZEN_ID_RUN.sub(r"\1******\2", text))
+    """Mask every citizen ID, BHXH code and phone number in free text (runs of 12 or 10
+    digits, and the spaced and international forms people type): what staff write in a
+    decision's reason, and the last guard of the audit details."""
+    text = _SPACED_CITIZEN_ID.sub(_mask_digits_but_last_two, text)
+    text = _CITIZEN_ID_RUN.sub(r"\1******\2", text)
+    text = _PHONE_NUMBER.sub(_mask_digits_but_last_two, text)
+    return _BHXH_CODE_RUN.sub(r"\1******\2", text)
 
 
 def normalized_name(name: str) -> str:

@@ -6,7 +6,10 @@ parameters into its errors (`hide_parameters`, `db.create_engine`). The guard ma
 through anyway, in the message *and* in tracebacks (an exception's text carries whatever it
 was given): any 12-digit run (a citizen ID), any 10-digit run (a BHXH code, a phone number),
 8-digit runs (VNeID's YYYYMMDD birth dates), bearer/DPoP credentials, and the values of
-credential parameters in URLs and forms (`?code=`, `&state=`, `password=`, ...).
+credential parameters in URLs and forms (`?code=`, `&state=`, `password=`, ...). A database
+error's text is never logged at all, in a message or a traceback: only its kind, SQLSTATE and
+constraint name (`describe_database_error`), since PostgreSQL quotes the refused row in it
+(VNeID subjects, names, birth dates) and SQLAlchemy adds the statement's parameters.
 
 It leaves readable what operators need: a refusal's error code (`code=vneid_error` in a log
 line is not a URL parameter), request ids, paths, counts.
@@ -17,12 +20,15 @@ from __future__ import annotations
 import contextvars
 import logging
 import re
+import sqlite3
 import time
+import traceback
 from collections.abc import Mapping
 from typing import IO, Any
 
 from opentelemetry import trace  # the API only (a FastAPI dependency); no-op without the SDK
 from pythonjsonlogger.json import JsonFormatter
+from sqlalchemy import exc as sa_exc
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 request_scope_var: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
@@ -57,10 +63,85 @@ def redact(text: str) -> str:
     return EIGHT_DIGITS.sub("********", text)
 
 
+DATABASE_ERROR_MODULES = ("asyncpg", "sqlite3", "aiosqlite", "psycopg")
+
+
+def is_database_error(error: BaseException) -> bool:
+    """A database's error, or SQLAlchemy's wrapping of one: its text carries the row it
+    refused (PostgreSQL's `DETAIL: Failing row contains (…)`, `Key (subject)=(…)`) and, from
+    SQLAlchemy, the statement's parameters."""
+    if isinstance(error, sa_exc.StatementError):
+        return True
+    return type(error).__module__.split(".")[0] in DATABASE_ERROR_MODULES
+
+
+def describe_database_error(error: BaseException) -> str:
+    """What a log may say of a database error: its kind, PostgreSQL's SQLSTATE and the
+    constraint's name, never its message's values, detail or parameters. SQLite's messages
+    name only tables and columns ("UNIQUE constraint failed: t.c"), so its first line stays."""
+    driver_error = error.orig if isinstance(error, sa_exc.StatementError) else error
+    parts = [type(error).__name__]
+    sqlstate = getattr(driver_error, "sqlstate", None)
+    if sqlstate:
+        parts.append(f"sqlstate={sqlstate}")
+        cause = getattr(driver_error, "__cause__", None) or driver_error
+        for name in ("table_name", "constraint_name"):
+            if value := getattr(cause, name, None) or getattr(driver_error, name, None):
+                parts.append(f"{name.removesuffix('_name')}={value}")
+    elif isinstance(driver_error, sqlite3.Error) and driver_error.args:
+        parts.append(redact(str(driver_error.args[0]).splitlines()[0]))
+    return "database error: " + " ".join(parts)
+
+
+def _loggable(value: object) -> object:
+    return (
+        describe_database_error(value)
+        if isinstance(value, BaseException) and (is_database_error(value))
+        else value
+    )
+
+
+def format_exception_safely(ei: Any) -> str:
+    """Python's traceback text, except that a database error's own text (anywhere in the chain
+    of causes and contexts) is replaced by `describe_database_error`; then redacted."""
+    _, error, _ = ei
+    if error is None:
+        return "".join(traceback.format_exception(*ei)).rstrip("\n")
+    return redact("".join(_chain_lines(error, set())).rstrip("\n"))
+
+
+def _chain_lines(error: BaseException, seen: set[int]) -> list[str]:
+    seen.add(id(error))
+    lines: list[str] = []
+    cause, context = error.__cause__, error.__context__
+    if cause is not None and id(cause) not in seen:
+        lines += _chain_lines(cause, seen)
+        lines.append("\nThe above exception was the direct cause of the following exception:\n\n")
+    elif context is not None and not error.__suppress_context__ and id(context) not in seen:
+        lines += _chain_lines(context, seen)
+        lines.append("\nDuring handling of the above exception, another exception occurred:\n\n")
+    if error.__traceback__ is not None:
+        lines.append("Traceback (most recent call last):\n")
+        lines += traceback.format_tb(error.__traceback__)
+    if is_database_error(error):
+        lines.append(f"{type(error).__module__}.{type(error).__qualname__}: ")
+        lines.append(describe_database_error(error) + "\n")
+    else:
+        lines += traceback.format_exception_only(type(error), error)
+    return lines
+
+
 class RedactingFilter(logging.Filter):
-    """Redacts the message of every record and stamps it with the request id."""
+    """Redacts the message of every record and stamps it with the request id. A database
+    error passed as an argument is logged as its description only."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_loggable(arg) for arg in record.args)
+        elif isinstance(record.args, Mapping):
+            record.args = {key: _loggable(arg) for key, arg in record.args.items()}
+        if isinstance(record.msg, BaseException) and is_database_error(record.msg):
+            record.msg = describe_database_error(record.msg)
         record.msg, record.args = redact(record.getMessage()), None
         record.request_id = request_id_var.get()
         return True
@@ -69,8 +150,14 @@ class RedactingFilter(logging.Filter):
 class RedactingFormatter(logging.Formatter):
     """Redacts the traceback and stack text too, which the filter never sees."""
 
+    def format(self, record: logging.LogRecord) -> str:
+        # Another handler (a test's capture, a second stream) may have formatted the traceback
+        # first and cached its unguarded text on the record: always make our own.
+        record.exc_text = None
+        return super().format(record)
+
     def formatException(self, ei: Any) -> str:
-        return redact(super().formatException(ei))
+        return format_exception_safely(ei)
 
     def formatStack(self, stack_info: str) -> str:
         return redact(super().formatStack(stack_info))
@@ -80,7 +167,7 @@ class RedactingJsonFormatter(JsonFormatter):
     """The JSON lines' `exc_info` and `stack_info` fields, redacted like the text format's."""
 
     def formatException(self, ei: Any) -> str:
-        return redact(str(super().formatException(ei)))
+        return format_exception_safely(ei)
 
     def formatStack(self, stack_info: str) -> str:
         return redact(str(super().formatStack(stack_info)))

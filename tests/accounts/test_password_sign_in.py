@@ -111,3 +111,26 @@ async def test_the_right_password_of_a_locked_account_is_refused(stack: Stack) -
     response = await sign_in(stack, "4012345678", PASSWORD)
     assert (response.status_code, response.json()["code"]) == (403, "account_not_active")
     assert await stack.count(RefreshToken) == 0
+
+
+@pytest.mark.parametrize(
+    ("typed", "recorded"),
+    [
+        (AN_CITIZEN, "001******345"),
+        (AN_BHXH, "01******78"),
+        ("00108501234", "[11 characters]"),  # one digit short of a real ID: its shape only
+        ("0010850123456", "[13 characters]"),
+        ("an.nguyen@example.vn", "[20 characters]"),
+    ],
+)
+async def test_the_audit_trail_keeps_only_a_mask_of_the_typed_identifier(
+    stack: Stack, an_has_a_password: int, typed: str, recorded: str
+) -> None:
+    await sign_in(stack, typed, "wrong password")
+    async with stack.db() as session:
+        events = list(
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.event_type == "login.password")
+            )
+        )
+    assert [event.details.get("identifier") for event in events] == [recorded]

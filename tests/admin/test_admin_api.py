@@ -356,6 +356,30 @@ async def test_rejection_is_told_at_the_next_login(staff: Staff, stack: Stack) -
     assert await stack.count(ReviewCase) == 1
 
 
+async def test_identifiers_staff_type_in_a_reason_are_kept_only_masked(
+    staff: Staff, stack: Stack
+) -> None:
+    case_id = await open_case(stack, DUNG)
+    typed = (
+        "Gọi 0912 345 678 và +84 987 654 321; CCCD 031188004567 (031 188 004 567), "
+        "mã BHXH 3112345670 không khớp"
+    )
+    rejected = await staff.post(
+        staff.reviewer, f"/cases/{case_id}/reject", {"version": 1, "reason": typed}
+    )
+    assert rejected.status_code == 200
+    shown = (await staff.get(staff.reviewer, f"/cases/{case_id}")).json()["decision_reason"]
+    async with stack.db() as session:
+        stored = await session.scalar(
+            select(ReviewCase.decision_reason).where(ReviewCase.id == case_id)
+        )
+    for reason in (rejected.json()["decision_reason"], shown, stored):
+        assert reason is not None and reason.startswith("Gọi 091******78 và +84******21;")
+        assert "không khớp" in reason
+        for full in ("345 678", "654 321", "031188004567", "188 004", "3112345670"):
+            assert full not in reason
+
+
 async def test_every_refused_decision_is_problem_json_and_changes_nothing(
     staff: Staff, stack: Stack
 ) -> None:

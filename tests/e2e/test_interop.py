@@ -58,33 +58,50 @@ async def ended_outcomes(stack: Stack) -> list[str]:
         )
 
 
-# --- 1. RP-initiated logout: GET by default, POST as a setting --------------------------------
-async def test_logout_continues_to_vneid_by_get_and_comes_back(stack: Stack) -> None:
+# --- 1. RP-initiated logout: POST by default, GET without the hint as a setting --------------
+async def test_logout_posts_the_id_token_to_vneid_and_never_puts_it_in_a_url(
+    stack: Stack,
+) -> None:
     async with httpx.AsyncClient() as browser:
         token = await signed_in_browser(browser, stack)
         logout = await browser.post(f"{stack.broker}/auth/logout", data={"csrf_token": token})
         assert logout.status_code == 303
-        assert logout.headers["cache-control"] == "no-store"
-        to_vneid = logout.headers["location"]
-        assert to_vneid.startswith(f"{stack.sim}/logout?")
-        sent = {k: v[0] for k, v in parse_qs(urlsplit(to_vneid).query).items()}
-        assert set(sent) == {"id_token_hint", "client_id", "post_logout_redirect_uri", "state"}
-        assert sent["post_logout_redirect_uri"] == f"{stack.broker}/signed-out"
-        at_vneid = await browser.get(to_vneid)
+        assert logout.headers["location"] == "/auth/logout/vneid"
+        onward = await browser.get(f"{stack.broker}/auth/logout/vneid")
+        assert onward.headers["cache-control"] == "no-store"
+        fields = hidden_fields(onward.text)
+        assert set(fields) == {"id_token_hint", "client_id", "post_logout_redirect_uri", "state"}
+        at_vneid = await browser.post(f"{stack.sim}/logout", data=fields)
         assert at_vneid.status_code == 302
-        assert at_vneid.headers["location"] == f"{stack.broker}/signed-out?state={sent['state']}"
+        assert at_vneid.headers["location"] == f"{stack.broker}/signed-out?state={fields['state']}"
         home = await browser.get(at_vneid.headers["location"])
         assert home.status_code == 200 and not await is_signed_in(browser, stack)
+    urls = [str(r.url) for r in (logout, onward, at_vneid, home)] + [
+        logout.headers["location"],
+        at_vneid.headers["location"],
+    ]
+    assert not [url for url in urls if "id_token_hint" in url or "eyJ" in url]
 
 
-async def test_a_provider_serving_logout_by_get_only_is_reached(own_stack: StackFactory) -> None:
-    with own_stack(sim={"end_session_methods": ["GET"]}) as stack:
+async def test_a_provider_serving_logout_by_get_only_gets_no_id_token_in_the_url(
+    own_stack: StackFactory,
+) -> None:
+    with own_stack(sim={"end_session_methods": ["GET"]}, vneid_end_session_method="GET") as s:
         async with httpx.AsyncClient() as browser:
-            token = await signed_in_browser(browser, stack)
-            logout = await browser.post(f"{stack.broker}/auth/logout", data={"csrf_token": token})
-            at_vneid = await browser.get(logout.headers["location"])
+            token = await signed_in_browser(browser, s)
+            logout = await browser.post(f"{s.broker}/auth/logout", data={"csrf_token": token})
+            assert logout.status_code == 303
+            assert logout.headers["cache-control"] == "no-store"
+            to_vneid = logout.headers["location"]
+            assert to_vneid.startswith(f"{s.sim}/logout?")
+            sent = {k: v[0] for k, v in parse_qs(urlsplit(to_vneid).query).items()}
+            assert set(sent) == {"client_id", "post_logout_redirect_uri", "state"}
+            assert "eyJ" not in to_vneid
+            at_vneid = await browser.get(to_vneid)
+            signed_in_after = await is_signed_in(browser, s)
     assert at_vneid.status_code == 302
-    assert at_vneid.headers["location"].startswith(f"{stack.broker}/signed-out?state=")
+    assert at_vneid.headers["location"] == f"{s.broker}/signed-out?state={sent['state']}"
+    assert not signed_in_after
 
 
 async def test_logout_by_post_where_the_provider_wants_it(own_stack: StackFactory) -> None:

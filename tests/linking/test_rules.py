@@ -7,7 +7,7 @@ from datetime import date
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -259,6 +259,37 @@ async def test_the_database_allows_one_pending_case_per_identity(stack: Stack) -
     async with stack.db() as session:
         count = await session.scalar(select(func.count()).select_from(ReviewCase))
     assert count == 2
+
+
+async def test_only_a_duplicate_pending_case_counts_as_a_concurrent_login(stack: Stack) -> None:
+    """Another integrity failure while opening a case (here a CHECK the test adds) is an
+    error, not a silent "review in progress" for a case that does not exist."""
+    forced = replace(DUNG, subject="sub-forced-check")
+    postgres = stack.settings.database_url.startswith("postgresql")
+    add, drop = (
+        (
+            "ALTER TABLE review_cases ADD CONSTRAINT ck_forced CHECK "
+            "(subject <> 'sub-forced-check') NOT VALID",
+            "ALTER TABLE review_cases DROP CONSTRAINT ck_forced",
+        )
+        if postgres
+        else (
+            "CREATE TRIGGER ck_forced BEFORE INSERT ON review_cases "
+            "WHEN NEW.subject = 'sub-forced-check' "
+            "BEGIN SELECT RAISE(ABORT, 'CHECK constraint failed: forced'); END",
+            "DROP TRIGGER ck_forced",
+        )
+    )
+    async with stack.db.begin() as session:
+        await session.execute(text(add))
+    try:
+        with pytest.raises(IntegrityError):
+            await resolve(stack, forced)
+    finally:
+        async with stack.db.begin() as session:
+            await session.execute(text(drop))
+    assert await stack.count(ReviewCase) == 0
+    assert isinstance(await resolve(stack, DUNG), linking.NeedsReview)
 
 
 # --- over the app's API -------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from html import unescape
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -143,13 +142,15 @@ async def test_logout_ends_the_session_and_continues_to_vneid_logout(stack: Stac
         assert f'{SESSION_COOKIE}=""' in logout.headers["set-cookie"]
         assert not await is_signed_in(browser, stack)
 
-        # RP-initiated logout by GET (§2): the hint, our client id and where to come back.
-        to_vneid = logout.headers["location"]
-        assert to_vneid.startswith(f"{stack.sim}/logout?")
-        fields = {k: v[0] for k, v in parse_qs(urlsplit(to_vneid).query).items()}
+        # RP-initiated logout by POST (§2), through a page of ours that sends the form: the
+        # hint, our client id and where to come back, in the body and never in a URL.
+        assert logout.headers["location"] == "/auth/logout/vneid"
+        onward = await browser.get(f"{stack.broker}/auth/logout/vneid")
+        fields = hidden_fields(onward.text)
         assert fields["client_id"] == stack.settings.vneid_client_id
         assert fields["post_logout_redirect_uri"] == f"{stack.settings.public_base_url}/signed-out"
-        at_vneid = await browser.get(to_vneid)
+        assert fields["id_token_hint"].count(".") == 2  # VNeID's own ID token, as it signed it
+        at_vneid = await browser.post(f"{stack.sim}/logout", data=fields)
     assert at_vneid.status_code == 302
     assert at_vneid.headers["location"] == (
         f"{stack.settings.public_base_url}/signed-out?state={fields['state']}"
@@ -157,10 +158,8 @@ async def test_logout_ends_the_session_and_continues_to_vneid_logout(stack: Stac
     async with stack.db() as session:
         row = await session.scalar(select(BrowserSession))
     assert row is not None and row.revoked_at is not None
-    # The hint is kept encrypted: the database never holds VNeID's ID token in the clear.
-    assert row.vneid_id_token_sealed is not None
-    assert fields["id_token_hint"] not in row.vneid_id_token_sealed
-    assert row.vneid_id_token_sealed.count(".") == 4  # compact JWE
+    # The ended session no longer holds VNeID's ID token at all, not even sealed.
+    assert row.vneid_id_token_sealed is None
 
 
 async def test_logout_of_an_ended_session_only_clears_the_cookie(stack: Stack) -> None:
@@ -181,3 +180,27 @@ async def test_logout_stays_at_the_broker_when_vneid_offers_no_logout(
         logout = await browser.post(f"{stack.broker}/auth/logout", data={"csrf_token": token})
         assert logout.status_code == 303 and logout.headers["location"] == "/signed-out"
         assert not await is_signed_in(browser, stack)
+
+
+@pytest.mark.parametrize("path", ["one_session", "every_session", "vneid_frontchannel"])
+async def test_every_revocation_drops_the_vneid_id_token(stack: Stack, path: str) -> None:
+    """The sealed ID token (citizen ID, name, birth date) only serves the logout hint: a
+    revoked session keeps it for no one, whichever way it ended."""
+    from vssid_broker.login import logout
+
+    async with httpx.AsyncClient() as browser:
+        await signed_in_browser(browser, stack)
+    async with stack.db() as session:
+        row = await session.scalar(select(BrowserSession))
+    assert row is not None and row.vneid_id_token_sealed is not None and row.vneid_sid
+    if path == "one_session":
+        assert await logout.end_session(stack.ctx, row.account_id, row.public_id, "t")
+    elif path == "every_session":
+        await logout.end_every_session(stack.ctx, row.account_id, "t")
+    else:
+        issuer = (await stack.ctx.provider.metadata()).issuer
+        assert await logout.vneid_frontchannel_logout(stack.ctx, issuer, row.vneid_sid, "t")
+    async with stack.db() as session:
+        ended = await session.scalar(select(BrowserSession))
+    assert ended is not None and ended.revoked_at is not None
+    assert ended.vneid_id_token_sealed is None

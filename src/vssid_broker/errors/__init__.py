@@ -131,6 +131,14 @@ class PayloadTooLarge(DomainError):
     message = "Dữ liệu gửi lên quá lớn."
 
 
+class HeadersTooLarge(DomainError):
+    """RFC 6585 §5: the request's header fields (a huge cookie) are larger than the cap."""
+
+    status = 431
+    code = "headers_too_large"
+    message = "Yêu cầu có phần đầu (header, cookie) quá lớn."
+
+
 class InputRefused(DomainError):
     """Refused at the edge, before any route: a NUL character, JSON nested too deep. The same
     code as a route's own invalid request, so a client handles both alike."""

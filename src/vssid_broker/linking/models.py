@@ -16,8 +16,10 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, validates
+from sqlalchemy.types import TypeDecorator
 
 from vssid_broker.db import Base, BigId, UTCDateTime, utcnow
+from vssid_broker.identifiers import mask_identifiers_in
 from vssid_broker.sealing import SealedCitizenId, blind_index
 
 
@@ -75,6 +77,23 @@ class ReviewReason(StrEnum):
     """Rule 4: the account's name or birth date disagree with VNeID's verified claims."""
 
 
+class StaffFreeText(TypeDecorator[str]):
+    """Text staff type (a decision's reason): citizen IDs, BHXH codes and phone numbers in it
+    are masked on the way in, by every write (ORM or an UPDATE statement), so neither the
+    database nor an API answer ever holds them in full. Staff compare records in the console,
+    not in their notes."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: object) -> str | None:
+        return None if value is None else mask_identifiers_in(value)
+
+
+PENDING_CASE_INDEX = "uq_review_cases_pending_identity"
+"""At most one open case per VNeID identity: its violation alone means a concurrent login."""
+
+
 class ReviewCase(Base):
     """A link the rules refused to make alone, waiting for a staff decision.
 
@@ -90,7 +109,7 @@ class ReviewCase(Base):
             name="status_known",
         ),
         Index(
-            "uq_review_cases_pending_identity",
+            PENDING_CASE_INDEX,
             "provider",
             "subject",
             unique=True,
@@ -115,7 +134,8 @@ class ReviewCase(Base):
     """The candidate approved (or proposed, under four eyes)."""
     decided_by: Mapped[str | None] = mapped_column(String(100))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    decision_reason: Mapped[str | None] = mapped_column(String(1000))
+    decision_reason: Mapped[str | None] = mapped_column(StaffFreeText(1000))
+    """Staff's words, identifiers in them masked on the way in (`StaffFreeText`)."""
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     proof_hash: Mapped[str | None] = mapped_column(String(64), unique=True)

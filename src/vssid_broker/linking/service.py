@@ -38,10 +38,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vssid_broker import metrics
 from vssid_broker.accounts.models import Account, AccountStatus
 from vssid_broker.audit import service as audit
+from vssid_broker.db import violates_unique
 from vssid_broker.federation.claims import VerifiedIdentity
 from vssid_broker.identifiers import normalized_name
 from vssid_broker.linking.models import (
     OPEN_STATUSES,
+    PENDING_CASE_INDEX,
     FederatedLink,
     ReviewCase,
     ReviewReason,
@@ -112,6 +114,10 @@ async def resolve(
                 FederatedLink.provider == identity.issuer,
                 FederatedLink.subject == identity.subject,
             )
+            # Locks in one order: the link's row now, the audit chain's lock at commit. Taken
+            # only when `last_login_at` was flushed, the row lock could come after the chain's
+            # (the commit's flush writes both), and two logins of one person deadlocked.
+            .with_for_update(of=FederatedLink)
         )
     ).first()
     if linked is not None:
@@ -309,7 +315,9 @@ async def _open_case(
     try:
         async with session.begin_nested():
             session.add(case)
-    except IntegrityError:
+    except IntegrityError as error:
+        if not violates_unique(error, PENDING_CASE_INDEX, ("provider", "subject")):
+            raise  # a CHECK or NOT NULL failure is a bug to see, not a concurrent login
         # uq_review_cases_pending_identity: a concurrent login opened it first.
         existing = await session.scalar(
             select(ReviewCase).where(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, select, update
@@ -83,17 +84,40 @@ def csrf_token_matches(current: BrowserSession, submitted: str | None) -> bool:
     return bool(submitted) and hmac.compare_digest(current.csrf_token, submitted or "")
 
 
-async def end(session: AsyncSession, raw: str | None, now: datetime) -> BrowserSession | None:
-    """Revoke the session behind `raw`; returns it if it was still open."""
+REVOKED = {"vneid_id_token_sealed": None}
+"""What every revocation clears besides setting `revoked_at`: VNeID's ID token (citizen ID,
+name, birth date, sealed) is kept only to hint VNeID's logout, so it goes the moment the
+session ends, not at the purge hours later."""
+
+
+@dataclass(frozen=True)
+class EndedBrowserSession:
+    account_id: int
+    vneid_id_token_sealed: str | None
+    """The token as it was before revocation cleared it: for the logout leg to VNeID."""
+
+
+async def end(session: AsyncSession, raw: str | None, now: datetime) -> EndedBrowserSession | None:
+    """Revoke the session behind `raw`; returns whose it was (and the ID token it held) if it
+    was still open."""
     if not raw:
         return None
-    return await session.scalar(
-        update(BrowserSession)
+    open_session = await session.scalar(
+        select(BrowserSession)
         .where(BrowserSession.session_hash == hash_token(raw), BrowserSession.revoked_at.is_(None))
-        .values(revoked_at=now)
-        .returning(BrowserSession)
+        .with_for_update()
+    )
+    if open_session is None:
+        return None
+    ended = EndedBrowserSession(open_session.account_id, open_session.vneid_id_token_sealed)
+    await session.execute(
+        update(BrowserSession)
+        .where(BrowserSession.session_hash == open_session.session_hash)
+        .values(revoked_at=now, **REVOKED)
         .execution_options(synchronize_session=False)
     )
+    session.expunge(open_session)
+    return ended
 
 
 async def end_one(session: AsyncSession, account_id: int, public_id: str, now: datetime) -> bool:
@@ -104,7 +128,7 @@ async def end_one(session: AsyncSession, account_id: int, public_id: str, now: d
             BrowserSession.public_id == public_id,
             BrowserSession.revoked_at.is_(None),
         )
-        .values(revoked_at=now)
+        .values(revoked_at=now, **REVOKED)
         .returning(BrowserSession.public_id)
     )
     return ended is not None
@@ -114,7 +138,7 @@ async def end_all(session: AsyncSession, account_id: int, now: datetime) -> int:
     result = await session.execute(
         update(BrowserSession)
         .where(BrowserSession.account_id == account_id, BrowserSession.revoked_at.is_(None))
-        .values(revoked_at=now)
+        .values(revoked_at=now, **REVOKED)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -124,7 +148,7 @@ async def end_for_vneid_session(session: AsyncSession, sid: str, now: datetime) 
     ended = await session.scalars(
         update(BrowserSession)
         .where(BrowserSession.vneid_sid == sid, BrowserSession.revoked_at.is_(None))
-        .values(revoked_at=now)
+        .values(revoked_at=now, **REVOKED)
         .returning(BrowserSession.account_id)
     )
     return list(ended)

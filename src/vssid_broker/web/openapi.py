@@ -33,6 +33,7 @@ PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 EVERY_OPERATION = {
     400: "a NUL character or JSON nested too deep (`invalid_request`), or a refusal of the request",
+    431: "the header fields are larger than `VSSID_MAX_HEADER_BYTES` (`headers_too_large`)",
     503: "the database cannot be reached (`service_unavailable`, with `Retry-After`)",
 }
 WITH_A_BODY = {

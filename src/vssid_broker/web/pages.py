@@ -280,8 +280,10 @@ async def logout(request: Request, ctx: Ctx, request_id: RequestId) -> Response:
     response: Response = RedirectResponse(SIGNED_OUT_PATH, status_code=303)
     if ended is None or ended.vneid_id_token_sealed is None:
         pass
+    elif (await ctx.provider.metadata()).end_session_endpoint is None:
+        pass  # §2.1 makes the endpoint optional: the logout ends here
     elif ctx.settings.vneid_end_session_method == "GET":
-        response = await _vneid_logout_by_get(ctx, ended.vneid_id_token_sealed)
+        response = await _vneid_logout_by_get(ctx)
     else:
         response = RedirectResponse(VNEID_LOGOUT_PATH, status_code=303)
         # Already sealed at rest; a minute is enough to follow the redirect.
@@ -298,9 +300,12 @@ async def logout(request: Request, ctx: Ctx, request_id: RequestId) -> Response:
     return response
 
 
-def _end_session_fields(ctx: BrokerContext, id_token: str) -> dict[str, str]:
-    return {
-        "id_token_hint": id_token,
+def _end_session_fields(ctx: BrokerContext, id_token: str | None) -> dict[str, str]:
+    """RP-Initiated Logout §2's parameters; the ID token as `id_token_hint` only in a form
+    body, never in a URL (it carries the citizen ID, name and birth date, and URLs stay in
+    proxies' logs and the browser's history)."""
+    hint = {"id_token_hint": id_token} if id_token is not None else {}
+    return hint | {
         "client_id": ctx.settings.vneid_client_id,
         "post_logout_redirect_uri": ctx.settings.post_logout_redirect_uri,
         # §2: carried back unchanged to the post-logout redirect; the signed-out page ignores
@@ -310,29 +315,29 @@ def _end_session_fields(ctx: BrokerContext, id_token: str) -> dict[str, str]:
 
 
 def _no_store_no_referrer(response: Response) -> Response:
-    # The URL or the form carries an ID token: never cached, never sent on as a Referer.
+    # The form carries an ID token: never cached, never sent on as a Referer.
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
 
-async def _vneid_logout_by_get(ctx: BrokerContext, sealed_id_token: str) -> Response:
-    """OIDC RP-Initiated Logout 1.0 §2 by GET, the default: the hint in the query, served by
-    every provider (a cross-site POST would not carry VNeID's SameSite=Lax cookie)."""
-    metadata = await ctx.provider.metadata()
-    if metadata.end_session_endpoint is None:
-        return RedirectResponse(SIGNED_OUT_PATH, status_code=303)
-    fields = _end_session_fields(ctx, ctx.keys.unseal(sealed_id_token))
-    target = add_params_to_uri(metadata.end_session_endpoint, list(fields.items()))
+async def _vneid_logout_by_get(ctx: BrokerContext) -> Response:
+    """RP-Initiated Logout §2 by GET, for a provider that serves only GET
+    (`VSSID_VNEID_END_SESSION_METHOD=GET`): `client_id` and no hint, as §2 allows, since the
+    ID token must not travel in a URL. VNeID then knows the person by its own cookie (a
+    top-level GET carries its SameSite=Lax cookie) and may ask them to confirm."""
+    endpoint = (await ctx.provider.metadata()).end_session_endpoint
+    assert endpoint is not None  # checked by the caller
+    target = add_params_to_uri(endpoint, list(_end_session_fields(ctx, None).items()))
     return _no_store_no_referrer(RedirectResponse(target, status_code=303))
 
 
 @router.get(VNEID_LOGOUT_PATH, response_class=HTMLResponse)
 async def vneid_logout(request: Request, ctx: Ctx) -> Response:
-    """RP-Initiated Logout by POST, for a provider that wants it
-    (`VSSID_VNEID_END_SESSION_METHOD=POST`): a GET page of our own auto-submits the form, so
-    Back never re-sends our logout. The hint reaches it in a short-lived cookie, sealed, and is
-    used once."""
+    """RP-Initiated Logout by POST, the default (`VSSID_VNEID_END_SESSION_METHOD=POST`): the
+    `id_token_hint` goes in a form body, never in a URL. A GET page of our own auto-submits
+    the form, so Back never re-sends our logout. The hint reaches it in a short-lived cookie,
+    sealed, and is used once."""
     id_token = _unsealed(ctx, request.cookies.get(VNEID_LOGOUT_COOKIE))
     metadata = await ctx.provider.metadata() if id_token else None
     if id_token is None or metadata is None or metadata.end_session_endpoint is None:

@@ -1,5 +1,5 @@
-"""Request bodies are read only up to a cap, JSON only up to a nesting depth, and no NUL
-character gets in anywhere.
+"""Request header fields are accepted only up to a total size (431), request bodies read only
+up to a cap, JSON only up to a nesting depth, and no NUL character gets in anywhere.
 
 Every route of the broker takes a small JSON or form body (a few hundred bytes; a logout token
 a few kilobytes), so one cap (`VSSID_MAX_BODY_BYTES`) serves them all, with room for a route
@@ -18,7 +18,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vssid_broker.errors import DomainError, InputRefused, PayloadTooLarge
+from vssid_broker.errors import DomainError, HeadersTooLarge, InputRefused, PayloadTooLarge
 from vssid_broker.web.problems import respond
 
 ROUTE_BODY_LIMITS: dict[str, int] = {}
@@ -56,14 +56,22 @@ def has_nul(body: bytes | bytearray, content_type: bytes) -> bool:
 
 
 class RequestLimitsMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_json_depth: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, max_json_depth: int, max_header_bytes: int
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
         self.max_json_depth = max_json_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        header_bytes = sum(len(name) + len(value) for name, value in scope["headers"])
+        if header_bytes > self.max_header_bytes:
+            too_large = HeadersTooLarge(f"header fields over {self.max_header_bytes} bytes")
+            await self._refuse(scope, receive, send, too_large)
             return
         if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
             await self._refuse(scope, receive, send, InputRefused("NUL in the URL"))
