@@ -300,7 +300,9 @@ async def assert_browser_refused(
     [
         (["dialect_level_1"], {"vneid_level_insufficient"}, 403),
         (["dialect_level_missing"], {"vneid_level_missing"}, 403),
-        (["dialect_foreign_key"], {"vneid_answer_key_unknown"}, 502),
+        # A wrong RSA key: PKCS#1 v1.5 implicit rejection hands back random bytes, which pass
+        # as an AES key about once in 80; that one ends garbled (docs/provider-profiles.md).
+        (["dialect_foreign_key"], {"vneid_answer_key_unknown", "vneid_answer_garbled"}, 502),
         (["dialect_garbled_data"], {"vneid_answer_garbled"}, 502),
         # ECB data read as CBC (or the reverse): the padding fails, or rarely the JSON.
         (["dialect_other_mode"], {"vneid_answer_garbled", "vneid_answer_not_json"}, 502),
@@ -345,8 +347,10 @@ async def test_app_refusals(cbc: Pair, fault: str, code: str, status: int) -> No
         _location, answer = await app_login(app, cbc)
     assert answer.status_code == status, answer.text
     assert answer.headers["content-type"] == "application/problem+json"
-    assert answer.json()["code"] == code
-    await assert_nothing_written(cbc, code)
+    given = answer.json()["code"]
+    # See the browser's wrong-key case: once in about 80, a wrong key ends garbled.
+    assert given == code or (code, given) == ("vneid_answer_key_unknown", "vneid_answer_garbled")
+    await assert_nothing_written(cbc, given)
 
 
 async def test_an_encrypted_code_that_does_not_decrypt_is_refused(ecb: Pair) -> None:

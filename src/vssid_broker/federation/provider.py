@@ -166,6 +166,9 @@ class ProviderClient:
     # --- keys -------------------------------------------------------------------------------
     async def signing_keys(self, *, refresh_for_kid: str | None = None) -> KeySet:
         """The provider's JWKS: refetched when stale, or for an unknown `kid` (rate-floored)."""
+        if self._settings.vneid_protocol == "vneid-encrypted":
+            # The dialect signs nothing (no ID token, no logout token): no key can be trusted.
+            raise ProviderMisconfigured("the vneid-encrypted dialect publishes no signing keys")
         cached: KeySet | None = self._jwks.value
         age = time.monotonic() - self._jwks.fetched_at
         wants_refresh = (
