@@ -27,6 +27,7 @@ from vssid_broker.db import (
     session_factory,
     utcnow,
 )
+from vssid_broker.federation.profiles import profile_for
 from vssid_broker.federation.provider import ProviderClient
 from vssid_broker.rate_limits import RateLimits
 from vssid_broker.sessions.access_tokens import AccessTokens
@@ -117,12 +118,14 @@ def build_context(
             key = await keys.active(session, clock())
         return jwt.encode({"alg": key.alg, "kid": key.kid}, claims, key.private, [key.alg])
 
+    provider = ProviderClient(settings, provider_http, sign_client_assertion)
     return BrokerContext(
         settings=settings,
         engine=engine,
         db=db,
         autocommit=autocommit,
-        provider=ProviderClient(settings, provider_http, sign_client_assertion),
+        provider=provider,
+        profile=profile_for(settings, provider),
         keys=keys,
         access_tokens=AccessTokens(settings, keys, live_sessions),
         refresh_tokens=RefreshTokens(

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from limits import RateLimitItem, parse_many
 from pydantic import (
     BaseModel,
@@ -193,6 +195,29 @@ class Settings(BaseSettings):
     vneid_jwks_min_refetch_seconds: int = 30
     """Floor between JWKS refetches on an unknown `kid`: bad tokens cannot make us hammer VNeID."""
     id_token_clock_skew_seconds: int = 60
+
+    # --- VNeID's integration dialect (docs/provider-profiles.md) ------------------------------
+    vneid_protocol: Literal["openid-connect", "vneid-encrypted"] = "openid-connect"
+    """`openid-connect` (the default and the recommended profile): discovery, a signed ID token.
+    `vneid-encrypted`: the dialect of VNeID's one public integration: endpoints configured one
+    by one, answers perhaps encrypted, the identity from userinfo alone."""
+    vneid_authorization_endpoint: str = ""
+    vneid_token_endpoint: str = ""
+    vneid_userinfo_endpoint: str = ""
+    vneid_end_session_endpoint: str = ""
+    """Dialect only (no discovery there): VNeID's URLs; the logout one may stay empty."""
+    vneid_response_cipher: Literal["aes-ecb", "aes-cbc"] = "aes-ecb"
+    """How `data` of an encrypted answer is enciphered: ECB (the integration's code) or CBC
+    with the IV as its first 16 bytes (its design notes)."""
+    vneid_decryption_key_files: StrList = Field(default_factory=list)
+    """The relying party's RSA private keys (PEM, PKCS#1 or PKCS#8); the first is current,
+    every one is tried (a rotation). Made by `vssid-broker keys rp-key`."""
+    vneid_level_claim: str = "accountLevel"
+    """Dialect: the userinfo claim carrying the VNeID account level."""
+    vneid_level2_values: StrList = Field(default_factory=lambda: ["2"])
+    """Dialect: values of `VSSID_VNEID_LEVEL_CLAIM` that mean level 2 (compared as text)."""
+    vneid_max_answer_bytes: int = Field(default=65536, ge=1024)
+    """The largest token or userinfo answer read (dialect): a bigger one is refused."""
 
     # --- the VssID mobile app, a public client of the broker ---------------------------------
     app_redirect_uris: StrList = Field(
@@ -374,6 +399,15 @@ class Settings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
+    def _dialect_claim_names(self) -> Settings:
+        # The dialect's own claim names, unless the operator named others.
+        if self.vneid_protocol == "vneid-encrypted":
+            for name, value in DIALECT_CLAIM_DEFAULTS.items():
+                if name not in self.model_fields_set:
+                    setattr(self, name, value)
+        return self
+
+    @model_validator(mode="after")
     def _https_outside_loopback(self) -> Settings:
         # RFC 9700 §2.1 / OIDC Core §3.1.2.1: talk to the provider over TLS unless on loopback.
         for name in ("public_base_url", "vneid_issuer"):
@@ -418,6 +452,8 @@ class Settings(BaseSettings):
             raise ValueError("VNeID claim names must not be empty")
         if not self.vneid_level2_acr_values:
             raise ValueError("VSSID_VNEID_LEVEL2_ACR_VALUES must name at least one acr value")
+        if self.vneid_protocol == "vneid-encrypted":
+            self._check_dialect()
         if (
             self.vneid_app_token_auth_method in ("client_secret_basic", "client_secret_post")
             and self.vneid_app_client_secret is None
@@ -428,6 +464,41 @@ class Settings(BaseSettings):
                 f"{self.vneid_app_token_auth_method}"
             )
         return self
+
+    def _check_dialect(self) -> None:
+        """The dialect has no discovery: every endpoint it uses must be configured, over TLS
+        outside loopback, and the relying party's keys must load now, not at the first login."""
+        for name in ("authorization", "token", "userinfo", "end_session"):
+            url = getattr(self, f"vneid_{name}_endpoint")
+            setting = f"VSSID_VNEID_{name.upper()}_ENDPOINT"
+            if not url:
+                if name == "end_session":
+                    continue
+                raise ValueError(f"{setting} is required with VSSID_VNEID_PROTOCOL=vneid-encrypted")
+            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+                raise ValueError(f"{setting} is not a URL: {url}")
+            if urlsplit(url).scheme != "https" and not is_loopback_url(url):
+                raise ValueError(f"{setting} must use https outside loopback: {url}")
+        if self.vneid_use_par:
+            raise ValueError(
+                "VSSID_VNEID_USE_PAR does not apply to VSSID_VNEID_PROTOCOL=vneid-encrypted"
+            )
+        if not self.vneid_decryption_key_files:
+            raise ValueError(
+                "VSSID_VNEID_DECRYPTION_KEY_FILES is required with "
+                "VSSID_VNEID_PROTOCOL=vneid-encrypted"
+            )
+        if not self.vneid_level_claim.strip() or not self.vneid_level2_values:
+            raise ValueError("VSSID_VNEID_LEVEL_CLAIM and VSSID_VNEID_LEVEL2_VALUES must be set")
+        for file_name in self.vneid_decryption_key_files:
+            load_rp_private_key(Path(file_name))
+
+    @property
+    def vneid_dialect_subject_claim(self) -> str:
+        """The dialect's subject: the citizen-ID claim, unless another one is configured."""
+        if "vneid_subject_claim" in self.model_fields_set:
+            return self.vneid_subject_claim
+        return self.vneid_citizen_id_claim
 
     @property
     def vneid_web_client(self) -> VneidClient:
@@ -481,6 +552,32 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+DIALECT_CLAIM_DEFAULTS = {
+    "vneid_citizen_id_claim": "citizenPid",
+    "vneid_name_claim": "fullName",
+    "vneid_birthdate_claim": "birthDate",
+    "vneid_birthdate_format": "%d/%m/%Y",
+}
+"""The userinfo claims of VNeID's integration dialect (the birth date's format is a guess the
+sources leave open: set `VSSID_VNEID_BIRTHDATE_FORMAT` to what VNeID sends)."""
+
+
+def load_rp_private_key(path: Path) -> RSAPrivateKey:
+    """One relying-party RSA private key from PEM (PKCS#1 or PKCS#8, unencrypted); ValueError
+    with a one-line reason otherwise."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ValueError(f"cannot read RSA key file {path}: {error.strerror}") from None
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        raise ValueError(f"{path} is not an unencrypted PEM private key") from None
+    if not isinstance(key, RSAPrivateKey) or key.key_size < 2048:
+        raise ValueError(f"{path} is not an RSA private key of at least 2048 bits")
+    return key
 
 
 class SettingsInvalid(Exception):

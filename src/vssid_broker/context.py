@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from vssid_broker.config import Settings
 from vssid_broker.db import utcnow
+from vssid_broker.federation.profiles import IdentityProfile
 from vssid_broker.federation.provider import ProviderClient
 from vssid_broker.rate_limits import RateLimits
 from vssid_broker.sessions.access_tokens import AccessTokens
@@ -31,6 +32,8 @@ class BrokerContext:
     `.begin()`, which commits on SQLite, where these are ordinary sessions). Anything that
     must be all-or-nothing across statements uses `db`."""
     provider: ProviderClient
+    profile: IdentityProfile
+    """Answers the login story with a verified identity (`VSSID_VNEID_PROTOCOL`'s profile)."""
     keys: SigningKeys
     access_tokens: AccessTokens
     refresh_tokens: RefreshTokens

@@ -61,6 +61,8 @@ class AppRedirect:
 
     params: dict[str, str]
     pkce: AppPkce
+    location: str = ""
+    """The redirect as VNeID wrote it (its raw query keeps a "+" a "+")."""
 
 
 async def app_until_redirect(
@@ -78,7 +80,7 @@ async def app_until_redirect(
     assert start.status_code == 200, start.text
     location = await sign_in_at_vneid(client, start.json()["authorization_url"], citizen_id)
     assert location.startswith(APP_REDIRECT_URI), location
-    return AppRedirect(query_of(location), pkce)
+    return AppRedirect(query_of(location), pkce, location)
 
 
 async def app_complete(

@@ -82,12 +82,18 @@ def add_demo(commands: Commands) -> None:
     )
     demo.add_argument("--port", type=int, default=8000, help="the broker's port")
     demo.add_argument("--sim-port", type=int, default=9000, help="the simulated VNeID's port")
+    demo.add_argument(
+        "--vneid-protocol",
+        choices=["openid-connect", "vneid-encrypted"],
+        default="openid-connect",
+        help="the profile both speak: standard OpenID Connect, or VNeID's encrypted dialect",
+    )
 
 
 def run_demo(args: argparse.Namespace) -> None:
     from vssid_broker.cli.demo import run
 
-    asyncio.run(run(args.port, args.sim_port))
+    asyncio.run(run(args.port, args.sim_port, args.vneid_protocol))
 
 
 if __name__ == "__main__":

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from pathlib import Path
 
 import uvicorn
 
 from vssid_broker import schema, sealing
 from vssid_broker.app import create_app
 from vssid_broker.audit import chain
+from vssid_broker.cli.rp_key import ensure_rp_key, public_pem
 from vssid_broker.config import Settings, load_settings
 from vssid_broker.db import database, utcnow
 from vssid_broker.seeding import move_demo_issuer, seed_demo_data
@@ -73,7 +75,8 @@ def banner(settings: Settings, sim: SimSettings) -> str:
         "vssid-broker demo",
         f"  Open {settings.public_base_url}/ and choose "
         "“Đăng nhập bằng tài khoản định danh điện tử”.",
-        f"  Simulated VNeID: {sim.issuer}/ (passcode Vneid@123, OTP {sim.otp_code})",
+        f"  Simulated VNeID: {sim.issuer}/ (passcode Vneid@123, OTP {sim.otp_code}), "
+        f"speaking {settings.vneid_protocol}",
         f"  The VssID app's flow, played in the browser: {settings.public_base_url}/demo/app",
         f"  API docs: {settings.public_base_url}/docs",
         "",
@@ -101,9 +104,35 @@ def banner(settings: Settings, sim: SimSettings) -> str:
     return "\n".join(lines)
 
 
-async def run(port: int, sim_port: int) -> None:
+DEMO_RP_KEY_FILE = Path("./var/vneid-rp-key.pem")
+DEMO_RP_PUBLIC_KEY_FILE = Path("./var/vneid-rp-key.pub.pem")
+"""The demo's relying-party key pair for the dialect: the broker decrypts with the private
+part, the simulator encrypts to the public part."""
+
+
+def use_dialect(sim: str) -> dict[str, str]:
+    """The broker's settings for the dialect against the simulator; the demo's RP key made
+    under var/ once and kept. Returns the simulator's matching settings."""
+    public_key = ensure_rp_key(DEMO_RP_KEY_FILE)
+    DEMO_RP_PUBLIC_KEY_FILE.write_text(public_pem(public_key))
+    for name, value in {
+        "PROTOCOL": "vneid-encrypted",
+        "AUTHORIZATION_ENDPOINT": f"{sim}/authorize",
+        "TOKEN_ENDPOINT": f"{sim}/token",
+        "USERINFO_ENDPOINT": f"{sim}/userinfo",
+        "END_SESSION_ENDPOINT": f"{sim}/logout",
+        "DECRYPTION_KEY_FILES": str(DEMO_RP_KEY_FILE),
+    }.items():
+        os.environ.setdefault(f"VSSID_VNEID_{name}", value)
+    return {"protocol": "vneid-encrypted", "rp_public_key_file": str(DEMO_RP_PUBLIC_KEY_FILE)}
+
+
+async def run(port: int, sim_port: int, protocol: str = "openid-connect") -> None:
     os.environ.setdefault("VSSID_PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
     os.environ.setdefault("VSSID_VNEID_ISSUER", f"http://127.0.0.1:{sim_port}")
+    sim_dialect = {}
+    if protocol == "vneid-encrypted":
+        sim_dialect = use_dialect(os.environ["VSSID_VNEID_ISSUER"].rstrip("/"))
     settings = load_settings(Settings)
     if not settings.is_sqlite:
         raise SystemExit("the demo runs on the embedded SQLite database only")
@@ -121,7 +150,7 @@ async def run(port: int, sim_port: int) -> None:
     print(f"demo accounts added: {seeded.accounts}")
     print(f"demo review cases added: {seeded.cases}")
     await ensure_demo_staff(settings)
-    sim_settings = load_settings(SimSettings, issuer=settings.vneid_issuer)
+    sim_settings = load_settings(SimSettings, issuer=settings.vneid_issuer, **sim_dialect)
     servers = [
         uvicorn.Server(
             uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None)

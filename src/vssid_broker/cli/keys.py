@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 
 from vssid_broker import sealing
 from vssid_broker.cli.common import Commands, add_command, command_settings, read_secret
+from vssid_broker.cli.rp_key import print_new_rp_key
 from vssid_broker.config import Settings
 from vssid_broker.db import database, utcnow
 from vssid_broker.errors import CommandRefused
@@ -23,21 +25,26 @@ SIGNING_KEY_ACTIONS = ("ensure", "rotate", "list", "rotate-kek")
 CITIZEN_ID_KEY_ACTIONS = ("reseal-citizen-ids", "reseal", "reindex-citizen-ids")
 """`keys reseal`: every sealed value under the key-encryption key configured as current, after
 the processes moved to it (docs/privacy.md); `reseal-citizen-ids` is its former name."""
+RP_KEY_ACTIONS = ("rp-key",)
+"""`keys rp-key --out FILE`: the RSA key VNeID's dialect encrypts to (docs/provider-profiles.md)."""
 
 
 def add(commands: Commands) -> None:
     keys = add_command(commands, "keys", "manage the broker's keys and re-seal citizen IDs", run)
     keys.add_argument(
         "action",
-        choices=[*SIGNING_KEY_ACTIONS, *CITIZEN_ID_KEY_ACTIONS],
+        choices=[*SIGNING_KEY_ACTIONS, *CITIZEN_ID_KEY_ACTIONS, *RP_KEY_ACTIONS],
         help="ensure: create a signing key if none signs; rotate: publish a new one; list: show "
         "them; rotate-kek: re-encrypt every private key and sealed value under a new "
         "key-encryption key, read from VSSID_NEW_KEY_ENCRYPTION_KEY or stdin; "
         "reseal (or reseal-citizen-ids): re-seal every sealed value under the key-encryption key "
         "configured as current, opening with VSSID_CITIZEN_ID_PREVIOUS_KEKS; "
         "reindex-citizen-ids: write every blind index under VSSID_BLIND_INDEX_KEY, after a "
-        "blind-index key rotation (VSSID_BLIND_INDEX_PREVIOUS_KEYS)",
+        "blind-index key rotation (VSSID_BLIND_INDEX_PREVIOUS_KEYS); "
+        "rp-key: make the relying party's RSA key for VNeID's dialect (--out) and print its "
+        "public part as PEM and JWK",
     )
+    keys.add_argument("--out", type=Path, help="rp-key: the new private key's file (0600)")
     keys.add_argument(
         "--publish-ahead-seconds",
         type=int,
@@ -53,6 +60,11 @@ def add(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.action in RP_KEY_ACTIONS:
+        if args.out is None:
+            raise CommandRefused("keys rp-key needs --out FILE for the private key")
+        print_new_rp_key(args.out)
+        return
     settings = command_settings()
     if args.action == "reindex-citizen-ids":
         asyncio.run(reindex(settings, args.batch_size))

@@ -16,6 +16,12 @@ def add(commands: Commands) -> None:
     sim.add_argument(
         "--test-mode", action="store_true", help="turn on the /_test fault-scripting API"
     )
+    sim.add_argument(
+        "--protocol",
+        choices=["openid-connect", "vneid-encrypted"],
+        help="speak VNeID's encrypted dialect (needs VNEID_SIM_RP_PUBLIC_KEY_FILE); "
+        "default: VNEID_SIM_PROTOCOL, else openid-connect",
+    )
 
 
 def run(args: argparse.Namespace) -> None:
@@ -24,5 +30,7 @@ def run(args: argparse.Namespace) -> None:
 
     if args.test_mode:
         os.environ["VNEID_SIM_TEST_MODE"] = "true"
+    if args.protocol:
+        os.environ["VNEID_SIM_PROTOCOL"] = args.protocol
     load_settings(SimSettings)  # one line per bad setting, before the server builds
     run_sim(args.host, args.port, None)

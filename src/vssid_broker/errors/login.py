@@ -161,6 +161,64 @@ class ClaimsIncomplete(LoginRefused):
     )
 
 
+class AssuranceLevelMissing(LoginRefused):
+    """Dialect: userinfo carries no level claim, so level 2 cannot be known: refused."""
+
+    status = 403
+    code = "vneid_level_missing"
+    message = (
+        "VNeID không cho biết mức độ của tài khoản định danh điện tử nên chưa thể xác nhận "
+        "tài khoản đạt mức độ 2. Vui lòng thử lại sau hoặc đăng nhập bằng cách khác."
+    )
+
+
+# --- the dialect's encrypted answers (federation/vneid_dialect.py) ------------------------------
+class DialectAnswerRefused(LoginRefused):
+    """An answer of VNeID in its integration dialect could not be opened or read. A
+    configuration or transport problem, not the person's: each reason has its own code."""
+
+    status = 502
+    code = "vneid_answer_invalid"
+    message = (
+        "Không đọc được kết quả đăng nhập VNeID gửi về (dữ liệu mã hoá không hợp lệ). Vì an "
+        "toàn, đăng nhập đã bị từ chối. Vui lòng thử lại sau hoặc liên hệ tổng đài 1900 9068."
+    )
+
+
+class DialectKeyUnknown(DialectAnswerRefused):
+    """No RSA key of `VSSID_VNEID_DECRYPTION_KEY_FILES` opens the answer's AES key."""
+
+    code = "vneid_answer_key_unknown"
+
+
+class DialectDataGarbled(DialectAnswerRefused):
+    """`data` is not base64, not whole AES blocks, or its padding is wrong."""
+
+    code = "vneid_answer_garbled"
+
+
+class DialectAnswerNotJson(DialectAnswerRefused):
+    """The answer (decrypted or plain) is not a JSON object."""
+
+    code = "vneid_answer_not_json"
+
+
+class DialectAnswerTooLarge(DialectAnswerRefused):
+    code = "vneid_answer_too_large"
+
+
+class DialectTokenAnswerIncomplete(DialectAnswerRefused):
+    """The token answer has no access token to read userinfo with."""
+
+    code = "vneid_token_answer_incomplete"
+
+
+class DialectCodeUndecryptable(DialectAnswerRefused):
+    """The callback's code came encrypted with `encrypt_key`, and did not decrypt."""
+
+    code = "vneid_code_undecryptable"
+
+
 # --- the linking rules' answers ---------------------------------------------------------------
 class VssidAccountRequired(LoginRefused):
     status = 404

@@ -30,6 +30,8 @@ class CallbackParams:
     code: str | None
     iss: str | None
     error: str | None = None
+    encrypt_key: str | None = None
+    """Dialect: the RSA-wrapped AES key of an encrypted `code`."""
 
 
 UNMET_AUTHENTICATION_REQUIREMENTS = "unmet_authentication_requirements"

@@ -43,7 +43,19 @@ class VerifiedIdentity:
         return mask_citizen_id(self.citizen_id)
 
 
-def map_identity(claims: dict[str, Any], settings: Settings) -> VerifiedIdentity:
+@dataclass(frozen=True)
+class ProviderAnswer:
+    """What a provider profile answers the login story (`federation/profiles.py`)."""
+
+    identity: VerifiedIdentity
+    id_token: str | None
+    """The ID token, kept sealed for RP-initiated logout's hint; None where there is none."""
+
+
+def map_identity(
+    claims: dict[str, Any], settings: Settings, subject_claim: str | None = None
+) -> VerifiedIdentity:
+    subject_claim = subject_claim or settings.vneid_subject_claim
     citizen_id = str(claims.get(settings.vneid_citizen_id_claim, ""))
     if not CITIZEN_ID.match(citizen_id):
         raise ClaimsIncomplete("citizen-ID claim missing or not 12 digits")
@@ -57,11 +69,14 @@ def map_identity(claims: dict[str, Any], settings: Settings) -> VerifiedIdentity
         raise ClaimsIncomplete(
             "birth-date claim missing or not in the configured format"
         ) from error
+    subject = claims.get(subject_claim)
+    if not isinstance(subject, str | int) or not str(subject):
+        raise ClaimsIncomplete("subject claim missing")
     gender = claims.get(settings.vneid_gender_claim)
     amr = claims.get("amr")
     return VerifiedIdentity(
         issuer=str(claims["iss"]),
-        subject=str(claims[settings.vneid_subject_claim]),
+        subject=str(subject),
         citizen_id=citizen_id,
         full_name=full_name.strip(),
         birth_date=birth_date,

@@ -26,6 +26,7 @@ from vssid_broker import metrics
 from vssid_broker.config import Settings, VneidClient, is_loopback_url
 from vssid_broker.errors.login import (
     CodeExchangeFailed,
+    DialectAnswerTooLarge,
     LoginRefused,
     ProviderMisconfigured,
     ProviderRefusedRequest,
@@ -129,6 +130,8 @@ class ProviderClient:
 
     # --- discovery ----------------------------------------------------------------------------
     async def metadata(self) -> ProviderMetadata:
+        if self._settings.vneid_protocol == "vneid-encrypted":
+            return configured_metadata(self._settings)
         ttl = self._settings.vneid_metadata_ttl_seconds
         if time.monotonic() - self._metadata.fetched_at < ttl:
             return self._metadata.value  # type: ignore[no-any-return]
@@ -163,6 +166,9 @@ class ProviderClient:
     # --- keys -------------------------------------------------------------------------------
     async def signing_keys(self, *, refresh_for_kid: str | None = None) -> KeySet:
         """The provider's JWKS: refetched when stale, or for an unknown `kid` (rate-floored)."""
+        if self._settings.vneid_protocol == "vneid-encrypted":
+            # The dialect signs nothing (no ID token, no logout token): no key can be trusted.
+            raise ProviderMisconfigured("the vneid-encrypted dialect publishes no signing keys")
         cached: KeySet | None = self._jwks.value
         age = time.monotonic() - self._jwks.fetched_at
         wants_refresh = (
@@ -257,6 +263,33 @@ class ProviderClient:
             raise ProviderUnavailable(f"userinfo answered HTTP {response.status_code} or non-JSON")
         return payload
 
+    async def fetch_bounded(
+        self,
+        method: str,
+        url: str,
+        endpoint: str,
+        headers: dict[str, str],
+        content: str | None = None,
+    ) -> tuple[int, bytes]:
+        """Status and body, the body read no further than `VSSID_VNEID_MAX_ANSWER_BYTES`;
+        a transport error or timeout is VNeID being unavailable."""
+        limit = self._settings.vneid_max_answer_bytes
+        body = bytearray()
+        try:
+            with metrics.timed(metrics.VNEID_REQUEST_DURATION.labels(endpoint)):
+                request = self._http.build_request(method, url, headers=headers, content=content)
+                response = await self._http.send(request, stream=True)
+                try:
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > limit:
+                            raise DialectAnswerTooLarge(f"{endpoint} answer over {limit} bytes")
+                finally:
+                    await response.aclose()
+        except httpx.HTTPError as error:
+            raise ProviderUnavailable(f"{endpoint} unreachable: {type(error).__name__}") from error
+        return response.status_code, bytes(body)
+
     async def _post_authenticated(
         self,
         url: str,
@@ -341,6 +374,18 @@ class ProviderClient:
                 raise ProviderUnavailable(f"{url} answered a body that is not a JSON object")
             return payload
         raise AssertionError("unreachable")
+
+
+def configured_metadata(settings: Settings) -> ProviderMetadata:
+    """The dialect publishes no discovery document: the endpoints are settings."""
+    document = {
+        "issuer": settings.vneid_issuer,
+        "authorization_endpoint": settings.vneid_authorization_endpoint,
+        "token_endpoint": settings.vneid_token_endpoint,
+        "userinfo_endpoint": settings.vneid_userinfo_endpoint,
+        "end_session_endpoint": settings.vneid_end_session_endpoint or None,
+    }
+    return ProviderMetadata(document)
 
 
 def discovery_url(issuer: str) -> str:

@@ -42,10 +42,9 @@ from vssid_broker.errors.login import (
     ReviewRejected,
     VssidAccountRequired,
 )
-from vssid_broker.federation import callback, transactions
+from vssid_broker.federation import transactions
 from vssid_broker.federation.callback import CallbackParams as CallbackParams  # for the routes
-from vssid_broker.federation.claims import VerifiedIdentity, map_identity
-from vssid_broker.federation.id_token import validate_id_token
+from vssid_broker.federation.claims import VerifiedIdentity
 from vssid_broker.federation.models import LoginTransaction
 from vssid_broker.linking import consent
 from vssid_broker.linking import proof as linking_proof
@@ -125,7 +124,7 @@ async def start(
         # RFC 9700 §2.1.1: PKCE with S256, always.
         "code_challenge": create_s256_code_challenge(created.code_verifier),
         "code_challenge_method": "S256",
-        **callback.level2_request(settings),
+        **ctx.profile.level2_request(),
     }
     if settings.vneid_max_age_seconds is not None:
         params["max_age"] = str(settings.vneid_max_age_seconds)
@@ -190,22 +189,14 @@ async def _finish(
                 session, state=params.state, channel=channel, now=ctx.clock()
             )
         await caller_check(txn)
-        metadata = await ctx.provider.metadata()
-        code = callback.authorization_code(params, metadata)
-        registration = ctx.settings.vneid_client_for(channel)
-        token_response = await ctx.provider.exchange_code(
-            code, txn.redirect_uri, txn.code_verifier, registration
+        # The provider profile (standard OpenID Connect or VNeID's dialect) answers with a
+        # verified identity or refuses; this story does not know which profile runs.
+        answer = await ctx.profile.verified_identity(
+            params, txn, ctx.settings.vneid_client_for(channel), ctx.clock()
         )
-        claims = await validate_id_token(
-            token_response["id_token"],
-            lambda kid: ctx.provider.signing_keys(refresh_for_kid=kid),
-            callback.expectations(ctx.settings, metadata, txn, ctx.clock(), registration.client_id),
-        )
-        if ctx.settings.vneid_fetch_userinfo:
-            claims = await callback.with_userinfo(ctx.provider, claims, token_response)
-        identity = map_identity(claims, ctx.settings)
+        identity = answer.identity
         result = await _link_and_sign_in(
-            ctx, channel, txn, identity, request_id, token_response["id_token"], client
+            ctx, channel, txn, identity, request_id, answer.id_token, client
         )
     except LoginRefused as refusal:
         duration_ms = _count_finished(channel, refusal.code, started)
@@ -237,7 +228,7 @@ async def _link_and_sign_in(
     txn: LoginTransaction,
     identity: VerifiedIdentity,
     request_id: str,
-    id_token: str,
+    id_token: str | None,
     client: ClientInfo,
 ) -> LoginSucceeded:
     now = ctx.clock()
@@ -267,7 +258,7 @@ async def _sign_in(
     identity: VerifiedIdentity,
     outcome: linking.LinkOutcome,
     request_id: str,
-    id_token: str,
+    id_token: str | None,
     client: ClientInfo,
 ) -> LoginSucceeded:
     match outcome:

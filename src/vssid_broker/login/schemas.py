@@ -35,6 +35,12 @@ class CompleteRequest(BaseModel):
     state: str = Field(min_length=1, max_length=256)
     code_verifier: str = Field(pattern=CODE_VERIFIER)
     iss: str | None = Field(default=None, max_length=500, description="RFC 9207 `iss` as received")
+    encrypt_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        description="VNeID's dialect: the RSA-wrapped AES key of an encrypted `code`, as received",
+    )
     error: str | None = Field(
         default=None,
         min_length=1,

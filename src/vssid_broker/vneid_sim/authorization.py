@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from . import dialect
 from .citizens import SCOPE_CLAIMS
 from .config import ClientRegistration
 from .faults import WRONG_ISSUER
@@ -209,4 +210,11 @@ def response_redirect(
     if faults.take("authorize_missing_iss"):
         del params["iss"]
     separator = "&" if urlsplit(redirect_uri).query else "?"
+    if dialect.speaks_dialect(state):
+        # The dialect sends no `iss`, and the code as it is: a "+" stays unescaped.
+        params.pop("iss", None)
+        code = params.pop("code", None)
+        if code is not None:
+            raw = dialect.raw_code_query(state, code)
+            return redirect_uri + separator + "&".join(filter(None, [raw, urlencode(params)]))
     return redirect_uri + separator + urlencode(params)

@@ -149,6 +149,15 @@ class SimSettings(BaseSettings):
     # How long a rotated-out key stays in the JWKS so tokens signed with it still verify.
     key_grace_seconds: int = Field(default=3600, ge=0)
 
+    protocol: Literal["openid-connect", "vneid-encrypted"] = "openid-connect"
+    """`vneid-encrypted`: speak VNeID's integration dialect (`dialect.py`): no ID token,
+    encrypted answers, the identity from userinfo."""
+    answer_cipher: Literal["aes-ecb", "aes-cbc"] = "aes-ecb"
+    encrypt_answers: bool = True
+    """Dialect: encrypt the token and userinfo answers (else send them as plain JSON)."""
+    rp_public_key_file: Path | None = None
+    """Dialect: the relying party's RSA public key (PEM) its answers are encrypted to."""
+
     end_session_methods: list[Literal["GET", "POST"]] = Field(
         default_factory=lambda: list[Literal["GET", "POST"]](["GET", "POST"])
     )
@@ -163,6 +172,14 @@ class SimSettings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
             raise ValueError("issuer must be an http(s) URL without query or fragment")
         return value
+
+    @model_validator(mode="after")
+    def _dialect_has_a_key(self) -> SimSettings:
+        key_file = self.rp_public_key_file
+        wants_key = self.protocol == "vneid-encrypted" and self.encrypt_answers
+        if wants_key and (key_file is None or not key_file.is_file()):
+            raise ValueError("the vneid-encrypted dialect needs rp_public_key_file (a PEM)")
+        return self
 
     @model_validator(mode="after")
     def _load_clients_file(self) -> SimSettings:

@@ -36,7 +36,23 @@ OTHER_FAULTS = (
     "discovery_wrong_issuer",
     "jwks_http_500",
 )
-FAULT_NAMES: tuple[str, ...] = ID_TOKEN_FAULTS + AUTHORIZE_FAULTS + TOKEN_FAULTS + OTHER_FAULTS
+DIALECT_FAULTS = (
+    "dialect_foreign_key",
+    "dialect_garbled_data",
+    "dialect_other_mode",
+    "dialect_plaintext",
+    "dialect_level_missing",
+    "dialect_level_1",
+    "dialect_plus_in_code",
+    "dialect_encrypted_code",
+    "userinfo_slow",
+)
+"""VNeID's integration dialect (`dialect.py`): a key the client does not hold, `data` that is
+not whole AES blocks, the other AES mode, a plaintext answer, `accountLevel` missing or 1, a
+"+" in the code, the code encrypted with `encrypt_key`; and userinfo answering late."""
+FAULT_NAMES: tuple[str, ...] = (
+    ID_TOKEN_FAULTS + AUTHORIZE_FAULTS + TOKEN_FAULTS + OTHER_FAULTS + DIALECT_FAULTS
+)
 
 # The value used wherever a fault puts a wrong issuer; `.invalid` can never resolve.
 WRONG_ISSUER = "https://wrong-issuer.invalid"

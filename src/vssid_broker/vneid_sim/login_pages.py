@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from . import dialect
 from .authorization import UNMET_AUTHENTICATION_REQUIREMENTS, reachable_acr, response_redirect
 from .citizens import Citizen, released_claims
 from .pages import error_page, render
@@ -229,7 +230,7 @@ async def submit_consent(state: SimState, request: Request) -> Response:
     if decision != "dong_y":
         issuer = state.settings.issuer
         return error_page(issuer, "Yêu cầu không hợp lệ", "Thiếu lựa chọn Đồng ý hoặc Huỷ.")
-    code_value = new_handle()
+    code_value = dialect.new_code(state) if dialect.speaks_dialect(state) else new_handle()
     sid = new_handle(16)
     state.sessions[sid] = VneidSession(
         login.citizen_id, state.now() + state.settings.session_ttl_seconds

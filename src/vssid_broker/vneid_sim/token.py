@@ -14,6 +14,7 @@ import secrets
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from . import dialect
 from .citizens import Citizen
 from .faults import DEFAULT_SLOW_SECONDS
 from .id_tokens import issue_id_token
@@ -142,16 +143,17 @@ def issue_tokens(
     state.clients_by_citizen.setdefault(citizen.citizen_id, set()).add(client_id)
     if code.sid in state.sessions:
         state.sessions[code.sid].client_ids.add(client_id)
-    return JSONResponse(
-        {
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "expires_in": ttl,
-            "id_token": issue_id_token(state, code, citizen),
-            "scope": code.request.scope,
-        },
-        headers=NO_STORE,
-    )
+    answer = {
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": ttl,
+        "scope": code.request.scope,
+    }
+    if dialect.speaks_dialect(state):
+        # The dialect has no ID token: the identity is read from userinfo.
+        return JSONResponse(dialect.sealed(state, answer), headers=NO_STORE)
+    answer["id_token"] = issue_id_token(state, code, citizen)
+    return JSONResponse(answer, headers=NO_STORE)
 
 
 def routes(state: SimState) -> APIRouter:

@@ -3,13 +3,16 @@ token, sent in the Authorization header or in a form body (RFC 6750 §2.1, §2.2
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from . import dialect
 from .citizens import released_claims
+from .faults import DEFAULT_SLOW_SECONDS
 from .protocol import NO_STORE, Refused, add_endpoint, simulated_server_error
 from .state import AccessToken, SimState
 
@@ -17,8 +20,16 @@ from .state import AccessToken, SimState
 async def userinfo(state: SimState, request: Request) -> JSONResponse:
     if state.faults.take("userinfo_http_500"):
         raise Refused(simulated_server_error())
+    slow = state.faults.take("userinfo_slow")
+    if slow is not None:
+        await asyncio.sleep(
+            DEFAULT_SLOW_SECONDS if slow.delay_seconds is None else slow.delay_seconds
+        )
     token_value = await presented_token(request)
     record = live_access_token(state, token_value)
+    if dialect.speaks_dialect(state):
+        claims = dialect.citizen_claims(state.citizens[record.citizen_id], state)
+        return JSONResponse(dialect.sealed(state, claims), headers=NO_STORE)
     return citizen_claims(state, record)
 
 

@@ -51,7 +51,13 @@ async def complete(
     proof = await dpop_proof_if_sent(request, ctx)
     result = await login.finish_app(
         ctx,
-        login.CallbackParams(state=body.state, code=body.code, iss=body.iss, error=body.error),
+        login.CallbackParams(
+            state=body.state,
+            code=body.code,
+            iss=body.iss,
+            error=body.error,
+            encrypt_key=body.encrypt_key,
+        ),
         code_verifier=body.code_verifier,
         request_id=request_id,
         client=login.ClientInfo(

@@ -19,6 +19,7 @@ from vssid_broker.context import BrokerContext
 from vssid_broker.errors import DomainError, NotFound, Unauthorized
 from vssid_broker.errors.login import CsrfRefused, LoginRefused
 from vssid_broker.errors.tokens import FrontChannelLogoutRejected
+from vssid_broker.federation.vneid_dialect import code_from_raw_query
 from vssid_broker.login import flow as login
 from vssid_broker.login import logout as logout_stories
 from vssid_broker.opaque_tokens import new_token
@@ -111,10 +112,16 @@ async def vneid_callback(
     iss: str | None = None,
     error: str | None = None,
 ) -> Response:
+    encrypt_key = None
+    if ctx.settings.vneid_protocol == "vneid-encrypted":
+        # VNeID's dialect sends base64 codes with "+" unescaped: read them from the raw query.
+        code, encrypt_key = code_from_raw_query(request.url.query)
     try:
         result = await login.finish_browser(
             ctx,
-            login.CallbackParams(state=state, code=code, iss=iss, error=error),
+            login.CallbackParams(
+                state=state, code=code, iss=iss, error=error, encrypt_key=encrypt_key
+            ),
             browser_binding=request.cookies.get(LOGIN_BINDING_COOKIE),
             request_id=request_id,
             client=login.ClientInfo(
