@@ -12,6 +12,7 @@ from vssid_broker.audit.models import AuditCheckpoint, AuditEvent
 from vssid_broker.db import Base
 from vssid_broker.federation.models import LoginTransaction
 from vssid_broker.linking.models import FederatedLink, LinkConsent, ReviewCase
+from vssid_broker.requests.models import AgencyRequest, AgencyRequestEvent, PhoneCode
 from vssid_broker.sessions.models import BrowserSession, RefreshToken, SigningKey, UsedJti
 
 metadata = Base.metadata
@@ -19,6 +20,8 @@ metadata = Base.metadata
 __all__ = [
     "Account",
     "AccountPassword",
+    "AgencyRequest",
+    "AgencyRequestEvent",
     "AuditCheckpoint",
     "AuditEvent",
     "BrowserSession",
@@ -28,6 +31,7 @@ __all__ = [
     "InsurancePeriod",
     "LinkConsent",
     "LoginTransaction",
+    "PhoneCode",
     "RefreshToken",
     "ReviewCase",
     "SigningKey",
