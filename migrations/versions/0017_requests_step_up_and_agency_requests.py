@@ -5,7 +5,8 @@
 - `login_transactions.max_age`, `login_transactions.prompt`: what the login asked VNeID for, so
   the callback checks `auth_time` against the same `max_age` (OIDC Core §3.1.2.1).
 - `agency_requests`, `agency_request_events`, `agency_request_phone_codes`: the requests, their
-  history, and the one-time code of a new phone number.
+  history, and the one-time code of a new phone number; `agency_request_drafts`: a browser form
+  kept server-side while the person signs in again (step-up).
 
 Revision ID: 0017
 Revises: 0013
@@ -103,8 +104,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("request_id", name=op.f("pk_agency_request_phone_codes")),
     )
 
+    op.create_table(
+        "agency_request_drafts",
+        sa.Column("draft_hash", sa.String(64), nullable=False),
+        sa.Column("account_id", BigId, nullable=False),
+        sa.Column("fields", sa.JSON(), nullable=False),
+        sa.Column("expires_at", UTCDateTime(), nullable=False),
+        _foreign_key("agency_request_drafts", "account_id", "accounts"),
+        sa.PrimaryKeyConstraint("draft_hash", name=op.f("pk_agency_request_drafts")),
+    )
+    op.create_index("ix_agency_request_drafts_expires_at", "agency_request_drafts", ["expires_at"])
+
 
 def downgrade() -> None:
+    op.drop_table("agency_request_drafts")
     op.drop_table("agency_request_phone_codes")
     op.drop_table("agency_request_events")
     op.drop_table("agency_requests")

@@ -35,6 +35,7 @@ from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
 from vssid_broker.sessions.live_cache import LiveSessionCache, LiveSessionListener
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
 from vssid_broker.web import (
+    account_requests,
     app_login,
     docs,
     me,
@@ -66,6 +67,7 @@ ROUTERS = (
     me.router,
     requests.router,
     requests.demo_router,
+    account_requests.router,
     # the staff: the admin API, then the console's pages (see `vssid_broker.web.staff`)
     sign_in.router,
     cases.router,

@@ -111,7 +111,8 @@ async def purge(session: AsyncSession, now: datetime, settings: Settings) -> Pur
         ),
         closed_requests=await agency_requests.purge_closed(
             session, before=now - timedelta(days=settings.retain_closed_requests_days)
-        ),
+        )
+        + await agency_requests.purge_expired_drafts(session, now=now),
         audit_events=await purge_audit_events(
             session, before=now - timedelta(days=settings.retain_audit_events_days), now=now
         ),

@@ -12,7 +12,12 @@ from vssid_broker.audit.models import AuditCheckpoint, AuditEvent
 from vssid_broker.db import Base
 from vssid_broker.federation.models import LoginTransaction
 from vssid_broker.linking.models import FederatedLink, LinkConsent, ReviewCase
-from vssid_broker.requests.models import AgencyRequest, AgencyRequestEvent, PhoneCode
+from vssid_broker.requests.models import (
+    AgencyRequest,
+    AgencyRequestEvent,
+    PhoneCode,
+    RequestDraft,
+)
 from vssid_broker.sessions.models import BrowserSession, RefreshToken, SigningKey, UsedJti
 
 metadata = Base.metadata
@@ -33,6 +38,7 @@ __all__ = [
     "LoginTransaction",
     "PhoneCode",
     "RefreshToken",
+    "RequestDraft",
     "ReviewCase",
     "SigningKey",
     "StaffConsoleSession",

@@ -306,10 +306,7 @@ async def test_a_phone_change_is_confirmed_by_the_code_sent_and_refused_by_staff
         assert submitted.status_code == 201, submitted.text
         assert submitted.json()["status"] == "awaiting_code"
         reference = submitted.json()["reference"]
-        outbox = await client.get(f"{stack.broker}/demo/sms")
-        found = re.search(r"Đến 0987000111.*?la (\d{6})", outbox.text, re.S)
-        assert found, outbox.text
-        code = found.group(1)
+        code = await sent_code(client, stack, "0987000111")
 
         wrong = await app.post(
             f"/{reference}/confirm-phone-code", {"code": "000000" if code != "000000" else "1" * 6}
@@ -331,6 +328,13 @@ async def test_a_phone_change_is_confirmed_by_the_code_sent_and_refused_by_staff
     assert phone == "0912345678"  # refused: the record is unchanged
 
 
+async def sent_code(client: httpx.AsyncClient, stack: Stack, phone: str) -> str:
+    outbox = await client.get(f"{stack.broker}/demo/sms")
+    found = re.search(rf"Đến {phone}.*?la (\d{{6}})", outbox.text, re.S)
+    assert found, outbox.text
+    return found.group(1)
+
+
 async def test_a_phone_change_done_changes_the_number_and_an_expired_code_is_refused(
     stack: Stack,
 ) -> None:
@@ -338,24 +342,27 @@ async def test_a_phone_change_done_changes_the_number_and_an_expired_code_is_ref
     async with httpx.AsyncClient() as client:
         app = App(client, stack.broker)
         await app.sign_in()
-        reference = (await app.submit(kind="phone_change", new_phone="0987000222")).json()[
-            "reference"
-        ]
-        outbox = await client.get(f"{stack.broker}/demo/sms")
-        code = re.search(r"Đến 0987000222.*?la (\d{6})", outbox.text, re.S)
-        assert code
-        stack.clock.advance(301)
-        expired = await app.post(f"/{reference}/confirm-phone-code", {"code": code.group(1)})
-        assert expired.status_code == 422
-        assert expired.json()["code"] == "phone_code_expired"
-        stack.clock.reset()
-        await app.refresh()
-        confirmed = await app.post(f"/{reference}/confirm-phone-code", {"code": code.group(1)})
+        submitted = await app.submit(kind="phone_change", new_phone="0987000222")
+        reference = submitted.json()["reference"]
+        code = await sent_code(client, stack, "0987000222")
+        confirmed = await app.post(f"/{reference}/confirm-phone-code", {"code": code})
         assert confirmed.status_code == 200, confirmed.text
-    await decide(stack, staff, reference, "done")
-    async with stack.db() as session:
-        phone = await session.scalar(select(Account.phone).where(Account.bhxh_code == "0112345678"))
-    assert phone == "0987000222"
+        await decide(stack, staff, reference, "done")
+        async with stack.db() as session:
+            phone = await session.scalar(
+                select(Account.phone).where(Account.bhxh_code == "0112345678")
+            )
+        assert phone == "0987000222"
+
+        later = await app.submit(kind="phone_change", new_phone="0987000333")
+        assert later.status_code == 201, later.text
+        code = await sent_code(client, stack, "0987000333")
+        stack.clock.advance(301)
+        await app.refresh()  # the access token lives 300 s too
+        expired = await app.post(f"/{later.json()['reference']}/confirm-phone-code", {"code": code})
+    assert expired.status_code == 422
+    assert expired.json()["code"] == "phone_code_expired"
+    assert not expired.json()["title"].isascii()
 
 
 # --- bad input, cancellation, staff races -------------------------------------------------------

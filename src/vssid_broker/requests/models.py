@@ -105,3 +105,17 @@ class PhoneCode(Base):
     code_hash: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     failed_attempts: Mapped[int] = mapped_column(default=0)
+
+
+class RequestDraft(Base):
+    """A browser form kept while the person signs in again at VNeID (step-up): the typed
+    fields live here, not in a URL; the browser holds only a random key to it (a cookie), and
+    only the same account reads it back, once."""
+
+    __tablename__ = "agency_request_drafts"
+    __table_args__ = (Index("ix_agency_request_drafts_expires_at", "expires_at"),)
+
+    draft_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

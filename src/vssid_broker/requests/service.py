@@ -49,6 +49,7 @@ from vssid_broker.errors.requests import (
     RequestNotFound,
     RequestVersionConflict,
 )
+from vssid_broker.opaque_tokens import hash_token, new_token
 from vssid_broker.requests.facilities import (
     change_window,
     facilities_of,
@@ -59,6 +60,7 @@ from vssid_broker.requests.models import (
     AgencyRequest,
     AgencyRequestEvent,
     PhoneCode,
+    RequestDraft,
     RequestKind,
     RequestStatus,
 )
@@ -549,6 +551,45 @@ def _audit(
     )
 
 
+# --- drafts (browser, step-up) ------------------------------------------------------------------
+DRAFT_TTL_SECONDS = 900
+"""Long enough to sign in again at VNeID; a draft nobody came back for is purged."""
+
+
+def keep_draft(
+    session: AsyncSession, account_id: int, fields: dict[str, str], *, now: datetime
+) -> str:
+    """Keep a form's fields for the account; the returned key goes into a cookie."""
+    key = new_token()
+    session.add(
+        RequestDraft(
+            draft_hash=hash_token(key),
+            account_id=account_id,
+            fields=fields,
+            expires_at=now + timedelta(seconds=DRAFT_TTL_SECONDS),
+        )
+    )
+    return key
+
+
+async def take_draft(
+    session: AsyncSession, account_id: int, key: str | None, *, now: datetime
+) -> dict[str, str] | None:
+    """The kept fields, once, for the same account only; None when gone or someone else's."""
+    if not key:
+        return None
+    taken = await session.scalar(
+        delete(RequestDraft)
+        .where(
+            RequestDraft.draft_hash == hash_token(key),
+            RequestDraft.account_id == account_id,
+            RequestDraft.expires_at > now,
+        )
+        .returning(RequestDraft.fields)
+    )
+    return {str(k): str(v) for k, v in taken.items()} if isinstance(taken, dict) else None
+
+
 # --- retention ----------------------------------------------------------------------------------
 async def purge_closed(session: AsyncSession, *, before: datetime) -> int:
     """Requests closed before `before`, with their history (cascade); see docs/privacy.md."""
@@ -557,6 +598,11 @@ async def purge_closed(session: AsyncSession, *, before: datetime) -> int:
             AgencyRequest.closed_at.is_not(None), AgencyRequest.closed_at < before
         )
     )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def purge_expired_drafts(session: AsyncSession, *, now: datetime) -> int:
+    result = await session.execute(delete(RequestDraft).where(RequestDraft.expires_at < now))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
