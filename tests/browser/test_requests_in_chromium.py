@@ -1,0 +1,60 @@
+"""A request in Chromium: the stale session is sent through VNeID again and comes back to the
+form it left, with what was typed kept; then the code, the staff's decision, the history."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.browser.checks import page_problems, sign_in_at_vneid
+from tests.conftest import Stack
+from tests.e2e.test_requests import decide, staff_token
+
+pytestmark = pytest.mark.browser
+
+
+async def test_a_phone_change_after_a_step_up_keeps_what_was_typed(
+    page: Page, stack: Stack
+) -> None:
+    await page.goto(f"{stack.broker}/account/requests")
+    await sign_in_at_vneid(page, "Nguyễn Văn An")
+    await expect(page).to_have_url(f"{stack.broker}/account/requests")
+    assert await page_problems(page) == []
+    await page.get_by_role("link", name="Đổi số điện thoại").click()
+    await page.get_by_label("Số điện thoại mới").fill("0987000444")
+    assert await page_problems(page) == []
+
+    stack.clock.advance(400)  # the sign-in at VNeID is now older than the 300 s allowed
+    await page.get_by_role("button", name="Gửi yêu cầu").click()
+    # At VNeID again, with max_age: its own sign-in is recent enough, so it only asks consent.
+    await expect(page.get_by_role("button", name="Đồng ý")).to_be_visible()
+    assert "max_age=300" in page.url
+    stack.clock.reset()  # the simulated VNeID keeps real time
+    await page.get_by_role("button", name="Đồng ý").click()
+
+    await expect(page.locator("#draft-resumed")).to_be_visible()
+    await expect(page.get_by_label("Số điện thoại mới")).to_have_value("0987000444")
+    assert "0987000444" not in page.url  # the draft travelled server-side, not in the URL
+    await page.get_by_role("button", name="Gửi yêu cầu").click()
+    await expect(page.locator("#status")).to_have_text("Chờ xác nhận mã")
+    reference = (await page.locator("#reference").inner_text()).strip()
+
+    async with httpx.AsyncClient() as client:
+        outbox = await client.get(f"{stack.broker}/demo/sms")
+    found = re.search(r"Đến 0987000444.*?la (\d{6})", outbox.text, re.S)
+    assert found
+    await page.get_by_label("Mã xác nhận (6 chữ số) gửi đến số mới").fill("000001")
+    await page.get_by_role("button", name="Xác nhận").click()
+    await expect(page.locator("#error")).to_contain_text("Mã xác nhận không đúng")
+    await page.get_by_label("Mã xác nhận (6 chữ số) gửi đến số mới").fill(found.group(1))
+    await page.get_by_role("button", name="Xác nhận").click()
+    await expect(page.locator("#status")).to_have_text("Đã gửi")
+    assert await page_problems(page) == []
+
+    await decide(stack, await staff_token(stack), reference, "done")
+    await page.reload()
+    await expect(page.locator("#status")).to_have_text("Đã hoàn thành")
+    await expect(page.locator("ol.history li")).to_have_count(4)  # code, sent, claimed, done
