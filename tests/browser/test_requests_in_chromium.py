@@ -58,3 +58,29 @@ async def test_a_phone_change_after_a_step_up_keeps_what_was_typed(
     await page.reload()
     await expect(page.locator("#status")).to_have_text("Đã hoàn thành")
     await expect(page.locator("ol.history li")).to_have_count(4)  # code, sent, claimed, done
+
+
+async def test_the_app_demo_meets_the_step_up_and_sends_the_request(
+    page: Page, stack: Stack
+) -> None:
+    # A broker allowing 5 s: the demo's first sign-in goes stale without moving any clock.
+    with stack.broker_with(step_up_max_age_seconds=5) as broker:
+        await page.goto(f"{broker}/demo/app")
+        await page.get_by_role("button", name="Đăng nhập bằng tài khoản định danh điện tử").click()
+        await sign_in_at_vneid(page, "Nguyễn Văn An")
+        await expect(page.locator("#app-name")).to_have_text("Nguyễn Văn An")
+        await page.get_by_role("button", name="Yêu cầu").click()
+        await page.get_by_label("Loại yêu cầu").select_option("health_card_reissue")
+        await page.wait_for_timeout(6000)  # the sign-in at VNeID is now older than 5 s
+        await page.get_by_role("button", name="Gửi yêu cầu").click()
+
+        # The challenge sends the app to VNeID with max_age=5: the passcode is asked again.
+        await expect(
+            page.get_by_role("button", name="Đồng ý").or_(
+                page.get_by_role("button", name="Chọn: đăng nhập với Nguyễn Văn An")
+            )
+        ).to_be_visible()
+        assert "max_age=5" in page.url
+        await sign_in_at_vneid(page, "Nguyễn Văn An")
+        await expect(page.locator("#app-status")).to_contain_text("Đã gửi yêu cầu YC-")
+        await expect(page.locator("#app-requests")).to_contain_text("Cấp lại thẻ BHYT · đã gửi")
