@@ -56,6 +56,7 @@ from vssid_broker.web.staff.console import audit as console_audit
 from vssid_broker.web.staff.console import base as console_base
 from vssid_broker.web.staff.console import cases as console_cases
 from vssid_broker.web.staff.console import people as console_people
+from vssid_broker.web.staff.console import requests as console_requests
 from vssid_broker.web.staff.console import sign_in as console_sign_in
 from vssid_broker.web.staff.console import staff as console_staff
 
@@ -79,6 +80,7 @@ ROUTERS = (
     console_sign_in.router,
     console_cases.router,
     console_people.router,
+    console_requests.router,
     console_audit.router,
     console_staff.router,
     docs.router,

@@ -10,8 +10,11 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.checks import page_problems, sign_in_at_vneid
+from tests.browser.test_console_in_chromium import console_sign_in
 from tests.conftest import Stack
-from tests.e2e.test_requests import decide, staff_token
+from tests.e2e.test_requests import App, decide, staff_token
+from tests.support.staff import add_staff
+from vssid_broker.admin.models import StaffRole
 
 pytestmark = pytest.mark.browser
 
@@ -82,3 +85,32 @@ async def test_the_app_demo_meets_the_step_up_and_sends_the_request(
         await sign_in_at_vneid(page, "Nguyễn Văn An")
         await expect(page.locator("#app-status")).to_contain_text("Đã gửi yêu cầu YC-")
         await expect(page.locator("#app-requests")).to_contain_text("Cấp lại thẻ BHYT · đã gửi")
+
+
+async def test_staff_process_a_request_in_the_console(page: Page, stack: Stack) -> None:
+    await add_staff(stack, "thu", StaffRole.REVIEWER)
+    async with httpx.AsyncClient() as client:
+        app = App(client, stack.broker)
+        await app.sign_in()
+        submitted = await app.submit(kind="health_card_reissue", reason="damaged")
+        reference = submitted.json()["reference"]
+
+        await console_sign_in(page, stack, "thu")
+        await page.get_by_role("link", name="Yêu cầu", exact=True).click()
+        await page.get_by_role("link", name=re.compile("Cấp lại thẻ BHYT")).click()
+        await expect(page.locator("#request-queue")).to_contain_text(reference)
+        assert await page_problems(page) == []
+        await page.get_by_role("link", name=reference).click()
+        await page.get_by_role("button", name="Nhận xử lý").click()
+        await expect(page.locator("#request-status")).to_have_text("Đang xử lý")
+        await page.get_by_label("Từ chối").check()
+        await page.get_by_label("Lý do (bắt buộc khi từ chối; người dân sẽ đọc)").fill(
+            "Thẻ còn sử dụng được, đề nghị giữ thẻ hiện tại."
+        )
+        await page.get_by_role("button", name="Ghi kết quả").click()
+        await expect(page.locator("#request-status")).to_have_text("Bị từ chối")
+        assert await page_problems(page) == []
+
+        mine = await app.get(f"/{reference}")
+    assert mine.json()["status"] == "refused"
+    assert mine.json()["refusal_reason"] == "Thẻ còn sử dụng được, đề nghị giữ thẻ hiện tại."

@@ -20,6 +20,7 @@ from vssid_broker.errors.requests import RequestInvalid, StepUpRequired
 from vssid_broker.login.step_up import require_recent_vneid_sign_in
 from vssid_broker.requests import service
 from vssid_broker.requests.facilities import facilities_of, province_of_card
+from vssid_broker.requests.labels import KIND_LABELS, LABELS
 from vssid_broker.requests.models import RequestKind
 from vssid_broker.requests.schemas import RequestIn
 from vssid_broker.sessions import browser as browser_sessions
@@ -32,21 +33,6 @@ router = APIRouter(include_in_schema=False)
 BASE = "/account/requests"
 DRAFT_COOKIE = "vssid_request_draft"
 FORM_FIELDS = ("kind", "reason", "delivery_address", "facility_code", "new_phone")
-KIND_LABELS = {
-    RequestKind.HEALTH_CARD_REISSUE: "Cấp lại thẻ BHYT",
-    RequestKind.PRIMARY_CARE_CHANGE: "Đổi nơi đăng ký khám chữa bệnh ban đầu",
-    RequestKind.PHONE_CHANGE: "Đổi số điện thoại",
-}
-STATUS_LABELS = {
-    "awaiting_code": "Chờ xác nhận mã",
-    "submitted": "Đã gửi",
-    "in_progress": "Đang xử lý",
-    "done": "Đã hoàn thành",
-    "refused": "Bị từ chối",
-    "cancelled": "Đã huỷ",
-}
-REASON_LABELS = {"lost": "Mất thẻ", "damaged": "Thẻ bị hỏng", "details_wrong": "Sai thông tin"}
-LABELS = {"kinds": KIND_LABELS, "statuses": STATUS_LABELS, "reasons": REASON_LABELS}
 
 
 def _sign_in(return_to: str, max_age: int | None = None) -> RedirectResponse:
