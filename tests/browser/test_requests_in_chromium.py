@@ -103,7 +103,7 @@ async def test_staff_process_a_request_in_the_console(page: Page, stack: Stack) 
         await page.get_by_role("link", name=reference).click()
         await page.get_by_role("button", name="Nhận xử lý").click()
         await expect(page.locator("#request-status")).to_have_text("Đang xử lý")
-        await page.get_by_label("Từ chối").check()
+        await page.get_by_role("radio", name="Từ chối").check()
         await page.get_by_label("Lý do (bắt buộc khi từ chối; người dân sẽ đọc)").fill(
             "Thẻ còn sử dụng được, đề nghị giữ thẻ hiện tại."
         )
