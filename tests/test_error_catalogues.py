@@ -14,6 +14,7 @@ CATALOGUES = (
     "vssid_broker.errors.login",
     "vssid_broker.errors.tokens",
     "vssid_broker.errors.staff",
+    "vssid_broker.errors.requests",
 )
 
 

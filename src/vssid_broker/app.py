@@ -30,11 +30,13 @@ from vssid_broker.db import (
 from vssid_broker.federation.profiles import profile_for
 from vssid_broker.federation.provider import ProviderClient
 from vssid_broker.rate_limits import RateLimits
+from vssid_broker.requests.sms import DemoSmsSender
 from vssid_broker.sessions.access_tokens import AccessTokens
 from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
 from vssid_broker.sessions.live_cache import LiveSessionCache, LiveSessionListener
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
 from vssid_broker.web import (
+    account_requests,
     app_login,
     docs,
     me,
@@ -43,16 +45,19 @@ from vssid_broker.web import (
     pages,
     privacy_pages,
     problems,
+    requests,
     tokens,
 )
 from vssid_broker.web.middleware import RequestIdMiddleware
 from vssid_broker.web.request_limits import RequestLimitsMiddleware
 from vssid_broker.web.revocations import AnswerAfterEveryoneForgot
 from vssid_broker.web.staff import audit, cases, people, sign_in, staff_users, unlinking
+from vssid_broker.web.staff import requests as staff_requests
 from vssid_broker.web.staff.console import audit as console_audit
 from vssid_broker.web.staff.console import base as console_base
 from vssid_broker.web.staff.console import cases as console_cases
 from vssid_broker.web.staff.console import people as console_people
+from vssid_broker.web.staff.console import requests as console_requests
 from vssid_broker.web.staff.console import sign_in as console_sign_in
 from vssid_broker.web.staff.console import staff as console_staff
 
@@ -62,6 +67,9 @@ ROUTERS = (
     app_login.router,
     tokens.router,
     me.router,
+    requests.router,
+    requests.demo_router,
+    account_requests.router,
     # the staff: the admin API, then the console's pages (see `vssid_broker.web.staff`)
     sign_in.router,
     cases.router,
@@ -69,9 +77,11 @@ ROUTERS = (
     audit.router,
     unlinking.router,
     staff_users.router,
+    staff_requests.router,
     console_sign_in.router,
     console_cases.router,
     console_people.router,
+    console_requests.router,
     console_audit.router,
     console_staff.router,
     docs.router,
@@ -134,6 +144,8 @@ def build_context(
         rate_limits=RateLimits(settings, derive_key(key_encryption_key.raw_value, "rate limits")),
         live_sessions=live_sessions,
         clock=clock,
+        sms=DemoSmsSender(),  # the only sender so far: VSSID_SMS_SENDER=demo
+        phone_code_key=derive_key(key_encryption_key.raw_value, "phone codes"),
     )
 
 

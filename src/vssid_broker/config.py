@@ -180,6 +180,9 @@ class Settings(BaseSettings):
     """Also read claims from userinfo (its `sub` must equal the ID token's)."""
     vneid_max_age_seconds: int | None = None
     """If set, ask for a sign-in no older than this and check `auth_time`."""
+    step_up_max_age_seconds: int = Field(default=300, ge=0, le=3600)
+    """A request to the agency needs a level-2 VNeID sign-in at most this old (RFC 9470);
+    older, the app gets `insufficient_user_authentication` and the browser is sent to VNeID."""
     vneid_scope: str = "openid profile citizen_id"
     vneid_signing_algs: StrList = Field(default_factory=lambda: ["RS256", "PS256", "ES256"])
     vneid_level2_acr_values: StrList = Field(default_factory=lambda: ["LoA2"])
@@ -267,6 +270,13 @@ class Settings(BaseSettings):
     """Linking rule 3: link at once when the person proves a candidate account by its
     password; off, the proof is filed on the review case for staff to confirm."""
     link_proof_ttl_seconds: int = 600
+    primary_care_change_window_days: int = Field(default=15, ge=1, le=92)
+    """The primary-care facility may be changed in the first this many days of each quarter
+    (Health Insurance Law as amended, in force 1 July 2025; 10 under the earlier rule)."""
+    phone_code_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    """How long the one-time code sent to a new phone number may be used."""
+    phone_code_max_attempts: int = Field(default=5, ge=1, le=10)
+    """Wrong codes before a phone change's code is spent (the request must be made again)."""
     password_max_failures: int = 5
     """Consecutive wrong passwords before an account's password sign-in locks."""
     password_lockout_seconds: int = 900
@@ -288,6 +298,8 @@ class Settings(BaseSettings):
     """The version of the privacy notice (`/privacy`) a consent to link is recorded under."""
     retain_decided_review_cases_days: int = Field(default=365, ge=1)
     """Review cases are kept this long after staff decided them (evidence for complaints)."""
+    retain_closed_requests_days: int = Field(default=5 * 365, ge=30)
+    """A request to the agency is kept this long after it was done, refused or cancelled."""
     retain_audit_events_days: int = Field(default=5 * 365, ge=30)
     """Audit events are kept this long (breach records: at least five years)."""
     audit_anchor_key_file: Path | None = None

@@ -15,6 +15,7 @@ from vssid_broker.db import utcnow
 from vssid_broker.federation.profiles import IdentityProfile
 from vssid_broker.federation.provider import ProviderClient
 from vssid_broker.rate_limits import RateLimits
+from vssid_broker.requests.sms import DemoSmsSender, SmsSender
 from vssid_broker.sessions.access_tokens import AccessTokens
 from vssid_broker.sessions.keys import SigningKeys
 from vssid_broker.sessions.live_cache import LiveSessionCache
@@ -42,4 +43,8 @@ class BrokerContext:
     live_sessions: LiveSessionCache | None = None
     """Live access-token sessions remembered by this process (PostgreSQL, cache size > 0)."""
     clock: Callable[[], datetime] = field(default=utcnow)
+    sms: SmsSender = field(default_factory=DemoSmsSender)
+    """Sends the one-time code of a new phone number (`requests/sms.py`)."""
+    phone_code_key: bytes = b""
+    """Keys the stored hashes of those codes (derived from the key-encryption key)."""
     """Injected so tests can move time instead of sleeping."""

@@ -22,6 +22,7 @@ from vssid_broker.audit.models import AuditCheckpoint, AuditEvent
 from vssid_broker.config import Settings
 from vssid_broker.federation import transactions
 from vssid_broker.linking.models import OPEN_STATUSES, LinkConsent, ReviewCase
+from vssid_broker.requests import service as agency_requests
 from vssid_broker.sealing import CitizenIdKeys
 from vssid_broker.sessions import service as sessions
 from vssid_broker.sessions.keys import KeyEncryptionKeys
@@ -66,6 +67,11 @@ def retention_table(settings: Settings) -> list[Retention]:
             "VSSID_RETAIN_WITHDRAWN_CONSENTS_DAYS",
         ),
         Retention(
+            "requests to the agency, once done, refused or cancelled (with their history)",
+            days(settings.retain_closed_requests_days),
+            "VSSID_RETAIN_CLOSED_REQUESTS_DAYS",
+        ),
+        Retention(
             "audit events",
             days(settings.retain_audit_events_days),
             "VSSID_RETAIN_AUDIT_EVENTS_DAYS",
@@ -79,6 +85,7 @@ class Purged:
     sessions: sessions.Purged
     decided_review_cases: int
     withdrawn_consents: int
+    closed_requests: int
     audit_events: int
     staff_console_sessions: int
 
@@ -103,6 +110,10 @@ async def purge(session: AsyncSession, now: datetime, settings: Settings) -> Pur
                 < now - timedelta(days=settings.retain_withdrawn_consents_days)
             ),
         ),
+        closed_requests=await agency_requests.purge_closed(
+            session, before=now - timedelta(days=settings.retain_closed_requests_days)
+        )
+        + await agency_requests.purge_expired_drafts(session, now=now),
         audit_events=await purge_audit_events(
             session, before=now - timedelta(days=settings.retain_audit_events_days), now=now
         ),

@@ -12,6 +12,12 @@ from vssid_broker.audit.models import AuditCheckpoint, AuditEvent
 from vssid_broker.db import Base
 from vssid_broker.federation.models import LoginTransaction
 from vssid_broker.linking.models import FederatedLink, LinkConsent, ReviewCase
+from vssid_broker.requests.models import (
+    AgencyRequest,
+    AgencyRequestEvent,
+    PhoneCode,
+    RequestDraft,
+)
 from vssid_broker.sessions.models import BrowserSession, RefreshToken, SigningKey, UsedJti
 
 metadata = Base.metadata
@@ -19,6 +25,8 @@ metadata = Base.metadata
 __all__ = [
     "Account",
     "AccountPassword",
+    "AgencyRequest",
+    "AgencyRequestEvent",
     "AuditCheckpoint",
     "AuditEvent",
     "BrowserSession",
@@ -28,7 +36,9 @@ __all__ = [
     "InsurancePeriod",
     "LinkConsent",
     "LoginTransaction",
+    "PhoneCode",
     "RefreshToken",
+    "RequestDraft",
     "ReviewCase",
     "SigningKey",
     "StaffConsoleSession",

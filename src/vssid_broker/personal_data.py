@@ -23,6 +23,8 @@ from vssid_broker.audit import service as audit
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.linking import consent
 from vssid_broker.linking.models import FederatedLink, LinkConsent
+from vssid_broker.requests import service as agency_requests
+from vssid_broker.requests.schemas import RequestOut
 from vssid_broker.sessions import service as sessions
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
 
@@ -107,6 +109,8 @@ class PersonalDataExport(BaseModel):
     links: list[LinkHeld]
     consents: list[ConsentHeld]
     sessions: list[SessionHeld]
+    requests: list[RequestOut]
+    """The person's requests to the agency, each with its history."""
     audit_events: list[AuditEventHeld]
 
 
@@ -152,6 +156,10 @@ async def export(
             .order_by(AuditEvent.occurred_at, AuditEvent.id)
         )
     )
+    requests = [
+        RequestOut.of(row, await agency_requests.history(session, row.id))
+        for row in await agency_requests.list_own(session, account_id)
+    ]
     audit.record(
         session,
         event_type="personal_data.exported",
@@ -181,5 +189,6 @@ async def export(
             )
             for view in live
         ],
+        requests=requests,
         audit_events=[AuditEventHeld.of(event) for event in events],
     )

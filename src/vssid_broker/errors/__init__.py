@@ -7,7 +7,9 @@ Each audience has one catalogue, and each code is defined once in it, with its s
 Vietnamese message and the audit event it is recorded under:
 - `errors.login`: what a person is told (app or browser) when a sign-in cannot go on;
 - `errors.tokens`: what the app, other services and VNeID are told at the token endpoints;
-- `errors.staff`: what staff are told by the admin API.
+- `errors.staff`: what staff are told by the admin API;
+- `errors.requests`: what a person is told about their requests to the agency (and staff
+  processing them), including the step-up challenge (RFC 9470).
 The catalogues sit below every domain because refusals are raised at several layers (the ID
 token check, the linking rules, the web face) and must still be one definition each.
 """

@@ -84,7 +84,8 @@ def expectations(
         level2_acr_values=settings.vneid_level2_acr_values,
         now=int(now.timestamp()),
         skew_seconds=settings.id_token_clock_skew_seconds,
-        max_age_seconds=settings.vneid_max_age_seconds,
+        # The login's own max_age (a step-up) or, failing that, the configured one.
+        max_age_seconds=txn.max_age if txn.max_age is not None else settings.vneid_max_age_seconds,
     )
 
 

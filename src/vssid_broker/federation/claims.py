@@ -33,6 +33,9 @@ class VerifiedIdentity:
     gender: str | None
     acr: str
     amr: tuple[str, ...]
+    auth_time: int | None = None
+    """When the person authenticated at VNeID (the ID token's `auth_time`, OIDC Core §2); None
+    when the provider did not say: the sign-in then never counts as fresh for step-up."""
     sid: str | None = None
     """VNeID's session the sign-in belongs to (the ID token's `sid`, Front-Channel Logout §3)."""
     shared_claims: tuple[str, ...] = ()
@@ -83,6 +86,7 @@ def map_identity(
         gender=gender if gender in ("male", "female") else None,
         acr=str(claims["acr"]),
         amr=tuple(str(item) for item in amr) if isinstance(amr, list) else (),
+        auth_time=int(at) if isinstance(at := claims.get("auth_time"), int | float) else None,
         sid=sid if isinstance(sid := claims.get("sid"), str) and 0 < len(sid) <= 255 else None,
         shared_claims=tuple(sorted(set(claims) - PROTOCOL_CLAIMS)),
     )

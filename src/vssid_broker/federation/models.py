@@ -33,6 +33,10 @@ class LoginTransaction(Base):
     browser_binding_hash: Mapped[str | None] = mapped_column(String(64))
     """Browser channel: hash of a cookie set at start; the callback must come from that browser."""
     app_code_challenge: Mapped[str | None] = mapped_column(String(128))
+    max_age: Mapped[int | None] = mapped_column()
+    """The `max_age` sent to VNeID: the ID token's `auth_time` is checked against it."""
+    prompt: Mapped[str | None] = mapped_column(String(20))
+    """The `prompt` sent to VNeID (`login`: sign in again whatever session VNeID holds)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -35,6 +35,8 @@ async def create(
     return_to: str | None = None,
     browser_binding: str | None = None,
     app_code_challenge: str | None = None,
+    max_age: int | None = None,
+    prompt: str | None = None,
 ) -> NewTransaction:
     state, nonce, verifier = new_token(), new_token(), new_token(48)
     expires_at = now + timedelta(seconds=ttl_seconds)
@@ -48,6 +50,8 @@ async def create(
             return_to=return_to,
             browser_binding_hash=hash_token(browser_binding) if browser_binding else None,
             app_code_challenge=app_code_challenge,
+            max_age=max_age,
+            prompt=prompt,
             created_at=now,
             expires_at=expires_at,
         )

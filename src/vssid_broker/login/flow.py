@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from authlib.common.urls import add_params_to_uri
@@ -98,8 +99,14 @@ async def start(
     return_to: str | None = None,
     browser_binding: str | None = None,
     app_code_challenge: str | None = None,
+    max_age: int | None = None,
+    prompt: str | None = None,
 ) -> StartedLogin:
+    """`max_age` and `prompt` ask VNeID for a fresh sign-in (a step-up, RFC 9470 §4); the
+    callback then checks the ID token's `auth_time` against the `max_age` sent."""
     settings, now = ctx.settings, ctx.clock()
+    if max_age is None:
+        max_age = settings.vneid_max_age_seconds
     metadata = await ctx.provider.metadata()
     metrics.LOGINS_STARTED.labels(channel).inc()
     async with ctx.autocommit.begin() as session:  # one INSERT
@@ -112,6 +119,8 @@ async def start(
             return_to=return_to,
             browser_binding=browser_binding,
             app_code_challenge=app_code_challenge,
+            max_age=max_age,
+            prompt=prompt,
         )
     client = settings.vneid_client_for(channel)
     params = {
@@ -126,8 +135,10 @@ async def start(
         "code_challenge_method": "S256",
         **ctx.profile.level2_request(),
     }
-    if settings.vneid_max_age_seconds is not None:
-        params["max_age"] = str(settings.vneid_max_age_seconds)
+    if max_age is not None:
+        params["max_age"] = str(max_age)
+    if prompt is not None:
+        params["prompt"] = prompt
     if settings.vneid_use_par:
         # RFC 9126 §4: only client_id and request_uri travel through the browser.
         request_uri = await ctx.provider.push_authorization_request(params, client)
@@ -290,6 +301,7 @@ async def _sign_in(
         channel,
         account,
         acr=identity.acr,
+        auth_time=_auth_time(identity),
         request_id=request_id,
         client=client,
         # Kept sealed for RP-initiated logout's id_token_hint (OIDC RP-Initiated Logout §2).
@@ -306,6 +318,14 @@ async def _sign_in(
         issued.tokens,
         confirmed_by_staff=isinstance(outcome, linking.Linked) and outcome.confirmed_by_staff,
     )
+
+
+def _auth_time(identity: VerifiedIdentity) -> datetime | None:
+    """When the person signed in at VNeID, as the ID token says; a provider that does not say
+    gives a sign-in that step-up never counts as fresh (docs/api.md, "Step-up")."""
+    if identity.auth_time is None:
+        return None
+    return datetime.fromtimestamp(identity.auth_time, UTC)
 
 
 # --- after any sign-in method -------------------------------------------------------------------
@@ -326,6 +346,7 @@ async def issue_session(
     acr: str,
     request_id: str,
     client: ClientInfo,
+    auth_time: datetime | None = None,
     vneid_id_token: str | None = None,
     vneid_sid: str | None = None,
     audit_event: str = "login",
@@ -343,6 +364,7 @@ async def issue_session(
                 session,
                 account_id=account.id,
                 acr=acr,
+                auth_time=auth_time,
                 now=now,
                 ttl_seconds=ctx.settings.browser_session_ttl_seconds,
                 user_agent=client.user_agent,
@@ -358,6 +380,7 @@ async def issue_session(
                 ctx.refresh_tokens,
                 account_id=account.id,
                 acr=acr,
+                auth_time=auth_time,
                 now=now,
                 user_agent=client.user_agent,
                 dpop_jkt=client.dpop_jkt,

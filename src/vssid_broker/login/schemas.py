@@ -22,6 +22,16 @@ class StartRequest(BaseModel):
         pattern=r"^[A-Za-z0-9_\-]{43}$", description="BASE64URL(SHA256(verifier))"
     )
     code_challenge_method: Literal["S256"]
+    max_age: int | None = Field(
+        default=None,
+        ge=0,
+        le=86400,
+        description="Step-up (RFC 9470): ask VNeID for a sign-in at most this many seconds old; "
+        "the ID token's auth_time is checked against it",
+    )
+    prompt: Literal["login"] | None = Field(
+        default=None, description="`login`: VNeID asks for the passcode again (OIDC Core §3.1.2.1)"
+    )
 
 
 class StartResponse(BaseModel):

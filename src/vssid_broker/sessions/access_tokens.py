@@ -34,6 +34,12 @@ class AccessTokenClaims:
     """The account's row, read by the same query that found the session live."""
 
     @property
+    def auth_time(self) -> int | None:
+        """When the person last authenticated at VNeID (RFC 9470); None: a password sign-in."""
+        value = self.raw.get("auth_time")
+        return int(value) if isinstance(value, int | float) else None
+
+    @property
     def dpop_jkt(self) -> str | None:
         """RFC 9449 §6.1: the thumbprint of the key the token is bound to, if any."""
         cnf = self.raw.get("cnf")
@@ -95,6 +101,7 @@ class AccessTokens:
         channel: str,
         now: datetime,
         family_id: str,
+        auth_time: datetime | None = None,
         dpop_jkt: str | None = None,
     ) -> str:
         claims: dict[str, Any] = {
@@ -104,6 +111,9 @@ class AccessTokens:
             "channel": channel,
             "sid": family_id,
         }
+        if auth_time is not None:
+            # RFC 9068 §2.2.1 / RFC 9470 §6.1: when the person last authenticated at VNeID.
+            claims["auth_time"] = int(auth_time.timestamp())
         if dpop_jkt is not None:
             claims["cnf"] = {"jkt": dpop_jkt}
         return await broker_jwt.sign(

@@ -58,6 +58,9 @@ class RefreshToken(Base):
         ForeignKey("accounts.id", ondelete="CASCADE"), index=True
     )
     acr: Mapped[str] = mapped_column(String(100))
+    auth_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When the person last authenticated at VNeID for this family (RFC 9470): copied to every
+    successor, so a refresh never makes a sign-in fresh. None for a password sign-in."""
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -82,6 +85,9 @@ class BrowserSession(Base):
         ForeignKey("accounts.id", ondelete="CASCADE"), index=True
     )
     acr: Mapped[str] = mapped_column(String(100))
+    auth_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When the person last authenticated at VNeID (the ID token's `auth_time`): step-up
+    compares it with `VSSID_STEP_UP_MAX_AGE_SECONDS`. None for a password sign-in."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     """Absolute end: activity never extends it."""

@@ -70,6 +70,8 @@ class Rotated:
     account_id: int
     acr: str
     dpop_jkt: str | None
+    auth_time: datetime | None = None
+    """The family's last authentication at VNeID: inherited, never renewed by a refresh."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,9 @@ def live_token(now: Any, idle_since: Any) -> list[ColumnElement[bool]]:
 
 
 # What a rotated token passes on to its successor; rotation never extends the absolute lifetime.
-_INHERITED = ("family_id", "account_id", "acr", "expires_at", "user_agent", "dpop_jkt")
+_INHERITED = (
+    "family_id", "account_id", "acr", "auth_time", "expires_at", "user_agent", "dpop_jkt"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -226,7 +230,14 @@ class RefreshTokens:
         if row is None:
             return None
         metrics.REFRESH_ROTATIONS.inc()
-        return Rotated(new_raw, row["family_id"], row["account_id"], row["acr"], row["dpop_jkt"])
+        return Rotated(
+            new_raw,
+            row["family_id"],
+            row["account_id"],
+            row["acr"],
+            row["dpop_jkt"],
+            row["auth_time"],
+        )
 
     def _driver_rotation(self, with_proof: bool, dialect: Dialect) -> DriverStatement:
         if with_proof not in self._driver_statements:
@@ -273,6 +284,7 @@ class RefreshTokens:
             successor.account_id,
             successor.acr,
             successor.dpop_jkt,
+            successor.auth_time,
         )
 
     async def refuse(self, session: AsyncSession, raw: str, now: datetime) -> NoReturn:
@@ -323,6 +335,7 @@ class RefreshTokens:
         account_id: int,
         acr: str,
         now: datetime,
+        auth_time: datetime | None = None,
         user_agent: str | None = None,
         dpop_jkt: str | None = None,
     ) -> tuple[str, str]:
@@ -335,6 +348,7 @@ class RefreshTokens:
             family_id=family_id,
             account_id=account_id,
             acr=acr,
+            auth_time=auth_time,
             issued_at=now,
             expires_at=now + timedelta(seconds=self._settings.refresh_token_ttl_seconds),
             user_agent=(user_agent or "")[:200] or None,

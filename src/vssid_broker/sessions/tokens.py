@@ -38,17 +38,25 @@ async def issue(
     account_id: int,
     acr: str,
     now: datetime,
+    auth_time: datetime | None = None,
     user_agent: str | None = None,
     dpop_jkt: str | None = None,
 ) -> IssuedTokens:
     """A new family (one signed-in app installation) and its first access token."""
     refresh_token, family_id = await refresh.start_family(
-        session, account_id=account_id, acr=acr, now=now, user_agent=user_agent, dpop_jkt=dpop_jkt
+        session,
+        account_id=account_id,
+        acr=acr,
+        auth_time=auth_time,
+        now=now,
+        user_agent=user_agent,
+        dpop_jkt=dpop_jkt,
     )
     access_token = await access.issue(
         session,
         account_id=account_id,
         acr=acr,
+        auth_time=auth_time,
         channel="app",
         now=now,
         family_id=family_id,
@@ -77,6 +85,8 @@ async def renew(
         session,
         account_id=rotated.account_id,
         acr=rotated.acr,
+        # RFC 9470 §4: a refresh is not an authentication; the original time stays.
+        auth_time=rotated.auth_time,
         channel="app",
         now=now,
         family_id=rotated.family_id,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from .authorization import AuthorizationError, parse_authorization_request, response_redirect
-from .login_pages import begin_login
+from .login_pages import SIGN_IN_COOKIE, begin_login
 from .pages import error_page
 from .par import take_pushed_request
 from .protocol import DuplicateParameterError, Refused, add_endpoint, single_valued
@@ -20,7 +20,7 @@ async def authorize(state: SimState, request: Request) -> HTMLResponse:
     state.purge_expired()
     params = query_parameters(state, request)
     auth_request = validated_request(state, params)
-    return begin_login(state, auth_request)
+    return begin_login(state, auth_request, request.cookies.get(SIGN_IN_COOKIE))
 
 
 def query_parameters(state: SimState, request: Request) -> dict[str, str]:

@@ -101,6 +101,11 @@ def _next_step(response: httpx.Response, choices: _Choices) -> str | tuple[str, 
     page = _PageReader()
     page.feed(response.text)
     step = page.step or "unknown"
+    switch = page.forms.get("switch-form")
+    if step == "consent" and switch and switch.fields.get("signed_in_as") != choices.citizen_id:
+        # Signed in at VNeID already, as someone else: "Đăng nhập tài khoản khác".
+        credentials = {"so_dinh_danh": choices.citizen_id, "mat_khau": choices.passcode}
+        return urljoin(str(response.url), switch.action), {**switch.fields, **credentials}
     if step in choices.done or step not in ("login", "otp", "consent", "locked"):
         # Back on a page already submitted (wrong passcode / OTP) or an error page.
         raise SimSignInError(step, page.error or response.text[:300], response.status_code)

@@ -30,6 +30,8 @@ from .state import (
 )
 
 MAX_OTP_ATTEMPTS = 3
+SIGN_IN_COOKIE = "vneid_sim_sign_in"
+"""The browser's sign-in session at the simulator (its `sid`): single sign-on."""
 CLAIM_LABELS = {
     "SoDinhDanh": "Số định danh cá nhân",
     "HoVaTen": "Họ và tên",
@@ -39,15 +41,46 @@ CLAIM_LABELS = {
 """What the consent page lists, one line per kind of data (both name styles count once)."""
 
 
-def begin_login(state: SimState, auth_request: AuthorizationRequest) -> HTMLResponse:
-    """Open a login transaction for a validated request and show its first page."""
+def begin_login(
+    state: SimState, auth_request: AuthorizationRequest, sign_in_cookie: str | None = None
+) -> HTMLResponse:
+    """Open a login transaction for a validated request and show its first page: the passcode,
+    or, when the browser's sign-in session may answer, straight the consent page."""
     login = LoginTransaction(
         login_id=new_handle(),
         request=auth_request,
         expires_at=state.now() + state.settings.login_ttl_seconds,
     )
     state.logins[login.login_id] = login
+    reused = reusable_sign_in(state, auth_request, sign_in_cookie)
+    if reused is not None:
+        sid, session = reused
+        login.sid, login.citizen_id = sid, session.citizen_id
+        login.auth_time, login.amr = session.auth_time, session.amr
+        return show_consent(state, login, state.citizens[session.citizen_id])
     return render_login_page(state, login)
+
+
+def reusable_sign_in(
+    state: SimState, auth_request: AuthorizationRequest, sid: str | None
+) -> tuple[str, VneidSession] | None:
+    """The browser's sign-in session, if this request may be answered from it (OIDC Core
+    §3.1.2.1): not with `prompt=login`, not when it is older than `max_age`, not when the
+    person's level falls short of an essential `acr` or their account is locked meanwhile."""
+    session = state.sessions.get(sid or "")
+    if sid is None or session is None or session.expires_at <= state.now():
+        return None
+    if "login" in auth_request.prompt:
+        return None
+    max_age = auth_request.max_age
+    if max_age is not None and state.now() - session.auth_time > max_age:
+        return None
+    citizen = state.citizens.get(session.citizen_id)
+    if citizen is None or citizen.locked:
+        return None
+    if reachable_acr(citizen.level, auth_request.essential_acr) is None:
+        return None
+    return sid, session
 
 
 def render_login_page(
@@ -132,6 +165,8 @@ def show_consent(state: SimState, login: LoginTransaction, citizen: Citizen) -> 
         client_name=state.clients[login.request.client_id].client_name,
         citizen=citizen,
         shared=[(label, shown[name]) for name, label in CLAIM_LABELS.items() if name in released],
+        # Answered from the sign-in session: the person may be someone else at this browser.
+        signed_in_before=login.sid is not None,
     )
 
 
@@ -169,8 +204,12 @@ def check_not_locked(state: SimState, login: LoginTransaction, citizen: Citizen)
 async def submit_login(state: SimState, request: Request) -> Response:
     """Step 1, the passcode. Level 2 needs a second factor (OTP) before consent."""
     form = await request.form()
-    login = live_login(state, form, "login")
+    login = live_login(state, form, None)
+    # A login answered from the sign-in session may still be signed in as someone else.
+    if login.step != "login" and not (login.step == "consent" and login.sid is not None):
+        raise expired(state)
     citizen = checked_credentials(state, login, form)
+    login.step, login.sid = "login", None
     check_not_locked(state, login, citizen)
     login.citizen_id = citizen.citizen_id
     if reachable_acr(citizen.level, login.request.essential_acr) is None:
@@ -231,10 +270,15 @@ async def submit_consent(state: SimState, request: Request) -> Response:
         issuer = state.settings.issuer
         return error_page(issuer, "Yêu cầu không hợp lệ", "Thiếu lựa chọn Đồng ý hoặc Huỷ.")
     code_value = dialect.new_code(state) if dialect.speaks_dialect(state) else new_handle()
-    sid = new_handle(16)
-    state.sessions[sid] = VneidSession(
-        login.citizen_id, state.now() + state.settings.session_ttl_seconds
-    )
+    sid = login.sid
+    if sid is None or sid not in state.sessions:
+        sid = new_handle(16)
+        state.sessions[sid] = VneidSession(
+            login.citizen_id,
+            state.now() + state.settings.session_ttl_seconds,
+            auth_time=login.auth_time,
+            amr=login.amr,
+        )
     state.codes[code_value] = AuthorizationCode(
         request=login.request,
         citizen_id=login.citizen_id,
@@ -243,7 +287,16 @@ async def submit_consent(state: SimState, request: Request) -> Response:
         expires_at=state.now() + state.settings.code_ttl_seconds,
         sid=sid,
     )
-    return back_to_client(state, login, {"code": code_value})
+    response = back_to_client(state, login, {"code": code_value})
+    response.set_cookie(
+        SIGN_IN_COOKIE,
+        sid,
+        max_age=int(state.settings.session_ttl_seconds),
+        httponly=True,
+        samesite="lax",
+        secure=state.settings.issuer.startswith("https://"),
+    )
+    return response
 
 
 async def cancel(state: SimState, request: Request) -> RedirectResponse:

@@ -55,6 +55,8 @@ class LoginTransaction:
     auth_time: int | None = None
     amr: tuple[str, ...] = ()
     failed_otp_attempts: int = 0
+    sid: str | None = None
+    """The sign-in session this login reuses (single sign-on), if any."""
     # Why going back to the client means access_denied, when it is not a plain cancel.
     cancel_description: str | None = None
 
@@ -81,12 +83,17 @@ class AuthorizationCode:
 
 @dataclass
 class VneidSession:
-    """One sign-in at VNeID (the simulator has no single sign-on, so one per login) and the
-    clients that received tokens from it: whom to tell when it ends."""
+    """One sign-in at VNeID, remembered in the browser by a cookie (`SIGN_IN_COOKIE`): a later
+    authorization request from that browser skips the passcode and OTP (single sign-on) unless
+    it asks otherwise (`max_age` exceeded, `prompt=login`). And the clients that received tokens
+    from it: whom to tell when it ends."""
 
     citizen_id: str
     expires_at: float
     client_ids: set[str] = field(default_factory=set)
+    auth_time: int = 0
+    """When the person typed their passcode (and OTP): kept across the single sign-ons."""
+    amr: tuple[str, ...] = ()
 
 
 @dataclass

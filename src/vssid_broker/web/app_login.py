@@ -35,6 +35,8 @@ async def start(body: StartRequest, ctx: Ctx) -> StartResponse:
         channel="app",
         redirect_uri=body.redirect_uri,
         app_code_challenge=body.code_challenge,
+        max_age=body.max_age,
+        prompt=body.prompt,
     )
     return StartResponse(
         authorization_url=started.authorization_url,

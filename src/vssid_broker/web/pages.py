@@ -78,8 +78,12 @@ async def index(request: Request, ctx: Ctx) -> Response:
 
 @router.get("/auth/vneid/login", dependencies=[LimitLoginStart])
 async def vneid_login(
-    ctx: Ctx, return_to: Annotated[str | None, Query(max_length=500)] = None
+    ctx: Ctx,
+    return_to: Annotated[str | None, Query(max_length=500)] = None,
+    max_age: Annotated[int | None, Query(ge=0, le=86400)] = None,
 ) -> Response:
+    """`max_age`: a step-up (`/account/requests`): VNeID must have seen the person that
+    recently, or ask again."""
     binding = new_token()
     started = await login.start(
         ctx,
@@ -87,6 +91,7 @@ async def vneid_login(
         redirect_uri=ctx.settings.vneid_redirect_uri,
         return_to=safe_return_to(return_to),
         browser_binding=binding,
+        max_age=max_age,
     )
     response = RedirectResponse(started.authorization_url, status_code=302)
     # Binds the callback to this browser (login CSRF); Lax so it rides VNeID's top-level redirect.

@@ -9,6 +9,8 @@
 //   4. Back on the app's redirect with code and state: POST /api/v1/auth/vneid/complete with
 //      the verifier → DPoP-bound access and refresh tokens.
 //   5. The app's screens from /api/v1/me*; on 401 the refresh token renews the pair once.
+//   6. A request to the agency: on 401 `insufficient_user_authentication` (RFC 9470) a refresh
+//      would not help; the app signs in again with the challenge's max_age, then sends it.
 "use strict";
 
 const app = document.getElementById("app");
@@ -138,17 +140,21 @@ async function refreshTokens() {
 }
 
 // A protected call: DPoP-bound token and a fresh proof; on 401 refresh once and try again.
-async function api(method, path, { retried = false } = {}) {
+async function api(method, path, { retried = false, body = undefined } = {}) {
   const url = `${location.origin}${path}`;
   const access = tokens().access;
+  const headers = { Authorization: `DPoP ${access}`, DPoP: await dpopProof(method, url, access) };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(url, {
     method,
-    headers: { Authorization: `DPoP ${access}`, DPoP: await dpopProof(method, url, access) },
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
-  if (response.status === 401 && !retried) {
+  const stepUp = (response.headers.get("WWW-Authenticate") || "").includes("insufficient_user_authentication");
+  if (response.status === 401 && !retried && !stepUp) {
     // Renewed meanwhile by another call: just use the new token.
     if (tokens().access === access) await refreshOnce();
-    return api(method, path, { retried: true });
+    return api(method, path, { retried: true, body });
   }
   return response;
 }
@@ -251,7 +257,72 @@ async function showSessions() {
   );
 }
 
-const TABS = { account: showAccount, history: showHistory, card: showCard, sessions: showSessions };
+// --- requests to the agency (step-up) --------------------------------------------------------
+const KINDS = {
+  health_card_reissue: "Cấp lại thẻ BHYT",
+  primary_care_change: "Đổi nơi KCB ban đầu",
+  phone_change: "Đổi số điện thoại",
+};
+const STATUSES = {
+  awaiting_code: "chờ xác nhận mã",
+  submitted: "đã gửi",
+  in_progress: "đang xử lý",
+  done: "đã hoàn thành",
+  refused: "bị từ chối",
+  cancelled: "đã huỷ",
+};
+
+async function showRequests() {
+  const list = document.getElementById("app-requests");
+  const mine = await apiJson("/api/v1/me/requests");
+  list.replaceChildren(
+    ...mine.map((r) => item(`${r.reference} · ${KINDS[r.kind]} · ${STATUSES[r.status]}`)),
+  );
+  if (!mine.length) list.replaceChildren(item("Chưa có yêu cầu nào."));
+  const waiting = mine.find((r) => r.status === "awaiting_code");
+  document.getElementById("app-code-form").hidden = !waiting;
+  if (waiting) document.getElementById("app-code-form").dataset.reference = waiting.reference;
+}
+
+function requestBody() {
+  const kind = document.getElementById("app-request-kind").value;
+  if (kind === "phone_change") return { kind, new_phone: document.getElementById("app-new-phone").value.trim() };
+  return { kind, reason: document.getElementById("app-reissue-reason").value };
+}
+
+async function sendRequest(body) {
+  const response = await api("POST", "/api/v1/me/requests", { body });
+  const answer = await problemOf(response);
+  if (response.status === 401 && answer.code === "step_up_required") {
+    // RFC 9470: sign in again at VNeID, fresh enough; the request is sent on the way back.
+    STORE.setItem("pending-request", JSON.stringify(body));
+    say("Cần xác thực lại bằng VNeID trước khi gửi yêu cầu…");
+    await startLogin({ max_age: answer.max_age });
+    return;
+  }
+  if (!response.ok) throw new ApiError(answer, response.status);
+  say(`Đã gửi yêu cầu ${answer.reference} (${STATUSES[answer.status]}).`);
+  await openTab("requests");
+}
+
+async function confirmCode() {
+  const form = document.getElementById("app-code-form");
+  const code = document.getElementById("app-phone-code").value.trim();
+  const path = `/api/v1/me/requests/${encodeURIComponent(form.dataset.reference)}/confirm-phone-code`;
+  const response = await api("POST", path, { body: { code } });
+  const answer = await problemOf(response);
+  if (!response.ok) throw new ApiError(answer, response.status);
+  say(`Yêu cầu ${answer.reference}: ${STATUSES[answer.status]}.`);
+  await openTab("requests");
+}
+
+const TABS = {
+  account: showAccount,
+  history: showHistory,
+  card: showCard,
+  sessions: showSessions,
+  requests: showRequests,
+};
 
 async function openTab(name) {
   for (const button of document.querySelectorAll("[data-tab]")) {
@@ -271,12 +342,13 @@ async function signOutThisDevice(sessionId) {
 }
 
 // --- the login -------------------------------------------------------------------------------
-async function startLogin() {
+async function startLogin(stepUp = {}) {
   const verifier = randomToken(48);
   const started = await postJson("/api/v1/auth/vneid/start", {
     redirect_uri: REDIRECT_URI,
     code_challenge: base64url(await sha256(verifier)),
     code_challenge_method: "S256",
+    ...stepUp,
   });
   STORE.setItem("login", JSON.stringify({ verifier, state: started.state }));
   await dpopKey(); // made now, so the same key signs the completion after VNeID
@@ -306,12 +378,26 @@ async function completeLogin(params) {
 async function signedIn(linkedNow) {
   show("signed-in");
   say(linkedNow ? "Tài khoản định danh điện tử vừa được liên kết với tài khoản VssID." : "Đã đăng nhập.");
+  const pending = STORE.getItem("pending-request");
+  if (pending) {
+    STORE.removeItem("pending-request");
+    await sendRequest(JSON.parse(pending));
+    return;
+  }
   await openTab("account");
 }
 
 document.getElementById("app-login").addEventListener("click", () => startLogin().catch(showError));
 document.getElementById("app-restart").addEventListener("click", () => show("start"));
 document.getElementById("app-reload").addEventListener("click", () => showAccount().catch(showError));
+document.getElementById("app-request-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sendRequest(requestBody()).catch(showError);
+});
+document.getElementById("app-code-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  confirmCode().catch(showError);
+});
 for (const button of document.querySelectorAll("[data-tab]")) {
   button.addEventListener("click", () => openTab(button.dataset.tab).catch(showError));
 }
