@@ -145,6 +145,7 @@ async def my_sessions(caller: Caller, ctx: Ctx) -> list[SessionOut]:
             id=view.id,
             channel="browser" if view.channel == "browser" else "app",
             device=view.device,
+            device_name=view.device_name,
             created_at=view.created_at,
             last_used_at=view.last_used_at,
             expires_at=view.expires_at,

@@ -235,7 +235,7 @@ async function showSessions() {
   list.replaceChildren(
     ...sessions.map((session) => {
       const li = item(
-        `${session.channel === "app" ? "Ứng dụng" : "Trình duyệt"} · ${session.device || "thiết bị không rõ"}` +
+        `${session.channel === "app" ? "Ứng dụng" : "Trình duyệt"} · ${session.device_name}` +
           (session.current ? " (thiết bị này)" : ""),
       );
       if (session.current) {
