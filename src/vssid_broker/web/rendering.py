@@ -25,6 +25,26 @@ def local_time(moment: datetime | None, pattern: str = "%d/%m/%Y %H:%M") -> str:
     return moment.astimezone(VIETNAM_TIME).strftime(pattern)
 
 
+LINK_METHOD_WORDS = {
+    "citizen_id_match": "tự động, theo số định danh cá nhân",
+    "staff_review": "do cán bộ BHXH xác nhận",
+    "password_proof": "bằng mật khẩu VssID của người dân",
+}
+"""How a link was made, as the person's page and the console say it."""
+
+
+def actor_words(actor: str | None) -> str:
+    """Who did something, as the audit trail names them ("staff:thu", "system", "person"),
+    said in words: "cán bộ thu", "hệ thống (tự động)", "người dân"."""
+    if not actor:
+        return ""
+    if actor.startswith("staff:"):
+        return f"cán bộ {actor.removeprefix('staff:')}"
+    return {"system": "hệ thống (tự động)", "person": "người dân"}.get(actor, actor)
+
+
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["local_time"] = local_time
 templates.env.filters["claims_in_words"] = claims_in_words
+templates.env.filters["actor_words"] = actor_words
+templates.env.filters["link_method_words"] = lambda method: LINK_METHOD_WORDS.get(method, method)
