@@ -43,13 +43,19 @@ async def test_search_forgives_diacritics_and_a_number_opens_the_case(
         await expect(page.get_by_role("heading", level=1)).to_contain_text("Phạm Thị Dung")
 
 
-async def test_the_decision_form_reads_and_acts_as_it_looks(stack: Stack, page: Page) -> None:
+async def claimed_by_thu(stack: Stack, page: Page) -> int:
+    """Dung's case, claimed by the reviewer "thu" (signed in); "minh" is another reviewer."""
     case_id = await open_case(stack, DUNG)
     await add_staff(stack, "thu", StaffRole.REVIEWER)
     await add_staff(stack, "minh", StaffRole.REVIEWER)
     await console_sign_in(page, stack, "thu")
     await page.goto(f"{stack.broker}/admin/cases/{case_id}")
     await page.get_by_role("button", name="Nhận xử lý hồ sơ").click()
+    return case_id
+
+
+async def test_the_decision_form_reads_and_acts_as_it_looks(stack: Stack, page: Page) -> None:
+    await claimed_by_thu(stack, page)
     await expect(page.locator("#assignee")).to_contain_text("thu")
 
     # The radio sits at the start of its own words, on their line.
@@ -87,12 +93,7 @@ async def test_the_decision_form_reads_and_acts_as_it_looks(stack: Stack, page: 
 async def test_a_case_claimed_by_someone_else_offers_no_action_that_would_fail(
     stack: Stack, page: Page
 ) -> None:
-    case_id = await open_case(stack, DUNG)
-    await add_staff(stack, "thu", StaffRole.REVIEWER)
-    await add_staff(stack, "minh", StaffRole.REVIEWER)
-    await console_sign_in(page, stack, "thu")
-    await page.goto(f"{stack.broker}/admin/cases/{case_id}")
-    await page.get_by_role("button", name="Nhận xử lý hồ sơ").click()
+    case_id = await claimed_by_thu(stack, page)
     await sign_out(page)
 
     await console_sign_in(page, stack, "minh")

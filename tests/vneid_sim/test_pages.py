@@ -27,6 +27,15 @@ def login_id_of(html: str) -> str:
     return match.group(1)
 
 
+async def first_login_page_posted(
+    sim: Sim, http: httpx.AsyncClient, challenge: str, citizen_id: str
+) -> httpx.Response:
+    """A new login, its passcode form sent for `citizen_id`: the page that follows."""
+    page = await shown(http, await http.get(authorization_url(sim.base_url, challenge)))
+    data = {"login_id": login_id_of(page.text), "so_dinh_danh": citizen_id, "mat_khau": "Vneid@123"}
+    return await shown(http, await http.post(sim.url("/login"), data=data))
+
+
 async def test_each_page_step(sim: Sim, http: httpx.AsyncClient) -> None:
     _, challenge = pkce_pair()
     page = await shown(
@@ -90,18 +99,7 @@ async def test_cancel_at_consent_returns_access_denied(sim: Sim, http: httpx.Asy
 
 async def test_locked_citizen_sees_the_locked_page(sim: Sim, http: httpx.AsyncClient) -> None:
     _, challenge = pkce_pair()
-    page = await shown(http, await http.get(authorization_url(sim.base_url, challenge)))
-    locked = await shown(
-        http,
-        await http.post(
-            sim.url("/login"),
-            data={
-                "login_id": login_id_of(page.text),
-                "so_dinh_danh": GIANG,
-                "mat_khau": "Vneid@123",
-            },
-        ),
-    )
+    locked = await first_login_page_posted(sim, http, challenge, GIANG)
     assert locked.status_code == 403
     assert "Tài khoản định danh điện tử đã bị khoá" in locked.text
     # The driver presses "return to the app", which reports access_denied.
@@ -112,18 +110,7 @@ async def test_locked_citizen_sees_the_locked_page(sim: Sim, http: httpx.AsyncCl
 
 async def test_level_one_citizen_has_no_otp_step(sim: Sim, http: httpx.AsyncClient) -> None:
     _, challenge = pkce_pair()
-    page = await shown(http, await http.get(authorization_url(sim.base_url, challenge)))
-    response = await shown(
-        http,
-        await http.post(
-            sim.url("/login"),
-            data={
-                "login_id": login_id_of(page.text),
-                "so_dinh_danh": BINH,
-                "mat_khau": "Vneid@123",
-            },
-        ),
-    )
+    response = await first_login_page_posted(sim, http, challenge, BINH)
     assert 'data-step="consent"' in response.text
 
 
