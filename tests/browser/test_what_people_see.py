@@ -120,3 +120,34 @@ async def test_account_page_reads_vietnam_time_and_data_in_words(stack: Stack, p
 
     await page.goto(f"{stack.broker}/privacy")
     await expect(page.locator("article")).to_contain_text("giới tính")
+
+
+async def test_app_demo_pages_on_and_signs_out_another_device(stack: Stack, page: Page) -> None:
+    # Signed in in the browser first: a second device of hers.
+    await sign_in(page, stack, "Thạch Thị Sa Rươne")
+    await page.goto(f"{stack.broker}/demo/app")
+    await page.get_by_role("button", name="Đăng nhập bằng tài khoản định danh điện tử").click()
+    await sign_in_at_vneid(page, "Thạch Thị Sa Rươne")
+    await expect(page.locator("#app-name")).to_have_text("Thạch Thị Sa Rươne")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("VssID – Bảo hiểm xã hội số")
+
+    await page.get_by_role("button", name="Quá trình").click()
+    benefits = page.locator("#app-benefits li")
+    await expect(benefits).to_have_count(20)
+    await page.get_by_role("button", name="Xem thêm").click()
+    await expect(benefits).to_have_count(23)
+    await expect(page.locator("#app-benefits-count")).to_have_text("23 trong 23 khoản")
+    await expect(page.get_by_role("button", name="Xem thêm")).to_be_hidden()
+    assert await page_problems(page) == []
+
+    await page.get_by_role("button", name="Thiết bị").click()
+    sessions = page.locator("#app-sessions li")
+    await expect(sessions).to_have_count(2)
+    await expect(sessions.first).to_contain_text("Chrome trên Linux")
+    await page.get_by_role("button", name="Đăng xuất Chrome trên Linux").click()
+    await expect(sessions).to_have_count(1)
+    await expect(sessions.first).to_contain_text("(thiết bị này)")
+    assert await page_problems(page) == []
+    # The browser's session is the one that ended.
+    await page.goto(f"{stack.broker}/account")
+    await expect(page).to_have_url(f"{stack.broker}/")
