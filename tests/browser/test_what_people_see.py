@@ -140,6 +140,20 @@ async def test_app_demo_pages_on_and_signs_out_another_device(stack: Stack, page
     await expect(page.get_by_role("button", name="Xem thêm")).to_be_hidden()
     assert await page_problems(page) == []
 
+    # The card, full screen: the QR alone, as wide as the phone, decodes.
+    await page.get_by_role("button", name="Thẻ BHYT").click()
+    await page.get_by_role("button", name="Mở thẻ toàn màn hình").click()
+    await expect(page.locator("#app-brightness-hint")).to_be_visible()
+    await page.set_viewport_size({"width": 320, "height": 800})
+    qr = page.locator("#app-card-qr")
+    await qr.evaluate("image => image.decode()")
+    box = await qr.bounding_box()
+    assert box is not None and box["width"] >= 280
+    (found,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(await qr.screenshot())))
+    assert found.text.split("|")[1] == "Thạch Thị Sa Rươne"
+    assert await page_problems(page) == []
+    await page.get_by_role("button", name="Đóng").click()
+
     await page.get_by_role("button", name="Thiết bị").click()
     sessions = page.locator("#app-sessions li")
     await expect(sessions).to_have_count(2)

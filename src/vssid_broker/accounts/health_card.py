@@ -87,6 +87,17 @@ def qr_svg_for_screen(account: Account, card: HealthInsuranceCard) -> str:
     )
 
 
+def qr_svg_file(account: Account, card: HealthInsuranceCard) -> str:
+    """The same QR code as a file of its own (`/api/v1/me/health-card-qr.svg`), for the app's
+    full-screen view."""
+    out = io.BytesIO()
+    qr_symbol(account, card).save(
+        out, kind="svg", xmldecl=False, svgns=True, omitsize=True, border=4, dark="#000000",
+        light="#ffffff",
+    )  # fmt: skip
+    return out.getvalue().decode()
+
+
 @dataclass(frozen=True)
 class FaceLine:
     label: str

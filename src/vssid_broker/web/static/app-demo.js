@@ -246,6 +246,22 @@ async function showCard() {
   message.hidden = true;
 }
 
+// The QR alone, as wide as the screen, for the counter's scanner; the tabs step aside.
+async function openCardFull() {
+  const response = await api("GET", "/api/v1/me/health-card-qr.svg");
+  if (!response.ok) throw new ApiError(await problemOf(response), response.status);
+  const qr = document.getElementById("app-card-qr");
+  if (qr.src) URL.revokeObjectURL(qr.src);
+  qr.src = URL.createObjectURL(await response.blob());
+  document.getElementById("tab-card").hidden = true;
+  document.getElementById("app-card-full").hidden = false;
+}
+
+function closeCardFull() {
+  document.getElementById("app-card-full").hidden = true;
+  document.getElementById("tab-card").hidden = false;
+}
+
 async function showSessions() {
   const list = document.getElementById("app-sessions");
   const sessions = await apiJson("/api/v1/me/sessions");
@@ -278,6 +294,7 @@ async function openTab(name) {
   for (const tab of Object.keys(TABS)) {
     document.getElementById(`tab-${tab}`).hidden = tab !== name;
   }
+  document.getElementById("app-card-full").hidden = true;
   await TABS[name]();
 }
 
@@ -341,6 +358,8 @@ document.getElementById("app-login").addEventListener("click", () => startLogin(
 document.getElementById("app-restart").addEventListener("click", () => show("start"));
 document.getElementById("app-reload").addEventListener("click", () => showAccount().catch(showError));
 document.getElementById("app-benefits-more").addEventListener("click", () => showMoreBenefits().catch(showError));
+document.getElementById("app-card-full-open").addEventListener("click", () => openCardFull().catch(showError));
+document.getElementById("app-card-full-close").addEventListener("click", closeCardFull);
 for (const button of document.querySelectorAll("[data-tab]")) {
   button.addEventListener("click", () => openTab(button.dataset.tab).catch(showError));
 }
