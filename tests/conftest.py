@@ -34,7 +34,7 @@ from vssid_broker.db import create_engine, session_factory
 from vssid_broker.sealing import CitizenIdKeys, install
 from vssid_broker.seeding.demo_accounts import seed_demo
 from vssid_broker.vneid_sim.app import create_app as create_sim_app
-from vssid_broker.vneid_sim.config import SimSettings, demo_app_client, demo_client
+from vssid_broker.vneid_sim.config import SimSettings, demo_clients_for_broker
 
 SERVICE_CLIENT = ServiceClient(
     client_id="vssid-claims-service", client_secret="claims-service-test-secret-0123456789"
@@ -135,22 +135,9 @@ def sim_outbound() -> RecordingTransport:
 def sim_url(broker_port: int, sim_outbound: RecordingTransport) -> Iterator[str]:
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
-    # The broker under test runs on its own port: register its logout URIs too.
-    broker = f"http://127.0.0.1:{broker_port}"
-    client = demo_client()
-    client = client.model_copy(
-        update={
-            "post_logout_redirect_uris": [
-                *client.post_logout_redirect_uris,
-                f"{broker}/signed-out",
-            ],
-            "backchannel_logout_uri": f"{broker}/auth/vneid/backchannel-logout",
-        }
-    )
-    app_client = demo_app_client().model_copy(
-        update={"backchannel_logout_uri": f"{broker}/auth/vneid/backchannel-logout"}
-    )
-    settings = SimSettings(issuer=issuer, test_mode=True, clients=[client, app_client])
+    # The broker under test runs on its own port: registered there, as the demo does.
+    clients = demo_clients_for_broker(f"http://127.0.0.1:{broker_port}")
+    settings = SimSettings(issuer=issuer, test_mode=True, clients=clients)
     with live_server(create_sim_app(settings, outbound_transport=sim_outbound), port) as url:
         yield url
 

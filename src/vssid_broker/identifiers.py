@@ -62,3 +62,17 @@ def normalized_name(name: str) -> str:
     """Compare names as VNeID and the agency write them: same letters and diacritics, any case
     and spacing. Diacritics matter in Vietnamese names (Hà and Hạ are different people)."""
     return " ".join(unicodedata.normalize("NFC", name).casefold().split())
+
+
+_NOT_SEARCHABLE = re.compile(r"[^a-z0-9 ]+")
+
+
+def searchable_name(name: str) -> str:
+    """A name as a clerk may type it: no diacritics, any case and spacing ("pham thi dung"
+    for "Phạm Thị Dung"). Only for finding people; linking compares `normalized_name`, where
+    diacritics count. Only a-z, 0-9 and single spaces remain, so a prefix has a plain
+    byte-ordered range (`accounts.service.search`)."""
+    # đ has no decomposition: it is a letter of its own, written d without the bar.
+    text = unicodedata.normalize("NFKD", name.replace("đ", "d").replace("Đ", "D")).casefold()
+    text = "".join(char for char in text if not unicodedata.combining(char))
+    return " ".join(_NOT_SEARCHABLE.sub(" ", text).split())

@@ -138,11 +138,11 @@ async def test_a_reviewer_and_an_approver_take_a_case_to_a_linked_sign_in(
     await console_sign_in(page, stack, "hoa")
     await page.goto(f"{stack.broker}/admin/cases?status=proposed")
     await page.get_by_role("link", name=f"Hồ sơ #{case_id} · Phạm Thị Dung").click()
-    await expect(page.locator("#proposal")).to_contain_text("staff:thu")
+    await expect(page.locator("#proposal")).to_contain_text("Cán bộ thu")
     await assert_usable(page, "confirm")
     await page.get_by_role("button", name="Xác nhận liên kết").click()
     await expect(page.locator("#case-status")).to_have_text("Đã liên kết")
-    await expect(page.locator("#decision")).to_contain_text("staff:hoa")
+    await expect(page.locator("#decision")).to_contain_text("cán bộ hoa")
 
     # The person signs in with VNeID and is told staff confirmed the link.
     person = await browser.new_page()

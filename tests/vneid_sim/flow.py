@@ -47,6 +47,21 @@ def authorization_url(base_url: str, challenge: str, **overrides: str | None) ->
     return base_url + "/authorize?" + urlencode({k: v for k, v in params.items() if v is not None})
 
 
+async def shown(http: httpx.AsyncClient, response: httpx.Response) -> httpx.Response:
+    """The page a browser would show: the simulator answers each form (and the authorization
+    request) with a 303 to its own page of the next step, which is followed here; a redirect
+    to the client is not."""
+    for _ in range(3):
+        location = response.headers.get("location", "")
+        origin = urlsplit(str(response.url))
+        if response.status_code != 303 or not location.startswith(
+            f"{origin.scheme}://{origin.netloc}/"
+        ):
+            break
+        response = await http.get(location)
+    return response
+
+
 def query(location: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 

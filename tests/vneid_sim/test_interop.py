@@ -29,6 +29,7 @@ from tests.vneid_sim.flow import (
     code_for,
     pkce_pair,
     query,
+    shown,
     tokens_for,
     unverified,
 )
@@ -69,15 +70,21 @@ async def test_the_consent_page_lists_only_what_is_shared(
     sim: Sim, http: httpx.AsyncClient
 ) -> None:
     _, challenge = pkce_pair()
-    login = await http.get(authorization_url(sim.base_url, challenge, scope="openid profile"))
+    login = await shown(
+        http, await http.get(authorization_url(sim.base_url, challenge, scope="openid profile"))
+    )
     login_id = re.search(r'name="login_id" value="([^"]+)"', login.text)
     assert login_id
-    otp = await http.post(
-        sim.url("/login"),
-        data={"login_id": login_id.group(1), "so_dinh_danh": AN, "mat_khau": "Vneid@123"},
+    otp = await shown(
+        http,
+        await http.post(
+            sim.url("/login"),
+            data={"login_id": login_id.group(1), "so_dinh_danh": AN, "mat_khau": "Vneid@123"},
+        ),
     )
-    consent = await http.post(
-        sim.url("/otp"), data={"login_id": login_id.group(1), "otp": "123456"}
+    consent = await shown(
+        http,
+        await http.post(sim.url("/otp"), data={"login_id": login_id.group(1), "otp": "123456"}),
     )
     assert otp.status_code == consent.status_code == 200
     assert "Họ và tên" in consent.text and "Ngày sinh" in consent.text
@@ -110,7 +117,9 @@ async def test_a_malformed_claims_parameter_is_invalid_request(
     sim: Sim, http: httpx.AsyncClient, claims: str
 ) -> None:
     _, challenge = pkce_pair()
-    response = await http.get(authorization_url(sim.base_url, challenge, claims=claims))
+    response = await shown(
+        http, await http.get(authorization_url(sim.base_url, challenge, claims=claims))
+    )
     assert response.status_code == 302
     assert query(response.headers["location"])["error"] == "invalid_request"
 

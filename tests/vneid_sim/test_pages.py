@@ -8,7 +8,16 @@ import httpx
 import pytest
 
 from tests.vneid_sim.conftest import Sim
-from tests.vneid_sim.flow import AN, BINH, GIANG, REDIRECT_URI, authorization_url, pkce_pair, query
+from tests.vneid_sim.flow import (
+    AN,
+    BINH,
+    GIANG,
+    REDIRECT_URI,
+    authorization_url,
+    pkce_pair,
+    query,
+    shown,
+)
 from vssid_broker.vneid_sim.driver import SimSignInError, sign_in_at_vneid, sign_in_at_vneid_sync
 
 
@@ -18,9 +27,20 @@ def login_id_of(html: str) -> str:
     return match.group(1)
 
 
+async def first_login_page_posted(
+    sim: Sim, http: httpx.AsyncClient, challenge: str, citizen_id: str
+) -> httpx.Response:
+    """A new login, its passcode form sent for `citizen_id`: the page that follows."""
+    page = await shown(http, await http.get(authorization_url(sim.base_url, challenge)))
+    data = {"login_id": login_id_of(page.text), "so_dinh_danh": citizen_id, "mat_khau": "Vneid@123"}
+    return await shown(http, await http.post(sim.url("/login"), data=data))
+
+
 async def test_each_page_step(sim: Sim, http: httpx.AsyncClient) -> None:
     _, challenge = pkce_pair()
-    page = await http.get(authorization_url(sim.base_url, challenge, login_hint=AN, state="s1"))
+    page = await shown(
+        http, await http.get(authorization_url(sim.base_url, challenge, login_hint=AN, state="s1"))
+    )
     assert page.status_code == 200
     assert 'data-step="login"' in page.text
     assert 'lang="vi"' in page.text
@@ -28,18 +48,27 @@ async def test_each_page_step(sim: Sim, http: httpx.AsyncClient) -> None:
     assert f'value="{AN}"' in page.text  # login_hint pre-fills the ID field
     login_id = login_id_of(page.text)
 
-    otp_page = await http.post(
-        sim.url("/login"), data={"login_id": login_id, "so_dinh_danh": AN, "mat_khau": "Vneid@123"}
+    otp_page = await shown(
+        http,
+        await http.post(
+            sim.url("/login"),
+            data={"login_id": login_id, "so_dinh_danh": AN, "mat_khau": "Vneid@123"},
+        ),
     )
     assert 'data-step="otp"' in otp_page.text
     assert "091*****78" in otp_page.text  # masked phone the code was "sent" to
 
-    consent_page = await http.post(sim.url("/otp"), data={"login_id": login_id, "otp": "123456"})
+    consent_page = await shown(
+        http, await http.post(sim.url("/otp"), data={"login_id": login_id, "otp": "123456"})
+    )
     assert 'data-step="consent"' in consent_page.text
     for label in ("Số định danh cá nhân", "Họ và tên", "Ngày sinh", "Giới tính", "Đồng ý", "Huỷ"):
         assert label in consent_page.text
 
-    done = await http.post(sim.url("/consent"), data={"login_id": login_id, "quyet_dinh": "dong_y"})
+    done = await shown(
+        http,
+        await http.post(sim.url("/consent"), data={"login_id": login_id, "quyet_dinh": "dong_y"}),
+    )
     assert done.status_code == 303
     location = done.headers["location"]
     assert location.startswith(REDIRECT_URI + "?")
@@ -47,10 +76,15 @@ async def test_each_page_step(sim: Sim, http: httpx.AsyncClient) -> None:
     assert params["state"] == "s1" and params["iss"] == sim.base_url and params["code"]
 
     # The login transaction is single use.
-    again = await http.post(
-        sim.url("/consent"), data={"login_id": login_id, "quyet_dinh": "dong_y"}
+    again = await shown(
+        http,
+        await http.post(sim.url("/consent"), data={"login_id": login_id, "quyet_dinh": "dong_y"}),
     )
     assert 'data-step="error"' in again.text
+    # Back to the page of a login that ended: it says so, it does not offer to sign in again.
+    back = await http.get(sim.url("/login"), params={"login_id": login_id})
+    assert back.status_code == 200 and 'data-step="finished"' in back.text
+    assert "Lần đăng nhập này đã kết thúc" in back.text
 
 
 async def test_cancel_at_consent_returns_access_denied(sim: Sim, http: httpx.AsyncClient) -> None:
@@ -65,11 +99,7 @@ async def test_cancel_at_consent_returns_access_denied(sim: Sim, http: httpx.Asy
 
 async def test_locked_citizen_sees_the_locked_page(sim: Sim, http: httpx.AsyncClient) -> None:
     _, challenge = pkce_pair()
-    page = await http.get(authorization_url(sim.base_url, challenge))
-    locked = await http.post(
-        sim.url("/login"),
-        data={"login_id": login_id_of(page.text), "so_dinh_danh": GIANG, "mat_khau": "Vneid@123"},
-    )
+    locked = await first_login_page_posted(sim, http, challenge, GIANG)
     assert locked.status_code == 403
     assert "Tài khoản định danh điện tử đã bị khoá" in locked.text
     # The driver presses "return to the app", which reports access_denied.
@@ -80,26 +110,29 @@ async def test_locked_citizen_sees_the_locked_page(sim: Sim, http: httpx.AsyncCl
 
 async def test_level_one_citizen_has_no_otp_step(sim: Sim, http: httpx.AsyncClient) -> None:
     _, challenge = pkce_pair()
-    page = await http.get(authorization_url(sim.base_url, challenge))
-    response = await http.post(
-        sim.url("/login"),
-        data={"login_id": login_id_of(page.text), "so_dinh_danh": BINH, "mat_khau": "Vneid@123"},
-    )
+    response = await first_login_page_posted(sim, http, challenge, BINH)
     assert 'data-step="consent"' in response.text
 
 
 async def test_wrong_passcode_shows_the_login_page_again(sim: Sim, http: httpx.AsyncClient) -> None:
     _, challenge = pkce_pair()
-    page = await http.get(authorization_url(sim.base_url, challenge))
+    page = await shown(http, await http.get(authorization_url(sim.base_url, challenge)))
     login_id = login_id_of(page.text)
-    retry = await http.post(
-        sim.url("/login"), data={"login_id": login_id, "so_dinh_danh": AN, "mat_khau": "sai"}
+    retry = await shown(
+        http,
+        await http.post(
+            sim.url("/login"), data={"login_id": login_id, "so_dinh_danh": AN, "mat_khau": "sai"}
+        ),
     )
     assert 'data-step="login"' in retry.text
     assert "không đúng" in retry.text
     # The same login can still succeed afterwards.
-    ok = await http.post(
-        sim.url("/login"), data={"login_id": login_id, "so_dinh_danh": AN, "mat_khau": "Vneid@123"}
+    ok = await shown(
+        http,
+        await http.post(
+            sim.url("/login"),
+            data={"login_id": login_id, "so_dinh_danh": AN, "mat_khau": "Vneid@123"},
+        ),
     )
     assert 'data-step="otp"' in ok.text
     with pytest.raises(SimSignInError) as raised:
@@ -115,22 +148,34 @@ async def test_wrong_otp_is_refused_and_three_strikes_end_the_login(
         await sign_in_at_vneid(http, authorization_url(sim.base_url, challenge), AN, otp="000000")
     assert raised.value.step == "otp" and "OTP" in raised.value.message
 
-    page = await http.get(authorization_url(sim.base_url, challenge, state="o"))
+    page = await shown(http, await http.get(authorization_url(sim.base_url, challenge, state="o")))
     login_id = login_id_of(page.text)
-    await http.post(
-        sim.url("/login"), data={"login_id": login_id, "so_dinh_danh": AN, "mat_khau": "Vneid@123"}
+    await shown(
+        http,
+        await http.post(
+            sim.url("/login"),
+            data={"login_id": login_id, "so_dinh_danh": AN, "mat_khau": "Vneid@123"},
+        ),
     )
     for _ in range(2):
-        retry = await http.post(sim.url("/otp"), data={"login_id": login_id, "otp": "000000"})
+        retry = await shown(
+            http, await http.post(sim.url("/otp"), data={"login_id": login_id, "otp": "000000"})
+        )
         assert 'data-step="otp"' in retry.text
-    last = await http.post(sim.url("/otp"), data={"login_id": login_id, "otp": "000000"})
+    last = await shown(
+        http, await http.post(sim.url("/otp"), data={"login_id": login_id, "otp": "000000"})
+    )
     assert last.status_code == 303
     assert query(last.headers["location"])["error"] == "access_denied"
 
 
 async def test_unknown_login_id_shows_an_error_page(sim: Sim, http: httpx.AsyncClient) -> None:
-    response = await http.post(
-        sim.url("/login"), data={"login_id": "nope", "so_dinh_danh": AN, "mat_khau": "Vneid@123"}
+    response = await shown(
+        http,
+        await http.post(
+            sim.url("/login"),
+            data={"login_id": "nope", "so_dinh_danh": AN, "mat_khau": "Vneid@123"},
+        ),
     )
     assert response.status_code == 400
     assert 'data-step="error"' in response.text
@@ -138,8 +183,10 @@ async def test_unknown_login_id_shows_an_error_page(sim: Sim, http: httpx.AsyncC
 
 async def test_cancel_on_the_login_page(sim: Sim, http: httpx.AsyncClient) -> None:
     _, challenge = pkce_pair()
-    page = await http.get(authorization_url(sim.base_url, challenge, state="c"))
-    response = await http.post(sim.url("/cancel"), data={"login_id": login_id_of(page.text)})
+    page = await shown(http, await http.get(authorization_url(sim.base_url, challenge, state="c")))
+    response = await shown(
+        http, await http.post(sim.url("/cancel"), data={"login_id": login_id_of(page.text)})
+    )
     assert response.status_code == 303
     assert query(response.headers["location"]) == {
         "error": "access_denied",

@@ -76,10 +76,34 @@ def qr_symbol(account: Account, card: HealthInsuranceCard) -> segno.QRCode:
     return segno.make_qr(qr_text(account, card), error="m", encoding="utf-8", eci=True)
 
 
+def qr_svg_for_screen(account: Account, card: HealthInsuranceCard) -> str:
+    """The QR code alone, as an inline SVG that scales to the screen's width (the full-screen
+    card view): one module per viewBox unit, a quiet zone of four modules as ISO/IEC 18004
+    asks, so a counter scanner finds it on a phone held up to it."""
+    return str(
+        qr_symbol(account, card).svg_inline(
+            scale=1, border=4, dark="#000000", light="#ffffff", omitsize=True
+        )
+    )
+
+
+def qr_svg_file(account: Account, card: HealthInsuranceCard) -> str:
+    """The same QR code as a file of its own (`/api/v1/me/health-card-qr.svg`), for the app's
+    full-screen view."""
+    out = io.BytesIO()
+    qr_symbol(account, card).save(
+        out, kind="svg", xmldecl=False, svgns=True, omitsize=True, border=4, dark="#000000",
+        light="#ffffff",
+    )  # fmt: skip
+    return out.getvalue().decode()
+
+
 @dataclass(frozen=True)
 class FaceLine:
     label: str
     value: str
+    under_qr: bool = False
+    """Printed in the column under the QR code (the dates of issue and of five years)."""
 
 
 def face_lines(account: Account, card: HealthInsuranceCard) -> list[FaceLine]:
@@ -98,12 +122,20 @@ def face_lines(account: Account, card: HealthInsuranceCard) -> list[FaceLine]:
             "Ngày sinh · Giới tính",
             f"{_dmy(account.birth_date)} · {'Nam' if account.gender == 'male' else 'Nữ'}",
         ),
+    ]
+    if card.holder_address:
+        lines.append(FaceLine("Địa chỉ", card.holder_address))
+    lines += [
         FaceLine("Mức hưởng", f"{level} ({BENEFIT_PERCENT.get(level, 0)}%)"),
         FaceLine("Nơi đăng ký KCB ban đầu", facility),
         FaceLine("Giá trị sử dụng", validity),
     ]
+    if card.issued_on:
+        lines.append(FaceLine("Ngày cấp", _dmy(card.issued_on), under_qr=True))
     if card.five_years_from:
-        lines.append(FaceLine("Thời điểm đủ 5 năm liên tục", _dmy(card.five_years_from)))
+        lines.append(
+            FaceLine("Thời điểm đủ 5 năm liên tục", _dmy(card.five_years_from), under_qr=True)
+        )
     return lines
 
 
@@ -117,6 +149,7 @@ WIDTH, HEIGHT = 1012, 638  # the ID-1 card's proportions (85.6 × 54 mm) at 300 
 BAND = 118
 MARGIN = 40
 QR_SIZE = 300
+QR_X, QR_Y = WIDTH - MARGIN - QR_SIZE, BAND + 24
 TEXT_WIDTH = WIDTH - 2 * MARGIN - QR_SIZE - 30
 BLUE, INK, MUTED, PAPER = "#0b5cab", "#1d2630", "#4b5763", "#f4f9ff"
 TITLE = "THẺ BẢO HIỂM Y TẾ"
@@ -158,14 +191,19 @@ def layout(account: Account, card: HealthInsuranceCard) -> list[PlacedText]:
         PlacedText(MARGIN, 30, ISSUER, 24, False, "#ffffff"),
         PlacedText(MARGIN, 62, TITLE, 38, True, "#ffffff"),
     ]
-    y = BAND + 24
-    for line in face_lines(account, card):
-        placed.append(PlacedText(MARGIN, y, line.label, 19, False, MUTED))
-        y += 24
-        for part in _wrap(line.value, _font(24, True), TEXT_WIDTH):
-            placed.append(PlacedText(MARGIN, y, part, 24, True, INK))
-            y += 30
-        y += 8
+    lines = face_lines(account, card)
+    columns = (
+        (MARGIN, BAND + 20, TEXT_WIDTH, [line for line in lines if not line.under_qr]),
+        (QR_X, QR_Y + QR_SIZE + 12, QR_SIZE, [line for line in lines if line.under_qr]),
+    )
+    for x, y, width, column in columns:
+        for line in column:
+            placed.append(PlacedText(x, y, line.label, 18, False, MUTED))
+            y += 22
+            for part in _wrap(line.value, _font(22, True), width):
+                placed.append(PlacedText(x, y, part, 22, True, INK))
+                y += 27
+            y += 6
     return placed
 
 
@@ -181,7 +219,7 @@ def render_png(account: Account, card: HealthInsuranceCard) -> bytes:
     qr.save(qr_png, kind="png", scale=scale, border=2)
     qr_image = Image.open(qr_png).convert("RGB")
     offset = (QR_SIZE - qr_image.width) // 2
-    image.paste(qr_image, (WIDTH - MARGIN - QR_SIZE + offset, BAND + 40 + offset))
+    image.paste(qr_image, (QR_X + offset, QR_Y + offset))
     out = io.BytesIO()
     image.save(out, format="PNG", compress_level=6)
     return out.getvalue()
@@ -192,9 +230,8 @@ def render_svg(account: Account, card: HealthInsuranceCard) -> str:
         scale=1, border=2, dark="#000000", light="#ffffff", omitsize=True
     )
     # The QR as a nested <svg> placed and sized on the card; its viewBox keeps modules square.
-    qr_x, qr_y = WIDTH - MARGIN - QR_SIZE, BAND + 40
     qr_svg = qr_svg.replace(
-        "<svg ", f'<svg x="{qr_x}" y="{qr_y}" width="{QR_SIZE}" height="{QR_SIZE}" ', 1
+        "<svg ", f'<svg x="{QR_X}" y="{QR_Y}" width="{QR_SIZE}" height="{QR_SIZE}" ', 1
     )
     texts = "\n".join(
         f'<text x="{t.x}" y="{t.y + t.size}" font-size="{t.size}" fill="{t.color}"'

@@ -6,11 +6,16 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from vssid_broker.db import Base, BigId, UTCDateTime, utcnow
-from vssid_broker.identifiers import CITIZEN_ID, normalized_name
+from vssid_broker.identifiers import CITIZEN_ID, normalized_name, searchable_name
 from vssid_broker.sealing import SealedCitizenId, blind_index
+
+SearchKey = String(200).with_variant(postgresql.VARCHAR(200, collation="C"), "postgresql")
+"""Compared in byte order on both databases (SQLite's default), so a prefix is a range the
+index serves, whatever the database's own collation (PostgreSQL's may ignore spaces)."""
 
 
 class AccountStatus(StrEnum):
@@ -45,6 +50,8 @@ class Account(Base):
         ),
         # Staff search a person by name (`accounts.service.search`).
         Index("ix_accounts_name_key", "name_key"),
+        # ... by a prefix of the name typed without diacritics (a byte-ordered range).
+        Index("ix_accounts_search_key", "search_key"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -56,6 +63,9 @@ class Account(Base):
     """The blind index of `citizen_id`, kept in step by `_keep_citizen_id_index`."""
     full_name: Mapped[str] = mapped_column(String(200))
     name_key: Mapped[str | None] = mapped_column(String(200))
+    search_key: Mapped[str | None] = mapped_column(SearchKey)
+    """`full_name` as a clerk may type it (`identifiers.searchable_name`), kept in step by
+    `_keep_name_key`; what the console's search by name reads, by prefix."""
     """`full_name` normalized for comparison (`identifiers.normalized_name`), kept in step by
     `_keep_name_key`; what linking rule 3 looks names up by."""
     birth_date: Mapped[date] = mapped_column(Date)
@@ -83,6 +93,7 @@ class Account(Base):
     @validates("full_name")
     def _keep_name_key(self, _key: str, full_name: str) -> str:
         self.name_key = normalized_name(full_name)
+        self.search_key = searchable_name(full_name)
         return full_name
 
 

@@ -18,7 +18,7 @@ from vssid_broker.accounts.models import (
     InsurancePeriod,
 )
 from vssid_broker.errors import AccountNotFound
-from vssid_broker.identifiers import BHXH_CODE, CITIZEN_ID, normalized_name
+from vssid_broker.identifiers import BHXH_CODE, CITIZEN_ID, searchable_name
 from vssid_broker.sealing import has_blind_index
 
 KIND_LABELS = {
@@ -67,8 +67,8 @@ SEARCH_LIMIT = 20
 
 async def search(session: AsyncSession, query: str) -> list[Account]:
     """Staff search: a 12-digit citizen ID or a 10-digit BHXH code finds that account; anything
-    else is a full name, compared as the linking rules compare names (case and spacing aside;
-    diacritics count)."""
+    else is the start of a full name, typed as a clerk types it: diacritics, case and spacing
+    aside ("pham thi dung" finds Phạm Thị Dung, "pham thi" her and her namesakes)."""
     query = query.strip()
     if CITIZEN_ID.match(query):
         found = await find_by_citizen_id(session, query)
@@ -76,13 +76,16 @@ async def search(session: AsyncSession, query: str) -> list[Account]:
     if BHXH_CODE.match(query):
         found = await session.scalar(select(Account).where(Account.bhxh_code == query))
         return [found] if found else []
-    if len(query) < 2:
+    prefix = searchable_name(query)
+    if len(prefix) < 2:
         return []
+    # Keys hold only a-z, 0-9 and spaces, all below "~": [prefix, prefix + "~") is exactly
+    # the keys that start with it, a range of the index in byte order.
     return list(
         await session.scalars(
             select(Account)
-            .where(Account.name_key == normalized_name(query))
-            .order_by(Account.birth_date, Account.id)
+            .where(Account.search_key >= prefix, Account.search_key < prefix + "~")
+            .order_by(Account.search_key, Account.birth_date, Account.id)
             .limit(SEARCH_LIMIT)
         )
     )

@@ -19,7 +19,7 @@ from vssid_broker.seeding import move_demo_issuer, seed_demo_data
 from vssid_broker.seeding.demo_accounts import demo_accounts
 from vssid_broker.vneid_sim.app import create_app as create_sim_app
 from vssid_broker.vneid_sim.citizens import load_citizens
-from vssid_broker.vneid_sim.config import SimSettings
+from vssid_broker.vneid_sim.config import SimSettings, demo_clients_for_broker
 
 OUTCOMES = {
     "079190123456": "chỉ mức 1 → bị từ chối (cần mức 2)",
@@ -127,6 +127,16 @@ def use_dialect(sim: str) -> dict[str, str]:
     return {"protocol": "vneid-encrypted", "rp_public_key_file": str(DEMO_RP_PUBLIC_KEY_FILE)}
 
 
+def demo_sim_overrides(settings: Settings) -> dict[str, object]:
+    """The simulator's issuer, and (unless the operator registers clients of their own) the
+    broker's registrations at the address the broker runs on: signing out on other ports
+    then ends on the broker's own signed-out page, not on VNeID's "not registered" page."""
+    overrides: dict[str, object] = {"issuer": settings.vneid_issuer}
+    if not {"VNEID_SIM_CLIENTS", "VNEID_SIM_CLIENTS_FILE"} & {k.upper() for k in os.environ}:
+        overrides["clients"] = demo_clients_for_broker(settings.public_base_url)
+    return overrides
+
+
 async def run(port: int, sim_port: int, protocol: str = "openid-connect") -> None:
     os.environ.setdefault("VSSID_PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
     os.environ.setdefault("VSSID_VNEID_ISSUER", f"http://127.0.0.1:{sim_port}")
@@ -150,7 +160,7 @@ async def run(port: int, sim_port: int, protocol: str = "openid-connect") -> Non
     print(f"demo accounts added: {seeded.accounts}")
     print(f"demo review cases added: {seeded.cases}")
     await ensure_demo_staff(settings)
-    sim_settings = load_settings(SimSettings, issuer=settings.vneid_issuer, **sim_dialect)
+    sim_settings = load_settings(SimSettings, **demo_sim_overrides(settings), **sim_dialect)
     servers = [
         uvicorn.Server(
             uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None)

@@ -23,6 +23,29 @@ LINK_PURPOSE = "link_vneid_to_vssid"
 """Sign in to VssID with VNeID: the verified citizen ID finds the person's VssID record."""
 
 
+CLAIMS_IN_WORDS = {
+    "SoDinhDanh": "số định danh cá nhân",
+    "sub": "số định danh cá nhân",
+    "HoVaTen": "họ và tên",
+    "name": "họ và tên",
+    "NgayThangNamSinh": "ngày sinh",
+    "birthdate": "ngày sinh",
+    "GioiTinh": "giới tính",
+    "gender": "giới tính",
+    "acr": "mức độ tài khoản",
+}
+"""What each claim is, in the words a person reads (VNeID's own names and the standard ones
+mean the same data, so they read the same)."""
+
+
+def claims_in_words(claims: list[str] | tuple[str, ...]) -> list[str]:
+    """The kinds of data shared, each once, in a fixed order; a claim with no words yet reads
+    as "thông tin khác" rather than as its technical name."""
+    order = list(dict.fromkeys(CLAIMS_IN_WORDS.values()))
+    words = {CLAIMS_IN_WORDS.get(claim, "thông tin khác") for claim in claims}
+    return sorted(words, key=lambda word: order.index(word) if word in order else len(order))
+
+
 @dataclass(frozen=True)
 class Terms:
     """What a consent is given to: the claims shared and the privacy notice's version."""

@@ -16,7 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vssid_broker.accounts.models import Account
 from vssid_broker.errors.staff import CaseNotFound
 from vssid_broker.identifiers import normalized_name
-from vssid_broker.linking.models import FederatedLink, ReviewCase, ReviewReason, ReviewStatus
+from vssid_broker.linking.models import (
+    OPEN_STATUSES,
+    FederatedLink,
+    ReviewCase,
+    ReviewReason,
+    ReviewStatus,
+)
+from vssid_broker.sealing import blind_index
 
 WHY = {
     ReviewReason.NAME_BIRTHDATE_MATCH: (
@@ -108,6 +115,31 @@ async def get_case(session: AsyncSession, case_id: int) -> ReviewCase:
     if case is None:
         raise CaseNotFound(f"no case {case_id}")
     return case
+
+
+async def open_case_for(
+    session: AsyncSession, *, citizen_id: str | None = None, account_id: int | None = None
+) -> ReviewCase | None:
+    """The oldest open case of a person the clerk searched for: the one opened for their
+    citizen ID (through its blind index), or else one that names their account among its
+    candidates. Open cases are few (the queue), so their candidate lists are read here."""
+    open_cases = (
+        select(ReviewCase)
+        .where(ReviewCase.status.in_(OPEN_STATUSES))
+        .order_by(ReviewCase.created_at, ReviewCase.id)
+    )
+    if citizen_id is not None:
+        found = await session.scalar(
+            open_cases.where(ReviewCase.citizen_id_index == blind_index(citizen_id)).limit(1)
+        )
+        if found is not None:
+            return found
+    if account_id is None:
+        return None
+    for case in await session.scalars(open_cases):
+        if account_id in case.candidate_account_ids:
+            return case
+    return None
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from vssid_broker import sealing
 from vssid_broker.accounts.models import Account, HealthInsuranceCard, InsurancePeriod
 from vssid_broker.errors import CommandRefused
-from vssid_broker.identifiers import normalized_name
+from vssid_broker.identifiers import normalized_name, searchable_name
 from vssid_broker.linking.models import FederatedLink
 from vssid_broker.seeding import parallel_load
 from vssid_broker.vneid_sim.citizens import PROVINCE_CODES, century_gender_digit, generate_citizens
@@ -95,7 +95,7 @@ class _Rows:
 
 ACCOUNT_COLUMNS = (
     "id", "bhxh_code", "citizen_id_sealed", "citizen_id_index", "full_name", "name_key",
-    "birth_date", "gender", "phone", "status", "created_at", "updated_at",
+    "search_key", "birth_date", "gender", "phone", "status", "created_at", "updated_at",
 )  # fmt: skip
 PERIOD_COLUMNS = ("account_id", "kind", "start_month", "end_month", "employer", "salary_basis_vnd")
 CARD_COLUMNS = (
@@ -189,7 +189,8 @@ def _chunk_rows(plan: _Plan, chunk: int) -> _Rows:
         sealed = keys.seal(citizen_id)
         rows.accounts.append(
             (
-                account_id, code, sealed, keys.index(citizen_id), name, key, born, gender, phone,
+                account_id, code, sealed, keys.index(citizen_id), name, key,
+                searchable_name(name), born, gender, phone,
                 status, now, now,
             )
         )  # fmt: skip

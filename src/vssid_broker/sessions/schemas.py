@@ -22,6 +22,8 @@ class SessionView(BaseModel):
     id: str
     channel: str
     device: str | None
+    device_name: str
+    """`device` as a person recognises it ("Chrome trên Android 14"), `sessions.devices`."""
     created_at: datetime
     last_used_at: datetime
     expires_at: datetime
@@ -34,6 +36,8 @@ class SessionOut(BaseModel):
     channel: Literal["browser", "app"]
     device: str | None
     """The User-Agent the session signed in with."""
+    device_name: str
+    """The device as a person recognises it: "Chrome trên Android 14", or "Thiết bị không rõ"."""
     created_at: datetime
     last_used_at: datetime
     expires_at: datetime

@@ -22,6 +22,7 @@ from vssid_broker import metrics
 from vssid_broker.config import Settings
 from vssid_broker.sessions import browser as browser_sessions
 from vssid_broker.sessions.access_tokens import AccessTokenClaims
+from vssid_broker.sessions.devices import device_name
 from vssid_broker.sessions.models import BrowserSession, RefreshToken, UsedJti
 from vssid_broker.sessions.refresh_tokens import FamilyView, RefreshTokens
 from vssid_broker.sessions.schemas import SessionView
@@ -82,6 +83,7 @@ def _view(id_: str, channel: str, row: BrowserSession | FamilyView) -> SessionVi
         id=id_,
         channel=channel,
         device=row.user_agent,
+        device_name=device_name(row.user_agent),
         created_at=row.created_at,
         last_used_at=row.last_used_at,
         expires_at=row.expires_at,

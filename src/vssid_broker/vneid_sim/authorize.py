@@ -6,7 +6,7 @@ the login pages. The parameter rules themselves are in `authorization.py`.
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 
 from .authorization import AuthorizationError, parse_authorization_request, response_redirect
 from .login_pages import SIGN_IN_COOKIE, begin_login
@@ -16,7 +16,7 @@ from .protocol import DuplicateParameterError, Refused, add_endpoint, single_val
 from .state import AuthorizationRequest, SimState
 
 
-async def authorize(state: SimState, request: Request) -> HTMLResponse:
+async def authorize(state: SimState, request: Request) -> RedirectResponse:
     state.purge_expired()
     params = query_parameters(state, request)
     auth_request = validated_request(state, params)

@@ -47,6 +47,9 @@ class ClientRegistration(BaseModel):
     client_id: str
     client_secret: str | None = None
     client_name: str = "VssID - Bảo hiểm xã hội số"
+    client_uri: str | None = None
+    """The client's home page (OIDC Dynamic Client Registration §2): where the page of an
+    ended login sends a person who pressed Back."""
     application_type: ApplicationType = "web"
     redirect_uris: list[str]
     token_endpoint_auth_methods: list[TokenEndpointAuthMethod] = Field(
@@ -100,6 +103,7 @@ def demo_client() -> ClientRegistration:
             "http://127.0.0.1:8000/auth/vneid/callback",
             "http://localhost:8000/auth/vneid/callback",
         ],
+        client_uri="http://127.0.0.1:8000/",
         token_endpoint_auth_methods=["client_secret_basic", "client_secret_post"],
         backchannel_logout_uri=None,
         post_logout_redirect_uris=[
@@ -107,6 +111,31 @@ def demo_client() -> ClientRegistration:
             "http://localhost:8000/signed-out",
         ],
     )
+
+
+def demo_clients_for_broker(broker: str) -> list[ClientRegistration]:
+    """The demo's two registrations for a broker at `broker` (its public base URL), on top
+    of the defaults: its callback, its signed-out page and its back-channel logout URI at the
+    address it really runs on. Post-logout redirect URIs are compared exactly (RP-Initiated
+    Logout §3), so a broker on another port needs them registered there."""
+    broker = broker.rstrip("/")
+    backchannel = f"{broker}/auth/vneid/backchannel-logout"
+    web = demo_client()
+    web = web.model_copy(
+        update={
+            "redirect_uris": list(
+                dict.fromkeys([f"{broker}/auth/vneid/callback", *web.redirect_uris])
+            ),
+            "post_logout_redirect_uris": list(
+                dict.fromkeys([f"{broker}/signed-out", *web.post_logout_redirect_uris])
+            ),
+            "backchannel_logout_uri": backchannel,
+            "client_uri": f"{broker}/",
+        }
+    )
+    app = demo_app_client().model_copy(update={"backchannel_logout_uri": backchannel})
+    # Validated again: model_copy skips the checks a registration must pass.
+    return [ClientRegistration.model_validate(c.model_dump()) for c in (web, app)]
 
 
 def demo_app_client() -> ClientRegistration:

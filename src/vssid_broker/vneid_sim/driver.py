@@ -23,12 +23,13 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-# Enough for login, OTP, consent (and one "return" press); more means the pages loop.
-MAX_STEPS = 6
+# Enough for login, OTP, consent (and one "return" press), each posted and then shown by
+# GET; more means the pages loop.
+MAX_STEPS = 12
 
 
 class SimSignInError(RuntimeError):
@@ -94,10 +95,21 @@ class _Choices:
     done: set[str] = field(default_factory=set)
 
 
-def _next_step(response: httpx.Response, choices: _Choices) -> str | tuple[str, dict[str, str]]:
-    """Either the final Location (str) or the next form to post (url, data)."""
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc
+
+
+def _next_step(
+    response: httpx.Response, choices: _Choices
+) -> str | tuple[str, dict[str, str] | None]:
+    """Either the final Location (str), the next page to get (url, None: the simulator
+    answers each form with a redirect to its next page) or the next form to post (url, data)."""
     if response.is_redirect:
-        return urljoin(str(response.url), response.headers["location"])
+        location = urljoin(str(response.url), response.headers["location"])
+        if _origin(location) == _origin(str(response.url)):
+            return location, None
+        return location
     page = _PageReader()
     page.feed(response.text)
     step = page.step or "unknown"
@@ -137,7 +149,7 @@ def _conversation(authorization_url: str, choices: _Choices) -> _Conversation:
         if isinstance(step, str):
             return step
         url, data = step
-        response = yield ("POST", url, data)
+        response = yield ("GET" if data is None else "POST", url, data)
     raise SimSignInError("loop", "too many pages without a redirect", response.status_code)
 
 

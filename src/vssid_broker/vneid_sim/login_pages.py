@@ -4,11 +4,17 @@ The authorization endpoint validates the request and calls `begin_login`; from t
 form post moves one `LoginTransaction` a step forward, and the last step sends the person
 back to the client with a code or an error (RFC 6749 §4.1.2, §4.1.2.1). A form naming a
 transaction that is unknown, finished, expired or at another step gets the "expired" page.
+
+Every page is reached by GET (Post/Redirect/Get): each post answers 303 to `GET /login`, which
+shows the step the transaction is at. Back in the browser then never re-sends a form ("Confirm
+Form Resubmission"), and Back after the transaction ended shows a page saying it ended and
+where the answer went, instead of a live-looking login page whose result can only be refused.
 """
 
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -41,11 +47,17 @@ CLAIM_LABELS = {
 """What the consent page lists, one line per kind of data (both name styles count once)."""
 
 
+STEP_PAGE_PATH = "/login"
+"""The login transaction's pages, by GET (the same path takes the passcode form by POST)."""
+
+
 def begin_login(
     state: SimState, auth_request: AuthorizationRequest, sign_in_cookie: str | None = None
-) -> HTMLResponse:
-    """Open a login transaction for a validated request and show its first page: the passcode,
-    or, when the browser's sign-in session may answer, straight the consent page."""
+) -> RedirectResponse:
+    """Open a login transaction for a validated request and send the browser to its first
+    page: the passcode, or, when the browser's sign-in session may answer, straight the
+    consent page. The authorization URL (which holds the client's single-use `state`) leaves
+    the history, so Back can never start a second login with it."""
     login = LoginTransaction(
         login_id=new_handle(),
         request=auth_request,
@@ -57,8 +69,37 @@ def begin_login(
         sid, session = reused
         login.sid, login.citizen_id = sid, session.citizen_id
         login.auth_time, login.amr = session.auth_time, session.amr
-        return show_consent(state, login, state.citizens[session.citizen_id])
-    return render_login_page(state, login)
+        login.step = "consent"
+    return to_step_page(state, login)
+
+
+def to_step_page(state: SimState, login: LoginTransaction) -> RedirectResponse:
+    """303: whatever a form post did, the browser shows the result with a GET."""
+    location = state.endpoint(STEP_PAGE_PATH) + "?" + urlencode({"login_id": login.login_id})
+    return RedirectResponse(location, status_code=303)
+
+
+async def show_step(state: SimState, request: Request) -> Response:
+    """The page of the step the transaction is at, with its one-time notice."""
+    login = state.logins.get(request.query_params.get("login_id", ""))
+    if login is None or login.expires_at <= state.now():
+        raise expired(state)
+    notice, login.notice = login.notice, None
+    if login.step == "finished":
+        return render(
+            "finished.html",
+            issuer=state.settings.issuer,
+            client_name=state.clients[login.request.client_id].client_name,
+            client_uri=state.clients[login.request.client_id].client_uri,
+        )
+    if login.step == "locked":
+        return locked_page(state, login)
+    if login.step == "login" or login.citizen_id is None:
+        return render_login_page(state, login, error=notice)
+    citizen = state.citizens[login.citizen_id]
+    if login.step == "otp":
+        return show_otp(state, login, citizen, error=notice)
+    return show_consent(state, login, citizen)
 
 
 def reusable_sign_in(
@@ -113,7 +154,7 @@ def live_login(state: SimState, form: FormData, step: LoginStep | None) -> Login
     """The transaction the form names, still running and (unless `step` is None) at `step`,
     so a replayed or out-of-order form cannot skip a step."""
     login = state.logins.get(str(form.get("login_id", "")))
-    if login is None or login.expires_at <= state.now():
+    if login is None or login.expires_at <= state.now() or login.step == "finished":
         raise expired(state)
     if step is not None and login.step != step:
         raise expired(state)
@@ -124,8 +165,9 @@ def back_to_client(
     state: SimState, login: LoginTransaction, result: dict[str, str]
 ) -> RedirectResponse:
     """End the transaction and send the person to the client's redirect URI (RFC 6749
-    §4.1.2 with `iss`, RFC 9207). 303, so the browser follows a POSTed form with a GET."""
-    state.logins.pop(login.login_id, None)
+    §4.1.2 with `iss`, RFC 9207). 303, so the browser follows a POSTed form with a GET.
+    The ended transaction stays until it expires, only to tell Back that it ended."""
+    login.step = "finished"
     location = response_redirect(state, login.request.redirect_uri, login.request.state, result)
     return RedirectResponse(location, status_code=303)
 
@@ -150,7 +192,6 @@ def show_otp(
 
 def show_consent(state: SimState, login: LoginTransaction, citizen: Citizen) -> HTMLResponse:
     """The consent page lists exactly what the granted scopes release, nothing more."""
-    login.step = "consent"
     released = released_claims(citizen, login.request.scope)
     shown = {
         "SoDinhDanh": citizen.citizen_id,
@@ -176,9 +217,8 @@ def checked_credentials(state: SimState, login: LoginTransaction, form: FormData
     citizen = state.citizens.get(str(form.get("so_dinh_danh", "")).strip())
     passcode = str(form.get("mat_khau", ""))
     if citizen is None or not secrets.compare_digest(passcode.encode(), citizen.passcode.encode()):
-        raise Refused(
-            render_login_page(state, login, error="Số định danh cá nhân hoặc mật khẩu không đúng.")
-        )
+        login.notice = "Số định danh cá nhân hoặc mật khẩu không đúng."
+        raise Refused(to_step_page(state, login))
     return citizen
 
 
@@ -188,16 +228,19 @@ def check_not_locked(state: SimState, login: LoginTransaction, citizen: Citizen)
     if not citizen.locked:
         return
     login.cancel_description = LOCKED_MESSAGE
-    raise Refused(
-        error_page(
-            state.settings.issuer,
-            "Không thể đăng nhập",
-            LOCKED_MESSAGE + ".",
-            status_code=403,
-            detail="Liên hệ cơ quan Công an nơi cư trú để được hỗ trợ mở khoá.",
-            step="locked",
-            login_id=login.login_id,
-        )
+    login.step = "locked"
+    raise Refused(to_step_page(state, login))
+
+
+def locked_page(state: SimState, login: LoginTransaction) -> HTMLResponse:
+    return error_page(
+        state.settings.issuer,
+        "Không thể đăng nhập",
+        LOCKED_MESSAGE + ".",
+        status_code=403,
+        detail="Liên hệ cơ quan Công an nơi cư trú để được hỗ trợ mở khoá.",
+        step="locked",
+        login_id=login.login_id,
     )
 
 
@@ -225,10 +268,11 @@ async def submit_login(state: SimState, request: Request) -> Response:
         )
     if citizen.level == 2:
         login.step = "otp"
-        return show_otp(state, login, citizen)
+        return to_step_page(state, login)
     login.auth_time = int(state.now())
     login.amr = ("pwd",)
-    return show_consent(state, login, citizen)
+    login.step = "consent"
+    return to_step_page(state, login)
 
 
 async def submit_otp(state: SimState, request: Request) -> Response:
@@ -238,7 +282,6 @@ async def submit_otp(state: SimState, request: Request) -> Response:
     login = live_login(state, form, "otp")
     if login.citizen_id is None:
         raise expired(state)
-    citizen = state.citizens[login.citizen_id]
     otp = str(form.get("otp", "")).strip()
     if not secrets.compare_digest(otp.encode(), state.settings.otp_code.encode()):
         login.failed_otp_attempts += 1
@@ -247,11 +290,12 @@ async def submit_otp(state: SimState, request: Request) -> Response:
                 state, login, access_denied("Nhập sai mã OTP quá số lần cho phép.")
             )
         remaining = MAX_OTP_ATTEMPTS - login.failed_otp_attempts
-        error = f"Mã OTP không đúng. Còn {remaining} lần thử."
-        return show_otp(state, login, citizen, error=error)
+        login.notice = f"Mã OTP không đúng. Còn {remaining} lần thử."
+        return to_step_page(state, login)
     login.auth_time = int(state.now())
     login.amr = ("pwd", "otp")
-    return show_consent(state, login, citizen)
+    login.step = "consent"
+    return to_step_page(state, login)
 
 
 async def submit_consent(state: SimState, request: Request) -> Response:
@@ -309,7 +353,8 @@ async def cancel(state: SimState, request: Request) -> RedirectResponse:
 
 def routes(state: SimState) -> APIRouter:
     router = APIRouter()
-    add_endpoint(router, state, "/login", submit_login, methods=["POST"])
+    add_endpoint(router, state, STEP_PAGE_PATH, show_step, methods=["GET"])
+    add_endpoint(router, state, STEP_PAGE_PATH, submit_login, methods=["POST"])
     add_endpoint(router, state, "/otp", submit_otp, methods=["POST"])
     add_endpoint(router, state, "/consent", submit_consent, methods=["POST"])
     add_endpoint(router, state, "/cancel", cancel, methods=["POST"])

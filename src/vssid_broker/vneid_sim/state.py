@@ -18,7 +18,7 @@ from .config import ClientRegistration, SimSettings
 from .faults import FaultQueue
 from .keys import KeyRing, load_rsa_key, new_rsa_key
 
-LoginStep = Literal["login", "otp", "consent"]
+LoginStep = Literal["login", "otp", "consent", "locked", "finished"]
 
 
 def new_handle(nbytes: int = 32) -> str:
@@ -59,6 +59,8 @@ class LoginTransaction:
     """The sign-in session this login reuses (single sign-on), if any."""
     # Why going back to the client means access_denied, when it is not a plain cancel.
     cancel_description: str | None = None
+    # A message for the next showing of the step's page (a wrong passcode or OTP), shown once.
+    notice: str | None = None
 
 
 @dataclass

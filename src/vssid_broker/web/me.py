@@ -124,6 +124,18 @@ async def my_health_card_svg(caller: Caller, ctx: Ctx) -> Response:
     return Response(svg, media_type="image/svg+xml")
 
 
+@router.get(
+    "/health-card-qr.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}, **CARD_IMAGE_RESPONSES},
+)
+async def my_health_card_qr_svg(caller: Caller, ctx: Ctx) -> Response:
+    """The card's QR code alone, to show as wide as the screen at a clinic's counter."""
+    account, card = await _usable_card(caller.account_id, ctx)
+    svg = await run_in_threadpool(health_card.qr_svg_file, account, card)
+    return Response(svg, media_type="image/svg+xml")
+
+
 async def _usable_card(account_id: int, ctx: BrokerContext) -> tuple[Account, HealthInsuranceCard]:
     async with ctx.autocommit() as session:
         account = await service.get_account(session, account_id)
@@ -145,6 +157,7 @@ async def my_sessions(caller: Caller, ctx: Ctx) -> list[SessionOut]:
             id=view.id,
             channel="browser" if view.channel == "browser" else "app",
             device=view.device,
+            device_name=view.device_name,
             created_at=view.created_at,
             last_used_at=view.last_used_at,
             expires_at=view.expires_at,

@@ -9,6 +9,7 @@ from urllib.parse import urlencode, urlsplit
 from authlib.common.urls import add_params_to_uri
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from vssid_broker import personal_data
@@ -241,6 +242,30 @@ async def account_page(
     )
     page.delete_cookie(LINKED_NOTICE_COOKIE, path=ACCOUNT_PATH)
     return page
+
+
+@router.get(f"{ACCOUNT_PATH}/health-card", response_class=HTMLResponse)
+async def account_health_card_view(request: Request, ctx: Ctx) -> Response:
+    """The card over the whole screen, to hold up to a clinic's counter scanner: the QR code
+    as wide as the screen, then the card's face."""
+    current = await current_browser_session(request, ctx)
+    if current is None:
+        return RedirectResponse("/", status_code=302)
+    async with ctx.autocommit() as session:
+        account = await accounts.get_account(session, current.account_id)
+    context: dict[str, object] = {"account": account, "card_refusal": None}
+    try:
+        card = health_card.usable_card(account, ctx.clock().date())
+    except DomainError as refusal:
+        context["card_refusal"] = refusal.message
+    else:
+        context |= {
+            "card": card,
+            "card_face": health_card.face_lines(account, card),
+            # segno's own SVG of text we wrote: nothing from outside to escape.
+            "qr_svg": Markup(health_card.qr_svg_for_screen(account, card)),  # noqa: S704
+        }
+    return templates.TemplateResponse(request, "account/health_card_view.html", context)
 
 
 @router.get(f"{ACCOUNT_PATH}/health-card.png")

@@ -211,12 +211,29 @@ async function showHistory() {
     ),
   );
   const benefits = document.getElementById("app-benefits");
-  benefits.replaceChildren(
-    ...history.benefits.items.map((b) =>
-      item(`${day(b.paid_on)} · ${b.label} · ${money.format(b.amount_vnd)} đ`),
-    ),
-  );
+  benefits.replaceChildren(...history.benefits.items.map(benefitItem));
   if (!history.benefits.items.length) benefits.replaceChildren(item("Chưa có khoản chi trả nào."));
+  offerMoreBenefits(history.benefits);
+}
+
+const benefitItem = (b) => item(`${day(b.paid_on)} · ${b.label} · ${money.format(b.amount_vnd)} đ`);
+
+// The first page comes with the history; the rest page by page, as the API hands them out.
+function offerMoreBenefits(page) {
+  const more = document.getElementById("app-benefits-more");
+  const shown = document.getElementById("app-benefits").children.length;
+  document.getElementById("app-benefits-count").textContent = page.total
+    ? `${shown} trong ${page.total} khoản`
+    : "";
+  more.hidden = page.next_offset === null || page.next_offset === undefined;
+  more.dataset.offset = String(page.next_offset ?? "");
+}
+
+async function showMoreBenefits() {
+  const more = document.getElementById("app-benefits-more");
+  const page = await apiJson(`/api/v1/me/insurance/benefits?offset=${more.dataset.offset}&limit=20`);
+  document.getElementById("app-benefits").append(...page.items.map(benefitItem));
+  offerMoreBenefits(page);
 }
 
 async function showCard() {
@@ -235,23 +252,40 @@ async function showCard() {
   message.hidden = true;
 }
 
+// The QR alone, as wide as the screen, for the counter's scanner; the tabs step aside.
+async function openCardFull() {
+  const response = await api("GET", "/api/v1/me/health-card-qr.svg");
+  if (!response.ok) throw new ApiError(await problemOf(response), response.status);
+  const qr = document.getElementById("app-card-qr");
+  if (qr.src) URL.revokeObjectURL(qr.src);
+  qr.src = URL.createObjectURL(await response.blob());
+  document.getElementById("tab-card").hidden = true;
+  document.getElementById("app-card-full").hidden = false;
+}
+
+function closeCardFull() {
+  document.getElementById("app-card-full").hidden = true;
+  document.getElementById("tab-card").hidden = false;
+}
+
 async function showSessions() {
   const list = document.getElementById("app-sessions");
   const sessions = await apiJson("/api/v1/me/sessions");
   list.replaceChildren(
     ...sessions.map((session) => {
       const li = item(
-        `${session.channel === "app" ? "Ứng dụng" : "Trình duyệt"} · ${session.device || "thiết bị không rõ"}` +
+        `${session.channel === "app" ? "Ứng dụng" : "Trình duyệt"} · ${session.device_name}` +
           (session.current ? " (thiết bị này)" : ""),
       );
-      if (session.current) {
-        const button = document.createElement("button");
-        button.type = "button";
-        button.className = "button";
-        button.textContent = "Đăng xuất thiết bị này";
-        button.addEventListener("click", () => signOutThisDevice(session.id).catch(showError));
-        li.append(" ", button);
-      }
+      // Any of one's devices can be signed out from here (a lost phone); this one last.
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "button";
+      button.textContent = session.current ? "Đăng xuất thiết bị này" : `Đăng xuất ${session.device_name}`;
+      button.addEventListener("click", () =>
+        (session.current ? signOutThisDevice(session.id) : signOutOtherDevice(session.id)).catch(showError),
+      );
+      li.append(" ", button);
       return li;
     }),
   );
@@ -331,12 +365,23 @@ async function openTab(name) {
   for (const tab of Object.keys(TABS)) {
     document.getElementById(`tab-${tab}`).hidden = tab !== name;
   }
+  document.getElementById("app-card-full").hidden = true;
   await TABS[name]();
 }
 
-async function signOutThisDevice(sessionId) {
+async function endSession(sessionId) {
   const response = await api("DELETE", `/api/v1/me/sessions/${encodeURIComponent(sessionId)}`);
   if (!response.ok) throw new ApiError(await problemOf(response), response.status);
+}
+
+async function signOutOtherDevice(sessionId) {
+  await endSession(sessionId);
+  say("Đã đăng xuất thiết bị kia.");
+  await showSessions();
+}
+
+async function signOutThisDevice(sessionId) {
+  await endSession(sessionId);
   STORE.removeItem("tokens");
   show("start");
 }
@@ -398,6 +443,9 @@ document.getElementById("app-code-form").addEventListener("submit", (event) => {
   event.preventDefault();
   confirmCode().catch(showError);
 });
+document.getElementById("app-benefits-more").addEventListener("click", () => showMoreBenefits().catch(showError));
+document.getElementById("app-card-full-open").addEventListener("click", () => openCardFull().catch(showError));
+document.getElementById("app-card-full-close").addEventListener("click", closeCardFull);
 for (const button of document.querySelectorAll("[data-tab]")) {
   button.addEventListener("click", () => openTab(button.dataset.tab).catch(showError));
 }

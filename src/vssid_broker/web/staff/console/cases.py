@@ -14,7 +14,7 @@ from vssid_broker.admin import audited_reads
 from vssid_broker.admin import service as staff
 from vssid_broker.errors.staff import UnknownConsoleAction
 from vssid_broker.linking import consent, decisions, review
-from vssid_broker.linking.models import ReviewReason, ReviewStatus
+from vssid_broker.linking.models import ReviewCase, ReviewReason, ReviewStatus
 from vssid_broker.web.deps import Ctx, RequestId
 from vssid_broker.web.staff.console.base import (
     Console,
@@ -144,6 +144,7 @@ async def act_on_case(
     me = console.decider
     now = ctx.clock()
     common: dict[str, Any] = {"now": now, "request_id": request_id}
+    decided: ReviewCase | None = None
     async with ctx.db.begin() as session:
         match action:
             case "claim" | "release":
@@ -155,7 +156,7 @@ async def act_on_case(
             case "approve":
                 console.require(staff.DECIDES)
                 account = form.get("account_id", "")
-                await decisions.approve(
+                decided = await decisions.approve(
                     session, case_id, version=_version(form),
                     account_id=int(account) if account.isdigit() else -1, decider=me,
                     reason=reason_of(form, required=True), four_eyes=ctx.settings.review_four_eyes,
@@ -184,4 +185,7 @@ async def act_on_case(
                 )  # fmt: skip
             case _:
                 raise UnknownConsoleAction(f"no action {action!r}")
+    # Under four eyes, "approve" by a reviewer only proposes: the banner must say so.
+    if decided is not None and decided.status == ReviewStatus.PROPOSED:
+        action = "propose"
     return see_other(f"/admin/cases/{case_id}?done={action}")

@@ -12,6 +12,8 @@ from vssid_broker.accounts import service as accounts
 from vssid_broker.admin import audited_reads, people
 from vssid_broker.admin import service as staff
 from vssid_broker.errors.staff import UnknownConsoleAction
+from vssid_broker.identifiers import BHXH_CODE, CITIZEN_ID
+from vssid_broker.linking import review
 from vssid_broker.web.deps import Ctx, RequestId
 from vssid_broker.web.staff.console.base import (
     Console,
@@ -31,9 +33,20 @@ async def people_search(
     request: Request, ctx: Ctx, console: SignedIn, q: Annotated[str, Query(max_length=200)] = ""
 ) -> Response:
     console.require(staff.HELPS_PEOPLE)
+    query = q.strip()
     async with ctx.db() as session:
-        found = await accounts.search(session, q) if q.strip() else []
-    return page(request, "people.html", console, q=q, found=found, searched=bool(q.strip()))
+        found = await accounts.search(session, query) if query else []
+        # A number names one person: their open review case, if any, is what the clerk is
+        # there for (the person on the phone waits for it).
+        if CITIZEN_ID.match(query) or BHXH_CODE.match(query):
+            case = await review.open_case_for(
+                session,
+                citizen_id=query if CITIZEN_ID.match(query) else None,
+                account_id=found[0].id if found else None,
+            )
+            if case is not None:  # HELPS_PEOPLE may read cases (READS_CASES)
+                return see_other(f"/admin/cases/{case.id}")
+    return page(request, "people.html", console, q=q, found=found, searched=bool(query))
 
 
 async def _person_page(
