@@ -3,8 +3,13 @@ the people in them notice (sessions ended, links suspended for review)."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import os
 import secrets
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -23,6 +28,7 @@ from vssid_broker.accounts.importing import ImportFileError
 from vssid_broker.accounts.models import Account, ImportRun, StagedAccountRow
 from vssid_broker.admin.account_import import AccountImport, ImportSummary
 from vssid_broker.audit.models import AuditEvent
+from vssid_broker.config import Settings
 from vssid_broker.linking.models import FederatedLink, ReviewCase
 from vssid_broker.sealing import blind_index
 from vssid_broker.sessions.models import BrowserSession
@@ -331,7 +337,7 @@ async def test_rows_that_are_not_rows_are_rejected_and_the_rest_imports(
 
     assert summary.added == 1
     assert dict(summary.rejected_by_reason) == {
-        "citizen_id.missing": 1,
+        "full_name.missing": 1,
         "line.not_an_object": 1,
         "line.not_json": 1,
     }
@@ -357,3 +363,88 @@ def _browser_session(account_id: int, clock: MovableClock) -> BrowserSession:
         last_used_at=now,
         csrf_token=secrets.token_hex(16),
     )
+
+
+# --- interrupted: kill -9 mid-merge, run again ---------------------------------------------------
+KILL_ROWS, KILL_BATCH = 12_000, 50
+
+
+def _cli_env(broker_settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VSSID_", "VNEID_SIM_"))}
+    assert broker_settings.key_encryption_key is not None
+    assert broker_settings.blind_index_key is not None
+    return env | {
+        "VSSID_DATABASE_URL": broker_settings.database_url,
+        "VSSID_KEY_ENCRYPTION_KEY": broker_settings.key_encryption_key.get_secret_value(),
+        "VSSID_BLIND_INDEX_KEY": broker_settings.blind_index_key.get_secret_value(),
+    }
+
+
+def _import_command(path: Path) -> list[str]:
+    command = str(Path(sys.executable).with_name("vssid-broker"))
+    return [command, "accounts", "import", str(path), "--batch-rows", str(KILL_BATCH)]
+
+
+async def _merged_through(db: async_sessionmaker[AsyncSession]) -> tuple[str, int] | None:
+    async with db() as session:
+        row = (
+            await session.execute(
+                select(ImportRun.status, ImportRun.merged_through_line)
+                .order_by(ImportRun.id.desc())
+                .limit(1)
+            )
+        ).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def test_an_import_killed_mid_merge_and_run_again_gives_the_database_of_one_clean_run(
+    importer: AccountImport,
+    db: async_sessionmaker[AsyncSession],
+    broker_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    rows = [person(i) for i in range(KILL_ROWS)]
+    # A citizen ID that moves to another account later in the file: whether the earlier row
+    # may take it depends on the order the batches ran in, so a rerun must keep that order.
+    rows[KILL_ROWS - 1] |= {key: rows[10][key] for key in ("citizen_id", "birth_date", "gender")}
+    rows[3] |= {"gender": "?"}
+    path = write_csv(tmp_path / "accounts.csv", rows)
+    env = _cli_env(broker_settings)
+
+    process = subprocess.Popen(  # noqa: S603 - our own command
+        _import_command(path), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        while (progress := await _merged_through(db)) is None or progress[1] <= 1:
+            assert process.poll() is None, "the import finished before it could be killed"
+            await asyncio.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=60)
+    killed_at = await _merged_through(db)
+    assert killed_at is not None
+    assert killed_at[0] == "running"
+    assert 1 < killed_at[1] < KILL_ROWS
+    half = await accounts(db)
+    assert 0 < len(half) < KILL_ROWS - 2
+
+    rerun = subprocess.run(  # noqa: S603
+        _import_command(path), env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    after_kill = await accounts(db)
+    await empty_data_tables(importer.engine)
+    clean = subprocess.run(  # noqa: S603
+        _import_command(path), env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+    assert rerun.returncode == 0, rerun.stderr
+    assert clean.returncode == 0, clean.stderr
+    assert "continued interrupted run" in rerun.stdout
+    assert after_kill == await accounts(db)
+    assert len(after_kill) == KILL_ROWS - 2
+    # The counts of the continued run add up to those of the clean one.
+    assert _counts(rerun.stdout) == _counts(clean.stdout)
+
+
+def _counts(stdout: str) -> list[str]:
+    return [line for line in stdout.splitlines() if line.startswith(("added", "rejected", "  "))]

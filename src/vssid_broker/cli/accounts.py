@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from vssid_broker.admin.account_import import Progress, ProgressEvent
+from vssid_broker.admin.account_import import MERGE_BATCH, Progress, ProgressEvent
 from vssid_broker.cli.common import HELP_FORMAT, Commands, command_settings
 from vssid_broker.config import Settings
 from vssid_broker.db import database, utcnow
@@ -41,6 +41,12 @@ def add(commands: Commands) -> None:
         type=Path,
         help="where the rejected rows go (default: FILE.rejects.csv beside FILE; for standard "
         "input, accounts-import.rejects.csv here)",
+    )
+    imports.add_argument(
+        "--batch-rows",
+        type=int,
+        default=MERGE_BATCH,
+        help="lines merged per transaction: what a killed run redoes at most",
     )
     imports.add_argument(
         "--no-progress", action="store_true", help="no progress display (it is plain lines "
@@ -74,6 +80,7 @@ def run_import(args: argparse.Namespace) -> None:
                 size=size,
                 dry_run=args.dry_run,
                 show_progress=not args.no_progress,
+                batch_rows=max(args.batch_rows, 1),
             )
         )
 
@@ -87,6 +94,7 @@ async def import_file(
     size: int | None,
     dry_run: bool,
     show_progress: bool,
+    batch_rows: int = MERGE_BATCH,
 ) -> None:
     from vssid_broker.admin.account_import import AccountImport
     from vssid_broker.app import derive_key
@@ -106,6 +114,7 @@ async def import_file(
                 actor=f"operator:{_login_name()}",
                 clock=utcnow,
                 progress=progress,
+                merge_batch=batch_rows,
             ).run(source, file_name=file_name, report_path=report, dry_run=dry_run)
     heading = "dry run (nothing changed)" if dry_run else f"import run {summary.run_id}"
     print(f"{heading}: {summary.rows_read:,} rows read, file SHA-256 {summary.file_digest}")
