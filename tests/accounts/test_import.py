@@ -8,10 +8,11 @@ import gzip
 import os
 import secrets
 import signal
-import subprocess
 import sys
 import uuid
+from asyncio.subprocess import DEVNULL, PIPE
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,9 @@ async def test_json_lines_gzip_and_the_agencys_dates_give_the_same_accounts_as_c
     agency = [
         row | {"birth_date": "/".join(reversed(row["birth_date"].split("-")))} for row in rows
     ]
-    summary, _ = await run(importer, write_json_lines(tmp_path / "a.jsonl.gz", agency, gzipped=True))
+    summary, _ = await run(
+        importer, write_json_lines(tmp_path / "a.jsonl.gz", agency, gzipped=True)
+    )
 
     assert summary.added == 4
     assert await accounts(db) == from_csv
@@ -366,7 +369,7 @@ def _browser_session(account_id: int, clock: MovableClock) -> BrowserSession:
 
 
 # --- interrupted: kill -9 mid-merge, run again ---------------------------------------------------
-KILL_ROWS, KILL_BATCH = 12_000, 50
+KILL_ROWS, KILL_BATCH = 12_000, 100
 
 
 def _cli_env(broker_settings: Settings) -> dict[str, str]:
@@ -397,6 +400,7 @@ async def _merged_through(db: async_sessionmaker[AsyncSession]) -> tuple[str, in
     return None if row is None else (row[0], row[1])
 
 
+@pytest.mark.timeout(300)  # three imports of 12,000 rows by the command, on a shared machine
 async def test_an_import_killed_mid_merge_and_run_again_gives_the_database_of_one_clean_run(
     importer: AccountImport,
     db: async_sessionmaker[AsyncSession],
@@ -411,16 +415,16 @@ async def test_an_import_killed_mid_merge_and_run_again_gives_the_database_of_on
     path = write_csv(tmp_path / "accounts.csv", rows)
     env = _cli_env(broker_settings)
 
-    process = subprocess.Popen(  # noqa: S603 - our own command
-        _import_command(path), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    process = await asyncio.create_subprocess_exec(
+        *_import_command(path), env=env, stdout=DEVNULL, stderr=DEVNULL
     )
     try:
         while (progress := await _merged_through(db)) is None or progress[1] <= 1:
-            assert process.poll() is None, "the import finished before it could be killed"
+            assert process.returncode is None, "the import finished before it could be killed"
             await asyncio.sleep(0.02)
         process.send_signal(signal.SIGKILL)
     finally:
-        process.wait(timeout=60)
+        await asyncio.wait_for(process.wait(), 60)
     killed_at = await _merged_through(db)
     assert killed_at is not None
     assert killed_at[0] == "running"
@@ -428,14 +432,10 @@ async def test_an_import_killed_mid_merge_and_run_again_gives_the_database_of_on
     half = await accounts(db)
     assert 0 < len(half) < KILL_ROWS - 2
 
-    rerun = subprocess.run(  # noqa: S603
-        _import_command(path), env=env, capture_output=True, text=True, timeout=300, check=False
-    )
+    rerun = await _run_command(_import_command(path), env)
     after_kill = await accounts(db)
     await empty_data_tables(importer.engine)
-    clean = subprocess.run(  # noqa: S603
-        _import_command(path), env=env, capture_output=True, text=True, timeout=300, check=False
-    )
+    clean = await _run_command(_import_command(path), env)
 
     assert rerun.returncode == 0, rerun.stderr
     assert clean.returncode == 0, clean.stderr
@@ -444,6 +444,19 @@ async def test_an_import_killed_mid_merge_and_run_again_gives_the_database_of_on
     assert len(after_kill) == KILL_ROWS - 2
     # The counts of the continued run add up to those of the clean one.
     assert _counts(rerun.stdout) == _counts(clean.stdout)
+
+
+@dataclass(frozen=True)
+class _Finished:
+    returncode: int | None
+    stdout: str
+    stderr: str
+
+
+async def _run_command(command: list[str], env: dict[str, str]) -> _Finished:
+    process = await asyncio.create_subprocess_exec(*command, env=env, stdout=PIPE, stderr=PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 300)
+    return _Finished(process.returncode, out.decode(), err.decode())
 
 
 def _counts(stdout: str) -> list[str]:

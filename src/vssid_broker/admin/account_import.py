@@ -27,13 +27,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from vssid_broker import sealing
 from vssid_broker.accounts import import_merge
 from vssid_broker.accounts.importing import AccountFile, AccountRow, ImportFileError, RejectedRow
 from vssid_broker.accounts.models import Account, ImportRun, ImportRunStatus
+from vssid_broker.admin.models import StaffRole
 from vssid_broker.audit import service as audit
 from vssid_broker.errors import CommandRefused
 from vssid_broker.linking.models import FederatedLink
@@ -167,23 +168,31 @@ class AccountImport:
         async with self.engine.connect() as lock:
             # Autocommit: the lock is the session's, and no transaction stays open for hours.
             await lock.execution_options(isolation_level="AUTOCOMMIT")
-            if lock.dialect.name == "postgresql":
+            postgres = lock.dialect.name == "postgresql"
+            if postgres:
                 held = await lock.scalar(
                     text("SELECT pg_try_advisory_lock(:key)"), {"key": _LOCK_KEY}
                 )
                 if not held:
                     raise ImportAlreadyRunning("another accounts import is running; try later")
-            run_id, interrupted = await self._claim(file_name)
             try:
-                summary = await self._read(source, report, run_id)
-            except ImportFileError as error:
-                await self._fail(run_id, str(error))
-                raise
-            resumed = await self._staged(run_id, summary, interrupted)
-            await self._merge(run_id, summary, resumed, report)
-            await self._finish(run_id, summary)
-            if lock.dialect.name == "postgresql":
-                await lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _LOCK_KEY})
+                return await self._import_locked(source, file_name, report)
+            finally:
+                if postgres:  # the connection goes back to the pool: the lock must not
+                    await lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _LOCK_KEY})
+
+    async def _import_locked(
+        self, source: IO[bytes], file_name: str, report: _Report
+    ) -> ImportSummary:
+        run_id, interrupted = await self._claim(file_name)
+        try:
+            summary = await self._read(source, report, run_id)
+        except ImportFileError as error:
+            await self._fail(run_id, str(error))
+            raise
+        resumed = await self._staged(run_id, summary, interrupted)
+        await self._merge(run_id, summary, resumed, report)
+        await self._finish(run_id, summary)
         return summary
 
     async def _claim(self, file_name: str) -> tuple[int, list[int]]:
@@ -368,3 +377,19 @@ class AccountImport:
                 sessions_ended=summary.sessions_ended,
                 reviews_opened=summary.reviews_opened,
             )
+
+
+# --- the runs, for staff ------------------------------------------------------------------------
+SEES_IMPORT_RUNS = (StaffRole.ADMIN,)
+"""Who may list the import runs: what was loaded, when, by whom, with what outcome."""
+
+
+async def list_runs(
+    session: AsyncSession, *, limit: int = 50, offset: int = 0
+) -> tuple[list[ImportRun], int]:
+    """The import runs, newest first, and how many there are."""
+    total = await session.scalar(select(func.count()).select_from(ImportRun))
+    rows = await session.scalars(
+        select(ImportRun).order_by(ImportRun.id.desc()).limit(limit).offset(offset)
+    )
+    return list(rows), int(total or 0)
