@@ -65,14 +65,6 @@ def upgrade() -> None:
         sa.Column("rejected", sa.String(60), nullable=True),
         prefixes=["UNLOGGED"] if op.get_bind().dialect.name == "postgresql" else [],
     )
-    op.create_index(
-        "ix_account_import_rows_bhxh_code", "account_import_rows", ["run_id", "bhxh_code", "line"]
-    )
-    op.create_index(
-        "ix_account_import_rows_citizen_id",
-        "account_import_rows",
-        ["run_id", "citizen_id_index", "line"],
-    )
 
 
 def downgrade() -> None:

@@ -248,10 +248,8 @@ class StagedAccountRow(Base):
     refilled from the file after a crash, so writing it to the WAL would only cost."""
 
     __tablename__ = "account_import_rows"
-    __table_args__ = (
-        Index("ix_account_import_rows_bhxh_code", "run_id", "bhxh_code", "line"),
-        Index("ix_account_import_rows_citizen_id", "run_id", "citizen_id_index", "line"),
-    )
+    # No secondary index: the merge reads a run's rows by line ranges (the primary key) and
+    # finds repeats with one sort; an index on random keys would slow every COPY row.
 
     run_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     line: Mapped[int] = mapped_column(BigId, primary_key=True)

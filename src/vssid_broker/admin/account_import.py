@@ -261,7 +261,8 @@ class AccountImport:
     async def _merge(
         self, run_id: int, summary: ImportSummary, resumed: ImportRun | None, report: _Report
     ) -> None:
-        async with self.sessions() as session:
+        async with self.sessions.begin() as session:
+            await import_merge.mark_repeated(session, run_id)
             last = await import_merge.last_line(session, run_id)
         first = resumed.merged_through_line if resumed is not None else 1
         start = first
