@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import csv
 import gzip
 import io
@@ -138,8 +139,8 @@ def main() -> None:
     write_file(changes, min(args.changes, args.rows), changed_share=0.1)
     print(f"files made in {time.perf_counter() - started:.0f} s: {fresh}, {changes}")
     print(f"machine: {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
-    asyncio.run(database(args.database_url, name, create=True))
     try:
+        asyncio.run(database(args.database_url, name, create=True))
         subprocess.run(  # noqa: S603
             [str(Path(sys.executable).with_name("vssid-broker")), "migrate"], env=env, check=True
         )
@@ -155,9 +156,10 @@ def main() -> None:
                 f"peak RSS {peak:>5} MiB | " + " | ".join(summary[1:3])
             )
     finally:
-        asyncio.run(database(args.database_url, name, create=False))
         if args.keep_files is None:
             shutil.rmtree(folder)
+        with contextlib.suppress(OSError):  # the server gone: nothing to drop
+            asyncio.run(database(args.database_url, name, create=False))
 
 
 if __name__ == "__main__":
