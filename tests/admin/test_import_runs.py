@@ -13,7 +13,7 @@ from vssid_broker.admin.account_import import AccountImport
 
 async def import_file(stack: Stack, path: Path) -> int | None:
     importer = AccountImport(
-        engine=stack.ctx.engine,
+        engine=stack.db.kw["bind"],  # the test's own engine (the broker's runs on its loop)
         sessions=stack.db,
         refresh=stack.ctx.refresh_tokens,
         actor="operator:tester",
