@@ -51,11 +51,20 @@ from vssid_broker.web import (
 from vssid_broker.web.middleware import RequestIdMiddleware
 from vssid_broker.web.request_limits import RequestLimitsMiddleware
 from vssid_broker.web.revocations import AnswerAfterEveryoneForgot
-from vssid_broker.web.staff import audit, cases, people, sign_in, staff_users, unlinking
+from vssid_broker.web.staff import (
+    audit,
+    cases,
+    import_runs,
+    people,
+    sign_in,
+    staff_users,
+    unlinking,
+)
 from vssid_broker.web.staff import requests as staff_requests
 from vssid_broker.web.staff.console import audit as console_audit
 from vssid_broker.web.staff.console import base as console_base
 from vssid_broker.web.staff.console import cases as console_cases
+from vssid_broker.web.staff.console import import_runs as console_import_runs
 from vssid_broker.web.staff.console import people as console_people
 from vssid_broker.web.staff.console import requests as console_requests
 from vssid_broker.web.staff.console import sign_in as console_sign_in
@@ -78,12 +87,14 @@ ROUTERS = (
     unlinking.router,
     staff_users.router,
     staff_requests.router,
+    import_runs.router,
     console_sign_in.router,
     console_cases.router,
     console_people.router,
     console_requests.router,
     console_audit.router,
     console_staff.router,
+    console_import_runs.router,
     docs.router,
 )
 """Every router, by caller (see `vssid_broker.web`)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import date
 
 CITIZEN_ID = re.compile(r"^\d{12}$")
 BHXH_CODE = re.compile(r"^\d{10}$")
@@ -76,3 +77,54 @@ def searchable_name(name: str) -> str:
     text = unicodedata.normalize("NFKD", name.replace("đ", "d").replace("Đ", "D")).casefold()
     text = "".join(char for char in text if not unicodedata.combining(char))
     return " ".join(_NOT_SEARCHABLE.sub(" ", text).split())
+
+
+# Place-of-birth-registration codes of the 63 provinces (Circular 07/2016/TT-BCA, Appendix I):
+# the first three digits of a citizen ID. A BHXH code starts with the same province's two
+# digits (the code without its leading 0). Numbers issued before the 2025 merger keep them.
+PROVINCE_PLACE_CODES = frozenset(
+    f"{number:03d}"
+    for number in (
+        1, 2, 4, 6, 8, 10, 11, 12, 14, 15, 17, 19, 20, 22, 24, 25, 26, 27, 30, 31, 33, 34, 35,
+        36, 37, 38, 40, 42, 44, 45, 46, 48, 49, 51, 52, 54, 56, 58, 60, 62, 64, 66, 67, 68, 70,
+        72, 74, 75, 77, 79, 80, 82, 83, 84, 86, 87, 89, 91, 92, 93, 94, 95, 96,
+    )
+)  # fmt: skip
+BHXH_PROVINCE_PREFIXES = frozenset(code[1:] for code in PROVINCE_PLACE_CODES)
+# Vietnamese mobile numbers since the 2018 move to 10 digits: 03, 05, 07, 08, 09 (the broad
+# prefix check: carriers' ranges drift as virtual operators appear), or +84 for the 0.
+VIETNAMESE_MOBILE = re.compile(r"^(?:\+84|84|0)([35789]\d{8})$")
+
+
+def citizen_id_problem(citizen_id: str, birth_date: date, gender: str) -> str | None:
+    """Why a citizen ID cannot be this person's (a reason code), or None when it can: 12
+    digits, a real province's place code, the century/gender digit and the two year digits
+    agreeing with the birth date and gender (Decree 137/2015, Art. 7; the digit is even for
+    men, odd for women, +2 per century from 1900). It has no checksum."""
+    if not CITIZEN_ID.match(citizen_id):
+        return "format"
+    if citizen_id[:3] not in PROVINCE_PLACE_CODES:
+        return "place_code"
+    century_index = birth_date.year // 100 - 19
+    expected = century_index * 2 + (1 if gender == "female" else 0)
+    if not 0 <= century_index <= 4 or int(citizen_id[3]) != expected:
+        return "century_gender_digit"
+    if citizen_id[4:6] != f"{birth_date.year % 100:02d}":
+        return "birth_year"
+    return None
+
+
+def bhxh_code_problem(code: str) -> str | None:
+    """Why a BHXH code is not one (a reason code), or None: 10 digits, a province prefix."""
+    if not BHXH_CODE.match(code):
+        return "format"
+    if code[:2] not in BHXH_PROVINCE_PREFIXES:
+        return "province_prefix"
+    return None
+
+
+def vietnamese_mobile(phone: str) -> str | None:
+    """The number in its 10-digit national form (0xxxxxxxxx), or None when it is not a
+    Vietnamese mobile number."""
+    match = VIETNAMESE_MOBILE.match(phone.replace(" ", "").replace(".", ""))
+    return None if match is None else "0" + match[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, text
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
@@ -63,11 +63,11 @@ class Account(Base):
     """The blind index of `citizen_id`, kept in step by `_keep_citizen_id_index`."""
     full_name: Mapped[str] = mapped_column(String(200))
     name_key: Mapped[str | None] = mapped_column(String(200))
+    """`full_name` normalized for comparison (`identifiers.normalized_name`), kept in step by
+    `_keep_name_key`; what linking rule 3 looks names up by."""
     search_key: Mapped[str | None] = mapped_column(SearchKey)
     """`full_name` as a clerk may type it (`identifiers.searchable_name`), kept in step by
     `_keep_name_key`; what the console's search by name reads, by prefix."""
-    """`full_name` normalized for comparison (`identifiers.normalized_name`), kept in step by
-    `_keep_name_key`; what linking rule 3 looks names up by."""
     birth_date: Mapped[date] = mapped_column(Date)
     gender: Mapped[str] = mapped_column(String(6))
     phone: Mapped[str | None] = mapped_column(String(15))
@@ -201,3 +201,80 @@ class AccountPassword(Base):
     failed_attempts: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ImportRunStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    """Stopped on a file error: nothing of the file was merged."""
+    INTERRUPTED = "interrupted"
+    """Its process ended without finishing (killed): a later run found it so."""
+    DRY_RUN = "dry_run"
+
+
+class ImportRun(Base):
+    """One `vssid-broker accounts import`: who ran it on which file, how far it got, and what it
+    changed. The merge advances `merged_through_line` in the transaction of each batch it
+    applies, so a run killed mid-way leaves a true record of what was applied."""
+
+    __tablename__ = "import_runs"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('running', 'completed', 'failed', 'interrupted', 'dry_run')",
+            name="import_run_status_known",
+        ),
+        Index("ix_import_runs_started_at", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    """Who ran it: `operator:<login name>` on the machine that ran the command."""
+    file_name: Mapped[str] = mapped_column(String(300))
+    file_digest: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 of the file's bytes as read (compressed, if it was): known once it was read."""
+    status: Mapped[str] = mapped_column(String(12), default=ImportRunStatus.RUNNING)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rows_read: Mapped[int] = mapped_column(default=0)
+    merged_through_line: Mapped[int] = mapped_column(default=0)
+    added: Mapped[int] = mapped_column(default=0)
+    updated: Mapped[int] = mapped_column(default=0)
+    unchanged: Mapped[int] = mapped_column(default=0)
+    rejected: Mapped[int] = mapped_column(default=0)
+    rejected_by_reason: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    sessions_ended: Mapped[int] = mapped_column(default=0)
+    """Accounts locked or closed by the file whose sessions were ended."""
+    reviews_opened: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(String(500))
+    """The one-line file error a failed run stopped on."""
+
+
+class StagedAccountRow(Base):
+    """A valid row of an import's file, waiting for the merge (`accounts.import_merge`).
+
+    The whole file is staged before anything is merged, so a file that turns out bad at its
+    last line changes no account. Rows of a run are deleted when the run ends; an interrupted
+    run's rows by the next run. On PostgreSQL the table is UNLOGGED (revision 0016): it is
+    refilled from the file after a crash, so writing it to the WAL would only cost."""
+
+    __tablename__ = "account_import_rows"
+    # No secondary index: the merge reads a run's rows by line ranges (the primary key) and
+    # finds repeats with one sort; an index on random keys would slow every COPY row.
+
+    run_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    line: Mapped[int] = mapped_column(BigId, primary_key=True)
+    bhxh_code: Mapped[str] = mapped_column(String(10))
+    citizen_id_sealed: Mapped[str | None] = mapped_column(String(80))
+    """Sealed by the reader (`sealing`), as `Account.citizen_id` stores it."""
+    citizen_id_index: Mapped[str | None] = mapped_column(String(64))
+    full_name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(200))
+    search_key: Mapped[str] = mapped_column(String(200))
+    birth_date: Mapped[date] = mapped_column(Date)
+    gender: Mapped[str] = mapped_column(String(6))
+    phone: Mapped[str | None] = mapped_column(String(15))
+    status: Mapped[str] = mapped_column(String(10))
+    rejected: Mapped[str | None] = mapped_column(String(60))
+    """Set by the merge: a reason only the whole file and the database can show (a BHXH code
+    or citizen ID repeated in the file, a citizen ID another account holds)."""

@@ -7,7 +7,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from vssid_broker.accounts.models import Account
+from vssid_broker.accounts.models import Account, ImportRun
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.identifiers import mask_citizen_id
 from vssid_broker.linking.models import FederatedLink, ReviewCase
@@ -328,3 +328,35 @@ class AuditEventOut(BaseModel):
 
 
 PersonOut.model_rebuild()
+
+
+class ImportRunOut(BaseModel):
+    """One `vssid-broker accounts import` run (docs/accounts-import.md)."""
+
+    id: int
+    actor: str = Field(description="who ran it: `operator:<login name>`")
+    file_name: str
+    file_sha256: str | None = Field(description="hex SHA-256 of the file's bytes as read")
+    status: Literal["running", "completed", "failed", "interrupted", "dry_run"]
+    started_at: datetime
+    finished_at: datetime | None
+    rows_read: int
+    added: int
+    updated: int
+    unchanged: int
+    rejected: int
+    rejected_by_reason: dict[str, int] = Field(description="`<field>.<reason>`: how many rows")
+    sessions_ended: int
+    reviews_opened: int
+    error: str | None = Field(description="the file error a failed run stopped on")
+
+    @classmethod
+    def of(cls, run: ImportRun) -> ImportRunOut:
+        return cls(
+            id=run.id, actor=run.actor, file_name=run.file_name, file_sha256=run.file_digest,
+            status=run.status, started_at=run.started_at, finished_at=run.finished_at,
+            rows_read=run.rows_read, added=run.added, updated=run.updated,
+            unchanged=run.unchanged, rejected=run.rejected,
+            rejected_by_reason=run.rejected_by_reason, sessions_ended=run.sessions_ended,
+            reviews_opened=run.reviews_opened, error=run.error,
+        )  # fmt: skip

@@ -75,6 +75,9 @@ class ReviewReason(StrEnum):
     """Rule 4: this VNeID subject is linked to an account of another citizen ID."""
     RECORD_MISMATCH = "record_mismatch"
     """Rule 4: the account's name or birth date disagree with VNeID's verified claims."""
+    CITIZEN_ID_CHANGED = "citizen_id_changed"
+    """The agency's records (an import) changed the citizen ID of a linked account: the link
+    is suspended until staff say whose VNeID identity it is."""
 
 
 class StaffFreeText(TypeDecorator[str]):

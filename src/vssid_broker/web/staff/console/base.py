@@ -45,6 +45,7 @@ REASON_LABELS = {
     ReviewReason.ACCOUNT_LINKED_ELSEWHERE: "Hồ sơ đã liên kết danh tính VNeID khác",
     ReviewReason.SUBJECT_LINKED_ELSEWHERE: "Danh tính VNeID báo số định danh khác",
     ReviewReason.RECORD_MISMATCH: "Họ tên hoặc ngày sinh khác hồ sơ",
+    ReviewReason.CITIZEN_ID_CHANGED: "Cơ quan BHXH đổi số định danh của hồ sơ đã liên kết",
 }
 ROLE_LABELS = {
     StaffRole.REVIEWER: "Cán bộ kiểm tra",

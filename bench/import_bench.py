@@ -1,0 +1,166 @@
+"""The accounts import at scale: rows per second and peak memory of `vssid-broker accounts import`.
+
+    python3 bench/import_bench.py [--rows 1000000] [--changes 1000000] \
+        [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres] [--keep-files DIR]
+
+Makes a database of its own on the server (`vssid_bench_import_<pid>`, dropped at the end),
+migrates it, then times three runs of the command itself, each in its own process (what an
+operator runs, so the figures include reading, checking, sealing, COPY and the merge):
+
+1. **fresh**: `--rows` synthetic accounts into the empty database;
+2. **rerun**: the same file again (changes nothing: the cost of finding that out);
+3. **changes**: a file of `--changes` rows of those accounts, a tenth of them changed (a name,
+   a phone, a status), against the accounts of step 1.
+
+Peak memory is the child process's maximum resident set size (`wait4`'s `ru_maxrss`). The
+files are gzip-compressed CSV, made here from a seeded random stream: synthetic people only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import csv
+import gzip
+import io
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+COLUMNS = ("bhxh_code", "citizen_id", "full_name", "birth_date", "gender", "phone", "status")
+PLACES = ("001", "031", "048", "079", "092", "096")
+FAMILY = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi")
+GIVEN = ("An", "Bình", "Chi", "Dung", "Hà", "Hùng", "Lan", "Minh", "Nam", "Yến")
+
+
+def person(index: int, rng: random.Random) -> list[str]:
+    """The `index`-th synthetic account: unique BHXH code and citizen ID by construction."""
+    gender = "female" if index % 2 else "male"
+    born = date(1950, 1, 1) + timedelta(days=rng.randrange(22_000))
+    place = PLACES[index % len(PLACES)]
+    serial = index // len(PLACES)  # below 10^6 per (place, year, digit) for up to 6 million
+    digit = (born.year // 100 - 19) * 2 + (gender == "female")
+    citizen_id = f"{place}{digit}{born.year % 100:02d}{serial % 1_000_000:06d}"
+    if serial >= 1_000_000:
+        citizen_id = ""  # beyond the unique range: an account without a citizen ID
+    name = f"{rng.choice(FAMILY)} {'Thị' if gender == 'female' else 'Văn'} {rng.choice(GIVEN)}"
+    return [
+        f"{place[1:]}{index:08d}",
+        citizen_id,
+        name,
+        born.strftime("%d/%m/%Y"),
+        gender,
+        f"09{rng.randrange(10**8):08d}",
+        "active",
+    ]
+
+
+def write_file(path: Path, rows: int, *, changed_share: float = 0.0, seed: int = 0) -> None:
+    rng, changes = random.Random(seed), random.Random(seed + 1)
+    with gzip.open(path, "wt", encoding="utf-8", newline="", compresslevel=1) as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for index in range(rows):
+            row = person(index, rng)
+            if changed_share and changes.random() < changed_share:
+                kind = changes.randrange(3)
+                if kind == 0:
+                    row[2] += " Mới"
+                elif kind == 1:
+                    row[5] = f"03{changes.randrange(2, 10)}{changes.randrange(10**7):07d}"
+                else:
+                    row[6] = "locked"
+            writer.writerow(row)
+
+
+def timed_import(path: Path, env: dict[str, str]) -> tuple[float, int, str]:
+    """Seconds, peak RSS in MiB, and the command's summary."""
+    command = str(Path(sys.executable).with_name("vssid-broker"))
+    started = time.perf_counter()
+    process = subprocess.Popen(  # noqa: S603 - our own command
+        [command, "accounts", "import", str(path), "--no-progress"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"the import failed:\n{output}")
+    return seconds, usage.ru_maxrss // 1024, output
+
+
+async def database(server_url: str, name: str, *, create: bool) -> None:
+    import asyncpg
+
+    url = server_url.replace("postgresql+asyncpg://", "postgresql://")
+    connection = await asyncpg.connect(url)
+    try:
+        if create:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        else:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--changes", type=int, default=1_000_000)
+    parser.add_argument(
+        "--database-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+    )
+    parser.add_argument("--keep-files", type=Path, help="write the files here and keep them")
+    args = parser.parse_args()
+    name = f"vssid_bench_import_{os.getpid()}"
+    base, _, _ = args.database_url.rpartition("/")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VSSID_")} | {
+        "VSSID_DATABASE_URL": f"{base}/{name}",
+        "VSSID_KEY_ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        "VSSID_BLIND_INDEX_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+    }
+    folder = args.keep_files or Path(tempfile.mkdtemp(prefix="vssid-import-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    fresh, changes = folder / f"fresh-{args.rows}.csv.gz", folder / f"changes-{args.changes}.csv.gz"
+    started = time.perf_counter()
+    write_file(fresh, args.rows)
+    write_file(changes, min(args.changes, args.rows), changed_share=0.1)
+    print(f"files made in {time.perf_counter() - started:.0f} s: {fresh}, {changes}")
+    print(f"machine: {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
+    try:
+        asyncio.run(database(args.database_url, name, create=True))
+        subprocess.run(  # noqa: S603
+            [str(Path(sys.executable).with_name("vssid-broker")), "migrate"], env=env, check=True
+        )
+        for label, path, rows in (
+            ("fresh", fresh, args.rows),
+            ("rerun", fresh, args.rows),
+            ("changes", changes, min(args.changes, args.rows)),
+        ):
+            seconds, peak, output = timed_import(path, env)
+            summary = io.StringIO(output).read().strip().splitlines()
+            print(
+                f"{label:<8} {rows:>11,} rows {seconds:8.1f} s {rows / seconds:>9,.0f} rows/s "
+                f"peak RSS {peak:>5} MiB | " + " | ".join(summary[1:3])
+            )
+    finally:
+        if args.keep_files is None:
+            shutil.rmtree(folder)
+        with contextlib.suppress(OSError):  # the server gone: nothing to drop
+            asyncio.run(database(args.database_url, name, create=False))
+
+
+if __name__ == "__main__":
+    main()

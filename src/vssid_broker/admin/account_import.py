@@ -1,0 +1,396 @@
+"""One import of the agency's accounts, top to bottom: `vssid-broker accounts import FILE`.
+
+1. **Claim**: one import at a time (a PostgreSQL advisory lock, held by a connection of its own,
+   so a killed import frees it); a run the previous process left `running` is `interrupted`.
+2. **Stage** every valid row of the file (`accounts.importing` reads and checks it;
+   `accounts.import_merge.stage` writes it); rejected rows go to the report as they come. A
+   file error stops the run here, before any account changed: the staged rows are dropped.
+3. **Merge** the staged rows batch by batch, each batch in one transaction with what it means
+   for the people (sessions of locked or closed accounts ended, links of changed citizen IDs
+   suspended for review) and the run's progress. A run killed mid-way is picked up by the
+   next run of the same file (same SHA-256) at the batch it had reached, so the result is the
+   one a clean run gives.
+4. **Finish**: the run's row completed, and one audit event for the whole run.
+
+A dry run reads and checks the file only: it writes the report and counts, and nothing else.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from vssid_broker import sealing
+from vssid_broker.accounts import import_merge
+from vssid_broker.accounts.importing import AccountFile, AccountRow, ImportFileError, RejectedRow
+from vssid_broker.accounts.models import Account, ImportRun, ImportRunStatus
+from vssid_broker.admin.models import StaffRole
+from vssid_broker.audit import service as audit
+from vssid_broker.errors import CommandRefused
+from vssid_broker.linking.models import FederatedLink
+from vssid_broker.linking.record_changes import suspend_for_review
+from vssid_broker.sessions.refresh_tokens import RefreshTokens
+from vssid_broker.sessions.service import end_all_for_account
+
+STAGE_CHUNK = 10_000
+MERGE_BATCH = 20_000
+_LOCK_KEY = 0x56535349_44494D50  # "VSSIDIMP": the advisory lock of the accounts import
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    phase: str
+    """`read` (reading, checking and staging the file) or `merge`."""
+    rows: int
+    """Rows done in this phase so far."""
+    bytes_read: int = 0
+    """Read: bytes of the file read so far (compressed, if it is)."""
+    rows_to_merge: int = 0
+    """Merge: the lines the merge goes through (rejected ones included)."""
+
+
+Progress = Callable[[ProgressEvent], None]
+
+
+class ImportAlreadyRunning(CommandRefused):
+    """Another import holds the import lock."""
+
+
+@dataclass
+class ImportSummary:
+    run_id: int | None
+    rows_read: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected_by_reason: Counter[str] = field(default_factory=Counter)
+    sessions_ended: int = 0
+    reviews_opened: int = 0
+    file_digest: str = ""
+    resumed_from: int | None = None
+    """The interrupted run whose batches this run did not apply again."""
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.rejected_by_reason.values())
+
+
+class _Report:
+    """The reject report, written beside its final name and moved there when the run ends, so
+    a run stopped on a file error leaves no half report behind."""
+
+    HEADER = ("line", "field", "reason", "bhxh_code")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._partial = path.with_name(path.name + ".partial")
+        self._handle = self._partial.open("w", encoding="utf-8", newline="")
+        self._writer = csv.writer(self._handle)
+        self._writer.writerow(self.HEADER)
+
+    def write(self, rejected: RejectedRow) -> None:
+        self._writer.writerow((rejected.line, rejected.field, rejected.reason, rejected.bhxh_code))
+
+    def keep(self) -> None:
+        self._handle.close()
+        os.replace(self._partial, self.path)
+
+    def drop(self) -> None:
+        self._handle.close()
+        self._partial.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class AccountImport:
+    """What one run needs: the database, the refresh tokens (to end sessions), who runs it."""
+
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    refresh: RefreshTokens
+    actor: str
+    clock: Callable[[], datetime]
+    progress: Progress = lambda _event: None
+    merge_batch: int = MERGE_BATCH
+
+    async def run(
+        self, source: IO[bytes], *, file_name: str, report_path: Path, dry_run: bool = False
+    ) -> ImportSummary:
+        report = _Report(report_path)
+        try:
+            if dry_run:
+                summary = await self._read(source, report, run_id=None)
+            else:
+                summary = await self._import(source, file_name, report)
+        except BaseException:
+            report.drop()
+            raise
+        report.keep()
+        return summary
+
+    async def _read(self, source: IO[bytes], report: _Report, run_id: int | None) -> ImportSummary:
+        """Read and check every row; stage the valid ones when `run_id` is given."""
+        summary = ImportSummary(run_id)
+        accounts = AccountFile(source, today=self.clock().date())
+        chunk: list[AccountRow] = []
+        for row in accounts:
+            if isinstance(row, RejectedRow):
+                summary.rejected_by_reason[row.code] += 1
+                report.write(row)
+            elif run_id is not None:
+                chunk.append(row)
+                if len(chunk) >= STAGE_CHUNK:
+                    await self._stage(run_id, chunk)
+            if accounts.rows_read % 1000 == 0:
+                self.progress(ProgressEvent("read", accounts.rows_read, accounts.bytes_read))
+        if run_id is not None:
+            await self._stage(run_id, chunk)
+        self.progress(ProgressEvent("read", accounts.rows_read, accounts.bytes_read))
+        summary.rows_read = accounts.rows_read
+        summary.file_digest = accounts.digest
+        return summary
+
+    async def _stage(self, run_id: int, chunk: list[AccountRow]) -> None:
+        async with self.sessions.begin() as session:
+            await import_merge.stage(session, run_id, chunk)
+        chunk.clear()
+
+    async def _import(self, source: IO[bytes], file_name: str, report: _Report) -> ImportSummary:
+        async with self.engine.connect() as lock:
+            # Autocommit: the lock is the session's, and no transaction stays open for hours.
+            await lock.execution_options(isolation_level="AUTOCOMMIT")
+            postgres = lock.dialect.name == "postgresql"
+            if postgres:
+                held = await lock.scalar(
+                    text("SELECT pg_try_advisory_lock(:key)"), {"key": _LOCK_KEY}
+                )
+                if not held:
+                    raise ImportAlreadyRunning("another accounts import is running; try later")
+            try:
+                return await self._import_locked(source, file_name, report)
+            finally:
+                if postgres:  # the connection goes back to the pool: the lock must not
+                    await lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _LOCK_KEY})
+
+    async def _import_locked(
+        self, source: IO[bytes], file_name: str, report: _Report
+    ) -> ImportSummary:
+        run_id, interrupted = await self._claim(file_name)
+        try:
+            summary = await self._read(source, report, run_id)
+        except ImportFileError as error:
+            await self._fail(run_id, str(error))
+            raise
+        resumed = await self._staged(run_id, summary, interrupted)
+        await self._merge(run_id, summary, resumed, report)
+        await self._finish(run_id, summary)
+        return summary
+
+    async def _claim(self, file_name: str) -> tuple[int, list[int]]:
+        now = self.clock()
+        async with self.sessions.begin() as session:
+            interrupted = list(
+                await session.scalars(
+                    update(ImportRun)
+                    .where(ImportRun.status == ImportRunStatus.RUNNING)
+                    .values(status=ImportRunStatus.INTERRUPTED, finished_at=now)
+                    .returning(ImportRun.id)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+            await import_merge.clear_staging(session)  # an interrupted run's rows
+            run = ImportRun(
+                actor=self.actor,
+                file_name=file_name[-300:],
+                status=ImportRunStatus.RUNNING,
+                started_at=now,
+                rejected_by_reason={},
+            )
+            session.add(run)
+            await session.flush()
+            return run.id, interrupted
+
+    async def _staged(
+        self, run_id: int, summary: ImportSummary, interrupted: list[int]
+    ) -> ImportRun | None:
+        """Record what reading found; the interrupted run of the same file to carry on, if any."""
+        async with self.sessions.begin() as session:
+            run = await session.get_one(ImportRun, run_id)
+            run.rows_read = summary.rows_read
+            run.file_digest = summary.file_digest
+            run.rejected = summary.rejected
+            run.rejected_by_reason = dict(summary.rejected_by_reason)
+            newest_before = await session.scalar(
+                select(ImportRun)
+                .where(
+                    ImportRun.id < run_id,
+                    ImportRun.status.in_([ImportRunStatus.COMPLETED, ImportRunStatus.INTERRUPTED]),
+                )
+                .order_by(ImportRun.id.desc())
+                .limit(1)
+            )
+            if (
+                newest_before is None
+                or newest_before.id not in interrupted
+                or newest_before.file_digest != summary.file_digest
+                or newest_before.merged_through_line == 0
+            ):
+                return None
+            # Its batches are applied: carry their counts, begin at the next batch.
+            for name in ("added", "updated", "unchanged", "sessions_ended", "reviews_opened"):
+                setattr(summary, name, getattr(newest_before, name))
+                setattr(run, name, getattr(newest_before, name))
+            for reason in import_merge.MERGE_REASONS:
+                if count := newest_before.rejected_by_reason.get(reason, 0):
+                    summary.rejected_by_reason[reason] += count
+            run.rejected = summary.rejected
+            run.rejected_by_reason = dict(summary.rejected_by_reason)
+            run.merged_through_line = newest_before.merged_through_line
+            summary.resumed_from = newest_before.id
+            return newest_before
+
+    async def _merge(
+        self, run_id: int, summary: ImportSummary, resumed: ImportRun | None, report: _Report
+    ) -> None:
+        async with self.sessions.begin() as session:
+            await import_merge.mark_repeated(session, run_id)
+            last = await import_merge.last_line(session, run_id)
+        first = resumed.merged_through_line if resumed is not None else 1
+        start = first
+        self.progress(ProgressEvent("merge", 0, rows_to_merge=max(last - start + 1, 0)))
+        while first <= last:
+            end = first + self.merge_batch
+            await self._merge_batch(run_id, first, end, summary, report)
+            done = min(end, last + 1) - start
+            self.progress(ProgressEvent("merge", done, rows_to_merge=last - start + 1))
+            first = end
+
+    async def _merge_batch(
+        self, run_id: int, first: int, end: int, summary: ImportSummary, report: _Report
+    ) -> None:
+        now = self.clock()
+        async with self.sessions.begin() as session:
+            consequences = await import_merge.prepare_batch(session, run_id, first, end)
+            ended = 0
+            for account_id in consequences.ending:
+                await end_all_for_account(session, self.refresh, account_id, now)
+                ended += 1
+            reviews = 0
+            for relinking in consequences.relinking:
+                reviews += await self._relink(session, run_id, relinking, now)
+            counts = await import_merge.apply_batch(session, run_id, first, end, now)
+            merge_rejects = Counter(row.code for row in consequences.rejected)
+            summary.added += counts.added
+            summary.updated += counts.updated
+            summary.unchanged += counts.unchanged
+            summary.sessions_ended += ended
+            summary.reviews_opened += reviews
+            summary.rejected_by_reason.update(merge_rejects)
+            await session.execute(
+                update(ImportRun)
+                .where(ImportRun.id == run_id)
+                .values(
+                    merged_through_line=end,
+                    added=summary.added,
+                    updated=summary.updated,
+                    unchanged=summary.unchanged,
+                    sessions_ended=summary.sessions_ended,
+                    reviews_opened=summary.reviews_opened,
+                    rejected=summary.rejected,
+                    rejected_by_reason=dict(summary.rejected_by_reason),
+                )
+                .execution_options(synchronize_session=False)
+            )
+        for rejected in consequences.rejected:
+            report.write(rejected)
+
+    async def _relink(
+        self, session: AsyncSession, run_id: int, relinking: import_merge.Relinking, now: datetime
+    ) -> int:
+        link = await session.get_one(FederatedLink, relinking.link_id)
+        new = relinking.new_citizen_id_sealed
+        if new is not None and sealing.installed().open(new) == link.citizen_id:
+            return 0  # the account now records the very ID VNeID verified: nothing to review
+        account = await session.get_one(Account, relinking.account_id)
+        opened = await suspend_for_review(
+            session,
+            self.refresh,
+            link=link,
+            account=account,
+            actor=f"import:{run_id}",
+            reason=f"the agency's import run {run_id} changed the account's citizen ID",
+            now=now,
+        )
+        return int(opened)
+
+    async def _fail(self, run_id: int, error: str) -> None:
+        now = self.clock()
+        async with self.sessions.begin() as session:
+            await import_merge.clear_staging(session)  # one import at a time: all are its
+            run = await session.get_one(ImportRun, run_id)
+            run.status = ImportRunStatus.FAILED
+            run.finished_at = now
+            run.error = error[:500]
+            audit.record(
+                session,
+                event_type="accounts.import",
+                outcome="failed",
+                now=now,
+                actor=self.actor,
+                import_run_id=run_id,
+                error=error[:500],
+            )
+
+    async def _finish(self, run_id: int, summary: ImportSummary) -> None:
+        now = self.clock()
+        async with self.sessions.begin() as session:
+            await import_merge.clear_staging(session)  # one import at a time: all are its
+            run = await session.get_one(ImportRun, run_id)
+            run.status = ImportRunStatus.COMPLETED
+            run.finished_at = now
+            audit.record(
+                session,
+                event_type="accounts.import",
+                outcome="completed",
+                now=now,
+                actor=self.actor,
+                import_run_id=run_id,
+                # base64url, not hex: the audit's guard masks any run of 10 or 12 digits.
+                file_sha256=base64.urlsafe_b64encode(bytes.fromhex(summary.file_digest))
+                .rstrip(b"=")
+                .decode(),
+                resumed_from=summary.resumed_from,
+                rows_read=summary.rows_read,
+                added=summary.added,
+                updated=summary.updated,
+                unchanged=summary.unchanged,
+                rejected=summary.rejected,
+                rejected_by_reason=dict(summary.rejected_by_reason),
+                sessions_ended=summary.sessions_ended,
+                reviews_opened=summary.reviews_opened,
+            )
+
+
+# --- the runs, for staff ------------------------------------------------------------------------
+SEES_IMPORT_RUNS = (StaffRole.ADMIN,)
+"""Who may list the import runs: what was loaded, when, by whom, with what outcome."""
+
+
+async def list_runs(
+    session: AsyncSession, *, limit: int = 50, offset: int = 0
+) -> tuple[list[ImportRun], int]:
+    """The import runs, newest first, and how many there are."""
+    total = await session.scalar(select(func.count()).select_from(ImportRun))
+    rows = await session.scalars(
+        select(ImportRun).order_by(ImportRun.id.desc()).limit(limit).offset(offset)
+    )
+    return list(rows), int(total or 0)
