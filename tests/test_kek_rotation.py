@@ -175,4 +175,8 @@ async def test_rotate_kek_cut_short_then_resumed_moves_everything_and_logins_kee
             data={"csrf_token": csrf_token_of(account.text)},
             headers={"Origin": stack.settings.public_base_url},
         )
-    assert logout.status_code == 303 and logout.headers["location"].startswith(stack.sim)
+        # The ID token goes to VNeID in a form the broker's page posts, never in a URL.
+        assert logout.status_code == 303
+        to_vneid = await browser.get(f"{stack.broker}{logout.headers['location']}")
+        assert f'action="{stack.sim}' in to_vneid.text
+        assert 'name="id_token_hint"' in to_vneid.text

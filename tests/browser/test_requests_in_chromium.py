@@ -31,10 +31,11 @@ async def test_a_phone_change_after_a_step_up_keeps_what_was_typed(
     assert await page_problems(page) == []
 
     stack.clock.advance(400)  # the sign-in at VNeID is now older than the 300 s allowed
-    await page.get_by_role("button", name="Gửi yêu cầu").click()
+    async with page.expect_request(lambda r: "/authorize?" in r.url) as authorization:
+        await page.get_by_role("button", name="Gửi yêu cầu").click()
     # At VNeID again, with max_age: its own sign-in is recent enough, so it only asks consent.
     await expect(page.get_by_role("button", name="Đồng ý")).to_be_visible()
-    assert "max_age=300" in page.url
+    assert "max_age=300" in (await authorization.value).url
     stack.clock.reset()  # the simulated VNeID keeps real time
     await page.get_by_role("button", name="Đồng ý").click()
 
@@ -75,13 +76,14 @@ async def test_the_app_demo_meets_the_step_up_and_sends_the_request(
         await page.get_by_role("button", name="Yêu cầu").click()
         await page.get_by_label("Loại yêu cầu").select_option("health_card_reissue")
         await page.wait_for_timeout(6000)  # the sign-in at VNeID is now older than 5 s
-        await page.get_by_role("button", name="Gửi yêu cầu").click()
+        async with page.expect_request(lambda r: "/authorize?" in r.url) as authorization:
+            await page.get_by_role("button", name="Gửi yêu cầu").click()
 
         # The challenge sends the app to VNeID with max_age=5: the passcode is asked again.
         await expect(
             page.get_by_role("button", name="Chọn: đăng nhập với Nguyễn Văn An")
         ).to_be_visible()
-        assert "max_age=5" in page.url
+        assert "max_age=5" in (await authorization.value).url
         await sign_in_at_vneid(page, "Nguyễn Văn An")
         await expect(page.locator("#app-status")).to_contain_text("Đã gửi yêu cầu YC-")
         await expect(page.locator("#app-requests")).to_contain_text("Cấp lại thẻ BHYT · đã gửi")

@@ -192,7 +192,7 @@ async def test_the_second_sign_in_at_vneid_needs_no_passcode_but_max_age_asks_ag
             json={"redirect_uri": APP_REDIRECT_URI, "code_challenge": pkce.challenge,
                   "code_challenge_method": "S256"},
         )  # fmt: skip
-        page = await client.get(start.json()["authorization_url"])
+        page = await client.get(start.json()["authorization_url"], follow_redirects=True)
         assert 'data-step="consent"' in page.text
         # With max_age=0 (or prompt=login) the passcode is asked again.
         for step_up in ({"max_age": 0}, {"prompt": "login"}):
@@ -205,7 +205,7 @@ async def test_the_second_sign_in_at_vneid_needs_no_passcode_but_max_age_asks_ag
                 "max_age=0" in start.json()["authorization_url"]
                 or "prompt=login" in (start.json()["authorization_url"])
             )
-            page = await client.get(start.json()["authorization_url"])
+            page = await client.get(start.json()["authorization_url"], follow_redirects=True)
             assert 'data-step="login"' in page.text, step_up
     assert first_time
 
