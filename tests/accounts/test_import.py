@@ -306,7 +306,11 @@ def _bad_files() -> list[tuple[str, bytes, str]]:
     ]
 
 
-@pytest.mark.parametrize(("name", "content", "says"), _bad_files(), ids=lambda v: str(v)[:12])
+BAD_FILES = _bad_files()
+
+
+# Named by file: the contents hold random bytes, and every xdist worker must name them alike.
+@pytest.mark.parametrize(("name", "content", "says"), BAD_FILES, ids=[f[0] for f in BAD_FILES])
 async def test_a_bad_file_stops_with_one_line_and_changes_nothing(
     importer: AccountImport,
     db: async_sessionmaker[AsyncSession],
