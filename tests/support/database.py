@@ -13,12 +13,14 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vssid_broker.audit import append_only
@@ -88,7 +90,21 @@ def postgresql_only(database_url: str, why: str) -> None:
 async def empty_data_tables(engine: AsyncEngine) -> None:
     """The audit trail refuses to be emptied (`audit.append_only`): its triggers are lifted for
     the cleanup only, inside the same transaction."""
+    if engine.dialect.name != "postgresql":
+        await _empty(engine)
+        return
+    await end_forgotten_transactions(engine, idle_seconds=5)
+    try:
+        await _empty(engine, lock_timeout="15s")
+    except DBAPIError:  # a lock still held: whatever holds it is forgotten by now
+        await end_forgotten_transactions(engine, idle_seconds=0)
+        await _empty(engine)
+
+
+async def _empty(engine: AsyncEngine, lock_timeout: str | None = None) -> None:
     async with engine.begin() as connection:
+        if lock_timeout is not None:
+            await connection.execute(text(f"SET LOCAL lock_timeout = '{lock_timeout}'"))
         await connection.run_sync(append_only.remove)
         if connection.dialect.name == "postgresql":
             await connection.execute(
@@ -98,3 +114,24 @@ async def empty_data_tables(engine: AsyncEngine) -> None:
             for table in data_tables():
                 await connection.execute(text(f"DELETE FROM {table}"))
         await connection.run_sync(append_only.install)
+
+
+async def end_forgotten_transactions(engine: AsyncEngine, idle_seconds: int) -> None:
+    """A transaction left open by the test before (idle `idle_seconds` or more) would hold its locks
+    and stall every cleanup after it, turning one defect into a run of timeouts: it is ended,
+    and said as a warning naming its last statement, so the defect stays visible."""
+    async with engine.connect() as connection:
+        forgotten = (
+            await connection.execute(
+                text(
+                    "SELECT pid, left(query, 200) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND state = 'idle in transaction' "
+                    "AND state_change <= now() - make_interval(secs => :idle)"
+                ),
+                {"idle": float(idle_seconds)},
+            )
+        ).all()
+        for pid, query in forgotten:
+            warnings.warn(f"a transaction was left open after: {query}", stacklevel=2)
+            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
