@@ -186,20 +186,25 @@ async def test_logout_stays_at_the_broker_when_vneid_offers_no_logout(
 async def test_every_revocation_drops_the_vneid_id_token(stack: Stack, path: str) -> None:
     """The sealed ID token (citizen ID, name, birth date) only serves the logout hint: a
     revoked session keeps it for no one, whichever way it ended."""
+    import dataclasses
+
     from vssid_broker.login import logout
 
+    # The broker's own context holds connections of the broker's event loop; the story is
+    # called here with the test's (asyncpg binds a connection to its loop).
+    ctx = dataclasses.replace(stack.ctx, db=stack.db, engine=stack.db.kw["bind"])
     async with httpx.AsyncClient() as browser:
         await signed_in_browser(browser, stack)
     async with stack.db() as session:
         row = await session.scalar(select(BrowserSession))
     assert row is not None and row.vneid_id_token_sealed is not None and row.vneid_sid
     if path == "one_session":
-        assert await logout.end_session(stack.ctx, row.account_id, row.public_id, "t")
+        assert await logout.end_session(ctx, row.account_id, row.public_id, "t")
     elif path == "every_session":
-        await logout.end_every_session(stack.ctx, row.account_id, "t")
+        await logout.end_every_session(ctx, row.account_id, "t")
     else:
-        issuer = (await stack.ctx.provider.metadata()).issuer
-        assert await logout.vneid_frontchannel_logout(stack.ctx, issuer, row.vneid_sid, "t")
+        issuer = stack.settings.vneid_issuer
+        assert await logout.vneid_frontchannel_logout(ctx, issuer, row.vneid_sid, "t")
     async with stack.db() as session:
         ended = await session.scalar(select(BrowserSession))
     assert ended is not None and ended.revoked_at is not None
