@@ -16,6 +16,9 @@ async def page_problems(page: Page, *, axe_at: tuple[int, ...] = WIDTHS) -> list
     """At each width: the page's overflow and (at the widths in `axe_at`) its serious and
     critical axe violations, as lines a failing test prints. Empty when the page is fine."""
     problems: list[str] = []
+    # Measured once the stylesheet and images are in: a layout read before the stylesheet
+    # arrives (a loaded machine) sees the card image at its natural 1012 px.
+    await page.wait_for_load_state("load")
     title = await page.title()
     for width in WIDTHS:
         await page.set_viewport_size({"width": width, "height": 800})
