@@ -3,13 +3,14 @@ step-up challenge (RFC 9470), each kind from submission to done or refused, bad 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.conftest import Stack
 from tests.support.flows import APP_REDIRECT_URI, AppPkce, AppRedirect, app_complete, query_of
@@ -18,6 +19,7 @@ from vssid_broker.accounts import password_sign_in as passwords
 from vssid_broker.accounts.models import Account, HealthInsuranceCard
 from vssid_broker.admin.models import StaffRole
 from vssid_broker.audit.models import AuditEvent
+from vssid_broker.housekeeping import purge
 from vssid_broker.requests.facilities import quarter_start
 from vssid_broker.requests.models import AgencyRequest, AgencyRequestEvent
 from vssid_broker.vneid_sim.driver import sign_in_at_vneid
@@ -363,6 +365,76 @@ async def test_a_phone_change_done_changes_the_number_and_an_expired_code_is_ref
     assert expired.status_code == 422
     assert expired.json()["code"] == "phone_code_expired"
     assert not expired.json()["title"].isascii()
+
+
+async def test_wrong_codes_up_to_the_limit_spend_the_code_even_for_the_right_one(
+    stack: Stack,
+) -> None:
+    limit = stack.settings.phone_code_max_attempts
+    async with httpx.AsyncClient() as client:
+        app = App(client, stack.broker)
+        await app.sign_in()
+        submitted = await app.submit(kind="phone_change", new_phone="0987000444")
+        reference = submitted.json()["reference"]
+        code = await sent_code(client, stack, "0987000444")
+        wrong_code = "000000" if code != "000000" else "111111"
+        path = f"/{reference}/confirm-phone-code"
+        wrong = [await app.post(path, {"code": wrong_code}) for _ in range(limit)]
+        right_too_late = await app.post(path, {"code": code})
+        still = await app.get(f"/{reference}")
+    assert [answer.json()["code"] for answer in wrong] == ["phone_code_wrong"] * limit
+    assert right_too_late.status_code == 422
+    assert right_too_late.json()["code"] == "phone_code_expired"
+    assert still.json()["status"] == "awaiting_code"  # never reached the agency's queue
+    async with stack.db() as session:
+        counted = await session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.event_type == "request.phone_code_wrong")
+        )
+    assert counted == limit
+
+
+async def test_the_same_request_sent_eight_times_at_once_is_one_request(stack: Stack) -> None:
+    async with httpx.AsyncClient() as client:
+        app = App(client, stack.broker)
+        await app.sign_in()
+        answers = await asyncio.gather(
+            *(app.submit(kind="health_card_reissue", reason="lost") for _ in range(8))
+        )
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [201] + [409] * 7, [answer.text for answer in answers]
+    assert {answer.json()["code"] for answer in answers if answer.status_code == 409} == {
+        "request_already_open"
+    }
+    assert await stack.count(AgencyRequest) == 1
+
+
+async def test_purge_removes_requests_closed_past_retention_and_keeps_open_ones(
+    stack: Stack,
+) -> None:
+    async with httpx.AsyncClient() as client:
+        app = App(client, stack.broker)
+        await app.sign_in()
+        closed = (await app.submit(kind="health_card_reissue", reason="lost")).json()
+        await app.post(f"/{closed['reference']}/cancel")
+        kept = (await app.submit(kind="health_card_reissue", reason="damaged")).json()
+    retention = timedelta(days=stack.settings.retain_closed_requests_days)
+    for now, left in (
+        (stack.clock() + retention - timedelta(days=1), {closed["reference"], kept["reference"]}),
+        (stack.clock() + retention + timedelta(days=1), {kept["reference"]}),
+    ):
+        async with stack.db.begin() as session:
+            await purge(session, now, stack.settings)
+        async with stack.db() as session:
+            references = set(await session.scalars(select(AgencyRequest.reference)))
+            history = await session.scalar(
+                select(func.count())
+                .select_from(AgencyRequestEvent)
+                .where(AgencyRequestEvent.request_id.not_in(select(AgencyRequest.id)))
+            )
+        assert references == left
+        assert history == 0  # a purged request's history goes with it
 
 
 # --- bad input, cancellation, staff races -------------------------------------------------------

@@ -19,13 +19,15 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vssid_broker.accounts.models import Account, HealthInsuranceCard
 from vssid_broker.audit import service as audit
@@ -281,6 +283,24 @@ async def confirm_phone_code(
         submitted_at=now,
     )
     return row
+
+
+@asynccontextmanager
+async def counting_wrong_codes(
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """The transaction to confirm a phone code in. A wrong code is refused, yet its count and
+    audit line must stay: the refusal is raised only after they are committed. Rolled back with
+    the refusal, as any other refusal is, the count never reached the limit and six digits
+    could be tried until guessed."""
+    wrong: PhoneCodeWrong | None = None
+    async with sessions.begin() as session:
+        try:
+            yield session
+        except PhoneCodeWrong as refused:
+            wrong = refused
+    if wrong is not None:
+        raise wrong
 
 
 async def cancel(

@@ -223,7 +223,7 @@ async def _act(
     _checked(current, await request.form())
     who = service.Requester(current.account_id, request_id)
     try:
-        async with ctx.db.begin() as session:
+        async with service.counting_wrong_codes(ctx.db) as session:
             if code is None:
                 await service.cancel(session, reference, who, now=ctx.clock())
             else:

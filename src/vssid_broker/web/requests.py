@@ -79,7 +79,7 @@ async def confirm_phone_code(
 ) -> RequestOut:
     """The six digits sent to the new number: the request then reaches the agency."""
     who = service.Requester(caller.account_id, request_id)
-    async with ctx.db.begin() as session:
+    async with service.counting_wrong_codes(ctx.db) as session:
         row = await service.confirm_phone_code(
             session,
             reference,
