@@ -5,12 +5,15 @@ refuses an entry appended by a role that may only INSERT."""
 from __future__ import annotations
 
 import os
+import threading
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,6 +23,8 @@ from tests.test_cli import run_cli
 from tests.test_privacy_cli import database, seeded
 from vssid_broker.audit import anchors, chain
 from vssid_broker.audit.models import AuditEvent
+from vssid_broker.cli.audit import write_anchor
+from vssid_broker.errors import CommandRefused
 from vssid_broker.housekeeping import purge
 
 
@@ -265,3 +270,63 @@ async def test_entries_from_before_the_chain_was_keyed_still_verify(stack: Stack
         keys = list(await session.scalars(select(AuditEvent.chain_key_id).order_by(AuditEvent.id)))
     assert keys[:3] == [None] * 3 and keys[3:] == [chain.installed().current_kid] * 2
     assert len(ids) == 5
+
+
+class Pushgateway(BaseHTTPRequestHandler):
+    """Prometheus's Pushgateway as far as a pushing job sees it: PUT of the text format."""
+
+    pushed: list[tuple[str, str]]
+
+    def do_PUT(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        self.server.pushed.append((self.path, body))  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet in the test output
+        pass
+
+
+async def test_the_anchor_job_tells_the_pushgateway_when_it_anchored(
+    stack: Stack, tmp_path: Path
+) -> None:
+    private_file, public_file = key_files(tmp_path)
+    anchors_file = tmp_path / "anchors.jws"
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Pushgateway)
+    server.pushed = []  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        settings = stack.settings.model_copy(update={"audit_anchor_pushgateway_url": url})
+        await write_anchor(settings, private_file, anchors_file)
+    finally:
+        server.shutdown()
+    (anchored,) = anchors.read(anchors_file, anchors.load_key(public_file, private=False))
+    ((path, body),) = server.pushed  # type: ignore[attr-defined]
+    assert path == f"/metrics/job/{anchors.PUSH_JOB}"
+    values = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(body)
+        for sample in family.samples
+    }
+    assert values[anchors.WRITTEN_METRIC] == anchored.at.timestamp()
+    assert values["vssid_audit_anchor_sequence"] == anchored.sequence
+
+
+async def test_an_unreachable_pushgateway_fails_the_job_after_the_anchor_is_written(
+    stack: Stack, tmp_path: Path
+) -> None:
+    private_file, _ = key_files(tmp_path)
+    anchors_file = tmp_path / "anchors.jws"
+    closed = ThreadingHTTPServer(("127.0.0.1", 0), Pushgateway)
+    port = closed.server_address[1]
+    closed.server_close()  # nothing listens there now
+    settings = stack.settings.model_copy(
+        update={"audit_anchor_pushgateway_url": f"http://user:secret@127.0.0.1:{port}"}
+    )
+    with pytest.raises(CommandRefused) as refused:
+        await write_anchor(settings, private_file, anchors_file)
+    assert str(refused.value).startswith("anchored entry ")
+    assert f"the Pushgateway at 127.0.0.1:{port} was not told" in str(refused.value)
+    assert "secret" not in str(refused.value)
+    assert len(anchors_file.read_text().splitlines()) == 1  # the anchor itself stands

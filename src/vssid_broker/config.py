@@ -306,6 +306,9 @@ class Settings(BaseSettings):
     """PEM file of the Ed25519 key that signs the audit chain's anchors (`audit anchor`) or,
     public only, checks them (`audit verify --anchors`). Only the anchoring job holds the
     private key: never the database, never the serving broker."""
+    audit_anchor_pushgateway_url: str | None = None
+    """A Prometheus Pushgateway (`http://pushgateway.monitoring:9091`) that `audit anchor` tells
+    the time it wrote an anchor, for the `VssidAuditAnchorStale` alert; unset, it tells none."""
     retain_withdrawn_consents_days: int = Field(default=5 * 365, ge=30)
     """A consent is kept this long after the person withdrew it (unlinked): proof of what
     was agreed and when."""

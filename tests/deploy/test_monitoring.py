@@ -17,11 +17,12 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Stack
+from vssid_broker.audit import anchors
 
 MONITORING = Path(__file__).resolve().parents[2] / "deploy" / "monitoring"
 METRIC_NAME = re.compile(r"\b(?:vssid|process|python)_[a-z0-9_]+\b")
-PUSHED = {"vssid_audit_anchor_last_written_timestamp_seconds"}
-"""Pushed to the Pushgateway by `audit anchor`'s daily Job, not exported by /metrics."""
+PUSHED = {anchors.WRITTEN_METRIC}
+"""Pushed to the Pushgateway by the `audit anchor` CronJob, not exported by /metrics."""
 QUOTED = re.compile(r'"[^"]*"')
 """Label values (an outcome code like vssid_account_required) are not metric names."""
 SUFFIXES = {

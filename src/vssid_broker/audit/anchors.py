@@ -18,10 +18,12 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
+from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +31,11 @@ from vssid_broker.audit.chain import GENESIS
 from vssid_broker.audit.models import AuditCheckpoint, AuditEvent
 
 ALGORITHM = "Ed25519"
+
+WRITTEN_METRIC = "vssid_audit_anchor_last_written_timestamp_seconds"
+"""What the anchoring job pushes after each anchor (`VssidAuditAnchorStale` reads it): the
+anchor's success is the job's to tell, the broker's /metrics cannot know it."""
+PUSH_JOB = "vssid-audit-anchor"
 
 
 class AnchorError(RuntimeError):
@@ -84,6 +91,25 @@ def sign(anchor: Anchor, key: OKPKey) -> str:
     return jws.serialize_compact(
         {"alg": ALGORITHM}, json.dumps(payload, separators=(",", ":")), key, [ALGORITHM]
     )
+
+
+def push_written(pushgateway_url: str, anchor: Anchor) -> None:
+    """Tell the Pushgateway when the anchor was written (replacing what the job pushed last).
+    Raises AnchorError naming the gateway, never its credentials."""
+    registry = CollectorRegistry()
+    written = Gauge(WRITTEN_METRIC, "When the audit anchor job last wrote an anchor (Unix time).",
+                    registry=registry)  # fmt: skip
+    written.set(anchor.at.timestamp())
+    Gauge(
+        "vssid_audit_anchor_sequence", "The audit entry the last anchor covers.", registry=registry
+    ).set(anchor.sequence)
+    try:
+        push_to_gateway(pushgateway_url, job=PUSH_JOB, registry=registry, timeout=10)
+    except OSError as error:  # refused, timed out, or an HTTP error status (urllib's HTTPError)
+        where = urlsplit(pushgateway_url if "://" in pushgateway_url else f"//{pushgateway_url}")
+        raise AnchorError(
+            f"the Pushgateway at {where.hostname}:{where.port or ''} was not told: {error}"
+        ) from error
 
 
 def read(path: Path, key: OKPKey) -> list[Anchor]:

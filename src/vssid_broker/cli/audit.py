@@ -94,3 +94,9 @@ async def write_anchor(settings: Settings, key_file: Path, out: Path | None) -> 
         with out.open("a") as handle:
             handle.write(line + "\n")
     print(f"anchored entry {head.sequence}", file=sys.stderr if out is None else sys.stdout)
+    if settings.audit_anchor_pushgateway_url:
+        try:
+            anchors.push_written(settings.audit_anchor_pushgateway_url, head)
+        except anchors.AnchorError as error:
+            # The anchor stands; the job fails so that its failure is seen.
+            raise CommandRefused(f"anchored entry {head.sequence}, but {error}") from error
