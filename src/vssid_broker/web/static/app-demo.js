@@ -401,7 +401,21 @@ async function startLogin(stepUp = {}) {
   location.assign(started.authorization_url);
 }
 
+// `code` and `encrypt_key` as sent: VNeID's dialect puts base64 in them unescaped, and
+// URLSearchParams would turn each "+" into a space. Percent-escapes are still undone.
+function rawQuery(search) {
+  const found = {};
+  for (const part of search.replace(/^\?/, "").split("&")) {
+    const [name, ...rest] = part.split("=");
+    if ((name === "code" || name === "encrypt_key") && !(name in found)) {
+      found[name] = decodeURIComponent(rest.join("="));
+    }
+  }
+  return found;
+}
+
 async function completeLogin(params) {
+  const raw = rawQuery(location.search);
   const pending = JSON.parse(STORE.getItem("login") || "null");
   STORE.removeItem("login");
   // The code must not stay in the address bar or the history (RFC 9700 §4.2.4).
@@ -413,8 +427,10 @@ async function completeLogin(params) {
     throw new ApiError({ title: "Phiên đăng nhập không khớp. Vui lòng đăng nhập lại.", code: "state_mismatch" }, 400);
   }
   const url = `${location.origin}/api/v1/auth/vneid/complete`;
-  const body = { code: params.get("code"), state: params.get("state"), code_verifier: pending.verifier };
+  const body = { code: raw.code, state: params.get("state"), code_verifier: pending.verifier };
   if (params.get("iss")) body.iss = params.get("iss");
+  // VNeID's dialect: an encrypted code travels with its key, which the broker needs too.
+  if (raw.encrypt_key) body.encrypt_key = raw.encrypt_key;
   const issued = await postJson("/api/v1/auth/vneid/complete", body, { DPoP: await dpopProof("POST", url) });
   saveTokens(issued);
   return issued.linked_now;
