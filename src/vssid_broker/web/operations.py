@@ -25,7 +25,8 @@ DEPENDENCY_CHECK_SECONDS = 1.0
 
 
 async def _review_queue(ctx: BrokerContext) -> tuple[int, datetime | None]:
-    async with ctx.db() as session:
+    # Autocommit: cut off by the scrape's time limit, it leaves no transaction open behind it.
+    async with ctx.autocommit() as session:
         return await pending_queue(session)
 
 
