@@ -18,8 +18,12 @@ from tests.conftest import Stack
 from vssid_broker.audit import append_only
 from vssid_broker.audit import service as audit
 from vssid_broker.audit.chain import GENESIS, verify
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.audit.models import AuditCheckpoint, AuditEvent
 from vssid_broker.housekeeping import purge
+
+ANY_EVENT = AuditEventType.DATA_PURGED
+"""The chain treats every kind of event alike: these tests write one kind."""
 
 
 async def write_events(stack: Stack, count: int, *, account_id: int | None = None) -> list[int]:
@@ -27,7 +31,7 @@ async def write_events(stack: Stack, count: int, *, account_id: int | None = Non
         for number in range(count):
             audit.record(
                 session,
-                event_type="test.event",
+                event_type=ANY_EVENT,
                 outcome="ok",
                 now=stack.clock(),
                 account_id=account_id,
@@ -191,7 +195,7 @@ async def test_a_transaction_holds_the_chain_only_while_it_commits(
 
     before = await write_events(stack, 0)
     async with stack.db.begin() as session:
-        audit.record(session, event_type="test.event", outcome="ok", now=stack.clock())
+        audit.record(session, event_type=ANY_EVENT, outcome="ok", now=stack.clock())
         await session.execute(select(func.count()).select_from(AuditEvent))  # would autoflush
         async with engine.connect() as other:
             # Another writer gets the chain at once while this transaction is still open.
@@ -208,9 +212,9 @@ async def test_an_event_of_a_transaction_rolled_back_is_never_written(stack: Sta
     before = await write_events(stack, 0)
     with pytest.raises(RuntimeError, match="changed its mind"):
         async with stack.db.begin() as session:
-            audit.record(session, event_type="test.event", outcome="ok", now=stack.clock())
+            audit.record(session, event_type=ANY_EVENT, outcome="ok", now=stack.clock())
             raise RuntimeError("changed its mind")
     async with stack.db.begin() as session:  # the same pooled connection, a new transaction
-        audit.record(session, event_type="test.event", outcome="second", now=stack.clock())
+        audit.record(session, event_type=ANY_EVENT, outcome="second", now=stack.clock())
     after = await write_events(stack, 0)
     assert len(after) == len(before) + 1

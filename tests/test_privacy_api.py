@@ -10,6 +10,7 @@ from tests.admin.test_admin_api import Staff, bhxh_account_id, open_case, staff 
 from tests.conftest import Stack
 from tests.support.flows import app_complete, app_until_redirect
 from vssid_broker.audit import service as audit
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.linking.models import LinkConsent
 
@@ -57,7 +58,7 @@ async def test_the_export_holds_everything_about_the_person_and_is_audited(stack
     an = await bhxh_account_id(stack, "0112345678")
     async with stack.db.begin() as session:  # a staff action about An, named by role only
         audit.record(
-            session, event_type="personal_data.read", outcome="account_links",
+            session, event_type=AuditEventType.PERSONAL_DATA_READ, outcome="account_links",
             now=stack.clock(), actor="staff:alice", account_id=an,
         )  # fmt: skip
     async with httpx.AsyncClient() as app:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vssid_broker.admin import console_sessions
 from vssid_broker.audit import service as audit
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.audit.models import AuditCheckpoint, AuditEvent
 from vssid_broker.config import Settings
 from vssid_broker.federation import transactions
@@ -122,7 +123,7 @@ async def purge(session: AsyncSession, now: datetime, settings: Settings) -> Pur
     details = asdict(purged)
     audit.record(
         session,
-        event_type="data.purged",
+        event_type=AuditEventType.DATA_PURGED,
         outcome="purged",
         now=now,
         actor="system:purge",

@@ -20,6 +20,7 @@ from vssid_broker.accounts import service as accounts
 from vssid_broker.accounts.models import InsuranceBenefit
 from vssid_broker.accounts.schemas import AccountOut, BenefitOut, HealthCardOut, PeriodOut
 from vssid_broker.audit import service as audit
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.linking import consent
 from vssid_broker.linking.models import FederatedLink, LinkConsent
@@ -162,7 +163,7 @@ async def export(
     ]
     audit.record(
         session,
-        event_type="personal_data.exported",
+        event_type=AuditEventType.PERSONAL_DATA_EXPORTED,
         outcome="exported",
         now=now,
         actor="person",

@@ -36,6 +36,7 @@ from vssid_broker.accounts.importing import AccountFile, AccountRow, ImportFileE
 from vssid_broker.accounts.models import Account, ImportRun, ImportRunStatus
 from vssid_broker.admin.models import StaffRole
 from vssid_broker.audit import service as audit
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.errors import CommandRefused
 from vssid_broker.linking.models import FederatedLink
 from vssid_broker.linking.record_changes import suspend_for_review
@@ -342,7 +343,7 @@ class AccountImport:
             run.error = error[:500]
             audit.record(
                 session,
-                event_type="accounts.import",
+                event_type=AuditEventType.ACCOUNTS_IMPORT,
                 outcome="failed",
                 now=now,
                 actor=self.actor,
@@ -359,7 +360,7 @@ class AccountImport:
             run.finished_at = now
             audit.record(
                 session,
-                event_type="accounts.import",
+                event_type=AuditEventType.ACCOUNTS_IMPORT,
                 outcome="completed",
                 now=now,
                 actor=self.actor,

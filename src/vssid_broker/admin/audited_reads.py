@@ -20,6 +20,7 @@ from vssid_broker.accounts import service as accounts
 from vssid_broker.accounts.models import Account
 from vssid_broker.admin import people
 from vssid_broker.audit import service as audit
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.linking import review
 from vssid_broker.linking.models import FederatedLink, ReviewCase
@@ -41,7 +42,7 @@ class Reader:
         """One audit event per person read."""
         audit.record(
             session,
-            event_type="personal_data.read",
+            event_type=AuditEventType.PERSONAL_DATA_READ,
             outcome=what,
             now=self.now,
             actor=self.actor,
@@ -143,7 +144,7 @@ async def export_csv(
     rows, _ = await search(db, filters, limit=EXPORT_MAX, offset=0)
     async with db.begin() as session:
         audit.record(
-            session, event_type="audit.exported", outcome="csv", now=reader.now,
+            session, event_type=AuditEventType.AUDIT_EXPORTED, outcome="csv", now=reader.now,
             actor=reader.actor, request_id=reader.request_id, rows=len(rows),
         )  # fmt: skip
     return csv_text(rows)

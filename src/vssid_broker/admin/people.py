@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vssid_broker.accounts import service as accounts
 from vssid_broker.accounts.models import Account, AccountStatus
 from vssid_broker.audit import service as audit
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.errors.staff import AccountStatusUnchanged
 from vssid_broker.linking.models import FederatedLink, ReviewCase
 from vssid_broker.sealing import has_blind_index
@@ -80,7 +81,7 @@ async def end_sessions(
     ended = await sessions.end_all_for_account(session, refresh, account_id, now)
     audit.record(
         session,
-        event_type="account.sessions_ended",
+        event_type=AuditEventType.ACCOUNT_SESSIONS_ENDED,
         outcome="ended",
         now=now,
         actor=actor,
@@ -124,7 +125,7 @@ async def set_locked(
         await sessions.end_all_for_account(session, refresh, account_id, now)
     audit.record(
         session,
-        event_type="account.locked" if locked else "account.unlocked",
+        event_type=AuditEventType.ACCOUNT_LOCKED if locked else AuditEventType.ACCOUNT_UNLOCKED,
         outcome=want.value,
         now=now,
         actor=actor,
@@ -149,7 +150,7 @@ def reveal_citizen_id(
     records who saw whose, when and why (never the number itself)."""
     audit.record(
         session,
-        event_type="citizen_id.revealed",
+        event_type=AuditEventType.CITIZEN_ID_REVEALED,
         outcome=purpose,
         now=now,
         actor=actor,

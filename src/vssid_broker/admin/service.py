@@ -20,6 +20,7 @@ from vssid_broker.accounts import service as accounts
 from vssid_broker.admin import console_sessions, second_factor
 from vssid_broker.admin.models import StaffRole, StaffUser
 from vssid_broker.audit import service as audit
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.config import Settings
 from vssid_broker.errors import DomainError
 from vssid_broker.errors.staff import (
@@ -184,7 +185,7 @@ async def record_refused_sign_in(
         await record_failed_sign_in(session, username, now=now, settings=settings)
     audit.record(
         session,
-        event_type=refusal.audit_event or "staff.sign_in",
+        event_type=refusal.audit_event or AuditEventType.STAFF_SIGN_IN,
         outcome=refusal.code,
         now=now,
         actor=f"staff:{username[:64]}",
@@ -318,7 +319,7 @@ async def change_staff(
         await console_sessions.end_all_for(session, target.id, now)
     audit.record(
         session,
-        event_type="staff.changed",
+        event_type=AuditEventType.STAFF_CHANGED,
         outcome=change,
         now=now,
         actor=actor,
@@ -333,7 +334,7 @@ def record_created(
 ) -> None:
     audit.record(
         session,
-        event_type="staff.changed",
+        event_type=AuditEventType.STAFF_CHANGED,
         outcome="created",
         now=now,
         actor=actor,

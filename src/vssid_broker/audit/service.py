@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from vssid_broker.audit import chain as _chain  # noqa: F401 - the chain's insert hook
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.identifiers import mask_identifiers_in
 
@@ -24,7 +25,7 @@ from vssid_broker.identifiers import mask_identifiers_in
 def record(
     session: AsyncSession,
     *,
-    event_type: str,
+    event_type: AuditEventType,
     outcome: str,
     now: datetime,
     actor: str = "system",

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from vssid_broker.audit.events import AuditEventType
+
 
 class CommandRefused(Exception):
     """A command line cannot do what the operator asked; said to them in one line."""
@@ -34,7 +36,7 @@ class DomainError(Exception):
     code: str = "bad_request"
     message: str = "Yêu cầu không hợp lệ."
     headers: dict[str, str] = {}  # noqa: RUF012 - read-only; e.g. WWW-Authenticate on a 401
-    audit_event: ClassVar[str | None] = None
+    audit_event: ClassVar[AuditEventType | None] = None
     """The audit trail's `event_type` a refusal of this kind is recorded under (its outcome is
     the code); None where the refusal itself is not an event worth keeping."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.errors import Conflict, DomainError, Forbidden, Unauthorized
 from vssid_broker.passwords import ACCOUNT_MIN_PASSWORD_LENGTH
 
@@ -24,7 +25,7 @@ class LoginRefused(DomainError):
     status = 400
     code = "login_refused"
     message = "Không thể đăng nhập bằng tài khoản định danh điện tử. Vui lòng thử lại."
-    audit_event = "login"
+    audit_event = AuditEventType.LOGIN
 
 
 # --- the login transaction and the callback ---------------------------------------------------
@@ -284,7 +285,7 @@ class WrongPassword(Unauthorized):
 
     code = "invalid_credentials"
     message = "Mã số BHXH/số định danh cá nhân hoặc mật khẩu không đúng."
-    audit_event = "login.password"
+    audit_event = AuditEventType.LOGIN_PASSWORD
 
 
 class PasswordSignInLocked(DomainError):
@@ -294,7 +295,7 @@ class PasswordSignInLocked(DomainError):
         "Bạn đã nhập sai mật khẩu quá nhiều lần. Đăng nhập bằng mật khẩu tạm khoá; vui lòng thử "
         "lại sau ít phút, hoặc đăng nhập bằng tài khoản định danh điện tử."
     )
-    audit_event = "login.password"
+    audit_event = AuditEventType.LOGIN_PASSWORD
 
 
 class WeakPassword(DomainError):

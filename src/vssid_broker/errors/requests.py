@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.errors import Conflict, DomainError, Forbidden, NotFound, Unauthorized
 
 
@@ -18,7 +19,7 @@ class StepUpRequired(Unauthorized):
         "Để gửi yêu cầu, bạn cần đăng nhập lại bằng tài khoản định danh điện tử VNeID mức 2. "
         "Vui lòng xác thực lại rồi gửi tiếp."
     )
-    audit_event = "request.step_up"
+    audit_event = AuditEventType.REQUEST_STEP_UP
 
     def __init__(self, detail: str, *, max_age: int, acr_values: Sequence[str]) -> None:
         acr = " ".join(acr_values)

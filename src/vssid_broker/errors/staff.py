@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.errors import Conflict, DomainError, Forbidden, NotFound, Unauthorized
 from vssid_broker.passwords import STAFF_MIN_PASSWORD_LENGTH
 
@@ -9,7 +10,7 @@ from vssid_broker.passwords import STAFF_MIN_PASSWORD_LENGTH
 class InvalidStaffCredentials(Unauthorized):
     code = "invalid_credentials"
     message = "Tên đăng nhập hoặc mật khẩu không đúng."
-    audit_event = "staff.sign_in"
+    audit_event = AuditEventType.STAFF_SIGN_IN
 
 
 class StaffSignInLocked(DomainError):
@@ -18,7 +19,7 @@ class StaffSignInLocked(DomainError):
     message = (
         "Tài khoản cán bộ tạm thời bị khoá do nhập sai mật khẩu nhiều lần. Vui lòng thử lại sau."
     )
-    audit_event = "staff.sign_in"
+    audit_event = AuditEventType.STAFF_SIGN_IN
 
 
 class InvalidStaffToken(Unauthorized):
@@ -84,7 +85,7 @@ class LinkNotFound(NotFound):
 class InvalidSecondFactor(Unauthorized):
     code = "invalid_second_factor"
     message = "Mã xác thực hoặc mã khôi phục không đúng hoặc đã được dùng."
-    audit_event = "staff.sign_in"
+    audit_event = AuditEventType.STAFF_SIGN_IN
 
 
 class SecondFactorNotEnrolled(Forbidden):
@@ -93,7 +94,7 @@ class SecondFactorNotEnrolled(Forbidden):
         "Tài khoản cán bộ chưa đăng ký xác thực hai lớp. Hãy đăng nhập trang quản trị /admin "
         "để đăng ký bằng mã QR trước."
     )
-    audit_event = "staff.sign_in"
+    audit_event = AuditEventType.STAFF_SIGN_IN
 
 
 class StaffUserNotFound(NotFound):

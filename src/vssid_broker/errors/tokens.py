@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.errors import DomainError, Unauthorized
 
 
@@ -33,13 +34,13 @@ class UnsupportedGrantType(DomainError):
 class InvalidGrant(DomainError):
     code = "invalid_grant"
     message = "Phiên đăng nhập đã hết hạn hoặc bị thu hồi. Vui lòng đăng nhập lại."
-    audit_event = "token.refresh"
+    audit_event = AuditEventType.TOKEN_REFRESH
 
 
 class RefreshTokenReused(InvalidGrant):
     """A rotated refresh token came back: its family has been revoked (RFC 9700 §4.14.2)."""
 
-    audit_event = "token.reuse_detected"
+    audit_event = AuditEventType.TOKEN_REUSE_DETECTED
 
     def __init__(self, detail: str, *, account_id: int, family_id: str) -> None:
         super().__init__(detail)
@@ -56,7 +57,7 @@ class InvalidAccessToken(Unauthorized):
 class InvalidDpopProof(DomainError):
     code = "invalid_dpop_proof"  # RFC 9449 §5 / §7.1
     message = "Bằng chứng sở hữu khoá (DPoP) không hợp lệ. Vui lòng cập nhật ứng dụng VssID."
-    audit_event = "token.refresh"
+    audit_event = AuditEventType.TOKEN_REFRESH
 
 
 class InvalidServiceClient(Unauthorized):

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vssid_broker.audit import service as audit
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.config import Settings
 from vssid_broker.linking.models import LinkConsent
 
@@ -92,7 +93,7 @@ def record(
     session.add(consent)
     audit.record(
         session,
-        event_type="consent.recorded",
+        event_type=AuditEventType.CONSENT_RECORDED,
         outcome="given",
         now=now,
         actor=actor,

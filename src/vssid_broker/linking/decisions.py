@@ -26,6 +26,7 @@ from vssid_broker import metrics
 from vssid_broker.accounts import service as accounts
 from vssid_broker.accounts.models import Account, AccountStatus
 from vssid_broker.audit import service as audit
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.errors.staff import (
     AccountNotACandidate,
     AlreadyLinked,
@@ -160,7 +161,7 @@ async def _decided(
     `link_with`, the consent terms), and the case as the database now holds it."""
     audit.record(
         session,
-        event_type="review_case.decided",
+        event_type=AuditEventType.REVIEW_CASE_DECIDED,
         outcome=outcome,
         now=now,
         actor=decider.actor,
@@ -225,7 +226,7 @@ async def _link(
         raise AlreadyLinked(f"case {case.id}: account or identity already linked") from error
     audit.record(
         session,
-        event_type="link.created",
+        event_type=AuditEventType.LINK_CREATED,
         outcome="staff_review",
         now=now,
         actor=decider.actor,
@@ -398,7 +399,7 @@ async def assign(
         raise CaseAssignedElsewhere(f"case {case.id} is assigned to {case.assigned_to}")
     audit.record(
         session,
-        event_type="review_case.assigned",
+        event_type=AuditEventType.REVIEW_CASE_ASSIGNED,
         outcome="claimed" if to == actor.username else "assigned" if to else "released",
         now=now,
         actor=actor.actor,

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vssid_broker.accounts import password_sign_in as passwords
 from vssid_broker.accounts.models import Account
 from vssid_broker.audit import service as audit
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.config import Settings
 from vssid_broker.linking import consent
 from vssid_broker.linking.models import FederatedLink, ReviewCase, ReviewReason, ReviewStatus
@@ -104,7 +105,7 @@ async def prove_ownership(
     details: dict[str, Any] = {"case_id": case.id, "provider": case.provider}
     if not settings.link_on_password_proof:
         case.proven_account_id = account.id
-        audit.record(session, event_type="review_case.proof", outcome="filed", now=now,
+        audit.record(session, event_type=AuditEventType.REVIEW_CASE_PROOF, outcome="filed", now=now,
                      account_id=account.id, request_id=request_id, **details)  # fmt: skip
         return ProofFiled(case)
     try:
@@ -127,7 +128,7 @@ async def prove_ownership(
             )
     except IntegrityError:
         return ProofRefused("already_linked")
-    audit.record(session, event_type="link.created", outcome="password_proof", now=now,
+    audit.record(session, event_type=AuditEventType.LINK_CREATED, outcome="password_proof", now=now,
                  account_id=account.id, request_id=request_id, **details)  # fmt: skip
     consent.record(session, account_id=account.id, provider=case.provider,
                    terms=consent.Terms.of_review_case(settings), now=now,

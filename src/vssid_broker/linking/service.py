@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vssid_broker import metrics
 from vssid_broker.accounts.models import Account, AccountStatus
 from vssid_broker.audit import service as audit
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.db import violates_unique
 from vssid_broker.federation.claims import VerifiedIdentity
 from vssid_broker.identifiers import normalized_name
@@ -263,7 +264,7 @@ async def _rule_2_or_4_one_carrier(
         )
     audit.record(
         session,
-        event_type="link.created",
+        event_type=AuditEventType.LINK_CREATED,
         outcome="auto_linked",
         now=now,
         account_id=account.id,
@@ -332,7 +333,7 @@ async def _open_case(
     metrics.REVIEW_CASES_OPENED.labels(reason).inc()
     audit.record(
         session,
-        event_type="review_case.opened",
+        event_type=AuditEventType.REVIEW_CASE_OPENED,
         outcome=reason,
         now=now,
         request_id=request_id,

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vssid_broker.accounts.models import Account
 from vssid_broker.audit import service as audit
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.errors import AccountNotFound
 from vssid_broker.errors.staff import LinkNotFound
 from vssid_broker.linking import consent
@@ -65,7 +66,7 @@ async def unlink(
     result = Unlinked(link_id, ended.app_families, ended.browser)
     audit.record(
         session,
-        event_type="link.removed",
+        event_type=AuditEventType.LINK_REMOVED,
         outcome="unlinked",
         now=now,
         actor=actor,

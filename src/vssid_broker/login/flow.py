@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vssid_broker import metrics
 from vssid_broker.accounts.models import Account
 from vssid_broker.audit import service as audit
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.context import BrokerContext
 from vssid_broker.errors.login import (
     AccountNotActive,
@@ -349,7 +350,7 @@ async def issue_session(
     auth_time: datetime | None = None,
     vneid_id_token: str | None = None,
     vneid_sid: str | None = None,
-    audit_event: str = "login",
+    audit_event: AuditEventType = AuditEventType.LOGIN,
     audit_details: dict[str, Any] | None = None,
 ) -> IssuedSession:
     """The post-login step of every sign-in method (Kratos' session issuer): a browser gets a
@@ -419,7 +420,7 @@ async def _audit_refusal(
     async with ctx.db.begin() as session:
         audit.record(
             session,
-            event_type=refusal.audit_event or "login",
+            event_type=refusal.audit_event or AuditEventType.LOGIN,
             outcome=refusal.code,
             now=ctx.clock(),
             request_id=request_id,

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vssid_broker.audit import service as audit
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.context import BrokerContext
 from vssid_broker.errors.tokens import FrontChannelLogoutRejected, LogoutTokenRejected
 from vssid_broker.federation.callback import allowed_algs
@@ -115,7 +116,7 @@ async def end_session(
         if ended:
             audit.record(
                 session,
-                event_type="sessions.ended",
+                event_type=AuditEventType.SESSIONS_ENDED,
                 outcome="ended_by_person",
                 now=now,
                 account_id=account_id,
@@ -156,7 +157,7 @@ def _record_ended(
     """The audit step of every logout that ends sessions: whose, why, how many of each kind."""
     audit.record(
         session,
-        event_type="sessions.ended",
+        event_type=AuditEventType.SESSIONS_ENDED,
         outcome=why,
         now=now,
         account_id=account_id,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from vssid_broker.accounts import password_sign_in as passwords
 from vssid_broker.accounts.models import Account
 from vssid_broker.audit import service as audit
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.context import BrokerContext
 from vssid_broker.errors import DomainError
 from vssid_broker.errors.login import (
@@ -46,14 +47,14 @@ async def sign_in(
                 acr=PASSWORD_ACR,
                 request_id=request_id,
                 client=ClientInfo(),
-                audit_event="login.password",
+                audit_event=AuditEventType.LOGIN_PASSWORD,
                 audit_details={"identifier": shown},
             )
             return outcome.account, issued
         refusal, audited_as = _refusal(outcome)
         audit.record(
             session,
-            event_type="login.password",
+            event_type=AuditEventType.LOGIN_PASSWORD,
             outcome=audited_as,
             now=now,
             account_id=outcome.account_id,

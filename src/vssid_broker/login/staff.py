@@ -27,6 +27,7 @@ from vssid_broker.admin import console_sessions, second_factor
 from vssid_broker.admin import service as staff
 from vssid_broker.admin.models import StaffConsoleSession, StaffUser
 from vssid_broker.audit import service as audit
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.context import BrokerContext
 
 SignedInConsole = tuple[StaffConsoleSession, StaffUser]
@@ -108,8 +109,8 @@ async def enrol(
             return None
         raw = await console_sessions.complete(session, session_row, now)
         audit.record(
-            session, event_type="staff.second_factor_enrolled", outcome="totp", now=now,
-            actor=f"staff:{user.username}", request_id=request_id,
+            session, event_type=AuditEventType.STAFF_SECOND_FACTOR_ENROLLED, outcome="totp",
+            now=now, actor=f"staff:{user.username}", request_id=request_id,
         )  # fmt: skip
     return Enrolled(raw, codes)
 
@@ -126,7 +127,7 @@ async def sign_out(ctx: BrokerContext, console: SignedInConsole, *, request_id: 
     async with ctx.db.begin() as session:
         await console_sessions.end(session, session_row.id, now)
         audit.record(
-            session, event_type="staff.sign_out", outcome="succeeded", now=now,
+            session, event_type=AuditEventType.STAFF_SIGN_OUT, outcome="succeeded", now=now,
             actor=f"staff:{user.username}", request_id=request_id,
         )  # fmt: skip
 
@@ -172,7 +173,7 @@ def _signed_in(
     factor: str,
 ) -> None:
     audit.record(
-        session, event_type="staff.sign_in", outcome="succeeded", now=now,
+        session, event_type=AuditEventType.STAFF_SIGN_IN, outcome="succeeded", now=now,
         actor=f"staff:{user.username}", request_id=request_id, channel=channel,
         second_factor=factor,
     )  # fmt: skip

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vssid_broker.accounts.models import Account, HealthInsuranceCard
 from vssid_broker.audit import service as audit
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.config import Settings
 from vssid_broker.errors.requests import (
     DeliveryAddressMissing,
@@ -144,7 +145,7 @@ async def submit(
         # Another submission of the same kind won the race (uq_agency_requests_open_kind).
         raise RequestAlreadyOpen(f"an open {kind} request exists") from error
     _history(session, row, now, PERSON)
-    _audit(session, "request.submitted", row, now, who.request_id, PERSON)
+    _audit(session, AuditEventType.REQUEST_SUBMITTED, row, now, who.request_id, PERSON)
     if kind is RequestKind.PHONE_CHANGE:
         code = f"{secrets.randbelow(10**6):06d}"
         session.add(
@@ -268,7 +269,7 @@ async def confirm_phone_code(
     expected = phone_code_hash(phone_code_key, row.reference, code)
     if not hmac.compare_digest(held.code_hash, expected):
         held.failed_attempts += 1
-        _audit(session, "request.phone_code_wrong", row, now, who.request_id, PERSON)
+        _audit(session, AuditEventType.REQUEST_PHONE_CODE_WRONG, row, now, who.request_id, PERSON)
         raise PhoneCodeWrong("the code does not match")
     await session.delete(held)
     await _move(
@@ -277,7 +278,7 @@ async def confirm_phone_code(
         now,
         PERSON,
         who.request_id,
-        "request.phone_confirmed",
+        AuditEventType.REQUEST_PHONE_CONFIRMED,
         expected_status=RequestStatus.AWAITING_CODE,
         status=RequestStatus.SUBMITTED,
         submitted_at=now,
@@ -315,7 +316,7 @@ async def cancel(
         now,
         PERSON,
         who.request_id,
-        "request.cancelled",
+        AuditEventType.REQUEST_CANCELLED,
         expected_status=RequestStatus(row.status),
         status=RequestStatus.CANCELLED,
         closed_at=now,
@@ -425,7 +426,7 @@ async def claim(
         now,
         staff.actor,
         request_id,
-        "request.claimed",
+        AuditEventType.REQUEST_CLAIMED,
         expected_status=RequestStatus.SUBMITTED,
         status=RequestStatus.IN_PROGRESS,
         version=version,
@@ -451,14 +452,18 @@ async def decide(
     reason = (reason or "").strip() or None
     if outcome == RequestStatus.REFUSED and reason is None:
         raise RefusalReasonRequired("a refusal needs a reason the person can read")
-    status = RequestStatus.DONE if outcome == RequestStatus.DONE else RequestStatus.REFUSED
+    status, event = (
+        (RequestStatus.DONE, AuditEventType.REQUEST_DONE)
+        if outcome == RequestStatus.DONE
+        else (RequestStatus.REFUSED, AuditEventType.REQUEST_REFUSED)
+    )
     await _move(
         session,
         row,
         now,
         staff.actor,
         request_id,
-        f"request.{status}",
+        event,
         expected_status=RequestStatus.IN_PROGRESS,
         status=status,
         version=version,
@@ -509,7 +514,7 @@ async def _move(
     now: datetime,
     actor: str,
     request_id: str | None,
-    event_type: str,
+    event_type: AuditEventType,
     *,
     expected_status: RequestStatus,
     status: RequestStatus,
@@ -552,7 +557,7 @@ def _history(
 
 def _audit(
     session: AsyncSession,
-    event_type: str,
+    event_type: AuditEventType,
     row: AgencyRequest,
     now: datetime,
     request_id: str | None,

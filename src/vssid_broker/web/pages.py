@@ -16,6 +16,7 @@ from vssid_broker import personal_data
 from vssid_broker.accounts import health_card
 from vssid_broker.accounts import service as accounts
 from vssid_broker.audit import service as audit
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.context import BrokerContext
 from vssid_broker.errors import DomainError, NotFound, Unauthorized
 from vssid_broker.errors.login import CsrfRefused, LoginRefused
@@ -305,7 +306,7 @@ async def logout(request: Request, ctx: Ctx, request_id: RequestId) -> Response:
         if ended is not None:
             audit.record(
                 session,
-                event_type="logout",
+                event_type=AuditEventType.LOGOUT,
                 outcome="succeeded",
                 now=now,
                 account_id=ended.account_id,

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from vssid_broker.audit import service as audit
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.config import Settings
 from vssid_broker.errors import DomainError
 from vssid_broker.errors.tokens import (
@@ -112,7 +113,7 @@ async def _refuse_refresh(ctx: Ctx, raw: str, now: datetime, request_id: str) ->
             refusal: DomainError = error
             audit.record(
                 session,
-                event_type=error.audit_event or "token.reuse_detected",
+                event_type=error.audit_event or AuditEventType.TOKEN_REUSE_DETECTED,
                 outcome="family_revoked",
                 now=now,
                 account_id=error.account_id,
@@ -123,7 +124,7 @@ async def _refuse_refresh(ctx: Ctx, raw: str, now: datetime, request_id: str) ->
             refusal = error
             audit.record(
                 session,
-                event_type=error.audit_event or "token.refresh",
+                event_type=error.audit_event or AuditEventType.TOKEN_REFRESH,
                 outcome=error.code,
                 now=now,
                 request_id=request_id,
@@ -145,7 +146,7 @@ async def revoke(request: Request, ctx: Ctx, request_id: RequestId) -> Response:
         if account_id is not None:
             audit.record(
                 session,
-                event_type="token.revoked",
+                event_type=AuditEventType.TOKEN_REVOKED,
                 outcome="revoked",
                 now=now,
                 account_id=account_id,
