@@ -32,5 +32,5 @@ async def test_the_console_lists_the_runs_for_an_admin_on_a_phone(
     run = page.locator(f"#import-run-{run_id}")
     await expect(run).to_contain_text("Hoàn tất")
     await expect(run).to_contain_text("thêm 1")
-    await expect(run).to_contain_text("gender.unknown (1)")
+    await expect(run).to_contain_text("Giới tính: không hợp lệ (gender.unknown): 1")
     await assert_usable(page, "import-runs")

@@ -19,4 +19,17 @@ STATUS_LABELS = {
     "cancelled": "Đã huỷ",
 }
 REASON_LABELS = {"lost": "Mất thẻ", "damaged": "Thẻ bị hỏng", "details_wrong": "Sai thông tin"}
-LABELS = {"kinds": KIND_LABELS, "statuses": STATUS_LABELS, "reasons": REASON_LABELS}
+DETAIL_LABELS = {
+    "reason": "Lý do",
+    "delivery_address": "Địa chỉ nhận thẻ",
+    "facility_code": "Mã cơ sở khám chữa bệnh",
+    "facility_name": "Cơ sở mới",
+    "new_phone": "Số điện thoại mới",
+}
+"""What the details a request carries (`service._details`) are called on a page."""
+LABELS = {
+    "kinds": KIND_LABELS,
+    "statuses": STATUS_LABELS,
+    "reasons": REASON_LABELS,
+    "details": DETAIL_LABELS,
+}

@@ -34,17 +34,33 @@ LINK_METHOD_WORDS = {
 
 
 def actor_words(actor: str | None) -> str:
-    """Who did something, as the audit trail names them ("staff:thu", "system", "person"),
-    said in words: "cán bộ thu", "hệ thống (tự động)", "người dân"."""
+    """Who did something, as the audit trail names them ("staff:thu", "system", "person",
+    "operator:root", "import:12"), said in words: "cán bộ thu", "hệ thống (tự động)"…"""
     if not actor:
         return ""
-    if actor.startswith("staff:"):
-        return f"cán bộ {actor.removeprefix('staff:')}"
-    return {"system": "hệ thống (tự động)", "person": "người dân"}.get(actor, actor)
+    kind, _, name = actor.partition(":")
+    match kind:
+        case "staff":
+            return f"cán bộ {name}"
+        case "person":
+            return "người dân"
+        case "system":
+            return "hệ thống (tự động)"
+        case "operator":
+            return f"người vận hành máy chủ ({name})"
+        case "import":
+            return f"lần nhập dữ liệu số {name}"
+    return "khác"
+
+
+def number(value: int) -> str:
+    """`{{ n | number }}`: 1.234.567, grouped the Vietnamese way (a comma marks decimals)."""
+    return f"{value:,}".replace(",", ".")
 
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["local_time"] = local_time
 templates.env.filters["claims_in_words"] = claims_in_words
 templates.env.filters["actor_words"] = actor_words
+templates.env.filters["number"] = number
 templates.env.filters["link_method_words"] = lambda method: LINK_METHOD_WORDS.get(method, method)

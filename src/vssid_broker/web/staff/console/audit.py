@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -14,7 +14,9 @@ from vssid_broker.admin import audited_reads
 from vssid_broker.admin import service as staff
 from vssid_broker.admin.audited_reads import AuditFilters
 from vssid_broker.web.deps import Ctx, RequestId
+from vssid_broker.web.rendering import VIETNAM_TIME
 from vssid_broker.web.staff.common import csv_download
+from vssid_broker.web.staff.console.audit_words import in_words
 from vssid_broker.web.staff.console.base import SignedIn, console_router, page
 
 router = console_router()
@@ -24,18 +26,20 @@ def _audit_filters(
     account_id: str, case_id: str, actor: str, since: str, until: str
 ) -> AuditFilters:
     def day(value: str, *, end: bool = False) -> datetime | None:
-        """A date from the form's date field, as the start of that day in UTC (for `until`,
-        the start of the next day: the day given is included)."""
+        """A date from the form's date field, as the start of that day in Vietnam, where the
+        page shows every time (for `until`, the start of the next day: the day is included)."""
         try:
-            start = datetime.fromisoformat(value).replace(tzinfo=UTC) if value else None
+            start = datetime.fromisoformat(value).replace(tzinfo=VIETNAM_TIME) if value else None
         except ValueError:
             return None
         return start + timedelta(days=1) if start and end else start
 
+    # The console asks for a staff member's user name; the trail names them `staff:<name>`.
+    username = actor.strip().removeprefix("staff:")
     return AuditFilters(
         account_id=int(account_id) if account_id.isdigit() else None,
         case_id=int(case_id) if case_id.isdigit() else None,
-        actor=actor.strip() or None,
+        actor=f"staff:{username}" if username else None,
         since=day(since),
         until=day(until, end=True),
     )
@@ -63,8 +67,8 @@ async def audit_page(
         ctx.db, _audit_filters(**raw), limit=50, offset=(page_number - 1) * 50
     )
     return page(
-        request, "audit.html", console, events=rows, total=total, filters=raw,
-        page_number=page_number, pages=max(1, -(-total // 50)),
+        request, "audit.html", console, events=[(e, in_words(e)) for e in rows], total=total,
+        filters=raw, page_number=page_number, pages=max(1, -(-total // 50)),
         page_url=lambda n: "/admin/audit?" + urlencode({**raw, "page": n}),
         csv_url="/admin/audit.csv?" + urlencode(raw),
     )  # fmt: skip

@@ -54,6 +54,13 @@ ROLE_LABELS = {
     StaffRole.ADMIN: "Quản trị",
 }
 ACCOUNT_STATUS_LABELS = {"active": "Đang hoạt động", "locked": "Đã khoá", "closed": "Đã đóng"}
+STAFF_CHANGE_LABELS: dict[staff.StaffChange, str] = {
+    "role": "đổi vai trò",
+    "reset_password": "đặt lại mật khẩu",
+    "reset_second_factor": "đặt lại xác thực hai lớp",
+    "disable": "khoá tài khoản cán bộ",
+    "enable": "mở khoá tài khoản cán bộ",
+}
 
 
 class SignInFirst(Exception):
@@ -166,6 +173,7 @@ def page(request: Request, name: str, console: Console | None, **context: Any) -
             "reason_labels": REASON_LABELS,
             "role_labels": ROLE_LABELS,
             "account_status_labels": ACCOUNT_STATUS_LABELS,
+            "staff_change_labels": STAFF_CHANGE_LABELS,
             "mask": mask_citizen_id,
             **context,
         },
