@@ -294,8 +294,10 @@ class Settings(BaseSettings):
     """Services that may call token introspection, with their own secrets (JSON list)."""
 
     # --- privacy: consent and retention (docs/privacy.md) ----------------------------------
-    privacy_notice_version: str = "2026-01"
-    """The version of the privacy notice (`/privacy`) a consent to link is recorded under."""
+    privacy_notice_version: str = "2026-12"
+    """The version of the privacy notice (`/privacy`) a consent to link is recorded under. A
+    person whose consent names another version is asked on their account page to agree to
+    this one (or to unlink): raise it whenever the notice's text changes what it says."""
     retain_decided_review_cases_days: int = Field(default=365, ge=1)
     """Review cases are kept this long after staff decided them (evidence for complaints)."""
     retain_closed_requests_days: int = Field(default=5 * 365, ge=30)

@@ -1,6 +1,7 @@
 """The person's privacy pages in a real Chromium: the notice from the login page, the account
-page's linked-identity section, the download of their data, and unlinking; each page on a
-320 px phone screen and clean under axe-core (no serious or critical violation)."""
+page's linked-identity section, the download of their data, unlinking, and the question asked
+again when the notice changed since they agreed; each page on a 320 px phone screen and clean
+under axe-core (no serious or critical violation)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from pathlib import Path
 import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, ViewportSize, expect
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.conftest import Stack
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.linking.models import FederatedLink, LinkConsent
 
@@ -106,3 +108,54 @@ async def test_the_person_sees_the_link_downloads_their_data_and_unlinks(
     assert removed is not None and removed.actor == "person"
     assert removed.details["browser_sessions_ended"] == 1
     assert exported is not None and exported.actor == "person"
+
+
+async def test_a_person_who_agreed_to_an_older_notice_is_asked_again(
+    stack: Stack, page: Page
+) -> None:
+    current = stack.settings.privacy_notice_version
+    await page.set_viewport_size(PHONE)
+    await sign_in_as_an(page, stack)
+    asked = page.locator("#notice-update")
+    await expect(asked).to_have_count(0)  # she agreed just now, to today's notice
+    async with stack.db.begin() as session:  # as if she had linked under the notice before
+        await session.execute(update(LinkConsent).values(notice_version="2026-01"))
+
+    await page.reload()
+    await expect(asked).to_contain_text("theo phiên bản 2026-01")
+    await expect(asked).to_contain_text(f"Phiên bản hiện hành là {current}")
+    await assert_fits_a_phone_and_passes_axe(page, "#notice-update")
+    await asked.get_by_role("link", name="xem những gì thay đổi").click()
+    await expect(page.locator("#changes + ul")).to_contain_text("giới tính")
+    await page.go_back()
+
+    # A form from elsewhere, without this session's token, changes nothing.
+    refused = await page.request.post(f"{stack.broker}/account/consent", form={})
+    assert refused.status == 403
+    assert await stack.count(LinkConsent) == 1
+
+    await page.get_by_role("button", name="Tôi đồng ý với phiên bản mới").click()
+    await expect(page).to_have_url(f"{stack.broker}/account#privacy")
+    await expect(asked).to_have_count(0)
+    consents = page.locator(".consents li")
+    await expect(consents).to_have_count(2)  # the older consent stays, as what she agreed to
+    await expect(consents.first).to_contain_text(f"phiên bản {current}")
+    await page.reload()
+    await expect(asked).to_have_count(0)
+    async with stack.db() as session:
+        rows = list(await session.scalars(select(LinkConsent).order_by(LinkConsent.id)))
+        renewed = await session.scalar(
+            select(AuditEvent).where(AuditEvent.event_type == AuditEventType.CONSENT_RECORDED)
+            .order_by(AuditEvent.id.desc())
+        )  # fmt: skip
+    assert [row.notice_version for row in rows] == ["2026-01", current]
+    assert rows[0].claims == rows[1].claims and rows[1].withdrawn_at is None
+    assert renewed is not None and (renewed.outcome, renewed.actor) == ("renewed", "person")
+
+    # Unlinking withdraws both.
+    await page.get_by_text("Hủy liên kết tài khoản định danh điện tử").click()
+    await page.get_by_role("button", name="Hủy liên kết").click()
+    await expect(page).to_have_url(f"{stack.broker}/account/unlinked")
+    async with stack.db() as session:
+        withdrawn = list(await session.scalars(select(LinkConsent.withdrawn_at)))
+    assert len(withdrawn) == 2 and None not in withdrawn

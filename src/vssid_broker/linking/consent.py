@@ -81,6 +81,7 @@ def record(
     now: datetime,
     request_id: str | None,
     actor: str = "person",
+    renewal: bool = False,
 ) -> LinkConsent:
     consent = LinkConsent(
         account_id=account_id,
@@ -94,7 +95,7 @@ def record(
     audit.record(
         session,
         event_type=AuditEventType.CONSENT_RECORDED,
-        outcome="given",
+        outcome="renewed" if renewal else "given",
         now=now,
         actor=actor,
         account_id=account_id,
@@ -105,6 +106,44 @@ def record(
         provider=provider,
     )
     return consent
+
+
+def given_under_an_older_notice(
+    consents: list[LinkConsent], notice_version: str
+) -> list[LinkConsent]:
+    """Of `consents` (newest first, as `of_account` lists them), the live one of each provider
+    when it was given under another notice than today's: the person agreed to a text that has
+    changed since, and is asked to agree to the new one (or to unlink)."""
+    newest: dict[str, LinkConsent] = {}
+    for row in consents:
+        if row.withdrawn_at is None:
+            newest.setdefault(row.provider, row)
+    return [row for row in newest.values() if row.notice_version != notice_version]
+
+
+async def renew(
+    session: AsyncSession,
+    *,
+    account_id: int,
+    notice_version: str,
+    now: datetime,
+    request_id: str | None,
+) -> int:
+    """The person agrees to today's notice: a new consent for each link whose consent was
+    given under an older one, with the same claims and purpose. The older consent stays, as
+    the record of what was agreed before; unlinking withdraws both. Returns how many."""
+    outdated = given_under_an_older_notice(await of_account(session, account_id), notice_version)
+    for old in outdated:
+        record(
+            session,
+            account_id=account_id,
+            provider=old.provider,
+            terms=Terms(tuple(old.claims), notice_version),
+            now=now,
+            request_id=request_id,
+            renewal=True,
+        )
+    return len(outdated)
 
 
 async def withdraw(session: AsyncSession, *, account_id: int, provider: str, now: datetime) -> int:

@@ -22,6 +22,7 @@ from vssid_broker.errors import DomainError, NotFound, Unauthorized
 from vssid_broker.errors.login import CsrfRefused, LoginRefused
 from vssid_broker.errors.tokens import FrontChannelLogoutRejected
 from vssid_broker.federation.vneid_dialect import code_from_raw_query
+from vssid_broker.linking import consent
 from vssid_broker.login import flow as login
 from vssid_broker.login import logout as logout_stories
 from vssid_broker.opaque_tokens import new_token
@@ -238,7 +239,15 @@ async def account_page(
             "linked_now": request.cookies.get(LINKED_NOTICE_COOKIE) == "1",
             "confirmed_by_staff": request.cookies.get(LINKED_NOTICE_COOKIE) == "review",
             "csrf_token": current.csrf_token,
-            "privacy": {"links": links, "consents": consents},  # _account_privacy.html
+            # _account_privacy.html, and account/notice_update.html when the notice changed
+            "privacy": {
+                "links": links,
+                "consents": consents,
+                "outdated": consent.given_under_an_older_notice(
+                    consents, ctx.settings.privacy_notice_version
+                ),
+                "notice_version": ctx.settings.privacy_notice_version,
+            },
         },
     )
     page.delete_cookie(LINKED_NOTICE_COOKIE, path=ACCOUNT_PATH)

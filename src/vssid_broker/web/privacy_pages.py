@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
 
 from vssid_broker import personal_data
 from vssid_broker.errors.login import CsrfRefused
-from vssid_broker.linking import unlinking
+from vssid_broker.linking import consent, unlinking
 from vssid_broker.sessions import browser as browser_sessions
+from vssid_broker.sessions.models import BrowserSession
 from vssid_broker.web.deps import Ctx, RequestId, current_browser_session, require_same_origin
 from vssid_broker.web.rendering import templates
 
@@ -49,20 +51,29 @@ async def download_export(request: Request, ctx: Ctx, request_id: RequestId) -> 
     )
 
 
+async def _signed_in_form(
+    request: Request, ctx: Ctx, what: str
+) -> tuple[FormData, BrowserSession | None]:
+    """A form of the account page: from this site, and (signed in) with the session's token."""
+    require_same_origin(request, ctx)
+    form = await request.form()
+    current = await current_browser_session(request, ctx)
+    if current is not None:
+        submitted = form.get("csrf_token")
+        if not browser_sessions.csrf_token_matches(
+            current, submitted if isinstance(submitted, str) else None
+        ):
+            raise CsrfRefused(f"{what} without this session's CSRF token")
+    return form, current
+
+
 @router.post("/account/unlink")
 async def unlink_my_identity(request: Request, ctx: Ctx, request_id: RequestId) -> Response:
     """The person removes their VNeID link: every session of the account ends (this one too),
     the consent is withdrawn, and the next VNeID login links again only by the rules."""
-    require_same_origin(request, ctx)
-    form = await request.form()
-    current = await current_browser_session(request, ctx)
+    form, current = await _signed_in_form(request, ctx, "unlink")
     if current is None:
         return RedirectResponse("/", status_code=303)
-    submitted = form.get("csrf_token")
-    if not browser_sessions.csrf_token_matches(
-        current, submitted if isinstance(submitted, str) else None
-    ):
-        raise CsrfRefused("unlink without this session's CSRF token")
     link_id = form.get("link_id")
     async with ctx.db.begin() as session:
         await unlinking.unlink(
@@ -78,6 +89,26 @@ async def unlink_my_identity(request: Request, ctx: Ctx, request_id: RequestId) 
     done = RedirectResponse("/account/unlinked", status_code=303)
     done.delete_cookie(browser_sessions.SESSION_COOKIE)
     return done
+
+
+@router.post("/account/consent")
+async def agree_to_the_current_notice(
+    request: Request, ctx: Ctx, request_id: RequestId
+) -> Response:
+    """The person agrees to the privacy notice as it reads today, after it changed since they
+    linked (the account page asks them: `account/notice_update.html`)."""
+    _, current = await _signed_in_form(request, ctx, "consent")
+    if current is None:
+        return RedirectResponse("/", status_code=303)
+    async with ctx.db.begin() as session:
+        await consent.renew(
+            session,
+            account_id=current.account_id,
+            notice_version=ctx.settings.privacy_notice_version,
+            now=ctx.clock(),
+            request_id=request_id,
+        )
+    return RedirectResponse("/account#privacy", status_code=303)
 
 
 @router.get("/account/unlinked", response_class=HTMLResponse)
