@@ -8,16 +8,27 @@ import asyncio
 import contextlib
 import logging
 import struct
+import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import QueuePool
 
 from tests.conftest import Stack
 from tests.sessions.test_refresh import signed_in_app
-from vssid_broker.db import autocommit_session_factory, create_engine, session_factory
+from vssid_broker import metrics
+from vssid_broker.db import (
+    autocommit_session_factory,
+    count_pool_use,
+    create_engine,
+    database_unreachable,
+    session_factory,
+)
 
 UNREACHABLE = "postgresql+asyncpg://postgres@127.0.0.1:9/nowhere"
 """Nothing listens on the discard port: every connection is refused."""
@@ -208,3 +219,105 @@ async def test_while_postgresql_starts_up_requests_get_503_not_500(
         assert len(outage_lines(caplog)) <= 1
         assert not [r for r in caplog.records if r.exc_info]
         assert (await app.get(f"{stack.broker}/api/v1/me", headers=bearer)).status_code == 200
+
+
+# --- the pool gauge through an outage -----------------------------------------------------------
+def connections_in_use() -> float:
+    """`vssid_db_pool_connections_in_use` as `/metrics` renders it in this process."""
+    [family] = [
+        found
+        for found in text_string_to_metric_families(metrics.render().decode())
+        if found.name == "vssid_db_pool_connections_in_use"
+    ]
+    return sum(sample.value for sample in family.samples)
+
+
+class FlakyDatabase:
+    """An engine on the suite's database, which can be made to drop the engine's connections and
+    refuse new ones (`down`): each new connection then goes where nothing answers (PostgreSQL:
+    a closed port; SQLite: a file in a directory that does not exist). PostgreSQL's backends
+    are killed for real; SQLite has no server, so its pooled connections are invalidated, what
+    SQLAlchemy does to a connection the database dropped."""
+
+    def __init__(self, database_url: str, *, pre_ping: bool) -> None:
+        self.database_url = database_url
+        self.engine = create_engine(database_url, pool_size=4, max_overflow=2, pre_ping=pre_ping)
+        self.refusing = False
+        self._tag = f"pool-gauge-{uuid.uuid4().hex[:12]}"
+        event.listen(self.engine.sync_engine, "do_connect", self._connect_where)
+
+    def _connect_where(
+        self, dialect: Any, _record: object, cargs: list[Any], cparams: dict[str, Any]
+    ) -> None:
+        if dialect.name == "postgresql":
+            cparams["server_settings"] = {"application_name": self._tag}
+            if self.refusing:
+                cparams["port"] = 9  # discard: nothing listens
+        elif self.refusing:
+            cargs[0] = "/nonexistent-directory/vssid.db"
+
+    @contextlib.asynccontextmanager
+    async def down(self) -> AsyncIterator[None]:
+        self.refusing = True
+        try:
+            if self.engine.dialect.name == "postgresql":
+                killer = create_engine(self.database_url)
+                try:
+                    async with killer.connect() as connection:
+                        killed = await connection.scalar(
+                            text(
+                                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                "WHERE application_name = :tag"
+                            ),
+                            {"tag": self._tag},
+                        )
+                    assert killed
+                finally:
+                    await killer.dispose()
+            else:
+                pool = self.engine.sync_engine.pool
+                assert isinstance(pool, QueuePool)
+                idle = [await self.engine.connect() for _ in range(pool.checkedin())]
+                for connection in idle:
+                    await connection.invalidate()
+                    await connection.close()
+            yield
+        finally:
+            self.refusing = False
+
+
+@pytest.mark.parametrize("pre_ping", [False, True], ids=["no-pre-ping", "pre-ping"])
+async def test_the_pool_gauge_counts_what_is_in_use_through_an_outage_and_after(
+    database_url: str, pre_ping: bool
+) -> None:
+    flaky = FlakyDatabase(database_url, pre_ping=pre_ping)
+    engine = flaky.engine
+    count_pool_use(engine)
+    pool = engine.sync_engine.pool
+    assert isinstance(pool, QueuePool)
+    elsewhere = connections_in_use()  # other engines of this process (the running broker's)
+    try:
+        async with contextlib.AsyncExitStack() as held:  # the pool fills with live connections
+            for _ in range(4):
+                await held.enter_async_context(engine.connect())  # a checkout, connected
+            assert connections_in_use() == elsewhere + 4
+        assert connections_in_use() == elsewhere
+
+        async with flaky.down():
+            for _ in range(8):  # requests during the outage: each fails to get a connection
+                with pytest.raises(Exception) as failed:
+                    async with engine.connect() as connection:
+                        await connection.execute(text("SELECT 1"))
+                assert database_unreachable(failed.value)
+                assert connections_in_use() == elsewhere >= 0
+
+        # Back: the gauge says what the pool itself says is in use.
+        async with contextlib.AsyncExitStack() as held:
+            for _ in range(3):
+                await held.enter_async_context(engine.connect())
+            assert pool.checkedout() == 3
+            assert connections_in_use() == elsewhere + 3
+        assert pool.checkedout() == 0
+        assert connections_in_use() == elsewhere
+    finally:
+        await engine.dispose()

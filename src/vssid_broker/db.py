@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -107,6 +108,35 @@ class DriverMissing(RuntimeError):
     """The database URL names a driver that is not installed."""
 
 
+class _ConnectionsInUse:
+    """The connections checked out of this process's serving pools, as the set of their pool
+    records, which the gauge `vssid_db_pool_connections_in_use` reports the size of.
+
+    A set, not a count of events: SQLAlchemy checks a connection record back in without having
+    checked it out when connecting fails (every checkout during an outage, once the pool's
+    connections were dropped), so adding one per checkout and taking one per checkin drifted
+    down by one per failed connection (-234 after outages). A record is in the set exactly
+    while its last event was a checkout; an unpaired checkin removes nothing. The lock keeps
+    the set and the gauge in step across the threads engines may run in."""
+
+    def __init__(self) -> None:
+        self._records: set[object] = set()
+        self._lock = threading.Lock()
+
+    def checked_out(self, record: object) -> None:
+        with self._lock:
+            self._records.add(record)
+            metrics.DB_POOL_IN_USE.set(len(self._records))
+
+    def returned(self, record: object) -> None:
+        with self._lock:
+            self._records.discard(record)
+            metrics.DB_POOL_IN_USE.set(len(self._records))
+
+
+_in_use = _ConnectionsInUse()
+
+
 def count_pool_use(engine: AsyncEngine) -> None:
     """Export how full this engine's pool is (the serving processes' engines, not commands')."""
     pool = engine.sync_engine.pool
@@ -115,19 +145,20 @@ def count_pool_use(engine: AsyncEngine) -> None:
     capacity = pool.size() + max(pool._max_overflow, 0)
     metrics.DB_POOL_CAPACITY.inc(capacity)
 
-    def checked_out(*_: object) -> None:
-        metrics.DB_POOL_IN_USE.inc()
+    def checked_out(_connection: object, record: object, _proxy: object) -> None:
+        _in_use.checked_out(record)
         if pool.checkedout() >= capacity:
             metrics.DB_POOL_EXHAUSTED.inc()
 
-    def checked_in(*_: object) -> None:
-        metrics.DB_POOL_IN_USE.dec()
+    def returned(_connection: object, record: object) -> None:  # checked in, or detached
+        _in_use.returned(record)
 
     def closed(*_: object) -> None:  # after dispose(): this pool no longer counts
         metrics.DB_POOL_CAPACITY.dec(capacity)
 
     event.listen(pool, "checkout", checked_out)
-    event.listen(pool, "checkin", checked_in)
+    event.listen(pool, "checkin", returned)
+    event.listen(pool, "detach", returned)
     event.listen(engine.sync_engine, "engine_disposed", closed)
 
 
