@@ -11,10 +11,11 @@ from dataclasses import replace
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from tests.conftest import Stack
-from tests.support.flows import browser_login
+from tests.support.flows import app_complete, app_until_redirect, browser_login
+from vssid_broker.accounts.models import Account
 from vssid_broker.housekeeping import INDEXED_TABLES, reindex_citizen_ids
 from vssid_broker.linking.models import ReviewCase
 from vssid_broker.sealing import CitizenIdKeys, install
@@ -129,3 +130,39 @@ async def test_without_the_previous_key_rows_not_yet_reindexed_are_not_found(
         assert refused.status_code != 302
     finally:
         install(citizen_id_keys)
+
+
+async def test_the_events_tied_to_a_person_move_to_the_new_key_and_stay_in_their_export(
+    stack: Stack, citizen_id_keys: CitizenIdKeys
+) -> None:
+    """A refused login names no account: the person's export finds it by their citizen ID's
+    blind index, which re-indexing moves with their account, so it is still found once the
+    old key is dropped."""
+    old = citizen_id_keys
+    new_key = os.urandom(32)
+    during = replace(old, index_key=new_key, previous_index_keys=(old.index_key,))
+    an = Account.bhxh_code == "0112345678"
+    async with stack.db.begin() as session:
+        await session.execute(update(Account).where(an).values(status="locked"))
+    async with httpx.AsyncClient() as browser:
+        refused = await browser_login(browser, stack.broker, AN)
+    assert '<code id="error-code">account_not_active</code>' in refused.text
+    async with stack.db.begin() as session:
+        await session.execute(update(Account).where(an).values(status="active"))
+    try:
+        install(during)
+        await reindex_citizen_ids(stack.db, during)
+        install(replace(old, index_key=new_key))
+        async with httpx.AsyncClient() as app:
+            signed_in = await app_complete(
+                app, stack.broker, await app_until_redirect(app, stack.broker, AN)
+            )
+            bearer = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+            held = (await app.get(f"{stack.broker}/api/v1/me/export", headers=bearer)).json()
+        assert ("login", "account_not_active") in [
+            (e["event_type"], e["outcome"]) for e in held["audit_events"]
+        ]
+    finally:
+        back = replace(old, previous_index_keys=(new_key,))
+        await reindex_citizen_ids(stack.db, back)
+        install(old)

@@ -12,9 +12,10 @@ from tests.support.flows import app_complete, app_until_redirect
 from vssid_broker.audit import service as audit
 from vssid_broker.audit.events import AuditEventType
 from vssid_broker.audit.models import AuditEvent
-from vssid_broker.linking.models import LinkConsent
+from vssid_broker.identifiers import mask_citizen_id
+from vssid_broker.linking.models import LinkConsent, ReviewCase
 
-AN, DUNG = "001085012345", "031188004567"
+AN, DUNG, EM, LAN = "001085012345", "031188004567", "092087007788", "040183002233"
 
 
 async def app_login(stack: Stack, citizen_id: str) -> dict[str, str]:
@@ -116,3 +117,106 @@ async def test_staff_reading_case_evidence_and_links_is_audited(
         ("account_links", candidates[0], None),
     ]
     assert all(r.actor == "staff:reviewer" for r in reads)
+
+
+async def app_attempt(stack: Stack, citizen_id: str) -> httpx.Response:
+    async with httpx.AsyncClient() as app:
+        return await app_complete(
+            app, stack.broker, await app_until_redirect(app, stack.broker, citizen_id)
+        )
+
+
+async def test_the_export_holds_the_refused_login_the_review_case_and_the_ended_session(
+    staff: Staff,  # noqa: F811
+    stack: Stack,
+) -> None:
+    # Dung's record has no citizen ID: her first login is refused while staff review the case.
+    refused = await app_attempt(stack, DUNG)
+    assert refused.json()["code"] == "link_under_review"
+    async with stack.db() as session:
+        case = (await session.scalars(select(ReviewCase))).one()
+    dung = await bhxh_account_id(stack, "3112345670")
+    approve = {"account_id": dung, "version": 1, "reason": "giấy tờ khớp"}
+    assert (await staff.post(staff.reviewer, f"/cases/{case.id}/approve", approve)).is_success
+    confirm = {"version": 2}
+    assert (await staff.post(staff.approver, f"/cases/{case.id}/confirm", confirm)).is_success
+    first, second = await app_login(stack, DUNG), await app_login(stack, DUNG)
+    async with httpx.AsyncClient() as app:  # the first installation is signed out from the second
+        [ending] = [
+            s
+            for s in (await app.get(f"{stack.broker}/api/v1/me/sessions", headers=second)).json()
+            if not s["current"]
+        ]
+        ended = await app.delete(
+            f"{stack.broker}/api/v1/me/sessions/{ending['id']}", headers=second
+        )
+        assert ended.status_code == 204
+        assert (await app.get(f"{stack.broker}/api/v1/me", headers=first)).status_code == 401
+        stack.clock.advance(seconds=60)
+        held = (await app.get(f"{stack.broker}/api/v1/me/export", headers=second)).json()
+
+    assert held["format"] == "vssid-broker-personal-data/2"
+    [their_case] = held["review_cases"]
+    assert their_case | {"opened_at": None, "decided_at": None} == {
+        "opened_at": None,
+        "provider": case.provider,
+        "subject": case.subject,
+        "citizen_id": DUNG,
+        "full_name": "Phạm Thị Dung",
+        "birth_date": case.birth_date.isoformat(),
+        "reason": "name_birthdate_match",
+        "status": "approved",
+        "decided_at": None,
+        "decided_by": "staff",
+        "decision_reason": "giấy tờ khớp",
+        "linked_to_this_account": True,
+        "proven_by_password": False,
+    }
+    happened = [(e["event_type"], e["outcome"]) for e in held["audit_events"]]
+    assert happened[:4] == [
+        ("review_case.opened", "name_birthdate_match"),
+        ("login", "link_under_review"),
+        ("review_case.decided", "proposed"),
+        ("review_case.decided", "approved"),
+    ]
+    opened = held["audit_events"][0]
+    assert opened["details"]["case_id"] == case.id
+    assert "candidate_account_ids" not in opened["details"]
+    assert {e["actor"] for e in held["audit_events"][:4]} == {"system", "staff"}
+    assert [(s["ended_because"], s["ended_at"] is not None) for s in held["sessions"]] == [
+        (None, False),  # the second installation, newest first, still signed in
+        ("revoked", True),
+    ]
+
+
+async def test_the_export_holds_nothing_of_another_persons_refusals_or_cases(
+    stack: Stack,
+) -> None:
+    headers = await app_login(stack, AN)
+    # Others: a locked account's refused login, a review case of two look-alike records.
+    assert (await app_attempt(stack, LAN)).json()["code"] == "account_not_active"
+    assert (await app_attempt(stack, EM)).json()["code"] == "link_under_review"
+    async with stack.db() as session:
+        theirs = list(
+            await session.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.account_id.is_(None), AuditEvent.event_type != "staff.sign_in"
+                )
+            )
+        )
+    assert {(e.event_type, e.outcome) for e in theirs} >= {
+        ("login", "account_not_active"),
+        ("login", "link_under_review"),
+        ("review_case.opened", "name_birthdate_match"),
+    }
+    async with httpx.AsyncClient() as app:
+        held = (await app.get(f"{stack.broker}/api/v1/me/export", headers=headers)).json()
+    assert held["review_cases"] == []
+    assert {e["event_type"] for e in held["audit_events"]} == {
+        "link.created",
+        "consent.recorded",
+        "login",
+    }
+    assert all(e["outcome"] != "account_not_active" for e in held["audit_events"])
+    for masked in (mask_citizen_id(LAN), mask_citizen_id(EM)):
+        assert masked not in str(held)

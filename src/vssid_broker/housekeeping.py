@@ -12,14 +12,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, column, delete, func, select, update
+from sqlalchemy import Table, bindparam, column, delete, func, select, update
 from sqlalchemy import table as sql_table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vssid_broker.admin import console_sessions
 from vssid_broker.audit import service as audit
 from vssid_broker.audit.events import AuditEventType
-from vssid_broker.audit.models import AuditCheckpoint, AuditEvent
+from vssid_broker.audit.models import AuditCheckpoint, AuditEvent, AuditEventPerson
 from vssid_broker.config import Settings
 from vssid_broker.federation import transactions
 from vssid_broker.linking.models import OPEN_STATUSES, LinkConsent, ReviewCase
@@ -256,6 +256,8 @@ async def reseal_under_current_key(
 # --- re-indexing citizen IDs after a blind-index key rotation --------------------------------
 INDEXED_TABLES = ("accounts", "review_cases")
 """Every table with a `citizen_id_index` column (next to its `citizen_id_sealed`)."""
+TIES: Table = AuditEventPerson.__table__  # type: ignore[assignment]
+"""The audit events' ties to a person, re-indexed along with the rows above."""
 
 
 async def reindex_citizen_ids(
@@ -271,6 +273,12 @@ async def reindex_citizen_ids(
     Each batch is its own short transaction and each row is rewritten only if it still holds
     what was read (a compare-and-set); a run cut short is finished by running it again (it reads
     every row, rewrites only what is left). `progress(table, read, rewritten)` after each batch.
+
+    The audit events tied to a person (`AuditEventPerson`) hold no citizen ID to re-index from:
+    each row's citizen ID moves theirs from its index under a previous key to the current one.
+    So the ties of a person with an account or a review case move; those of a person with
+    neither (a login refused for want of an account) are found only while the previous key is
+    configured.
     """
     done: dict[str, int] = {}
     for name in INDEXED_TABLES:
@@ -289,8 +297,10 @@ async def reindex_citizen_ids(
                         .limit(batch)
                     )
                 ).all()
+                ties: dict[str, str] = {}
                 for row_id, citizen_id_sealed, old in rows:
-                    new = keys.index(keys.open(citizen_id_sealed))
+                    new, *previous = keys.indexes(keys.open(citizen_id_sealed))
+                    ties.update(dict.fromkeys({*previous, old} - {new}, new))
                     if new == old:
                         continue
                     result = await session.execute(
@@ -299,6 +309,13 @@ async def reindex_citizen_ids(
                         .values(citizen_id_index=new)
                     )
                     done[name] += int(result.rowcount or 0)  # type: ignore[attr-defined]
+                if ties:  # a Core executemany: one statement, every pair
+                    await session.execute(
+                        update(TIES)
+                        .where(TIES.c.citizen_id_index == bindparam("stale"))
+                        .values(citizen_id_index=bindparam("current")),
+                        [{"stale": stale, "current": current} for stale, current in ties.items()],
+                    )
             read += len(rows)
             if progress is not None:
                 progress(name, read, done[name])

@@ -37,7 +37,12 @@ class Reader:
     now: datetime
 
     def record(
-        self, session: AsyncSession, what: str, account_id: int | None, case_id: int | None = None
+        self,
+        session: AsyncSession,
+        what: str,
+        account_id: int | None,
+        case_id: int | None = None,
+        about_citizen_id: str | None = None,
     ) -> None:
         """One audit event per person read."""
         audit.record(
@@ -48,6 +53,7 @@ class Reader:
             actor=self.actor,
             account_id=account_id,
             request_id=self.request_id,
+            about_citizen_id=about_citizen_id,
             case_id=case_id,
         )
 
@@ -59,7 +65,8 @@ async def case_evidence(
     case = await review.get_case(session, case_id)
     found = await review.evidence(session, case)
     for account_id in case.candidate_account_ids:
-        reader.record(session, "case_evidence", account_id, case.id)
+        # A read of the candidate's record and of the person whose case it is.
+        reader.record(session, "case_evidence", account_id, case.id, case.citizen_id)
     return case, found
 
 

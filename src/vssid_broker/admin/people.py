@@ -156,6 +156,7 @@ def reveal_citizen_id(
         actor=actor,
         account_id=account_id,
         request_id=request_id,
+        about_citizen_id=citizen_id,
         case_id=case_id,
     )
     return citizen_id

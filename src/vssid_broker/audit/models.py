@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vssid_broker.db import Base, BigId, UTCDateTime
 
@@ -52,3 +52,22 @@ class AuditCheckpoint(Base):
     last_event_id: Mapped[int] = mapped_column(BigId)
     last_entry_hash: Mapped[str] = mapped_column(String(64))
     events_removed: Mapped[int] = mapped_column(BigId)
+
+
+class AuditEventPerson(Base):
+    """Whom an event names no account of is about, by the blind index of their citizen ID: a
+    refused login, a review case opened or decided, a staff member shown a case's citizen ID.
+    What finds those events for the person's export (`personal_data`).
+
+    Kept beside the chain, not in it: an index for finding, like `citizen_id_index` elsewhere,
+    rewritten under a new blind-index key by `keys reindex-citizen-ids` (the entries themselves
+    can never change), and removed with its event by the purge."""
+
+    __tablename__ = "audit_event_people"
+
+    event_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("audit_events.id", ondelete="CASCADE"), primary_key=True,
+        autoincrement=False,
+    )  # fmt: skip
+    citizen_id_index: Mapped[str] = mapped_column(String(64), index=True)
+    event: Mapped[AuditEvent] = relationship()

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 
 from vssid_broker.audit import chain as _chain  # noqa: F401 - the chain's insert hook
 from vssid_broker.audit.events import AuditEventType
-from vssid_broker.audit.models import AuditEvent
+from vssid_broker.audit.models import AuditEvent, AuditEventPerson
 from vssid_broker.identifiers import mask_identifiers_in
+from vssid_broker.sealing import blind_index
 
 
 def record(
@@ -31,19 +32,27 @@ def record(
     actor: str = "system",
     account_id: int | None = None,
     request_id: str | None = None,
+    about_citizen_id: str | None = None,
     **details: Any,
 ) -> None:
-    session.info.setdefault(_PENDING, []).append(
-        AuditEvent(
-            occurred_at=now,
-            event_type=event_type,
-            outcome=outcome,
-            account_id=account_id,
-            actor=actor,
-            request_id=request_id,
-            details={key: _guarded(value) for key, value in details.items()},
-        )
+    """`about_citizen_id`: the person the event is about when no account of theirs is named
+    (a refused login, a review case), kept only as its blind index (`AuditEventPerson`), so
+    their export finds the event."""
+    entry = AuditEvent(
+        occurred_at=now,
+        event_type=event_type,
+        outcome=outcome,
+        account_id=account_id,
+        actor=actor,
+        request_id=request_id,
+        details={key: _guarded(value) for key, value in details.items()},
     )
+    pending = session.info.setdefault(_PENDING, [])
+    pending.append(entry)
+    if about_citizen_id is not None:
+        pending.append(
+            AuditEventPerson(event=entry, citizen_id_index=blind_index(about_citizen_id))
+        )
 
 
 _PENDING = "vssid_broker.audit_pending"

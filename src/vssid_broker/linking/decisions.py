@@ -167,6 +167,7 @@ async def _decided(
         actor=decider.actor,
         account_id=account_id,
         request_id=request_id,
+        about_citizen_id=case.citizen_id,
         case_id=case.id,
         **details,
     )
@@ -404,6 +405,7 @@ async def assign(
         now=now,
         actor=actor.actor,
         request_id=request_id,
+        about_citizen_id=case.citizen_id,
         case_id=case.id,
         assigned_to=to,
     )

@@ -337,6 +337,7 @@ async def _open_case(
         outcome=reason,
         now=now,
         request_id=request_id,
+        about_citizen_id=identity.citizen_id,
         case_id=case.id,
         candidate_account_ids=case.candidate_account_ids,
         citizen_id=identity.masked_citizen_id,

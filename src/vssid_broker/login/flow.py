@@ -427,4 +427,6 @@ async def _audit_refusal(
             channel=channel,
             detail=refusal.detail,
             citizen_id=identity.masked_citizen_id if identity else None,
+            # Refused after VNeID verified who it is: the person's export shows it.
+            about_citizen_id=identity.citizen_id if identity else None,
         )

@@ -84,6 +84,16 @@ class FamilyView:
     user_agent: str | None
 
 
+_FAMILY_VIEW = (
+    RefreshToken.family_id,
+    func.min(RefreshToken.issued_at),
+    func.max(RefreshToken.issued_at),
+    func.max(RefreshToken.expires_at),
+    func.max(RefreshToken.user_agent),  # the same on every token of a family
+)
+"""A `FamilyView`'s columns, grouped by family."""
+
+
 def live_token(now: Any, idle_since: Any) -> list[ColumnElement[bool]]:
     """A refresh token that can still be spent: not rotated, not revoked, inside the family's
     absolute lifetime, and its family used within the idle lifetime (the newest token of a
@@ -428,18 +438,34 @@ class RefreshTokens:
             RefreshToken.account_id == account_id, *self._live_token(now)
         )
         rows = await session.execute(
-            select(
-                RefreshToken.family_id,
-                func.min(RefreshToken.issued_at),
-                func.max(RefreshToken.issued_at),
-                func.max(RefreshToken.expires_at),
-                func.max(RefreshToken.user_agent),  # the same on every token of a family
-            )
+            select(*_FAMILY_VIEW)
             .where(RefreshToken.family_id.in_(live))
             .group_by(RefreshToken.family_id)
             .order_by(func.min(RefreshToken.issued_at).desc())
         )
         return [FamilyView(*row) for row in rows]
+
+    async def account_families(
+        self, session: AsyncSession, account_id: int
+    ) -> list[tuple[FamilyView, datetime | None]]:
+        """Every family of the account the purge has not removed yet, live or ended, newest
+        first, each with when it was revoked (None if it was not): the person's export."""
+        rows = await session.execute(
+            select(
+                *_FAMILY_VIEW,
+                # A revocation ends the whole family: every token not yet revoked gets the time.
+                func.max(RefreshToken.revoked_at),
+            )
+            .where(RefreshToken.account_id == account_id)
+            .group_by(RefreshToken.family_id)
+            .order_by(func.min(RefreshToken.issued_at).desc())
+        )
+        return [(FamilyView(*row[:5]), row[5]) for row in rows]
+
+    @property
+    def idle_lifetime(self) -> timedelta:
+        """A family unused this long has ended (its newest token was issued at its last use)."""
+        return self._idle
 
     async def revoke_account_family(
         self, session: AsyncSession, account_id: int, family_id: str, now: datetime

@@ -29,6 +29,19 @@ class SessionView(BaseModel):
     expires_at: datetime
 
 
+EndCause = Literal["revoked", "expired", "idle"]
+
+
+class SessionHistory(SessionView):
+    """A session as the person's export lists it: live, or ended and not yet purged."""
+
+    ended_at: datetime | None
+    """When it ended; None while it lasts."""
+    ended_because: EndCause | None
+    """`revoked`: signed out, or ended by the person, staff or VNeID (the audit events say
+    which); `expired`: its absolute lifetime ran out; `idle`: unused for too long."""
+
+
 class SessionOut(BaseModel):
     """One signed-in browser or app installation of the person."""
 

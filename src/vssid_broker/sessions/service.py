@@ -25,7 +25,7 @@ from vssid_broker.sessions.access_tokens import AccessTokenClaims
 from vssid_broker.sessions.devices import device_name
 from vssid_broker.sessions.models import BrowserSession, RefreshToken, UsedJti
 from vssid_broker.sessions.refresh_tokens import FamilyView, RefreshTokens
-from vssid_broker.sessions.schemas import SessionView
+from vssid_broker.sessions.schemas import EndCause, SessionHistory, SessionView
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,58 @@ def _view(id_: str, channel: str, row: BrowserSession | FamilyView) -> SessionVi
         last_used_at=row.last_used_at,
         expires_at=row.expires_at,
     )
+
+
+def _history(
+    view: SessionView,
+    now: datetime,
+    *,
+    revoked_at: datetime | None,
+    idle_ends_at: datetime,
+) -> SessionHistory:
+    """The session with when and why it ended: the first of its ends that has come."""
+    candidates: tuple[tuple[datetime | None, EndCause], ...] = (
+        (revoked_at, "revoked"),
+        (view.expires_at, "expired"),
+        (idle_ends_at, "idle"),
+    )
+    ends = [(at, cause) for at, cause in candidates if at is not None and at <= now]
+    ended_at, ended_because = min(ends) if ends else (None, None)
+    return SessionHistory(**view.model_dump(), ended_at=ended_at, ended_because=ended_because)
+
+
+async def sessions_held(
+    session: AsyncSession,
+    refresh: RefreshTokens,
+    account_id: int,
+    now: datetime,
+    *,
+    browser_idle_seconds: int,
+) -> list[SessionHistory]:
+    """Every session of the account still held, live or ended and not yet purged, newest
+    first: what the person's export lists (their list of sessions shows the live ones only)."""
+    browser_idle = timedelta(seconds=browser_idle_seconds)
+    browsers = await session.scalars(
+        select(BrowserSession).where(BrowserSession.account_id == account_id)
+    )
+    views = [
+        _history(
+            _view(row.public_id, "browser", row),
+            now,
+            revoked_at=row.revoked_at,
+            idle_ends_at=row.last_used_at + browser_idle,
+        )
+        for row in browsers
+    ] + [
+        _history(
+            _view(family.family_id, "app", family),
+            now,
+            revoked_at=revoked_at,
+            idle_ends_at=family.last_used_at + refresh.idle_lifetime,
+        )
+        for family, revoked_at in await refresh.account_families(session, account_id)
+    ]
+    return sorted(views, key=lambda view: view.created_at, reverse=True)
 
 
 async def end_one(
