@@ -97,13 +97,16 @@ def descendants(pid: int) -> list[int]:
 
 
 def cpu_times(pids: list[int]) -> tuple[float, float]:
-    """User and system CPU seconds of the processes."""
+    """User and system CPU seconds of the processes, with their children that have ended: a
+    worker that uvicorn's supervisor replaced (one too slow to answer its health check on a
+    loaded machine) keeps counting in its parent, so the servers' CPU never goes backwards."""
     user = system = 0
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as stat:
                 fields = stat.read().rsplit(")", 1)[1].split()
-            user, system = user + int(fields[11]), system + int(fields[12])
+            user += int(fields[11]) + int(fields[13])
+            system += int(fields[12]) + int(fields[14])
         except OSError:
             continue
     return user / CLK_TCK, system / CLK_TCK
@@ -144,11 +147,14 @@ class Server:
         self.peak_rss_mb = 0.0
 
     def wait_ready(self, timeout: float = 120) -> None:
+        """Wait for the ready URL to answer 200; a server that exits or never gets there is
+        stopped (its workers with it) before the run ends, so none is left serving."""
         import httpx
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self.stop()
                 raise SystemExit(f"{self.name} exited; see {self.log_path}")
             try:
                 if httpx.get(self.ready_url, timeout=2).status_code == 200:
@@ -156,6 +162,7 @@ class Server:
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
+        self.stop()
         raise SystemExit(f"{self.name} did not become ready; see {self.log_path}")
 
     def pids(self) -> list[int]:
@@ -180,6 +187,7 @@ class Server:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait()
         self._log.close()
 
 
