@@ -210,14 +210,40 @@ def rss_sampler(servers: list[Server]) -> Iterator[None]:
 
 
 # --- set-up -------------------------------------------------------------------------------------
-def vssid(args: list[str], env: dict[str, str]) -> str:
-    command = [str(Path(sys.executable).parent / "vssid-broker"), *args]
+# `vssid-broker` commands one after the other in one process: each start of the command costs
+# ~2 s of CPU in imports, three times over for a seed. Prints each command's output and seconds.
+VSSID_STEPS = """
+import contextlib, io, json, shlex, sys, time
+from vssid_broker.cli import main
+done = []
+for args in json.loads(sys.argv[1]):
+    output, started = io.StringIO(), time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(output):
+            main(args)
+    except SystemExit as stop:
+        if stop.code not in (None, 0):
+            sys.exit(f"{shlex.join(args)} failed: {stop.code}\\n{output.getvalue()}")
+    done.append({"output": output.getvalue().strip(), "seconds": time.perf_counter() - started})
+print(json.dumps(done))
+"""
+
+
+def vssid(steps: list[list[str]], env: dict[str, str]) -> list[dict[str, Any]]:
+    """Run `vssid-broker` commands in order, as an operator would, in one process; each one's
+    output and seconds."""
     done = subprocess.run(  # noqa: S603
-        command, env=env, cwd=ROOT, capture_output=True, text=True, check=False
+        [sys.executable, "-c", VSSID_STEPS, json.dumps(steps)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
-        raise SystemExit(f"{shlex.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout.strip()
+        raise SystemExit(f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    outputs: list[dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return outputs
 
 
 async def create_database_if_missing(url: str) -> None:
@@ -355,9 +381,9 @@ def prepare_database(
     if opts.keep_data and url.startswith("postgresql"):
         kept = asyncio.run(recorded_seed(url, accounts))
         if kept is not None:
-            vssid(["migrate"], env)  # a seed made before a new migration still gets it
+            vssid([["migrate"]], env)  # a seed made before a new migration still gets it
             asyncio.run(forget_earlier_runs(url))
-            vssid(["keys", "ensure"], env)
+            vssid([["keys", "ensure"]], env)
             print(f"  reusing the seed in {url.rsplit('/', 1)[-1]}", flush=True)
             return kept
     if not opts.keep_schema and url.startswith("sqlite"):
@@ -365,14 +391,13 @@ def prepare_database(
             Path(url.split("///", 1)[1] + suffix).unlink(missing_ok=True)
     elif not opts.keep_schema:
         asyncio.run(reset_database(url))
-    vssid(["migrate"], env)
-    vssid(["seed"], env)
-    started = time.perf_counter()
-    out = vssid(["seed", "--accounts", str(accounts), "--vneid-citizens", str(opts.citizens)], env)
-    seconds = time.perf_counter() - started
-    vssid(["keys", "ensure"], env)
+    bulk_seed = ["seed", "--accounts", str(accounts), "--vneid-citizens", str(opts.citizens)]
+    _, _, bulk, _ = vssid(
+        [["migrate"], ["seed"], [*bulk_seed, "--no-progress"], ["keys", "ensure"]], env
+    )
+    out = bulk["output"]
     print(f"  {out.splitlines()[-1]}", flush=True)
-    seed = {"accounts": accounts, "seed_seconds": round(seconds, 1), "seed_output": out}
+    seed = {"accounts": accounts, "seed_seconds": round(bulk["seconds"], 1), "seed_output": out}
     if opts.keep_data and url.startswith("postgresql"):
         asyncio.run(record_seed(url, seed))
     return seed
