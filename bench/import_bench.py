@@ -1,11 +1,13 @@
 """The accounts import at scale: rows per second and peak memory of `vssid-broker accounts import`.
 
     python3 bench/import_bench.py [--rows 1000000] [--changes 1000000] \
-        [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres] [--keep-files DIR]
+        [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres] [--keep-files DIR] \
+        [--json]
 
-Makes a database of its own on the server (`vssid_bench_import_<pid>`, dropped at the end),
-migrates it, then times three runs of the command itself, each in its own process (what an
-operator runs, so the figures include reading, checking, sealing, COPY and the merge):
+Makes a database of its own on the server (`vssid_bench_import_<pid>`, dropped at the end; with
+a `sqlite` URL, a file beside the input files), migrates it, then times three runs of the
+command itself, each in its own process (what an operator runs, so the figures include reading,
+checking, sealing, COPY and the merge):
 
 1. **fresh**: `--rows` synthetic accounts into the empty database;
 2. **rerun**: the same file again (changes nothing: the cost of finding that out);
@@ -14,6 +16,8 @@ operator runs, so the figures include reading, checking, sealing, COPY and the m
 
 Peak memory is the child process's maximum resident set size (`wait4`'s `ru_maxrss`). The
 files are gzip-compressed CSV, made here from a seeded random stream: synthetic people only.
+`--json` ends the output with one line of JSON holding the three runs (`bench/run.py`'s
+`import` scenario reads it).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import contextlib
 import csv
 import gzip
 import io
+import json
 import os
 import random
 import shutil
@@ -104,8 +109,9 @@ def timed_import(path: Path, env: dict[str, str]) -> tuple[float, int, str]:
 async def database(server_url: str, name: str, *, create: bool) -> None:
     import asyncpg
 
-    url = server_url.replace("postgresql+asyncpg://", "postgresql://")
-    connection = await asyncpg.connect(url)
+    # Through the server's maintenance database: the URL may name one that does not exist yet.
+    base, _, _ = server_url.replace("postgresql+asyncpg://", "postgresql://").rpartition("/")
+    connection = await asyncpg.connect(f"{base}/postgres")
     try:
         if create:
             await connection.execute(f'CREATE DATABASE "{name}"')
@@ -123,24 +129,32 @@ def main() -> None:
         "--database-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
     )
     parser.add_argument("--keep-files", type=Path, help="write the files here and keep them")
+    parser.add_argument("--json", action="store_true", help="end with the runs as one JSON line")
     args = parser.parse_args()
+    folder = args.keep_files or Path(tempfile.mkdtemp(prefix="vssid-import-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    on_postgresql = not args.database_url.startswith("sqlite")
     name = f"vssid_bench_import_{os.getpid()}"
-    base, _, _ = args.database_url.rpartition("/")
+    if on_postgresql:
+        base, _, _ = args.database_url.rpartition("/")
+        url = f"{base}/{name}"
+    else:
+        url = f"sqlite+aiosqlite:///{folder / name}.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith("VSSID_")} | {
-        "VSSID_DATABASE_URL": f"{base}/{name}",
+        "VSSID_DATABASE_URL": url,
         "VSSID_KEY_ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
         "VSSID_BLIND_INDEX_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
     }
-    folder = args.keep_files or Path(tempfile.mkdtemp(prefix="vssid-import-bench-"))
-    folder.mkdir(parents=True, exist_ok=True)
     fresh, changes = folder / f"fresh-{args.rows}.csv.gz", folder / f"changes-{args.changes}.csv.gz"
     started = time.perf_counter()
     write_file(fresh, args.rows)
     write_file(changes, min(args.changes, args.rows), changed_share=0.1)
     print(f"files made in {time.perf_counter() - started:.0f} s: {fresh}, {changes}")
     print(f"machine: {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
+    runs = []
     try:
-        asyncio.run(database(args.database_url, name, create=True))
+        if on_postgresql:
+            asyncio.run(database(args.database_url, name, create=True))
         subprocess.run(  # noqa: S603
             [str(Path(sys.executable).with_name("vssid-broker")), "migrate"], env=env, check=True
         )
@@ -155,11 +169,26 @@ def main() -> None:
                 f"{label:<8} {rows:>11,} rows {seconds:8.1f} s {rows / seconds:>9,.0f} rows/s "
                 f"peak RSS {peak:>5} MiB | " + " | ".join(summary[1:3])
             )
+            runs.append(
+                {
+                    "run": label,
+                    "rows": rows,
+                    "seconds": round(seconds, 2),
+                    "rows_per_s": round(rows / seconds, 1),
+                    "peak_rss_mib": peak,
+                    "summary": summary[1:3],
+                }
+            )
     finally:
         if args.keep_files is None:
             shutil.rmtree(folder)
-        with contextlib.suppress(OSError):  # the server gone: nothing to drop
-            asyncio.run(database(args.database_url, name, create=False))
+        if on_postgresql:
+            with contextlib.suppress(OSError):  # the server gone: nothing to drop
+                asyncio.run(database(args.database_url, name, create=False))
+    if args.json:
+        where = url.split("@")[-1].rpartition("/")[0] if on_postgresql else ""
+        server = f"PostgreSQL at {where}" if on_postgresql else "SQLite"
+        print(json.dumps({"database": server, "runs": runs}, ensure_ascii=False))
 
 
 if __name__ == "__main__":
