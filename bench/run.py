@@ -7,16 +7,19 @@ What it does, in order:
      DROP SCHEMA public), migrates
      it, seeds the demo accounts and `--scales` bulk accounts (`vssid-broker seed --accounts N`);
   2. starts the simulated VNeID (`vssid-broker vneid-sim`, with `generated_citizens`), the broker
-     (`vssid-broker serve --workers W`) and the peer (panva's oidc-provider, `bench/peer/`,
-     installed with `npm ci`), each in its own process;
+     (`vssid-broker serve --workers W`), a second simulator and broker speaking VNeID's
+     encrypted dialect (`dialect_login`) and the peer (panva's oidc-provider, `bench/peer/`,
+     installed with `npm ci`), each in its own process, all at once;
   3. runs every scenario from a separate driver process (`bench/driver.py`, async httpx; `wrk`
-     for single endpoints) with a fixed concurrency and duration, reading the servers' CPU time
-     and peak RSS from /proc, the requests the rate limits refused (the broker's /metrics) and,
-     where PostgreSQL loads pg_stat_statements, the statements each scenario ran;
+     for single endpoints; `bench/audit_append.py` for the audit chain's append) with a fixed
+     concurrency and duration, reading the servers' CPU time and peak RSS from /proc, the
+     requests the rate limits refused (the broker's /metrics) and, where PostgreSQL loads
+     pg_stat_statements, the statements each scenario ran;
   4. repeats mobile login, refresh and `/api/v1/me` with the other process counts of --workers;
-  5. saves EXPLAIN plans of the login path's queries (PostgreSQL) and writes
-     `bench/results/latest.json`, its charts (`bench/charts.py`) and the table in
-     `docs/performance.md`.
+  5. saves EXPLAIN plans of the login path's queries (PostgreSQL);
+  6. times the accounts import (`bench/import_bench.py`, `--import-rows`) on a database of its
+     own, and writes `bench/results/latest.json`, its charts (`bench/charts.py`) and the table
+     in `docs/performance.md`.
 
 The broker runs with its shipped rate limits, as behind an ingress: it trusts the load
 generators on loopback as its reverse proxy (`VSSID_TRUSTED_PROXIES`) and every simulated phone
@@ -416,6 +419,15 @@ def npm_ci() -> None:
 
 
 # --- scenarios ----------------------------------------------------------------------------------
+AUDIT_APPEND_WRITERS = {"audit_append": 1, "audit_append_concurrent": None}
+"""The chain's append with one writer, and with --concurrency writers contending for its lock."""
+SCENARIO_NAMES = {
+    "browser_login", "mobile_login", "dialect_login", "step_up_login", "refresh", "me",
+    "healthz", "jwks_verify", "audit_append", "peer_refresh", "peer_authcode", "import",
+}  # fmt: skip
+"""What --scenarios may name (`audit_append` runs both writer counts)."""
+
+
 def driver(scenario: str, urls: dict[str, str], opts: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(driver_output(scenario, urls, opts).splitlines()[-1])
     return result
@@ -528,6 +540,10 @@ def refresh_scenario(
     )
 
 
+IN_PROCESS = {"jwks_verify", *AUDIT_APPEND_WRITERS}
+"""Scenarios whose code runs in the driver's own process: their CPU per operation is its own."""
+
+
 def measured(
     name: str, servers: dict[str, Server], run: Any, opts: argparse.Namespace, label: str = ""
 ) -> dict[str, Any]:
@@ -560,11 +576,11 @@ def measured(
         result["rate_limited"] = {k: n for k, n in refused.items() if n}
     result["server_cpu_s"] = cpu
     target = "peer" if name.startswith("peer_") else "broker"
-    if target in cpu and name != "jwks_verify":
+    if target in cpu and name not in IN_PROCESS:
         per_op = cpu[target] / ops
         result["cpu_ms_per_op"] = round(per_op * 1000, 3)
         result["ops_per_cpu_second"] = round(1 / per_op, 1) if per_op else None
-    if name == "jwks_verify" and result.get("driver_cpu_s"):
+    if name in IN_PROCESS and result.get("driver_cpu_s"):
         per_op = result["driver_cpu_s"] / ops
         result["cpu_ms_per_op"] = round(per_op * 1000, 4)
         result["ops_per_cpu_second"] = round(1 / per_op, 1)
@@ -1048,12 +1064,17 @@ def rate_limit_refusals(broker_url: str) -> dict[str, int]:
     return counts
 
 
-def start_broker(
-    opts: argparse.Namespace, env: dict[str, str], sim: str, workers: int, name: str = "broker"
+def launch_broker(
+    opts: argparse.Namespace,
+    env: dict[str, str],
+    sim: str,
+    workers: int,
+    name: str = "broker",
+    port: int | None = None,
 ) -> tuple[Server, str]:
-    port = opts.broker_port
+    """Start the broker; the caller waits for it to be ready (`Server.wait_ready`)."""
+    port = port or opts.broker_port
     url = f"http://127.0.0.1:{port}"
-    empty_rate_limit_storage(opts)
     server = Server(
         name,
         [
@@ -1067,8 +1088,177 @@ def start_broker(
         broker_env(opts, env, port, sim),
         f"{url}/readyz",
     )
+    return server, url
+
+
+def start_broker(
+    opts: argparse.Namespace, env: dict[str, str], sim: str, workers: int, name: str = "broker"
+) -> tuple[Server, str]:
+    empty_rate_limit_storage(opts)
+    server, url = launch_broker(opts, env, sim, workers, name)
     server.wait_ready()
     return server, url
+
+
+def sim_registrations(broker_port: int) -> list[dict[str, Any]]:
+    """The broker's two registrations at the simulator, as the broker's defaults expect: web
+    for the browser, native (public) for the app, whose custom-scheme redirect a web client
+    may not hold."""
+    return [
+        {
+            "client_id": "vssid-broker",
+            "client_secret": "vssid-broker-demo-secret",
+            "redirect_uris": [f"http://127.0.0.1:{broker_port}/auth/vneid/callback"],
+            "token_endpoint_auth_methods": ["client_secret_basic", "client_secret_post"],
+        },
+        {
+            "client_id": "vssid-broker-app",
+            "application_type": "native",
+            "redirect_uris": ["vn.gov.baohiemxahoi.vssid:/oauth/vneid"],
+            "token_endpoint_auth_methods": ["none"],
+        },
+    ]
+
+
+def launch_sim(
+    opts: argparse.Namespace,
+    env: dict[str, str],
+    broker_port: int,
+    name: str = "vneid-sim",
+    dialect: dict[str, str] | None = None,
+) -> tuple[Server, str]:
+    """Start the simulated VNeID with `generated_citizens` for the broker at `broker_port`
+    (`dialect`: its settings for VNeID's encrypted dialect); the caller waits for it."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = Server(
+        name,
+        [str(Path(sys.executable).parent / "vssid-broker"), "vneid-sim", "--port", str(port)],
+        env
+        | {
+            "VNEID_SIM_ISSUER": url,
+            "VNEID_SIM_GENERATED_CITIZENS": str(opts.citizens),
+            "VNEID_SIM_CLIENTS": json.dumps(sim_registrations(broker_port)),
+        }
+        | (dialect or {}),
+        f"{url}/.well-known/openid-configuration",  # served in both profiles
+    )
+    return server, url
+
+
+# --- the VNeID dialect profile ------------------------------------------------------------------
+def launch_dialect_pair(
+    opts: argparse.Namespace, env: dict[str, str], stack: ExitStack
+) -> tuple[dict[str, Server], dict[str, str]]:
+    """A second simulated VNeID and a second broker, both speaking VNeID's encrypted dialect
+    (docs/provider-profiles.md) as `vssid-broker demo --vneid-protocol vneid-encrypted` runs
+    them: AES-ECB answers whose keys are wrapped with the broker's RSA key (made here, kept in
+    the run's scratch folder). Same database, same rate-limit storage, same worker count."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    folder = scratch_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private, public = folder / "dialect-rp-key.pem", folder / "dialect-rp-key.pub.pem"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    private.chmod(0o600)
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    broker_port = free_port()
+    sim, sim_url = launch_sim(
+        opts,
+        env,
+        broker_port,
+        "dialect-vneid-sim",
+        {"VNEID_SIM_PROTOCOL": "vneid-encrypted", "VNEID_SIM_RP_PUBLIC_KEY_FILE": str(public)},
+    )
+    stack.callback(sim.stop)
+    dialect = {
+        "VSSID_VNEID_PROTOCOL": "vneid-encrypted",
+        "VSSID_VNEID_AUTHORIZATION_ENDPOINT": f"{sim_url}/authorize",
+        "VSSID_VNEID_TOKEN_ENDPOINT": f"{sim_url}/token",
+        "VSSID_VNEID_USERINFO_ENDPOINT": f"{sim_url}/userinfo",
+        "VSSID_VNEID_END_SESSION_ENDPOINT": f"{sim_url}/logout",
+        "VSSID_VNEID_DECRYPTION_KEY_FILES": str(private),
+    }
+    broker, broker_url = launch_broker(
+        opts, env | dialect, sim_url, opts.workers[-1], "dialect-broker", broker_port
+    )
+    stack.callback(broker.stop)
+    return {"sim": sim, "broker": broker}, {"sim": sim_url, "broker": broker_url}
+
+
+def identity_pairs(opts: argparse.Namespace, standard: str, dialect: str) -> list[dict[str, str]]:
+    """Each simulated citizen's VNeID identity in both profiles: the standard one is the ID
+    token's issuer and `sub`, the dialect's the configured issuer and the citizen ID (its
+    default subject: its userinfo has no `sub`)."""
+    from vssid_broker.vneid_sim.citizens import generate_citizens
+
+    return [
+        {
+            "standard_provider": standard,
+            "standard_subject": str(citizen.sub),
+            "dialect_provider": dialect,
+            "dialect_subject": citizen.citizen_id,
+        }
+        for citizen in generate_citizens(opts.citizens)
+    ]
+
+
+async def newest_link(url: str) -> int:
+    from sqlalchemy import text
+
+    from vssid_broker.db import create_engine
+
+    engine = create_engine(url)
+    async with engine.connect() as connection:
+        newest = await connection.scalar(text("SELECT coalesce(max(id), 0) FROM federated_links"))
+    await engine.dispose()
+    return int(newest)
+
+
+async def relabel_links(
+    url: str, pairs: list[dict[str, str]], to: str, forget_after: int | None = None
+) -> None:
+    """The links the run made, relabelled to the identities of profile `to` (`dialect` or
+    `standard`); with `forget_after`, those made after that link id are deleted first.
+
+    An account holds one VNeID identity, and the two profiles name a person differently: a
+    person the standard profile linked would meet "linked to another identity" in the dialect.
+    Relabelled, every link stands for the same person in the profile about to log in, so the
+    dialect's logins start from the links the standard mobile login started from."""
+    from sqlalchemy import text
+
+    from vssid_broker.db import create_engine
+
+    engine = create_engine(url)
+    async with engine.begin() as connection:
+        if forget_after is not None:
+            await connection.execute(
+                text("DELETE FROM federated_links WHERE id > :newest"), {"newest": forget_after}
+            )
+        await connection.execute(text(RELABEL_LINKS[to]), pairs)
+    await engine.dispose()
+
+
+RELABEL_LINKS = {
+    "dialect": "UPDATE federated_links SET provider = :dialect_provider,"
+    " subject = :dialect_subject"
+    " WHERE provider = :standard_provider AND subject = :standard_subject",
+    "standard": "UPDATE federated_links SET provider = :standard_provider,"
+    " subject = :standard_subject"
+    " WHERE provider = :dialect_provider AND subject = :dialect_subject",
+}
 
 
 def run_scale(
@@ -1081,50 +1271,23 @@ def run_scale(
     if opts.seed_only:
         return section
     opts.statement_statistics = section["pg_stat_statements"] = statement_statistics(opts)
-    sim_port = free_port()
-    sim_url = f"http://127.0.0.1:{sim_port}"
-    broker_callback = f"http://127.0.0.1:{opts.broker_port}/auth/vneid/callback"
-    # The broker's two registrations, as the broker's defaults expect: web for the browser,
-    # native (public) for the app, whose custom-scheme redirect a web client may not hold.
-    sim_clients = [
-        {
-            "client_id": "vssid-broker",
-            "client_secret": "vssid-broker-demo-secret",
-            "redirect_uris": [broker_callback],
-            "token_endpoint_auth_methods": ["client_secret_basic", "client_secret_post"],
-        },
-        {
-            "client_id": "vssid-broker-app",
-            "application_type": "native",
-            "redirect_uris": ["vn.gov.baohiemxahoi.vssid:/oauth/vneid"],
-            "token_endpoint_auth_methods": ["none"],
-        },
-    ]
+
+    def wanted(name: str) -> bool:
+        return not opts.scenarios or name in opts.scenarios
+
     with ExitStack() as stack:
-        sim = Server(
-            "vneid-sim",
-            [
-                str(Path(sys.executable).parent / "vssid-broker"),
-                "vneid-sim",
-                "--port",
-                str(sim_port),
-            ],
-            env
-            | {
-                "VNEID_SIM_ISSUER": sim_url,
-                "VNEID_SIM_GENERATED_CITIZENS": str(opts.citizens),
-                "VNEID_SIM_CLIENTS": json.dumps(sim_clients),
-            },
-            f"{sim_url}/.well-known/openid-configuration",
-        )
+        # Every server starts at once and is waited for after: a start is mostly imports.
+        empty_rate_limit_storage(opts)
+        sim, sim_url = launch_sim(opts, env, opts.broker_port)
         stack.callback(sim.stop)
-        sim.wait_ready()
-        servers: dict[str, Server] = {"sim": sim}
-        urls = {"sim": sim_url}
         workers = opts.workers[-1]
-        broker, urls["broker"] = start_broker(opts, env, sim_url, workers)
+        broker, broker_url = launch_broker(opts, env, sim_url, workers)
         stack.callback(broker.stop)
-        servers["broker"] = broker
+        servers: dict[str, Server] = {"sim": sim, "broker": broker}
+        urls = {"sim": sim_url, "broker": broker_url}
+        dialect_servers: dict[str, Server] = {}
+        if full and wanted("dialect_login"):
+            dialect_servers, dialect_urls = launch_dialect_pair(opts, env, stack)
         wants_peer = not opts.scenarios or bool({"peer_refresh", "peer_authcode"} & opts.scenarios)
         if full and not opts.no_peer and wants_peer:
             npm_ci()
@@ -1136,22 +1299,34 @@ def run_scale(
                 f"http://127.0.0.1:{peer_port}/.well-known/openid-configuration",
             )
             stack.callback(peer.stop)
-            peer.wait_ready()
             servers["peer"], urls["peer"] = peer, f"http://127.0.0.1:{peer_port}"
+        for server in [*servers.values(), *dialect_servers.values()]:
+            server.wait_ready()
 
         scenarios = section["scenarios"]
 
-        def wanted(name: str) -> bool:
-            return not opts.scenarios or name in opts.scenarios
-
-        def run_driver(name: str) -> None:
+        def run_driver(name: str, on: dict[str, Server] = servers) -> None:
             if wanted(name):
-                scenarios[name] = measured(name, servers, lambda: driver(name, urls, opts), opts)
+                at = urls if on is servers else dialect_urls
+                scenarios[name] = measured(name, on, lambda: driver(name, at, opts), opts)
 
-        with rss_sampler(list(servers.values())):
+        with rss_sampler([*servers.values(), *dialect_servers.values()]):
             run_driver("browser_login")
+            links_before_mobile_login = None
+            if dialect_servers:
+                links_before_mobile_login = asyncio.run(newest_link(opts.scale_url))
             run_driver("mobile_login")
             if full:
+                if dialect_servers:
+                    pairs = identity_pairs(opts, urls["sim"], dialect_urls["sim"])
+                    # The dialect's logins start from the links the mobile login started from.
+                    forget = links_before_mobile_login if "mobile_login" in scenarios else None
+                    asyncio.run(relabel_links(opts.scale_url, pairs, "dialect", forget))
+                    try:
+                        run_driver("dialect_login", dialect_servers)
+                    finally:
+                        asyncio.run(relabel_links(opts.scale_url, pairs, "standard"))
+                run_driver("step_up_login")
                 if wanted("refresh"):
                     scenarios["refresh"] = refresh_scenario("refresh", servers, urls, opts)
                 if wanted("me"):
@@ -1164,6 +1339,8 @@ def run_scale(
                         opts,
                     )
                 run_driver("jwks_verify")
+                if wanted("audit_append"):
+                    scenarios |= audit_append_scenarios(opts, env)
                 if "peer" in urls:
                     if wanted("peer_refresh"):
                         scenarios["peer_refresh"] = refresh_scenario(
@@ -1172,16 +1349,68 @@ def run_scale(
                     run_driver("peer_authcode")
         section["peak_rss_mb"] = {
             key: round(server.peak_rss_mb, 1) for key, server in servers.items()
-        }
+        } | {f"dialect_{key}": round(s.peak_rss_mb, 1) for key, s in dialect_servers.items()}
         section["broker_workers"] = workers
         if opts.database_url.startswith("postgresql"):
             section["explain"] = asyncio.run(
                 # Beside the results file, so a smoke run elsewhere leaves the repository alone.
                 explain_login_path(opts.scale_url, opts.results.parent / f"explain-{accounts}.txt")
             )
+        for server in dialect_servers.values():
+            server.stop()  # the scale-out below measures the standard profile only
         if full and len(opts.workers) > 1:
             section["scale_out"] = scale_out(opts, env, urls, servers)
     return section
+
+
+def audit_append_scenarios(opts: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
+    """`bench/audit_append.py` in its own process against the scale's database, once per
+    writer count; its CPU per append is its own (and PostgreSQL's serving processes')."""
+    results = {}
+    for name, writers in AUDIT_APPEND_WRITERS.items():
+        command = [
+            sys.executable, str(BENCH / "audit_append.py"),
+            "--writers", str(writers or opts.concurrency),
+            "--duration", str(opts.duration),
+        ]  # fmt: skip
+
+        def run(command: list[str] = command) -> dict[str, Any]:
+            done = subprocess.run(  # noqa: S603
+                command, env=env, capture_output=True, text=True, check=False
+            )
+            if done.returncode != 0:
+                raise SystemExit(f"bench/audit_append.py failed:\n{done.stderr[-3000:]}")
+            result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+            return result
+
+        results[name] = measured(name, {}, run, opts)
+    return results
+
+
+def import_scenario(opts: argparse.Namespace) -> dict[str, Any]:
+    """`bench/import_bench.py` at `--import-rows` (fresh, rerun, a tenth changed), on a
+    database of its own on the same server (or a SQLite file): rows per second, peak memory."""
+    print(f"import: {opts.import_rows:,} rows ...", end="", flush=True)
+    command = [
+        sys.executable, str(BENCH / "import_bench.py"),
+        "--rows", str(opts.import_rows), "--changes", str(opts.import_rows),
+        "--database-url", opts.database_url, "--json",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    if done.returncode != 0:
+        raise SystemExit(
+            f"bench/import_bench.py failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
+        )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    print(
+        " "
+        + ", ".join(
+            f"{r['run']} {r['rows_per_s']} rows/s, peak {r['peak_rss_mib']} MiB"
+            for r in result["runs"]
+        ),
+        flush=True,
+    )
+    return result
 
 
 def me_scenario(
@@ -1320,10 +1549,19 @@ def main() -> None:
         default="",
         help="comma-separated scenarios to run (default: all); for quick before/after checks",
     )
+    parser.add_argument(
+        "--import-rows",
+        type=int,
+        default=10_000,
+        help="rows of the accounts-import scenario (bench/import_bench.py: a fresh import, the\n"
+        "same file again, a file with a tenth changed); 1000000 for the issue's figure",
+    )
     opts = parser.parse_args()
     OPTS = opts
     opts.profile = [name for name in opts.profile.split(",") if name]
     opts.scenarios = {name for name in opts.scenarios.split(",") if name}
+    if unknown := opts.scenarios - SCENARIO_NAMES:
+        raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}")
     opts.workers = [int(w) for w in str(opts.workers).split(",")]
     if opts.rate_limit_storage == "memory://" and max(opts.workers) > 1:
         raise SystemExit("several broker processes share rate limits only through Redis")
@@ -1367,15 +1605,19 @@ def main() -> None:
         "note": opts.note,
         "scales": {},
     }
-    for index, accounts in enumerate(scales):
-        results["scales"][str(accounts)] = run_scale(
-            opts, env, accounts, full=index == len(scales) - 1
-        )
+    if opts.seed_only or not opts.scenarios or opts.scenarios - {"import"}:
+        for index, accounts in enumerate(scales):
+            results["scales"][str(accounts)] = run_scale(
+                opts, env, accounts, full=index == len(scales) - 1
+            )
     if opts.seed_only:
         return
+    if not opts.scenarios or "import" in opts.scenarios:
+        # Last, on a database of its own: nothing else runs beside it.
+        results["import"] = import_scenario(opts)
     results["machine"]["loadavg_at_end"] = os.getloadavg()
     opts.results.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    if opts.charts:
+    if opts.charts and results["scales"]:
         results["charts"] = draw_charts(opts)
         opts.results.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     write_markdown(opts.markdown, results)
@@ -1419,14 +1661,30 @@ LABELS = {
     "jwks_verify": "JWKS-only access-token verification (in-process joserfc, 1 core)",
     "peer_refresh": "oidc-provider: refresh grant",
     "peer_authcode": "oidc-provider: authorization-code flow (authorize with session + token)",
+    "dialect_login": "mobile login, VNeID dialect profile (RSA + AES answers, userinfo)",
+    "step_up_login": "step-up login + request (start with max_age → VNeID → complete → submit"
+    " → cancel)",
+    "audit_append": "keyed audit chain: one event appended (in-process, 1 writer)",
+    "audit_append_concurrent": "keyed audit chain: one event appended (in-process, {writers}"
+    " writers)",
 }
+
+
+def label(name: str, r: dict[str, Any] | None = None) -> str:
+    return LABELS.get(name, name).format(writers=(r or {}).get("writers", "several"))
+
+
+def short_label(name: str, r: dict[str, Any]) -> str:
+    """The label without its parenthesis, but for the writers of an audit append."""
+    writers = f" ({r['writers']} writer{'s' if r['writers'] > 1 else ''})" if "writers" in r else ""
+    return label(name, r).split(" (")[0] + writers
 
 
 def _row(name: str, r: dict[str, Any], rss: float | None) -> str:
     lat = r.get("broker_latency_ms") or r["latency_ms"]
     broker_side = " (broker side)" if "broker_latency_ms" in r else ""
     return (
-        f"| {LABELS.get(name, name)} | {r['throughput']:,} | {lat['p50']} | {lat['p95']} | "
+        f"| {label(name, r)} | {r['throughput']:,} | {lat['p50']} | {lat['p95']} | "
         f"{lat['p99']}{broker_side} | {r.get('cpu_ms_per_op', '–')} | "
         f"{r.get('ops_per_cpu_second') or '–'} | {rss if rss is not None else '–'} | "
         f"{r['errors']} |"
@@ -1450,6 +1708,8 @@ def render(results: dict[str, Any]) -> str:
     if results.get("note"):
         lines += [f"> {results['note']}", ""]
     scales = results["scales"]
+    if not scales:
+        return "\n".join(lines + _import_lines(results))
     last = list(scales)[-1]
     main = scales[last]
     rss = main["peak_rss_mb"]
@@ -1461,8 +1721,8 @@ def render(results: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in main["scenarios"].items():
-        server = "peer" if name.startswith("peer_") else "broker"
-        lines.append(_row(name, r, None if name == "jwks_verify" else rss.get(server)))
+        server = {"peer_": "peer", "dialect_": "dialect_broker"}.get(name[: name.find("_") + 1])
+        lines.append(_row(name, r, None if name in IN_PROCESS else rss.get(server or "broker")))
     s = main["scenarios"]
     ratios = []
     if "refresh" in s and "peer_refresh" in s:
@@ -1473,6 +1733,10 @@ def render(results: dict[str, Any]) -> str:
         )
     if "me" in s and "healthz" in s:
         ratios.append(("`/api/v1/me` / bare `/healthz`", s["me"], s["healthz"]))
+    if "dialect_login" in s and "mobile_login" in s:
+        ratios.append(
+            ("VNeID dialect login / standard mobile login", s["dialect_login"], s["mobile_login"])
+        )
     if ratios:
         lines += [
             "",
@@ -1490,11 +1754,12 @@ def render(results: dict[str, Any]) -> str:
         f"The simulator's CPU per login: "
         + ", ".join(
             f"{n} {s[n].get('sim_cpu_ms_per_op')} ms"
-            for n in ("browser_login", "mobile_login")
+            for n in ("browser_login", "mobile_login", "dialect_login", "step_up_login")
             if n in s
         )
         + ".",
     ]
+    lines += _new_scenario_lines(s)
     if len(scales) > 1:
         lines += [
             "",
@@ -1525,10 +1790,58 @@ def render(results: dict[str, Any]) -> str:
     lines += _statement_and_profile_lines(main)
     if "scale_out" in main:
         lines += _scale_out_lines(results)
+    lines += _import_lines(results)
     if results.get("charts"):
         for chart, path in results["charts"].items():
             lines += ["", f"![{charts.CHARTS[chart]}]({path})"]
     return "\n".join(lines)
+
+
+def _new_scenario_lines(s: dict[str, Any]) -> list[str]:
+    """What the table's rows for the dialect, the step-up and the audit chain leave unsaid."""
+    lines = []
+    dialect, standard = s.get("dialect_login", {}), s.get("mobile_login", {})
+    if dialect.get("cpu_ms_per_op") and standard.get("cpu_ms_per_op"):
+        times = dialect["cpu_ms_per_op"] / standard["cpu_ms_per_op"]
+        lines += [
+            "",
+            f"The VNeID dialect's login costs {times:.2f}×"
+            " the standard profile's broker CPU per mobile login, in this run (target: at most"
+            " 1.5×); each profile's own broker and simulator, the dialect's logins starting from"
+            " the links the standard login started from.",
+        ]
+    appends = [
+        f"{r['writers']} writer{'s' if r['writers'] > 1 else ''}: {r['cpu_ms_per_op']} ms in the"
+        f" writer, {r['db_cpu_ms_per_op']} ms in PostgreSQL, {r['throughput']:,} appends/s"
+        for name in AUDIT_APPEND_WRITERS
+        if (r := s.get(name)) and "db_cpu_ms_per_op" in r and "cpu_ms_per_op" in r
+    ]
+    if appends:
+        lines += [
+            "",
+            "CPU per audit append (`bench/audit_append.py`: one transaction writing one event,"
+            " the chain's lock held from its tip to the commit): " + "; ".join(appends) + ".",
+        ]
+    return lines
+
+
+def _import_lines(results: dict[str, Any]) -> list[str]:
+    imported = results.get("import")
+    if not imported:
+        return []
+    lines = [
+        "",
+        f"### Accounts import (`bench/import_bench.py`, {imported['database']})",
+        "",
+        "| run | rows | seconds | rows/s | peak RSS MiB | result |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for r in imported["runs"]:
+        lines.append(
+            f"| {r['run']} | {r['rows']:,} | {r['seconds']} | {r['rows_per_s']:,} |"
+            f" {r['peak_rss_mib']} | {'; '.join(r['summary'])} |"
+        )
+    return lines
 
 
 def _rate_limit_lines(settings: dict[str, Any], scales: dict[str, Any]) -> list[str]:
@@ -1561,7 +1874,7 @@ def _statement_and_profile_lines(main: dict[str, Any]) -> list[str]:
     status = main.get("pg_stat_statements", "")
     lines = []
     counted = [
-        f"{LABELS.get(name, name).split(' (')[0]} {r['pg_stat_statements']['statements_per_op']}"
+        f"{short_label(name, r)} {r['pg_stat_statements']['statements_per_op']}"
         f" ({r['pg_stat_statements']['exec_ms_per_op']} ms)"
         for name, r in s.items()
         if r.get("pg_stat_statements", {}).get("statements_per_op")  # none: not the database's
