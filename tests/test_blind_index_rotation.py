@@ -11,12 +11,13 @@ from dataclasses import replace
 
 import httpx
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import update
 
 from tests.conftest import Stack
 from tests.support.flows import app_complete, app_until_redirect, browser_login
+from tests.support.sealed import stored_values
 from vssid_broker.accounts.models import Account
-from vssid_broker.housekeeping import INDEXED_TABLES, reindex_citizen_ids
+from vssid_broker.housekeeping import INDEXED, reindex_citizen_ids
 from vssid_broker.linking.models import ReviewCase
 from vssid_broker.sealing import CitizenIdKeys, install
 from vssid_broker.seeding.demo_cases import seed_demo_cases
@@ -56,17 +57,13 @@ async def indexes_by_key(stack: Stack, keys: CitizenIdKeys) -> dict[str, tuple[i
     """Per table: how many rows are indexed under the current key, and how many are not."""
     counted: dict[str, tuple[int, int]] = {}
     async with stack.db() as session:
-        for table in INDEXED_TABLES:
-            rows = (
-                await session.execute(
-                    text(
-                        f"SELECT citizen_id_sealed, citizen_id_index FROM {table} "
-                        "WHERE citizen_id_sealed IS NOT NULL"
-                    )
-                )
-            ).all()
-            current = sum(1 for sealed, index in rows if keys.index(keys.open(sealed)) == index)
-            counted[table] = (current, len(rows) - current)
+        for place in INDEXED:
+            rows = await stored_values(session, place, "citizen_id_index")
+            current = sum(
+                1 for sealed, binding, (index,) in rows
+                if keys.index(keys.open(sealed, binding)) == index
+            )  # fmt: skip
+            counted[place.table] = (current, len(rows) - current)
     return counted
 
 

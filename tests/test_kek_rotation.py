@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 from joserfc.jwk import OctKey
-from sqlalchemy import column, select, table
 
 from tests.conftest import Stack
 from tests.support.flows import browser_login, csrf_token_of
+from tests.support.sealed import Stored, stored_values
 from tests.support.staff import add_staff
 from vssid_broker import sealing
 from vssid_broker.admin.models import StaffRole
@@ -32,29 +32,23 @@ class CutShort(Exception):
     """The rotation's process dying after its first batch."""
 
 
-async def sealed_values(stack: Stack) -> dict[str, list[str]]:
-    """What every sealed column holds, as stored."""
-    held: dict[str, list[str]] = {}
+async def sealed_values(stack: Stack) -> dict[str, list[Stored]]:
+    """What every sealed column holds, as stored, with what each value is bound to."""
     async with stack.db() as session:
-        for sealed in KEK_SEALED:
-            rows = table(sealed.table, column(sealed.key), column(sealed.column))
-            value = rows.c[sealed.column]
-            held[sealed.name] = list(
-                await session.scalars(
-                    select(value).where(value.is_not(None)).order_by(rows.c[sealed.key])
-                )
-            )
-    return held
+        return {
+            sealed.name: await stored_values(session, sealed.place, order_by=sealed.key)
+            for sealed in KEK_SEALED
+        }
 
 
 def opened(
-    held: dict[str, list[str]], citizen_ids: CitizenIdKeys, secrets: KeyEncryptionKeys
+    held: dict[str, list[Stored]], citizen_ids: CitizenIdKeys, secrets: KeyEncryptionKeys
 ) -> dict[str, list[str]]:
     by_kind = {sealed.name: sealed.citizen_id for sealed in KEK_SEALED}
     return {
         name: [
-            citizen_ids.open(value) if by_kind[name] else secrets.open(value, name)
-            for value in values
+            citizen_ids.open(value, binding) if by_kind[name] else secrets.open(value, binding)
+            for value, binding, _ in values
         ]
         for name, values in held.items()
     }

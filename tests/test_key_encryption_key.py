@@ -20,6 +20,7 @@ from vssid_broker.sessions.keys import (
     KeyEncryptionKeys,
     parse_key_encryption_key,
 )
+from vssid_broker.sessions.models import SESSION_VNEID_ID_TOKEN
 
 # Each test runs the command five or six times, at several seconds a start on a loaded machine.
 pytestmark = pytest.mark.timeout(300)
@@ -160,7 +161,7 @@ def test_rotate_kek_on_a_seeded_database_with_browser_sessions(tmp_path: Path) -
             " public_id, last_used_at, csrf_token, vneid_id_token_sealed) SELECT 'h1', id,"
             " 'level2', '2026-01-01 00:00:00', '2099-01-01 00:00:00', 'p1',"
             " '2026-01-01 00:00:00', 'c1', ? FROM accounts ORDER BY id LIMIT 1",
-            (old_keys.seal(id_token),),
+            (old_keys.seal(id_token, SESSION_VNEID_ID_TOKEN.of("h1")),),
         )
         sealed_ids = db.execute(
             "SELECT count(*) FROM accounts WHERE citizen_id_sealed IS NOT NULL"
@@ -181,9 +182,10 @@ def test_rotate_kek_on_a_seeded_database_with_browser_sessions(tmp_path: Path) -
             "SELECT vneid_id_token_sealed FROM browser_sessions"
         ).fetchone()
     new_keys = KeyEncryptionKeys(parse_key_encryption_key(new))
-    assert new_keys.open(token_sealed, "the token") == id_token
+    in_its_session = SESSION_VNEID_ID_TOKEN.of("h1")
+    assert new_keys.open(token_sealed, in_its_session) == id_token
     with pytest.raises(KeyEncryptionKeyError):
-        old_keys.open(token_sealed, "the token")
+        old_keys.open(token_sealed, in_its_session)
 
     on_new = env | {"VSSID_KEY_ENCRYPTION_KEY": new}
     again = run_cli("keys", "rotate-kek", env=on_new | {"VSSID_NEW_KEY_ENCRYPTION_KEY": new},

@@ -66,3 +66,38 @@ def test_reseal_moves_every_citizen_id_to_the_new_key(tmp_path: Path) -> None:
     again = run_cli("keys", "reseal-citizen-ids", env=alone, cwd=tmp_path)
     assert again.returncode == 0 and "re-sealed under key" in again.stdout
     assert again.stdout.strip().endswith(": 0")
+
+
+def test_rotate_kek_leaves_a_copied_citizen_id_alone_and_names_its_row(tmp_path: Path) -> None:
+    """A sealed ID copied onto another account does not open there: the rotation moves every
+    other value, leaves that one as it is, names its row and ends with status 1."""
+    env = seeded(tmp_path)
+    with database(tmp_path) as db:
+        (source, target) = db.execute(
+            "SELECT id FROM accounts WHERE citizen_id_sealed IS NOT NULL ORDER BY id LIMIT 2"
+        ).fetchall()
+        db.execute(
+            "UPDATE accounts SET citizen_id_sealed ="
+            " (SELECT citizen_id_sealed FROM accounts WHERE id = ?) WHERE id = ?",
+            (source[0], target[0]),
+        )
+        (copied,) = db.execute(
+            "SELECT citizen_id_sealed FROM accounts WHERE id = ?", (target[0],)
+        ).fetchone()
+    new = new_key()
+
+    rotated = run_cli(
+        "keys", "rotate-kek", env=env | {"VSSID_NEW_KEY_ENCRYPTION_KEY": new}, cwd=tmp_path
+    )
+
+    assert rotated.returncode == 1
+    assert f"accounts.citizen_id_sealed: 1 refused, not re-sealed (rows {target[0]})" in (
+        rotated.stdout
+    )
+    assert "1 sealed values do not open for their row" in rotated.stderr
+    assert "Traceback" not in rotated.stderr
+    with database(tmp_path) as db:
+        held = dict(db.execute("SELECT id, citizen_id_sealed FROM accounts").fetchall())
+    assert held[target[0]] == copied  # left as it was
+    moved = [value for key, value in held.items() if value and key != target[0]]
+    assert moved and not any(value.startswith(copied[:12]) for value in moved)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.conftest import Stack
 from tests.test_migrations import scratch_engine  # noqa: F401 - the fixture
 from vssid_broker import schema, sealing
-from vssid_broker.accounts.models import Account
+from vssid_broker.accounts.models import ACCOUNT_CITIZEN_ID, Account
 from vssid_broker.audit.chain import verify
 from vssid_broker.db import session_factory
 from vssid_broker.housekeeping import KEK_SEALED, reseal_under_current_key
@@ -40,6 +40,16 @@ async def reseal_citizen_ids(
 
 def new_key() -> bytes:
     return os.urandom(32)
+
+
+def account_of(citizen_id: str, *, bhxh_code: str) -> Account:
+    return Account(
+        bhxh_code=bhxh_code,
+        citizen_id=citizen_id,
+        full_name="Nguyễn Văn An",
+        birth_date=date(1985, 3, 12),
+        gender="male",
+    )
 
 
 async def test_the_database_holds_no_citizen_id_in_the_clear(stack: Stack) -> None:
@@ -66,15 +76,7 @@ async def test_a_sealed_column_cannot_be_compared_by_mistake() -> None:
 async def test_the_database_keeps_one_account_per_citizen_id(stack: Stack) -> None:
     with pytest.raises(IntegrityError):
         async with stack.db.begin() as session:
-            session.add(
-                Account(
-                    bhxh_code="0199999999",
-                    citizen_id=AN,
-                    full_name="Người Khác",
-                    birth_date=date(1990, 1, 1),
-                    gender="male",
-                )
-            )
+            session.add(account_of(AN, bhxh_code="0199999999"))
 
 
 async def test_a_rotation_reseals_every_row_and_lookups_keep_working(
@@ -96,7 +98,7 @@ async def test_a_rotation_reseals_every_row_and_lookups_keep_working(
         async with stack.db() as session:
             kids = set(
                 await session.scalars(
-                    text("SELECT substr(citizen_id_sealed, 1, 8) FROM accounts "
+                    text("SELECT substr(citizen_id_sealed, 4, 8) FROM accounts "
                          "WHERE citizen_id_sealed IS NOT NULL")
                 )
             )  # fmt: skip
@@ -187,6 +189,32 @@ async def test_the_migration_seals_existing_rows_and_chains_existing_events(
     assert (plain, case_plain) == (AN, AN)
 
 
+async def test_the_downgrade_below_0020_unbinds_what_the_code_before_reads(
+    scratch_engine: AsyncEngine,  # noqa: F811
+    citizen_id_keys: CitizenIdKeys,
+) -> None:
+    """Rolling back the code that binds: migration 0020's downgrade seals every bound value
+    again the old way, so the code of revision 0019 opens it; upgraded again, it still opens
+    (unbound, during the transition) until `keys reseal` binds it."""
+    await schema.upgrade_engine(scratch_engine)
+    sessions = session_factory(scratch_engine)
+    async with sessions.begin() as session:
+        session.add(account_of(AN, bhxh_code="0112345678"))
+    read_raw = text("SELECT citizen_id_sealed FROM accounts")
+    async with scratch_engine.connect() as connection:
+        assert sealing.is_bound(await connection.scalar(read_raw))
+
+    await schema.downgrade_engine(scratch_engine, "0019")
+    async with scratch_engine.connect() as connection:
+        unbound = await connection.scalar(read_raw)
+    assert not sealing.is_bound(unbound) and citizen_id_keys.open_unbound(unbound) == AN
+
+    await schema.upgrade_engine(scratch_engine)
+    async with sessions() as session:
+        account = await session.scalar(select(Account))
+    assert account is not None and account.citizen_id == AN
+
+
 def test_a_key_of_the_wrong_size_is_refused_with_its_setting_named(tmp_path: Path) -> None:
     short = SecretStr(base64.urlsafe_b64encode(os.urandom(16)).decode())
     with pytest.raises(sealing.CitizenIdKeyError, match="VSSID_BLIND_INDEX_KEY must be 32 bytes"):
@@ -199,7 +227,8 @@ def test_keys_handed_to_another_process_open_and_index_alike(
     """The bulk seed's worker processes get the keys by pickle: they must seal what this
     process opens and find rows by the same blind index."""
     travelled = pickle.loads(pickle.dumps(citizen_id_keys))  # noqa: S301 - our own bytes
-    assert travelled.open(citizen_id_keys.seal(AN)) == AN
-    assert citizen_id_keys.open(travelled.seal(AN)) == AN
+    row = ACCOUNT_CITIZEN_ID.of("0112345678")
+    assert travelled.open(citizen_id_keys.seal(AN, row), row) == AN
+    assert citizen_id_keys.open(travelled.seal(AN, row), row) == AN
     assert travelled.index(AN) == citizen_id_keys.index(AN)
     assert "derived" not in repr(travelled)  # the key bytes are never printed

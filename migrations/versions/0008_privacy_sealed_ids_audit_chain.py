@@ -47,8 +47,10 @@ def _keys() -> CitizenIdKeys:
         return CitizenIdKeys.from_settings(Settings())
 
 
-Conversion = Literal["seal", "index", "open"]
-"""Which `CitizenIdKeys` method fills a column from the source column."""
+Conversion = Literal["seal_unbound", "index", "open_unbound"]
+"""Which `CitizenIdKeys` method fills a column from the source column. This revision writes
+(and its downgrade reads) the format of its time, under a constant associated data: 0020
+binds every value to its row (`keys reseal`), and its downgrade unbinds them again."""
 
 
 def _convert(table_name: str, source: str, targets: dict[str, Conversion]) -> None:
@@ -92,7 +94,9 @@ def upgrade() -> None:
     with op.batch_alter_table("accounts") as batch:
         batch.add_column(sa.Column("citizen_id_sealed", sa.String(80), nullable=True))
         batch.add_column(sa.Column("citizen_id_index", sa.String(64), nullable=True))
-    _convert("accounts", "citizen_id", {"citizen_id_sealed": "seal", "citizen_id_index": "index"})
+    _convert(
+        "accounts", "citizen_id", {"citizen_id_sealed": "seal_unbound", "citizen_id_index": "index"}
+    )
     with op.batch_alter_table("accounts") as batch:
         batch.drop_constraint(op.f("uq_accounts_citizen_id"), type_="unique")
         batch.drop_constraint(op.f("ck_accounts_citizen_id_12_digits"), type_="check")
@@ -112,7 +116,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table("federated_links") as batch:
         batch.add_column(sa.Column("citizen_id_sealed", sa.String(80), nullable=True))
-    _convert("federated_links", "citizen_id", {"citizen_id_sealed": "seal"})
+    _convert("federated_links", "citizen_id", {"citizen_id_sealed": "seal_unbound"})
     with op.batch_alter_table("federated_links") as batch:
         batch.drop_column("citizen_id")
         batch.alter_column("citizen_id_sealed", existing_type=sa.String(80), nullable=False)
@@ -121,7 +125,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("citizen_id_sealed", sa.String(80), nullable=True))
         batch.add_column(sa.Column("citizen_id_index", sa.String(64), nullable=True))
     _convert(
-        "review_cases", "citizen_id", {"citizen_id_sealed": "seal", "citizen_id_index": "index"}
+        "review_cases",
+        "citizen_id",
+        {"citizen_id_sealed": "seal_unbound", "citizen_id_index": "index"},
     )
     with op.batch_alter_table("review_cases") as batch:
         batch.drop_column("citizen_id")
@@ -233,7 +239,7 @@ def downgrade() -> None:
     with op.batch_alter_table("review_cases") as batch:
         batch.drop_index("ix_review_cases_citizen_id_index")
         batch.add_column(sa.Column("citizen_id", sa.String(12), nullable=True))
-    _convert("review_cases", "citizen_id_sealed", {"citizen_id": "open"})
+    _convert("review_cases", "citizen_id_sealed", {"citizen_id": "open_unbound"})
     with op.batch_alter_table("review_cases") as batch:
         batch.drop_column("citizen_id_index")
         batch.drop_column("citizen_id_sealed")
@@ -241,7 +247,7 @@ def downgrade() -> None:
 
     with op.batch_alter_table("federated_links") as batch:
         batch.add_column(sa.Column("citizen_id", sa.String(12), nullable=True))
-    _convert("federated_links", "citizen_id_sealed", {"citizen_id": "open"})
+    _convert("federated_links", "citizen_id_sealed", {"citizen_id": "open_unbound"})
     with op.batch_alter_table("federated_links") as batch:
         batch.drop_column("citizen_id_sealed")
         batch.alter_column("citizen_id", existing_type=sa.String(12), nullable=False)
@@ -249,7 +255,7 @@ def downgrade() -> None:
     op.drop_index(UNVERIFIED_INDEX, table_name="accounts")
     with op.batch_alter_table("accounts") as batch:
         batch.add_column(sa.Column("citizen_id", sa.String(12), nullable=True))
-    _convert("accounts", "citizen_id_sealed", {"citizen_id": "open"})
+    _convert("accounts", "citizen_id_sealed", {"citizen_id": "open_unbound"})
     with op.batch_alter_table("accounts") as batch:
         batch.drop_constraint(op.f("uq_accounts_citizen_id_index"), type_="unique")
         batch.drop_constraint(op.f("ck_accounts_citizen_id_sealed_with_index"), type_="check")

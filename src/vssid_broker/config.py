@@ -147,6 +147,16 @@ class Settings(BaseSettings):
     """During a blind-index key rotation: the previous keys (base64url, JSON list), so rows
     indexed under them are still found until `vssid-broker keys reindex-citizen-ids` has
     re-indexed every row under the current key. Empty otherwise."""
+    open_unbound_sealed_values: bool = True
+    """Open values sealed before revision 0020 bound every sealed value to its table, column and
+    row (they carry a constant associated data, so one copied to another row would open there).
+    On during the upgrade, counted in `vssid_sealed_values_unbound_opened`; once
+    `vssid-broker keys reseal` has bound every one, set it false so an unbound value (copied back
+    from an old backup, say) is refused. A new installation never writes one."""
+    seal_bound_values: bool = True
+    """Seal new values bound to their row. False only for the first rollout of the release that
+    binds (docs/privacy.md): while pods of the previous release still run, they cannot open a
+    bound value, so new pods write the old format until every pod reads both."""
 
     # --- VNeID, the OpenID provider ---------------------------------------------------------
     vneid_issuer: str = "http://127.0.0.1:9000"

@@ -1,4 +1,5 @@
-"""`vssid-broker purge` and `vssid-broker keys rotate-kek`: work across the domains.
+"""`vssid-broker purge`, `keys rotate-kek`/`keys reseal` and `keys reindex-citizen-ids`: work
+across the domains.
 
 Purge deletes every row past the end of its use or its retention period. Each domain says what
 has expired (its own `purge_expired`); this is the one list of them and the retention table
@@ -9,24 +10,33 @@ second command. Each purge is itself an audit event.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Table, bindparam, column, delete, func, select, update
 from sqlalchemy import table as sql_table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from vssid_broker.accounts.models import ACCOUNT_CITIZEN_ID
 from vssid_broker.admin import console_sessions
+from vssid_broker.admin.models import STAFF_TOTP_SECRET
 from vssid_broker.audit import service as audit
 from vssid_broker.audit.events import AuditEventType
 from vssid_broker.audit.models import AuditCheckpoint, AuditEvent, AuditEventPerson
 from vssid_broker.config import Settings
 from vssid_broker.federation import transactions
-from vssid_broker.linking.models import OPEN_STATUSES, LinkConsent, ReviewCase
+from vssid_broker.linking.models import (
+    CASE_CITIZEN_ID,
+    LINK_CITIZEN_ID,
+    OPEN_STATUSES,
+    LinkConsent,
+    ReviewCase,
+)
 from vssid_broker.requests import service as agency_requests
-from vssid_broker.sealing import CitizenIdKeys
+from vssid_broker.sealing import CitizenIdKeys, SealedPlace, SealedValueRefused, is_bound
 from vssid_broker.sessions import service as sessions
 from vssid_broker.sessions.keys import KeyEncryptionKeys
+from vssid_broker.sessions.models import SESSION_VNEID_ID_TOKEN, SIGNING_KEY_PRIVATE_JWK
 
 
 @dataclass(frozen=True)
@@ -167,30 +177,40 @@ async def purge_audit_events(session: AsyncSession, *, before: datetime, now: da
     return await _count(session, delete(AuditEvent).where(AuditEvent.id <= last.id))
 
 
-# --- re-sealing after a key-encryption-key rotation -------------------------------------------
+# --- re-sealing: after a key-encryption-key rotation, and to bind unbound values ----------------
 @dataclass(frozen=True)
 class SealedColumn:
     """A column holding values sealed under the key-encryption key, and how to find its rows."""
 
-    table: str
+    place: SealedPlace
+    """The table and column, and the owner columns each value is bound to."""
     key: str
     """The primary key: batches walk it in order."""
-    column: str
     citizen_id: bool
-    """Sealed by `sealing.CitizenIdKeys` (``<kid>.<…>``); otherwise a JWE (`KeyEncryptionKeys`)."""
+    """Sealed by `sealing.CitizenIdKeys`; otherwise by `KeyEncryptionKeys` (a secret)."""
+    index: str | None = None
+    """The row's blind index of the citizen ID: an unbound value is bound only if it agrees."""
+
+    @property
+    def table(self) -> str:
+        return self.place.table
+
+    @property
+    def column(self) -> str:
+        return self.place.column
 
     @property
     def name(self) -> str:
-        return f"{self.table}.{self.column}"
+        return self.place.name
 
 
 KEK_SEALED = (
-    SealedColumn("signing_keys", "kid", "private_jwk_encrypted", citizen_id=False),
-    SealedColumn("staff_users", "id", "totp_secret_sealed", citizen_id=False),
-    SealedColumn("browser_sessions", "session_hash", "vneid_id_token_sealed", citizen_id=False),
-    SealedColumn("accounts", "id", "citizen_id_sealed", citizen_id=True),
-    SealedColumn("federated_links", "id", "citizen_id_sealed", citizen_id=True),
-    SealedColumn("review_cases", "id", "citizen_id_sealed", citizen_id=True),
+    SealedColumn(SIGNING_KEY_PRIVATE_JWK, "kid", citizen_id=False),
+    SealedColumn(STAFF_TOTP_SECRET, "id", citizen_id=False),
+    SealedColumn(SESSION_VNEID_ID_TOKEN, "session_hash", citizen_id=False),
+    SealedColumn(ACCOUNT_CITIZEN_ID, "id", citizen_id=True, index="citizen_id_index"),
+    SealedColumn(LINK_CITIZEN_ID, "id", citizen_id=True),
+    SealedColumn(CASE_CITIZEN_ID, "id", citizen_id=True, index="citizen_id_index"),
 )
 """Every column holding a value sealed under the key-encryption key: `keys rotate-kek` re-seals
 each (a new sealed column is added here)."""
@@ -199,6 +219,9 @@ each (a new sealed column is added here)."""
 @dataclass
 class Resealed:
     rows: dict[str, int]
+    refused: dict[str, list[str]] = field(default_factory=dict)
+    """By column, the keys of rows whose value does not open for its row (copied there from
+    another row, column or table, or altered): left as they are, for the operator."""
 
 
 async def reseal_under_current_key(
@@ -210,37 +233,64 @@ async def reseal_under_current_key(
     batch: int = 1_000,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Resealed:
-    """Re-seal, under the current key-encryption key, every value sealed under another one.
+    """Re-seal, under the current key-encryption key and bound to its row, every value sealed
+    under another key or before values were bound (`keys rotate-kek`, `keys reseal`).
 
-    Resumable: every sealed value names the key that sealed it, so what is left is found in
-    SQL (values not starting with the current key's prefix), and a run cut short is finished by
+    Resumable: a value sealed this way starts with the current key's bound prefix, so what is
+    left is found in SQL (values not starting with it), and a run cut short is finished by
     running it again. No downtime: each batch is its own short transaction, and each row is
     replaced only if it still holds what was read (a compare-and-set), so logins and links
-    written meanwhile are never overwritten. The blind index does not change (its key is not
-    the KEK). `progress(column, done, left_at_start)` after each batch."""
+    written meanwhile are never overwritten. The cost per value is one open and one seal, as
+    before binding: the owner columns come with the batch's one query.
+
+    A value that does not open for its row is refused (`Resealed.refused`), never re-sealed: a
+    copied value is not laundered into a bound one. An unbound citizen ID is also refused where
+    its row's blind index names another ID. The blind index does not change (its key is not the
+    KEK). `progress(column, done, left_at_start)` after each batch."""
+    citizen_ids, secrets = citizen_ids.for_resealing(), secrets.for_resealing()
     done: dict[str, int] = {}
+    refused: dict[str, list[str]] = {}
     for sealed in columns:
-        table: Table = sql_table(sealed.table, column(sealed.key), column(sealed.column))  # type: ignore[assignment]
-        key, value = table.c[sealed.key], table.c[sealed.column]
-        prefix = f"{citizen_ids.current_kid}." if sealed.citizen_id else secrets.sealed_prefix
-        # LIKE's wildcards: neither a key id (hex) nor a JWE header (base64url) holds % or _.
+        place = sealed.place
+        extra = [sealed.index] if sealed.index else []
+        table: Table = sql_table(  # type: ignore[assignment]
+            place.table,
+            *(column(name) for name in [sealed.key, place.column, *place.owner, *extra]),
+        )
+        key, value = table.c[sealed.key], table.c[place.column]
+        owners = [table.c[name] for name in place.owner]
+        prefix = citizen_ids.current_prefix if sealed.citizen_id else secrets.sealed_prefix
+        # LIKE's wildcards: neither a key id (hex) nor the version marker holds % or _.
         left = (value.is_not(None), value.not_like(prefix + "%"))
         async with sessions_of() as session:
             left_at_start = int(await session.scalar(select(func.count()).where(*left)) or 0)
-        done[sealed.name], last = 0, None
+        done[sealed.name], refused[sealed.name], last = 0, [], None
         while True:
             async with sessions_of.begin() as session:
                 after = () if last is None else (key > last,)
                 rows = (
                     await session.execute(
-                        select(key, value).where(*left, *after).order_by(key).limit(batch)
+                        select(key, value, *owners, *(table.c[name] for name in extra))
+                        .where(*left, *after)
+                        .order_by(key)
+                        .limit(batch)
                     )
                 ).all()
-                for row_key, old in rows:
-                    if sealed.citizen_id:
-                        new = citizen_ids.seal(citizen_ids.open(old))
-                    else:
-                        new = secrets.seal(secrets.open(old, f"{sealed.name} {row_key}"))
+                for row in rows:
+                    row_key, old = row[0], row[1]
+                    binding = place.of(*row[2 : 2 + len(owners)])
+                    try:
+                        if sealed.citizen_id:
+                            citizen_id = citizen_ids.open(old, binding)
+                            if extra and not is_bound(old):
+                                _require_indexed(citizen_ids, citizen_id, row[-1], place)
+                            new = citizen_ids.seal(citizen_id, binding)
+                        else:
+                            secret = secrets.open(old, binding, f"{sealed.name} {row_key}")
+                            new = secrets.seal(secret, binding)
+                    except SealedValueRefused:
+                        refused[sealed.name].append(str(row_key))
+                        continue
                     result = await session.execute(
                         update(table).where(key == row_key, value == old).values({value: new})
                     )
@@ -250,11 +300,18 @@ async def reseal_under_current_key(
             if len(rows) < batch:
                 break
             last = rows[-1][0]
-    return Resealed(done)
+    return Resealed(done, {name: row_keys for name, row_keys in refused.items() if row_keys})
+
+
+def _require_indexed(keys: CitizenIdKeys, citizen_id: str, index: str, place: SealedPlace) -> None:
+    """An unbound value is the row's own only if the row's blind index is that ID's: a value
+    copied from another row (before binding) shows as a disagreement, and is not bound here."""
+    if index not in keys.indexes(citizen_id):
+        raise SealedValueRefused(place)
 
 
 # --- re-indexing citizen IDs after a blind-index key rotation --------------------------------
-INDEXED_TABLES = ("accounts", "review_cases")
+INDEXED = (ACCOUNT_CITIZEN_ID, CASE_CITIZEN_ID)
 """Every table with a `citizen_id_index` column (next to its `citizen_id_sealed`)."""
 TIES: Table = AuditEventPerson.__table__  # type: ignore[assignment]
 """The audit events' ties to a person, re-indexed along with the rows above."""
@@ -272,7 +329,8 @@ async def reindex_citizen_ids(
 
     Each batch is its own short transaction and each row is rewritten only if it still holds
     what was read (a compare-and-set); a run cut short is finished by running it again (it reads
-    every row, rewrites only what is left). `progress(table, read, rewritten)` after each batch.
+    every row, rewrites only what is left). A row whose sealed ID does not open for it is left
+    alone and reported (`Resealed.refused`). `progress(table, read, rewritten)` after each batch.
 
     The audit events tied to a person (`AuditEventPerson`) hold no citizen ID to re-index from:
     each row's citizen ID moves theirs from its index under a previous key to the current one.
@@ -280,26 +338,36 @@ async def reindex_citizen_ids(
     neither (a login refused for want of an account) are found only while the previous key is
     configured.
     """
+    keys = keys.for_resealing()
     done: dict[str, int] = {}
-    for name in INDEXED_TABLES:
+    refused: dict[str, list[str]] = {}
+    for place in INDEXED:
+        name = place.table
         rows_of: Table = sql_table(  # type: ignore[assignment]
-            name, column("id"), column("citizen_id_sealed"), column("citizen_id_index")
-        )
-        key, sealed, index = rows_of.c.id, rows_of.c.citizen_id_sealed, rows_of.c.citizen_id_index
-        done[name], read, last = 0, 0, 0
+            name, column("id"), column(place.column), column("citizen_id_index"),
+            *(column(owner) for owner in place.owner),
+        )  # fmt: skip
+        key, sealed, index = rows_of.c.id, rows_of.c[place.column], rows_of.c.citizen_id_index
+        owners = [rows_of.c[owner] for owner in place.owner]
+        done[name], refused[name], read, last = 0, [], 0, 0
         while True:
             async with sessions_of.begin() as session:
                 rows = (
                     await session.execute(
-                        select(key, sealed, index)
+                        select(key, sealed, index, *owners)
                         .where(key > last, sealed.is_not(None))
                         .order_by(key)
                         .limit(batch)
                     )
                 ).all()
                 ties: dict[str, str] = {}
-                for row_id, citizen_id_sealed, old in rows:
-                    new, *previous = keys.indexes(keys.open(citizen_id_sealed))
+                for row_id, citizen_id_sealed, old, *owner in rows:
+                    try:
+                        citizen_id = keys.open(citizen_id_sealed, place.of(*owner))
+                    except SealedValueRefused:
+                        refused[name].append(str(row_id))
+                        continue
+                    new, *previous = keys.indexes(citizen_id)
                     ties.update(dict.fromkeys({*previous, old} - {new}, new))
                     if new == old:
                         continue
@@ -322,4 +390,4 @@ async def reindex_citizen_ids(
             if len(rows) < batch:
                 break
             last = rows[-1][0]
-    return Resealed(done)
+    return Resealed(done, {name: row_keys for name, row_keys in refused.items() if row_keys})

@@ -99,6 +99,20 @@ RATE_LIMIT_HITS = Counter(
     "vssid_rate_limit_hits", "Requests refused by a rate limit, by limit name", ["limit"]
 )
 
+# --- sealed values (docs/privacy.md) -------------------------------------------------------------
+SEALED_VALUES_REFUSED = Counter(
+    "vssid_sealed_values_refused",
+    "Sealed values refused where they were read (copied from another row, column or table, or "
+    "altered; or unbound once those are no longer opened), by table.column",
+    ["place"],
+)
+SEALED_VALUES_UNBOUND_OPENED = Counter(
+    "vssid_sealed_values_unbound_opened",
+    "Values sealed before they were bound to their row, opened during the upgrade "
+    "(`keys reseal` binds them), by table.column",
+    ["place"],
+)
+
 # --- review cases -------------------------------------------------------------------------------
 REVIEW_CASES_OPENED = Counter(
     "vssid_review_cases_opened", "Link review cases opened, by reason", ["reason"]

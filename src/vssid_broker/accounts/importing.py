@@ -15,7 +15,9 @@ Two kinds of trouble, kept apart:
 
 The reader streams: one line in memory at a time, whatever the file's size. Rows come out with
 the citizen ID already sealed and blind-indexed (`sealing`), the form every table keeps it in,
-so the plain number goes no further than this module.
+so the plain number goes no further than this module. It is sealed for where it ends up,
+`accounts.citizen_id_sealed` of its BHXH code (`ACCOUNT_CITIZEN_ID`): the merge copies it
+there unchanged, and the staging table only carries it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from datetime import date, datetime
 from typing import IO, Any
 
 from vssid_broker import sealing
+from vssid_broker.accounts.models import ACCOUNT_CITIZEN_ID
 from vssid_broker.errors import CommandRefused
 from vssid_broker.identifiers import (
     bhxh_code_problem,
@@ -339,7 +342,9 @@ def _valid_row(line: int, values: dict[str, Any], today: date) -> AccountRow:
     return AccountRow(
         line=line,
         bhxh_code=code,
-        citizen_id_sealed=None if citizen_id is None else keys.seal(citizen_id),
+        citizen_id_sealed=None
+        if citizen_id is None
+        else keys.seal(citizen_id, ACCOUNT_CITIZEN_ID.of(code)),
         citizen_id_index=None if citizen_id is None else keys.index(citizen_id),
         full_name=full_name,
         name_key=normalized_name(full_name),

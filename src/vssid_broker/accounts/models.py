@@ -11,11 +11,22 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from vssid_broker.db import Base, BigId, UTCDateTime, utcnow
 from vssid_broker.identifiers import CITIZEN_ID, normalized_name, searchable_name
-from vssid_broker.sealing import SealedCitizenId, blind_index
+from vssid_broker.sealing import SealedCitizenId, SealedPlace
 
 SearchKey = String(200).with_variant(postgresql.VARCHAR(200, collation="C"), "postgresql")
 """Compared in byte order on both databases (SQLite's default), so a prefix is a range the
 index serves, whatever the database's own collation (PostgreSQL's may ignore spaces)."""
+
+
+ACCOUNT_CITIZEN_ID = SealedPlace("accounts", "citizen_id_sealed", owner=("bhxh_code",))
+"""An account's citizen ID is bound to its BHXH code: the person's lifelong social-insurance
+number, which the agency's records (and the import, by which rows are matched) never change, and
+which is known before the row has an id (an import seals the ID while staging its row)."""
+
+
+def _twelve_digits(citizen_id: str) -> None:
+    if not CITIZEN_ID.match(citizen_id):
+        raise ValueError("a citizen ID has 12 digits")
 
 
 class AccountStatus(StrEnum):
@@ -56,11 +67,15 @@ class Account(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     bhxh_code: Mapped[str] = mapped_column(String(10), unique=True)
-    citizen_id: Mapped[str | None] = mapped_column("citizen_id_sealed", SealedCitizenId)
-    """Sealed at rest (`vssid_broker.sealing`); found through `citizen_id_index`."""
+    citizen_id_sealed: Mapped[str | None] = mapped_column(String(80))
+    """The citizen ID sealed at rest, bound to this row (`ACCOUNT_CITIZEN_ID`)."""
+    citizen_id = SealedCitizenId[str | None](
+        ACCOUNT_CITIZEN_ID, index="citizen_id_index", check=_twelve_digits
+    )
+    """The plain citizen ID (`vssid_broker.sealing`); found through `citizen_id_index`."""
     # Unique when present: NULLs never collide in a unique index on either backend.
     citizen_id_index: Mapped[str | None] = mapped_column(String(64), unique=True)
-    """The blind index of `citizen_id`, kept in step by `_keep_citizen_id_index`."""
+    """The blind index of `citizen_id`, kept in step by writing `citizen_id`."""
     full_name: Mapped[str] = mapped_column(String(200))
     name_key: Mapped[str | None] = mapped_column(String(200))
     """`full_name` normalized for comparison (`identifiers.normalized_name`), kept in step by
@@ -82,13 +97,6 @@ class Account(Base):
     benefits: Mapped[list[InsuranceBenefit]] = relationship(
         back_populates="account", order_by="InsuranceBenefit.paid_on.desc()"
     )
-
-    @validates("citizen_id")
-    def _keep_citizen_id_index(self, _key: str, citizen_id: str | None) -> str | None:
-        if citizen_id is not None and not CITIZEN_ID.match(citizen_id):
-            raise ValueError("a citizen ID has 12 digits")
-        self.citizen_id_index = None if citizen_id is None else blind_index(citizen_id)
-        return citizen_id
 
     @validates("full_name")
     def _keep_name_key(self, _key: str, full_name: str) -> str:

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
+from sqlalchemy import Row
 
 from vssid_broker.accounts.models import (
     Account,
@@ -29,10 +30,11 @@ class AccountOut(BaseModel):
     status: str
 
     @classmethod
-    def of(cls, account: Account) -> AccountOut:
+    def of(cls, account: Account | Row[Any]) -> AccountOut:
+        """From the model or from a row of the `accounts` table (the live-session query's)."""
         return cls(
             bhxh_code=account.bhxh_code,
-            citizen_id=account.citizen_id,
+            citizen_id=Account.citizen_id.open_from(account),
             full_name=account.full_name,
             birth_date=account.birth_date,
             gender=account.gender,

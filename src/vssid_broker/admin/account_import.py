@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from vssid_broker import sealing
 from vssid_broker.accounts import import_merge
 from vssid_broker.accounts.importing import AccountFile, AccountRow, ImportFileError, RejectedRow
-from vssid_broker.accounts.models import Account, ImportRun, ImportRunStatus
+from vssid_broker.accounts.models import ACCOUNT_CITIZEN_ID, Account, ImportRun, ImportRunStatus
 from vssid_broker.admin.models import StaffRole
 from vssid_broker.audit import service as audit
 from vssid_broker.audit.events import AuditEventType
@@ -318,10 +318,11 @@ class AccountImport:
         self, session: AsyncSession, run_id: int, relinking: import_merge.Relinking, now: datetime
     ) -> int:
         link = await session.get_one(FederatedLink, relinking.link_id)
-        new = relinking.new_citizen_id_sealed
-        if new is not None and sealing.installed().open(new) == link.citizen_id:
-            return 0  # the account now records the very ID VNeID verified: nothing to review
         account = await session.get_one(Account, relinking.account_id)
+        new = relinking.new_citizen_id_sealed  # sealed for the account's row (its BHXH code)
+        staged = ACCOUNT_CITIZEN_ID.of(account.bhxh_code)
+        if new is not None and sealing.installed().open(new, staged) == link.citizen_id:
+            return 0  # the account now records the very ID VNeID verified: nothing to review
         opened = await suspend_for_review(
             session,
             self.refresh,

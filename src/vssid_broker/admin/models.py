@@ -11,6 +11,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from vssid_broker.accounts import models as _accounts  # noqa: F401 - staff_users.account_id's target
 from vssid_broker.db import Base, BigId, UTCDateTime
+from vssid_broker.sealing import SealedPlace
+
+STAFF_TOTP_SECRET = SealedPlace("staff_users", "totp_secret_sealed", owner=("id",))
+"""A second factor's secret is bound to its staff user's id: the user exists (has an id) before
+any secret is offered, and the id never changes (a username could be re-used)."""
 
 
 class StaffRole(StrEnum):

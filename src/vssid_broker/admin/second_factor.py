@@ -17,14 +17,20 @@ import segno
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vssid_broker.admin.models import StaffRecoveryCode, StaffUser
+from vssid_broker.admin.models import STAFF_TOTP_SECRET, StaffRecoveryCode, StaffUser
 from vssid_broker.opaque_tokens import hash_token
+from vssid_broker.sealing import Binding
 from vssid_broker.sessions.keys import SigningKeys
 
 ISSUER_NAME = "VssID cán bộ"
 RECOVERY_CODES = 10
 VALID_WINDOW = 1
 """Steps either side of now that are accepted: 30 s of clock drift on the phone."""
+
+
+def _bound_to(user: StaffUser) -> Binding:
+    """The secret is sealed for this staff user's row alone (`STAFF_TOTP_SECRET`)."""
+    return STAFF_TOTP_SECRET.of(user.id)
 
 
 def new_secret() -> str:
@@ -44,11 +50,11 @@ def offer_secret(user: StaffUser, keys: SigningKeys) -> str:
     """The secret to enrol: the one already offered (so a reload shows the same QR code), or
     a new one. Never replaces an enrolled secret."""
     if user.totp_secret_sealed is not None and user.totp_enrolled_at is None:
-        return keys.unseal(user.totp_secret_sealed)
+        return keys.unseal(user.totp_secret_sealed, _bound_to(user))
     if user.totp_enrolled_at is not None:
         raise ValueError("second factor already enrolled")
     secret = new_secret()
-    user.totp_secret_sealed = keys.seal(secret)
+    user.totp_secret_sealed = keys.seal(secret, _bound_to(user))
     return secret
 
 
@@ -71,7 +77,7 @@ async def accept_code(
     by a conditional UPDATE, so two requests with one code cannot both pass."""
     if user.totp_secret_sealed is None:
         return False
-    step = _matching_step(keys.unseal(user.totp_secret_sealed), code, now)
+    step = _matching_step(keys.unseal(user.totp_secret_sealed, _bound_to(user)), code, now)
     if step is None:
         return False
     spent = await session.scalar(
@@ -161,6 +167,7 @@ async def enrol_with_secret(
     session: AsyncSession, user: StaffUser, secret: str, keys: SigningKeys, now: datetime
 ) -> None:
     """Enrol a known secret without a code: the demo's printed secret and tests only."""
-    user.totp_secret_sealed = keys.seal(secret)
+    await session.flush()  # the user's id, which the secret is sealed for
+    user.totp_secret_sealed = keys.seal(secret, _bound_to(user))
     user.totp_enrolled_at = now
     await session.flush()

@@ -35,7 +35,7 @@ from vssid_broker.database_roles import RoleRefused
 from vssid_broker.db import DriverMissing
 from vssid_broker.errors import CommandRefused, DomainError
 from vssid_broker.logging_setup import configure as configure_logging
-from vssid_broker.sealing import KeyUnusable
+from vssid_broker.sealing import KeyUnusable, SealedValueRefused
 
 DESCRIPTION = """\
 The VssID sign-in broker: VssID accounts, sign-in through VNeID (level 2), session tokens.
@@ -49,6 +49,7 @@ REFUSALS = (
     SettingsInvalid,
     DriverMissing,
     KeyUnusable,
+    SealedValueRefused,
     AnchorError,
     RoleRefused,
 )

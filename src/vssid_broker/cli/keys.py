@@ -1,5 +1,6 @@
 """`vssid-broker keys`: the broker's signing keys, the key-encryption key's rotation, and
-re-sealing citizen IDs after it (docs/privacy.md)."""
+re-sealing every sealed value after it or at the upgrade that bound them to their rows
+(docs/privacy.md)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ from vssid_broker.sessions.keys import (
 
 SIGNING_KEY_ACTIONS = ("ensure", "rotate", "list", "rotate-kek")
 CITIZEN_ID_KEY_ACTIONS = ("reseal-citizen-ids", "reseal", "reindex-citizen-ids")
-"""`keys reseal`: every sealed value under the key-encryption key configured as current, after
-the processes moved to it (docs/privacy.md); `reseal-citizen-ids` is its former name."""
+"""`keys reseal`: every sealed value under the key-encryption key configured as current and bound
+to its row, after the processes moved to a new key or after the upgrade to bound values
+(docs/privacy.md); `reseal-citizen-ids` is its former name."""
 RP_KEY_ACTIONS = ("rp-key",)
 """`keys rp-key --out FILE`: the RSA key VNeID's dialect encrypts to (docs/provider-profiles.md)."""
 
@@ -38,7 +40,8 @@ def add(commands: Commands) -> None:
         "them; rotate-kek: re-encrypt every private key and sealed value under a new "
         "key-encryption key, read from VSSID_NEW_KEY_ENCRYPTION_KEY or stdin; "
         "reseal (or reseal-citizen-ids): re-seal every sealed value under the key-encryption key "
-        "configured as current, opening with VSSID_CITIZEN_ID_PREVIOUS_KEKS; "
+        "configured as current, bound to its row, opening with VSSID_CITIZEN_ID_PREVIOUS_KEKS "
+        "(also what an upgrade to bound values runs); "
         "reindex-citizen-ids: write every blind index under VSSID_BLIND_INDEX_KEY, after a "
         "blind-index key rotation (VSSID_BLIND_INDEX_PREVIOUS_KEYS); "
         "rp-key: make the relying party's RSA key for VNeID's dialect (--out) and print its "
@@ -139,7 +142,24 @@ async def _reseal(
         done = await reseal_under_current_key(
             db.sessions, citizen_ids, secrets, batch=max(batch, 1), progress=progress
         )
+    _refuse_if_any(done.refused, "re-sealed")
+    print("every sealed value is bound to its row: VSSID_OPEN_UNBOUND_SEALED_VALUES may be false")
     return sum(done.rows.values())
+
+
+def _refuse_if_any(refused: dict[str, list[str]], action: str) -> None:
+    """Rows whose value does not open for them were left alone: name them and end with status 1
+    (the rest is done; a run after they are mended finishes)."""
+    if not refused:
+        return
+    for column, row_keys in refused.items():
+        shown = ", ".join(row_keys[:20]) + (" …" if len(row_keys) > 20 else "")
+        print(f"  {column}: {len(row_keys)} refused, not {action} (rows {shown})", flush=True)
+    raise CommandRefused(
+        f"{sum(len(keys) for keys in refused.values())} sealed values do not open for their row "
+        "(copied from another row, column or table, or altered) and were left as they are: "
+        "restore them from a backup or clear them (docs/privacy.md), then run this again"
+    )
 
 
 async def reindex(settings: Settings, batch: int = 1_000) -> None:
@@ -154,6 +174,7 @@ async def reindex(settings: Settings, batch: int = 1_000) -> None:
         done = await reindex_citizen_ids(
             db.sessions, sealing.installed(), batch=max(batch, 1), progress=progress
         )
+    _refuse_if_any(done.refused, "re-indexed")
     print(
         f"citizen IDs re-indexed under the current blind-index key: {sum(done.rows.values())}; "
         "once every table is done, remove VSSID_BLIND_INDEX_PREVIOUS_KEYS and restart"

@@ -129,6 +129,19 @@ class ServiceUnavailable(RetryLater):
     message = "Hệ thống đang tạm thời gián đoạn. Vui lòng thử lại sau ít phút."
 
 
+class StoredDataRefused(DomainError):
+    """A sealed value read for this request did not open for its row (`sealing.SealedValueRefused`:
+    copied from another row, column or table, or altered). The server's data is at fault, not
+    the caller; nothing of it is shown, and the operator has a log line naming the place."""
+
+    status = 500
+    code = "stored_data_refused"
+    message = (
+        "Không thể hiển thị hồ sơ này vì dữ liệu lưu trữ không qua được kiểm tra toàn vẹn. Bộ "
+        "phận kỹ thuật đã được báo; nếu cần hỗ trợ, vui lòng gọi tổng đài 1900 9068."
+    )
+
+
 class PayloadTooLarge(DomainError):
     status = 413
     code = "payload_too_large"

@@ -15,12 +15,20 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, validates
+from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from vssid_broker.db import Base, BigId, UTCDateTime, utcnow
 from vssid_broker.identifiers import mask_identifiers_in
-from vssid_broker.sealing import SealedCitizenId, blind_index
+from vssid_broker.sealing import SealedCitizenId, SealedPlace
+
+LINK_CITIZEN_ID = SealedPlace("federated_links", "citizen_id_sealed", owner=("account_id",))
+"""A link's citizen ID is bound to the linked account: known when the link is made, unique per
+link, and never changed (an unlink deletes the row, a new link is a new row)."""
+CASE_CITIZEN_ID = SealedPlace("review_cases", "citizen_id_sealed", owner=("provider", "subject"))
+"""A review case's citizen ID is bound to the VNeID identity the case is about: known before the
+case has an id, and never changed. Between two cases of one identity it would open; both hold
+that identity's own claim."""
 
 
 class FederatedLink(Base):
@@ -39,8 +47,10 @@ class FederatedLink(Base):
     )
     provider: Mapped[str] = mapped_column(String(300))
     subject: Mapped[str] = mapped_column(String(255))
-    citizen_id: Mapped[str] = mapped_column("citizen_id_sealed", SealedCitizenId)
-    """Sealed at rest (`vssid_broker.sealing`); read only with the link's account."""
+    citizen_id_sealed: Mapped[str] = mapped_column(String(80))
+    """The citizen ID sealed at rest, bound to this row (`LINK_CITIZEN_ID`)."""
+    citizen_id = SealedCitizenId[str](LINK_CITIZEN_ID)
+    """The plain citizen ID (`vssid_broker.sealing`); read only with the link's account."""
     method: Mapped[str] = mapped_column(String(40))
     """How the link came to be: `citizen_id_match` (automatic), `staff_review`, ..."""
     linked_by: Mapped[str] = mapped_column(String(100))
@@ -125,8 +135,10 @@ class ReviewCase(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     provider: Mapped[str] = mapped_column(String(300))
     subject: Mapped[str] = mapped_column(String(255))
-    citizen_id: Mapped[str] = mapped_column("citizen_id_sealed", SealedCitizenId)
-    """Sealed at rest (`vssid_broker.sealing`); searched through `citizen_id_index`."""
+    citizen_id_sealed: Mapped[str] = mapped_column(String(80))
+    """The citizen ID sealed at rest, bound to this row (`CASE_CITIZEN_ID`)."""
+    citizen_id = SealedCitizenId[str](CASE_CITIZEN_ID, index="citizen_id_index")
+    """The plain citizen ID (`vssid_broker.sealing`); searched through `citizen_id_index`."""
     citizen_id_index: Mapped[str] = mapped_column(String(64), index=True)
     full_name: Mapped[str] = mapped_column(String(200))
     birth_date: Mapped[date] = mapped_column(Date)
@@ -153,11 +165,6 @@ class ReviewCase(Base):
     confirmed_by: Mapped[str | None] = mapped_column(String(100))
     """Four eyes: the approver who confirmed the reviewer's approval (`decided_by`)."""
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-    @validates("citizen_id")
-    def _keep_citizen_id_index(self, _key: str, citizen_id: str) -> str:
-        self.citizen_id_index = blind_index(citizen_id)
-        return citizen_id
 
 
 class LinkConsent(Base):

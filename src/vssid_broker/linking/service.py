@@ -239,7 +239,7 @@ async def _rule_2_or_4_one_carrier(
             account_id=account.id,
             provider=identity.issuer,
             subject=identity.subject,
-            citizen_id=identity.citizen_id,
+            citizen_id_sealed=FederatedLink.citizen_id.sealed_for(identity.citizen_id, account.id),
             method="citizen_id_match",
             linked_by="system",
             linked_at=now,

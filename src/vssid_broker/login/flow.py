@@ -369,7 +369,8 @@ async def issue_session(
                 now=now,
                 ttl_seconds=ctx.settings.browser_session_ttl_seconds,
                 user_agent=client.user_agent,
-                vneid_id_token_sealed=ctx.keys.seal(vneid_id_token) if vneid_id_token else None,
+                vneid_id_token=vneid_id_token,
+                keys=ctx.keys,
                 vneid_sid=vneid_sid,
             )
         )

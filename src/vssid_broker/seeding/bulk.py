@@ -31,10 +31,15 @@ from sqlalchemy import table as sql_table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from vssid_broker import sealing
-from vssid_broker.accounts.models import Account, HealthInsuranceCard, InsurancePeriod
+from vssid_broker.accounts.models import (
+    ACCOUNT_CITIZEN_ID,
+    Account,
+    HealthInsuranceCard,
+    InsurancePeriod,
+)
 from vssid_broker.errors import CommandRefused
 from vssid_broker.identifiers import normalized_name, searchable_name
-from vssid_broker.linking.models import FederatedLink
+from vssid_broker.linking.models import LINK_CITIZEN_ID, FederatedLink
 from vssid_broker.seeding import parallel_load
 from vssid_broker.vneid_sim.citizens import PROVINCE_CODES, century_gender_digit, generate_citizens
 
@@ -156,8 +161,9 @@ def _chunk_rows(plan: _Plan, chunk: int) -> _Rows:
     """Rows for the accounts of one chunk. Each chunk has its own random stream, so chunks can
     be made in any order and in parallel."""
     rng = random.Random(f"{plan.seed}/{chunk}")  # noqa: S311 - reproducible test data, not secrets
-    # Written below the ORM (COPY, executemany), so sealed here: the stored rows are the same
-    # as the ORM's, and sealing costs a few microseconds per account (docs/performance.md).
+    # Written below the ORM (COPY, executemany), so sealed here, each value bound to its row as
+    # the ORM binds it: the stored rows are the same, and sealing costs a few microseconds per
+    # value (docs/performance.md). A linked account's link holds a value of its own.
     keys = sealing.installed()
     citizens = _citizens(plan)
     today = plan.now.date()
@@ -186,7 +192,7 @@ def _chunk_rows(plan: _Plan, chunk: int) -> _Rows:
         place = citizen_id[:3]
         code = bhxh_code(index, place)
         key = normalized_name(name)
-        sealed = keys.seal(citizen_id)
+        sealed = keys.seal(citizen_id, ACCOUNT_CITIZEN_ID.of(code))
         rows.accounts.append(
             (
                 account_id, code, sealed, keys.index(citizen_id), name, key,
@@ -226,7 +232,16 @@ def _chunk_rows(plan: _Plan, chunk: int) -> _Rows:
         if linked and status == "active":
             subject = str(uuid.UUID(int=rng.getrandbits(128), version=4))
             rows.links.append(
-                (account_id, provider, subject, sealed, "citizen_id_match", "system", now, None)
+                (
+                    account_id,
+                    provider,
+                    subject,
+                    keys.seal(citizen_id, LINK_CITIZEN_ID.of(account_id)),
+                    "citizen_id_match",
+                    "system",
+                    now,
+                    None,
+                )
             )
     return rows
 

@@ -54,12 +54,9 @@ ACCOUNTS = cast(Table, Account.__table__)
 # the account's row comes with the answer, so `/api/v1/me` needs no second query. Revocation
 # always ends a whole family, so its newest token (the one not rotated, a single row in
 # ix_refresh_tokens_live_family) answers for it however often the family was rotated.
-# The row is read by attribute name (`AccountOut`): the sealed column answers as `citizen_id`.
-_ACCOUNT_FIELDS = [
-    column.label("citizen_id") if column.key == "citizen_id_sealed" else column
-    for column in ACCOUNTS.c
-]
-LIVE_SESSION_ACCOUNT = select(*_ACCOUNT_FIELDS).where(
+# The row keeps the citizen ID sealed (here and in the live-session cache); `AccountOut.of`
+# opens it with the row's own BHXH code, as reading an `Account` does.
+LIVE_SESSION_ACCOUNT = select(*ACCOUNTS.c).where(
     ACCOUNTS.c.id == bindparam("subject"),
     ACCOUNTS.c.status == "active",
     select(REFRESH_TOKENS.c.id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, select, update
@@ -17,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vssid_broker.accounts.models import Account
 from vssid_broker.opaque_tokens import hash_token, new_token
-from vssid_broker.sessions.models import BrowserSession
+from vssid_broker.sealing import Binding
+from vssid_broker.sessions.keys import SigningKeys
+from vssid_broker.sessions.models import SESSION_VNEID_ID_TOKEN, BrowserSession
 
 SESSION_COOKIE = "vssid_session"
 USER_AGENT_MAX = 200
@@ -32,13 +34,22 @@ def start(
     ttl_seconds: int,
     auth_time: datetime | None = None,
     user_agent: str | None = None,
-    vneid_id_token_sealed: str | None = None,
+    vneid_id_token: str | None = None,
+    keys: SigningKeys | None = None,
     vneid_sid: str | None = None,
 ) -> str:
+    """A new session; VNeID's ID token, if any, is kept sealed by `keys` for this session
+    alone (`SESSION_VNEID_ID_TOKEN`)."""
     raw = new_token()
+    session_hash = hash_token(raw)
+    sealed_id_token = None
+    if vneid_id_token:
+        if keys is None:
+            raise TypeError("an ID token is kept only sealed: give the keys")
+        sealed_id_token = keys.seal(vneid_id_token, SESSION_VNEID_ID_TOKEN.of(session_hash))
     session.add(
         BrowserSession(
-            session_hash=hash_token(raw),
+            session_hash=session_hash,
             public_id=str(uuid.uuid4()),
             account_id=account_id,
             acr=acr,
@@ -48,7 +59,7 @@ def start(
             expires_at=now + timedelta(seconds=ttl_seconds),
             csrf_token=new_token(),
             user_agent=(user_agent or "")[:USER_AGENT_MAX] or None,
-            vneid_id_token_sealed=vneid_id_token_sealed,
+            vneid_id_token_sealed=sealed_id_token,
             vneid_sid=vneid_sid,
         )
     )
@@ -95,8 +106,14 @@ session ends, not at the purge hours later."""
 @dataclass(frozen=True)
 class EndedBrowserSession:
     account_id: int
-    vneid_id_token_sealed: str | None
+    vneid_id_token_sealed: str | None = field(repr=False)
     """The token as it was before revocation cleared it: for the logout leg to VNeID."""
+    session_hash: str = field(repr=False)
+
+    @property
+    def vneid_id_token_binding(self) -> Binding:
+        """What the sealed ID token opens with: it was sealed for this session's row."""
+        return SESSION_VNEID_ID_TOKEN.of(self.session_hash)
 
 
 async def end(session: AsyncSession, raw: str | None, now: datetime) -> EndedBrowserSession | None:
@@ -111,7 +128,9 @@ async def end(session: AsyncSession, raw: str | None, now: datetime) -> EndedBro
     )
     if open_session is None:
         return None
-    ended = EndedBrowserSession(open_session.account_id, open_session.vneid_id_token_sealed)
+    ended = EndedBrowserSession(
+        open_session.account_id, open_session.vneid_id_token_sealed, open_session.session_hash
+    )
     await session.execute(
         update(BrowserSession)
         .where(BrowserSession.session_hash == open_session.session_hash)

@@ -1,9 +1,9 @@
 """The broker's own signing keys: created, rotated, published, and loaded for signing.
 
-Private keys live in the database encrypted as JWE (dir + A256GCM) under a key-encryption key
-that is configured outside the database, so every broker process can sign and a database dump
-alone cannot. A new key is published before it signs; a retired key stays published until the
-last token it signed has expired.
+Private keys live in the database sealed under a key-encryption key that is configured outside
+the database, so every broker process can sign and a database dump alone cannot. A new key is
+published before it signs; a retired key stays published until the last token it signed has
+expired. The same key seals the other secrets kept in the database (`KeyEncryptionKeys`).
 """
 
 from __future__ import annotations
@@ -23,13 +23,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vssid_broker.config import Settings
 from vssid_broker.db import database
 from vssid_broker.sealing import (
+    BOUND,
+    Binding,
     KeyUnusable,
+    aeads_of,
     decode_32_byte_key,
     is_absent,
+    is_bound,
     key_encryption_key_bytes,
     key_id,
+    note_unbound,
+    open_bound,
+    seal_bound,
 )
-from vssid_broker.sessions.models import SigningKey
+from vssid_broker.sessions.models import SIGNING_KEY_PRIVATE_JWK, SigningKey
 
 CACHE_SECONDS = 30.0
 
@@ -81,13 +88,30 @@ async def refuse_a_lost_key_file(settings: Settings) -> None:
 
 class KeyEncryptionKeys:
     """The key-encryption key that seals (current) and the ones that still open (previous,
-    during a rotation). Each sealed value names its key in the JWE `kid` header, so a value
-    opens with the right key and a rotation can tell what it has already moved."""
+    during a rotation), for the secrets kept in the database: private signing keys, staff
+    second factors, VNeID's ID tokens (and values that travel: a login's outcome reference).
 
-    def __init__(self, current: OctKey, previous: list[OctKey] | None = None) -> None:
+    Each value is sealed as ``v2.<key id>.<AES-GCM>`` (`sealing.seal_bound`) with its place and
+    row owner as associated data, so it names its key (a rotation can tell what it has already
+    moved) and does not open anywhere else. Values sealed before that are JWE (dir + A256GCM,
+    with or without a `kid` header): unbound, opened while `unbound_accepted` allows."""
+
+    def __init__(
+        self,
+        current: OctKey,
+        previous: list[OctKey] | None = None,
+        *,
+        unbound_accepted: bool = True,
+        seals_bound: bool = True,
+    ) -> None:
         self.current = current
         self.current_kid = key_id(current.raw_value)
+        self.unbound_accepted = unbound_accepted
+        self.seals_bound = seals_bound
+        """Off only during a rolling upgrade from a release before binding (as in
+        `sealing.CitizenIdKeys.seals_bound`): new values are then sealed as JWE."""
         self._by_kid = {key_id(key.raw_value): key for key in [current, *(previous or [])]}
+        self._aeads = aeads_of([key.raw_value for key in self._by_kid.values()])
 
     @classmethod
     def configured(cls, settings: Settings, current: OctKey) -> KeyEncryptionKeys:
@@ -95,22 +119,55 @@ class KeyEncryptionKeys:
             parse_key_encryption_key(value.get_secret_value())
             for value in settings.citizen_id_previous_keks
         ]
-        return cls(current, previous)
+        return cls(
+            current,
+            previous,
+            unbound_accepted=settings.open_unbound_sealed_values,
+            seals_bound=settings.seal_bound_values,
+        )
 
     def all_keys(self) -> list[OctKey]:
         return list(self._by_kid.values())
 
-    def seal(self, plaintext: str) -> str:
-        header = {"alg": "dir", "enc": "A256GCM", "kid": self.current_kid}
-        return jwe.encrypt_compact(header, plaintext, self.current)
+    def for_resealing(self) -> KeyEncryptionKeys:
+        """These keys opening unbound values and sealing bound ones, whatever the settings:
+        what `keys reseal` works with."""
+        keys = self.all_keys()
+        return KeyEncryptionKeys(keys[0], keys[1:])
+
+    def seal(self, plaintext: str, binding: Binding) -> str:
+        if not self.seals_bound:
+            return self.seal_unbound(plaintext)
+        aead = self._aeads[self.current_kid]
+        return seal_bound(aead, self.current_kid, plaintext.encode(), binding)
 
     @property
     def sealed_prefix(self) -> str:
-        """What every value sealed under the current key starts with (its protected header):
-        a rotation finds what is left to move by this, in SQL."""
-        return self.seal("").split(".", 1)[0] + "."
+        """What every value sealed under the current key starts with: a rotation (or the
+        binding of unbound values) finds what is left to move by this, in SQL."""
+        return f"{BOUND}.{self.current_kid}."
 
-    def open(self, sealed: str, what: str) -> str:
+    def open(self, sealed: str, binding: Binding, what: str | None = None) -> str:
+        """The secret sealed for `binding`: `KeyEncryptionKeyError` (naming `what`, else the
+        place) when no configured key sealed it, `sealing.SealedValueRefused` when it was
+        sealed for another place or row, or altered."""
+        described = what or binding.place.name
+
+        def key_missing(_kid: str) -> KeyEncryptionKeyError:
+            return self._cannot_open(described)
+
+        if is_bound(sealed):
+            return open_bound(self._aeads, sealed, binding, key_missing).decode()
+        note_unbound(binding.place, self.unbound_accepted)
+        return self.open_unbound(sealed, described)
+
+    def seal_unbound(self, plaintext: str) -> str:
+        """The JWE of before values were bound: for migration 0020's downgrade, and while
+        `seals_bound` is off."""
+        header = {"alg": "dir", "enc": "A256GCM", "kid": self.current_kid}
+        return jwe.encrypt_compact(header, plaintext, self.current)
+
+    def open_unbound(self, sealed: str, what: str) -> str:
         kid = _protected_header(sealed).get("kid")
         # Values sealed before keys were named carry no kid: any configured key may open them.
         if kid is None:
@@ -124,7 +181,11 @@ class KeyEncryptionKeys:
                 continue
             assert plaintext is not None
             return plaintext.decode()
-        raise KeyEncryptionKeyError(
+        raise self._cannot_open(what)
+
+    @staticmethod
+    def _cannot_open(what: str) -> KeyEncryptionKeyError:
+        return KeyEncryptionKeyError(
             f"the key-encryption key cannot open {what}: it is not the key the database was "
             "sealed with (VSSID_KEY_ENCRYPTION_KEY, or the file VSSID_KEY_ENCRYPTION_KEY_FILE "
             "names); restore that key, or run `vssid-broker keys rotate-kek` with it"
@@ -191,7 +252,9 @@ class SigningKeys:
             kid=str(key.kid),
             alg=alg,
             public_jwk={**key.as_dict(private=False), "alg": alg, "use": "sig"},
-            private_jwk_encrypted=self.encryption_keys.seal(private_json),
+            private_jwk_encrypted=self.encryption_keys.seal(
+                private_json, SIGNING_KEY_PRIVATE_JWK.of(str(key.kid))
+            ),
             created_at=now,
             signs_from=signs_from,
         )
@@ -207,18 +270,15 @@ class SigningKeys:
         for row in rows:
             self._decrypt(row)  # raises KeyEncryptionKeyError with the kid and what to do
 
-    def _open(self, sealed: str, what: str) -> str:
-        return self.encryption_keys.open(sealed, what)
-
     # --- sealing other secrets at rest -------------------------------------------------------
-    def seal(self, plaintext: str) -> str:
-        """Encrypt a secret kept in the database (JWE dir + A256GCM under the same key). A new
-        kind of sealed column is added to `housekeeping.KEK_SEALED`, so `keys rotate-kek`
+    def seal(self, plaintext: str, binding: Binding) -> str:
+        """Seal a secret for its place and row (`sealing.SealedPlace.of`) under the same key. A
+        new kind of sealed column is added to `housekeeping.KEK_SEALED`, so `keys rotate-kek`
         re-seals it."""
-        return self.encryption_keys.seal(plaintext)
+        return self.encryption_keys.seal(plaintext, binding)
 
-    def unseal(self, sealed: str) -> str:
-        return self._open(sealed, "a sealed value")
+    def unseal(self, sealed: str, binding: Binding) -> str:
+        return self.encryption_keys.open(sealed, binding)
 
     # --- use ----------------------------------------------------------------------------------
     async def refresh(self, session: AsyncSession, now: datetime, *, force: bool = False) -> None:
@@ -285,7 +345,8 @@ class SigningKeys:
         )
 
     def _decrypt(self, row: SigningKey) -> ActiveKey:
-        data = json.loads(self._open(row.private_jwk_encrypted, f"signing key {row.kid}"))
+        sealed, binding = row.private_jwk_encrypted, SIGNING_KEY_PRIVATE_JWK.of(row.kid)
+        data = json.loads(self.encryption_keys.open(sealed, binding, f"signing key {row.kid}"))
         private: ECKey | OKPKey = (
             ECKey.import_key(data) if data["kty"] == "EC" else OKPKey.import_key(data)
         )

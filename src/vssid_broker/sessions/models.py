@@ -18,6 +18,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vssid_broker.db import Base, BigId, UTCDateTime
+from vssid_broker.sealing import SealedPlace
+
+SIGNING_KEY_PRIVATE_JWK = SealedPlace("signing_keys", "private_jwk_encrypted", owner=("kid",))
+"""A private signing key is bound to its own key id (the row's primary key, never changed)."""
+SESSION_VNEID_ID_TOKEN = SealedPlace(
+    "browser_sessions", "vneid_id_token_sealed", owner=("session_hash",)
+)
+"""VNeID's ID token is bound to the browser session it came with (its primary key: the hash
+of the cookie, made before the token is sealed, never changed)."""
 
 
 class SigningKey(Base):

@@ -35,7 +35,7 @@ router = APIRouter(prefix="/api/v1/me", tags=["account"])
 @router.get("", response_model=AccountOut)
 async def me(caller: Caller) -> AccountOut:
     # The token's check read the account already; the history and card are not in this answer.
-    return AccountOut.model_validate(caller.account, from_attributes=True)
+    return AccountOut.of(caller.account)
 
 
 Limit = Annotated[int, Query(ge=1, le=service.MAX_PAGE_SIZE)]

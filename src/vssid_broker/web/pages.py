@@ -26,6 +26,7 @@ from vssid_broker.linking import consent
 from vssid_broker.login import flow as login
 from vssid_broker.login import logout as logout_stories
 from vssid_broker.opaque_tokens import new_token
+from vssid_broker.sealing import KeyUnusable, SealedPlace, SealedValueRefused
 from vssid_broker.sessions import browser as browser_sessions
 from vssid_broker.web import refusals
 from vssid_broker.web.deps import Ctx, RequestId, current_browser_session, require_same_origin
@@ -46,6 +47,9 @@ FRONTCHANNEL_LOGOUT_PAGE = (
 SIGNED_OUT_PATH = "/signed-out"
 VNEID_LOGOUT_PATH = "/auth/logout/vneid"
 VNEID_LOGOUT_COOKIE = "vssid_vneid_logout"
+VNEID_LOGOUT_HINT = SealedPlace("cookie", VNEID_LOGOUT_COOKIE)
+"""The ID token on its way to VNeID's logout, sealed again for the cookie that carries it: the
+value stored with the session opens only for that session's row."""
 LINKED_NOTICE_COOKIE = "vssid_linked_notice"
 """Set by the callback that linked the identity, read and cleared by the first account page:
 the "just linked" notice shows once, whatever the URL."""
@@ -331,12 +335,12 @@ async def logout(request: Request, ctx: Ctx, request_id: RequestId) -> Response:
         pass  # §2.1 makes the endpoint optional: the logout ends here
     elif ctx.settings.vneid_end_session_method == "GET":
         response = await _vneid_logout_by_get(ctx)
-    else:
+    elif (hint := _logout_hint(ctx, ended)) is not None:
         response = RedirectResponse(VNEID_LOGOUT_PATH, status_code=303)
-        # Already sealed at rest; a minute is enough to follow the redirect.
+        # Sealed for the cookie alone; a minute is enough to follow the redirect.
         response.set_cookie(
             VNEID_LOGOUT_COOKIE,
-            ended.vneid_id_token_sealed,
+            hint,
             max_age=60,
             path=VNEID_LOGOUT_PATH,
             httponly=True,
@@ -345,6 +349,18 @@ async def logout(request: Request, ctx: Ctx, request_id: RequestId) -> Response:
         )
     response.delete_cookie(browser_sessions.SESSION_COOKIE)
     return response
+
+
+def _logout_hint(ctx: BrokerContext, ended: browser_sessions.EndedBrowserSession) -> str | None:
+    """The session's ID token, sealed again for the logout cookie; None (no VNeID leg, the
+    broker's own logout is done) when the stored value does not open for the session."""
+    assert ended.vneid_id_token_sealed is not None  # checked by the caller
+    try:
+        id_token = ctx.keys.unseal(ended.vneid_id_token_sealed, ended.vneid_id_token_binding)
+    except (SealedValueRefused, KeyUnusable) as refused:
+        log.error("logout without the VNeID leg: %s", refused)
+        return None
+    return ctx.keys.seal(id_token, VNEID_LOGOUT_HINT.of())
 
 
 def _end_session_fields(ctx: BrokerContext, id_token: str | None) -> dict[str, str]:
@@ -436,7 +452,7 @@ async def vneid_frontchannel_logout(
 
 def _unsealed(ctx: BrokerContext, sealed: str | None) -> str | None:
     try:
-        return ctx.keys.unseal(sealed) if sealed else None
+        return ctx.keys.unseal(sealed, VNEID_LOGOUT_HINT.of()) if sealed else None
     except Exception:  # altered or from a rotated key: just no VNeID leg
         return None
 

@@ -18,9 +18,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vssid_broker import metrics
 from vssid_broker.db import database_unreachable
-from vssid_broker.errors import DomainError, ServiceUnavailable
+from vssid_broker.errors import DomainError, ServiceUnavailable, StoredDataRefused
 from vssid_broker.errors.tokens import InvalidDpopProof
 from vssid_broker.logging_setup import OncePerInterval
+from vssid_broker.sealing import SealedValueRefused
 from vssid_broker.web.rendering import templates
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,14 @@ def install(app: FastAPI, *, database_retry_after: int) -> None:
             # RFC 9110 §15.5.6: every method of the resource, not only the first route's.
             response.headers["Allow"] = ", ".join(sorted(methods_of(request)))
         return response
+
+    @app.exception_handler(SealedValueRefused)
+    async def sealed_value_refused(request: Request, error: SealedValueRefused) -> Response:
+        """A stored value that does not open for its row (copied there, or altered): one log
+        line naming the place and row id (never the value, never a traceback), and a defined
+        error instead of the record."""
+        log.error("sealed value refused request_id=%s: %s", request_id_of(request), error)
+        return await domain_error(request, StoredDataRefused())
 
     outage_log = OncePerInterval(DATABASE_OUTAGE_LOG_SECONDS)
 

@@ -28,10 +28,14 @@ from vssid_broker.errors.login import (
     ReviewRejected,
     VssidAccountRequired,
 )
+from vssid_broker.sealing import SealedPlace
 from vssid_broker.sessions.keys import SigningKeys
 
 OUTCOME_PATH = "/auth/vneid/outcome"
 OUTCOME_REFERENCE_TTL_SECONDS = 24 * 3600
+OUTCOME_REFERENCE = SealedPlace("url", f"{OUTCOME_PATH}?ref")
+"""The sealed outcome travels in the outcome page's URL; bound there, nothing else sealed under
+the key (a stored secret, say) passes for one."""
 """Long enough to come back to the page the next day; after that the page says so."""
 
 SUPPORT_PHONE = "1900 9068"
@@ -99,7 +103,7 @@ def seal_outcome(keys: SigningKeys, refusal: LoginRefused, request_id: str, now:
         "status": refusal.status,
         "at": int(now.timestamp()),
     }
-    return keys.seal(json.dumps(payload, separators=(",", ":")))
+    return keys.seal(json.dumps(payload, separators=(",", ":")), OUTCOME_REFERENCE.of())
 
 
 def open_outcome(keys: SigningKeys, reference: str | None, now: datetime) -> Outcome | None:
@@ -107,7 +111,7 @@ def open_outcome(keys: SigningKeys, reference: str | None, now: datetime) -> Out
     if not reference or len(reference) > 2048:
         return None
     try:
-        payload = json.loads(keys.unseal(reference))
+        payload = json.loads(keys.unseal(reference, OUTCOME_REFERENCE.of()))
         outcome = Outcome(str(payload["code"]), str(payload["rid"]), int(payload["status"]))
         sealed_at = int(payload["at"])
     except Exception:  # any tampering or foreign key looks alike: not an outcome of ours
