@@ -189,7 +189,7 @@ def test_an_unbound_value_is_refused_once_they_are_no_longer_opened(
 # --- the upgrade: binding what was sealed before ------------------------------------------------
 async def unbind_everything(stack: Stack, citizen_ids: CitizenIdKeys) -> dict[str, list[str]]:
     """The database as the code before binding left it: every value sealed the old way (the
-    same as migration 0020's downgrade). Returns what each column held, opened."""
+    same as migration 0021's downgrade). Returns what each column held, opened."""
     secrets = stack.ctx.keys.encryption_keys
     held: dict[str, list[str]] = {}
     async with stack.db.begin() as session:

@@ -189,12 +189,12 @@ async def test_the_migration_seals_existing_rows_and_chains_existing_events(
     assert (plain, case_plain) == (AN, AN)
 
 
-async def test_the_downgrade_below_0020_unbinds_what_the_code_before_reads(
+async def test_the_downgrade_below_0021_unbinds_what_the_code_before_reads(
     scratch_engine: AsyncEngine,  # noqa: F811
     citizen_id_keys: CitizenIdKeys,
 ) -> None:
-    """Rolling back the code that binds: migration 0020's downgrade seals every bound value
-    again the old way, so the code of revision 0019 opens it; upgraded again, it still opens
+    """Rolling back the code that binds: migration 0021's downgrade seals every bound value
+    again the old way, so the code of revision 0020 opens it; upgraded again, it still opens
     (unbound, during the transition) until `keys reseal` binds it."""
     await schema.upgrade_engine(scratch_engine)
     sessions = session_factory(scratch_engine)
@@ -204,7 +204,7 @@ async def test_the_downgrade_below_0020_unbinds_what_the_code_before_reads(
     async with scratch_engine.connect() as connection:
         assert sealing.is_bound(await connection.scalar(read_raw))
 
-    await schema.downgrade_engine(scratch_engine, "0019")
+    await schema.downgrade_engine(scratch_engine, "0020")
     async with scratch_engine.connect() as connection:
         unbound = await connection.scalar(read_raw)
     assert not sealing.is_bound(unbound) and citizen_id_keys.open_unbound(unbound) == AN

@@ -49,7 +49,7 @@ def _keys() -> CitizenIdKeys:
 
 Conversion = Literal["seal_unbound", "index", "open_unbound"]
 """Which `CitizenIdKeys` method fills a column from the source column. This revision writes
-(and its downgrade reads) the format of its time, under a constant associated data: 0020
+(and its downgrade reads) the format of its time, under a constant associated data: 0021
 binds every value to its row (`keys reseal`), and its downgrade unbinds them again."""
 
 

@@ -148,7 +148,7 @@ class Settings(BaseSettings):
     indexed under them are still found until `vssid-broker keys reindex-citizen-ids` has
     re-indexed every row under the current key. Empty otherwise."""
     open_unbound_sealed_values: bool = True
-    """Open values sealed before revision 0020 bound every sealed value to its table, column and
+    """Open values sealed before revision 0021 bound every sealed value to its table, column and
     row (they carry a constant associated data, so one copied to another row would open there).
     On during the upgrade, counted in `vssid_sealed_values_unbound_opened`; once
     `vssid-broker keys reseal` has bound every one, set it false so an unbound value (copied back

@@ -390,7 +390,7 @@ class CitizenIdKeys:
 
     def seal_unbound(self, citizen_id: str) -> str:
         """The format before values were bound (a constant associated data): for the
-        migrations that write what the code of their time read (0008, and 0020's downgrade),
+        migrations that write what the code of their time read (0008, and 0021's downgrade),
         and while `seals_bound` is off."""
         nonce = os.urandom(_NONCE_BYTES)
         sealed = self.sealing[self.current_kid].encrypt(nonce, citizen_id.encode(), _UNBOUND_AAD)

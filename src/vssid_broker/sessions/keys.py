@@ -162,7 +162,7 @@ class KeyEncryptionKeys:
         return self.open_unbound(sealed, described)
 
     def seal_unbound(self, plaintext: str) -> str:
-        """The JWE of before values were bound: for migration 0020's downgrade, and while
+        """The JWE of before values were bound: for migration 0021's downgrade, and while
         `seals_bound` is off."""
         header = {"alg": "dir", "enc": "A256GCM", "kid": self.current_kid}
         return jwe.encrypt_compact(header, plaintext, self.current)

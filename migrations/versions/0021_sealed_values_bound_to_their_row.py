@@ -13,10 +13,10 @@ database never holds, and 32 million rows do not belong in one migration's trans
 
 Downgrade: every bound value is sealed again in the format of before (citizen IDs under the
 constant associated data, secrets as JWE), in batches, under the keys of the running
-configuration, so the code of revision 0019 opens them all.
+configuration, so the code of revision 0020 opens them all.
 
-Revision ID: 0020
-Revises: 0019
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-08 09:00:00.000000
 """
 
@@ -28,8 +28,8 @@ from alembic import op
 
 from vssid_broker.sealing import Binding, CitizenIdKeyError, CitizenIdKeys, SealedPlace, installed
 
-revision: str = "0020"
-down_revision: str | None = "0019"
+revision: str = "0021"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
