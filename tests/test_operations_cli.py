@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
+import time
 from pathlib import Path
 
 import httpx
@@ -113,6 +114,14 @@ def test_metrics_add_up_every_worker_of_serve(tmp_path: Path) -> None:
     shows each worker's process metrics (CPU, memory) by its pid."""
     from prometheus_client.parser import text_string_to_metric_families
 
+    def worker_pids(text: str) -> set[str]:
+        return {
+            sample.labels["pid"]
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "process_resident_memory_bytes" and sample.value > 0
+        }
+
     env = cli_env(tmp_path)
     assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
     port = free_port()
@@ -120,6 +129,13 @@ def test_metrics_add_up_every_worker_of_serve(tmp_path: Path) -> None:
     with running(
         "serve", "--port", str(port), "--workers", "2", env=env, cwd=tmp_path, ready_url=url
     ):
+        # The first worker answers before the second has started on a loaded machine: wait
+        # until both have (each shows its own process metrics), or fail on the last scrape.
+        deadline = time.monotonic() + 60
+        while len(worker_pids(httpx.get(f"{url}/metrics").text)) < 2:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         with httpx.Client() as client:
             for _ in range(40):  # new connections: the kernel spreads them over both workers
                 client.get(f"{url}/healthz", headers={"Connection": "close"})
@@ -131,13 +147,7 @@ def test_metrics_add_up_every_worker_of_serve(tmp_path: Path) -> None:
         if sample.name == "vssid_http_requests_total" and sample.labels["route"] == "/healthz"
     ]
     assert served == [40.0]
-    memory = {
-        sample.labels["pid"]
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "process_resident_memory_bytes" and sample.value > 0
-    }
-    assert len(memory) == 2
+    assert len(worker_pids(text)) == 2
 
 
 def test_postgresql_without_its_driver_says_which_extra_to_install(tmp_path: Path) -> None:
