@@ -18,12 +18,14 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import Stack
+from tests.support.live_server import free_port
 from tests.test_audit_chain import as_database_owner, verified, write_events  # noqa: F401
 from tests.test_cli import run_cli
 from tests.test_privacy_cli import database, seeded
 from vssid_broker.audit import anchors, chain
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.cli.audit import write_anchor
+from vssid_broker.config import Settings
 from vssid_broker.errors import CommandRefused
 from vssid_broker.housekeeping import purge
 
@@ -272,14 +274,20 @@ async def test_entries_from_before_the_chain_was_keyed_still_verify(stack: Stack
     assert len(ids) == 5
 
 
-class Pushgateway(BaseHTTPRequestHandler):
-    """Prometheus's Pushgateway as far as a pushing job sees it: PUT of the text format."""
+class Pushgateway(ThreadingHTTPServer):
+    """Prometheus's Pushgateway as far as a pushing job sees it, on a free loopback port: each
+    PUT of the text format kept in `pushed` as (path, body)."""
 
-    pushed: list[tuple[str, str]]
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _PushHandler)
+        self.pushed: list[tuple[str, str]] = []
 
+
+class _PushHandler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:
+        assert isinstance(self.server, Pushgateway)
         body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-        self.server.pushed.append((self.path, body))  # type: ignore[attr-defined]
+        self.server.pushed.append((self.path, body))
         self.send_response(200)
         self.end_headers()
 
@@ -287,22 +295,24 @@ class Pushgateway(BaseHTTPRequestHandler):
         pass
 
 
+def pushing_to(stack: Stack, url: str) -> Settings:
+    return stack.settings.model_copy(update={"audit_anchor_pushgateway_url": url})
+
+
 async def test_the_anchor_job_tells_the_pushgateway_when_it_anchored(
     stack: Stack, tmp_path: Path
 ) -> None:
     private_file, public_file = key_files(tmp_path)
     anchors_file = tmp_path / "anchors.jws"
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Pushgateway)
-    server.pushed = []  # type: ignore[attr-defined]
+    server = Pushgateway()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
-        settings = stack.settings.model_copy(update={"audit_anchor_pushgateway_url": url})
-        await write_anchor(settings, private_file, anchors_file)
+        await write_anchor(pushing_to(stack, url), private_file, anchors_file)
     finally:
         server.shutdown()
     (anchored,) = anchors.read(anchors_file, anchors.load_key(public_file, private=False))
-    ((path, body),) = server.pushed  # type: ignore[attr-defined]
+    ((path, body),) = server.pushed
     assert path == f"/metrics/job/{anchors.PUSH_JOB}"
     values = {
         sample.name: sample.value
@@ -310,7 +320,7 @@ async def test_the_anchor_job_tells_the_pushgateway_when_it_anchored(
         for sample in family.samples
     }
     assert values[anchors.WRITTEN_METRIC] == anchored.at.timestamp()
-    assert values["vssid_audit_anchor_sequence"] == anchored.sequence
+    assert values[anchors.SEQUENCE_METRIC] == anchored.sequence
 
 
 async def test_an_unreachable_pushgateway_fails_the_job_after_the_anchor_is_written(
@@ -318,12 +328,8 @@ async def test_an_unreachable_pushgateway_fails_the_job_after_the_anchor_is_writ
 ) -> None:
     private_file, _ = key_files(tmp_path)
     anchors_file = tmp_path / "anchors.jws"
-    closed = ThreadingHTTPServer(("127.0.0.1", 0), Pushgateway)
-    port = closed.server_address[1]
-    closed.server_close()  # nothing listens there now
-    settings = stack.settings.model_copy(
-        update={"audit_anchor_pushgateway_url": f"http://user:secret@127.0.0.1:{port}"}
-    )
+    port = free_port()  # nothing listens there
+    settings = pushing_to(stack, f"http://user:secret@127.0.0.1:{port}")
     with pytest.raises(CommandRefused) as refused:
         await write_anchor(settings, private_file, anchors_file)
     assert str(refused.value).startswith("anchored entry ")

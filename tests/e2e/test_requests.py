@@ -18,6 +18,7 @@ from tests.support.staff import PASSWORD, add_staff, code_now
 from vssid_broker.accounts import password_sign_in as passwords
 from vssid_broker.accounts.models import Account, HealthInsuranceCard
 from vssid_broker.admin.models import StaffRole
+from vssid_broker.audit.events import AuditEventType
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.housekeeping import purge
 from vssid_broker.requests.facilities import quarter_start
@@ -304,11 +305,7 @@ async def test_a_phone_change_is_confirmed_by_the_code_sent_and_refused_by_staff
     async with httpx.AsyncClient() as client:
         app = App(client, stack.broker)
         await app.sign_in()
-        submitted = await app.submit(kind="phone_change", new_phone="0987000111")
-        assert submitted.status_code == 201, submitted.text
-        assert submitted.json()["status"] == "awaiting_code"
-        reference = submitted.json()["reference"]
-        code = await sent_code(client, stack, "0987000111")
+        reference, code = await phone_change(app, stack, "0987000111")
 
         wrong = await app.post(
             f"/{reference}/confirm-phone-code", {"code": "000000" if code != "000000" else "1" * 6}
@@ -337,6 +334,14 @@ async def sent_code(client: httpx.AsyncClient, stack: Stack, phone: str) -> str:
     return found.group(1)
 
 
+async def phone_change(app: App, stack: Stack, new_phone: str) -> tuple[str, str]:
+    """Ask for a new phone number: the request's reference and the code sent to the number."""
+    submitted = await app.submit(kind="phone_change", new_phone=new_phone)
+    assert submitted.status_code == 201, submitted.text
+    assert submitted.json()["status"] == "awaiting_code"
+    return submitted.json()["reference"], await sent_code(app.client, stack, new_phone)
+
+
 async def test_a_phone_change_done_changes_the_number_and_an_expired_code_is_refused(
     stack: Stack,
 ) -> None:
@@ -344,9 +349,7 @@ async def test_a_phone_change_done_changes_the_number_and_an_expired_code_is_ref
     async with httpx.AsyncClient() as client:
         app = App(client, stack.broker)
         await app.sign_in()
-        submitted = await app.submit(kind="phone_change", new_phone="0987000222")
-        reference = submitted.json()["reference"]
-        code = await sent_code(client, stack, "0987000222")
+        reference, code = await phone_change(app, stack, "0987000222")
         confirmed = await app.post(f"/{reference}/confirm-phone-code", {"code": code})
         assert confirmed.status_code == 200, confirmed.text
         await decide(stack, staff, reference, "done")
@@ -356,12 +359,10 @@ async def test_a_phone_change_done_changes_the_number_and_an_expired_code_is_ref
             )
         assert phone == "0987000222"
 
-        later = await app.submit(kind="phone_change", new_phone="0987000333")
-        assert later.status_code == 201, later.text
-        code = await sent_code(client, stack, "0987000333")
+        later, code = await phone_change(app, stack, "0987000333")
         stack.clock.advance(301)
         await app.refresh()  # the access token lives 300 s too
-        expired = await app.post(f"/{later.json()['reference']}/confirm-phone-code", {"code": code})
+        expired = await app.post(f"/{later}/confirm-phone-code", {"code": code})
     assert expired.status_code == 422
     assert expired.json()["code"] == "phone_code_expired"
     assert not expired.json()["title"].isascii()
@@ -374,9 +375,7 @@ async def test_wrong_codes_up_to_the_limit_spend_the_code_even_for_the_right_one
     async with httpx.AsyncClient() as client:
         app = App(client, stack.broker)
         await app.sign_in()
-        submitted = await app.submit(kind="phone_change", new_phone="0987000444")
-        reference = submitted.json()["reference"]
-        code = await sent_code(client, stack, "0987000444")
+        reference, code = await phone_change(app, stack, "0987000444")
         wrong_code = "000000" if code != "000000" else "111111"
         path = f"/{reference}/confirm-phone-code"
         wrong = [await app.post(path, {"code": wrong_code}) for _ in range(limit)]
@@ -390,7 +389,7 @@ async def test_wrong_codes_up_to_the_limit_spend_the_code_even_for_the_right_one
         counted = await session.scalar(
             select(func.count())
             .select_from(AuditEvent)
-            .where(AuditEvent.event_type == "request.phone_code_wrong")
+            .where(AuditEvent.event_type == AuditEventType.REQUEST_PHONE_CODE_WRONG)
         )
     assert counted == limit
 

@@ -35,6 +35,8 @@ ALGORITHM = "Ed25519"
 WRITTEN_METRIC = "vssid_audit_anchor_last_written_timestamp_seconds"
 """What the anchoring job pushes after each anchor (`VssidAuditAnchorStale` reads it): the
 anchor's success is the job's to tell, the broker's /metrics cannot know it."""
+SEQUENCE_METRIC = "vssid_audit_anchor_sequence"
+"""Pushed beside it: the audit entry the anchor covers."""
 PUSH_JOB = "vssid-audit-anchor"
 
 
@@ -97,19 +99,16 @@ def push_written(pushgateway_url: str, anchor: Anchor) -> None:
     """Tell the Pushgateway when the anchor was written (replacing what the job pushed last).
     Raises AnchorError naming the gateway, never its credentials."""
     registry = CollectorRegistry()
-    written = Gauge(WRITTEN_METRIC, "When the audit anchor job last wrote an anchor (Unix time).",
-                    registry=registry)  # fmt: skip
-    written.set(anchor.at.timestamp())
-    Gauge(
-        "vssid_audit_anchor_sequence", "The audit entry the last anchor covers.", registry=registry
-    ).set(anchor.sequence)
+    Gauge(WRITTEN_METRIC, "When the anchor job last wrote an anchor (Unix time).",
+          registry=registry).set(anchor.at.timestamp())  # fmt: skip
+    Gauge(SEQUENCE_METRIC, "The audit entry the last anchor covers.",
+          registry=registry).set(anchor.sequence)  # fmt: skip
     try:
         push_to_gateway(pushgateway_url, job=PUSH_JOB, registry=registry, timeout=10)
     except OSError as error:  # refused, timed out, or an HTTP error status (urllib's HTTPError)
         where = urlsplit(pushgateway_url if "://" in pushgateway_url else f"//{pushgateway_url}")
-        raise AnchorError(
-            f"the Pushgateway at {where.hostname}:{where.port or ''} was not told: {error}"
-        ) from error
+        at = f"{where.hostname}:{where.port}" if where.port else where.hostname
+        raise AnchorError(f"the Pushgateway at {at} was not told: {error}") from error
 
 
 def read(path: Path, key: OKPKey) -> list[Anchor]:
