@@ -12,9 +12,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests.support.database import empty_data_tables
+from vssid_broker import parallel_load
 from vssid_broker.accounts.models import Account, HealthInsuranceCard, InsurancePeriod
 from vssid_broker.linking.models import FederatedLink
-from vssid_broker.seeding import parallel_load
 from vssid_broker.seeding.bulk import BulkSeedRefused, seed_accounts
 from vssid_broker.seeding.demo_accounts import demo_accounts, seed_demo
 from vssid_broker.vneid_sim.citizens import generate_citizens, validate_citizen_id

@@ -4,6 +4,7 @@ the people in them notice (sessions ended, links suspended for review)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 import os
 import secrets
@@ -470,3 +471,48 @@ async def _run_command(command: list[str], env: dict[str, str]) -> _Finished:
 
 def _counts(stdout: str) -> list[str]:
     return [line for line in stdout.splitlines() if line.startswith(("added", "rejected", "  "))]
+
+
+# --- the file read by worker processes, in slices (PostgreSQL) -----------------------------------
+def _in_workers(importer: AccountImport) -> AccountImport:
+    if importer.engine.dialect.name != "postgresql":
+        pytest.skip("worker processes stage with COPY: PostgreSQL's")
+    # Slices of a few rows: a handful of rows span several slices and both workers.
+    return dataclasses.replace(importer, workers=2, slice_bytes=300)
+
+
+async def test_worker_processes_reading_slices_give_what_one_process_gives(
+    importer: AccountImport, db: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    rows = [person(i) for i in range(40)]
+    rows[7] |= {"gender": "?"}
+    rows[31] |= {"bhxh_code": rows[2]["bhxh_code"]}
+    path = write_csv(tmp_path / "a.csv.gz", rows, gzipped=True)
+    alone, alone_report = await run(importer, path)
+    held = await accounts(db)
+    await empty_data_tables(importer.engine)
+
+    parallel, report = await run(_in_workers(importer), path)
+
+    assert await accounts(db) == held
+    assert report == alone_report
+    assert (parallel.added, parallel.rows_read, parallel.rejected_by_reason) == (
+        alone.added, alone.rows_read, alone.rejected_by_reason,
+    )  # fmt: skip
+    assert parallel.file_digest == alone.file_digest
+
+
+async def test_worker_processes_name_the_first_bad_line_and_stage_nothing(
+    importer: AccountImport, db: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    lines = csv_text([person(i) for i in range(30)]).encode().splitlines(keepends=True)
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"".join(lines[:20]) + "Lê\n".encode("latin-1") + b"".join(lines[20:25])
+                     + b"\x00\n" + b"".join(lines[25:]))  # fmt: skip
+
+    with pytest.raises(ImportFileError, match=r"^line 21 is not UTF-8"):
+        await run(_in_workers(importer), path)
+
+    assert await accounts(db) == {}
+    async with db() as session:
+        assert await session.scalar(select(func.count()).select_from(StagedAccountRow)) == 0

@@ -20,14 +20,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import column, delete, insert, select, text
 from sqlalchemy import table as sql_table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vssid_broker.accounts.importing import STAGED_COLUMNS, AccountRow, RejectedRow
+from vssid_broker.accounts.importing import (
+    STAGED_COLUMNS,
+    AccountRow,
+    ImportFileError,
+    Layout,
+    RejectedRow,
+    Slice,
+    read_slice,
+)
 from vssid_broker.accounts.models import StagedAccountRow
 from vssid_broker.identifiers import mask_bhxh_code
 
@@ -142,6 +150,74 @@ async def stage(session: AsyncSession, run_id: int, rows: Sequence[AccountRow]) 
     await session.execute(
         insert(staging), [dict(zip(STAGED_COLUMNS, record, strict=True)) for record in records]
     )
+
+
+@dataclass(frozen=True)
+class SlicePlan:
+    """What every slice of one run shares."""
+
+    layout: Layout
+    today: date
+    run_id: int | None
+    """None for a dry run: the rows are checked and counted, and nothing is staged."""
+
+
+@dataclass
+class SliceOutcome:
+    """What a worker answers for one slice: counts and the rejected rows, never the rows."""
+
+    rows_read: int = 0
+    staged: int = 0
+    rejected: list[RejectedRow] = field(default_factory=list)
+    error: str | None = None
+    """The file error the slice showed (then nothing of it was staged)."""
+
+
+COPY_ROWS = 20_000
+"""Rows per COPY inside a slice's transaction: what a worker holds at once."""
+
+
+async def stage_slice(connection: Any, plan: SlicePlan, piece: Slice) -> SliceOutcome:
+    """In a worker process (`parallel_load`): check one slice of the file and COPY its valid
+    rows into the staging table, in one transaction on the worker's asyncpg `connection`
+    (None for a dry run: nothing is written)."""
+    outcome = SliceOutcome()
+    records: list[tuple[Any, ...]] = []
+    try:
+        if connection is None:
+            for row in read_slice(plan.layout, piece, plan.today):
+                _count(outcome, row, records, None)
+            return outcome
+        async with connection.transaction():
+            for row in read_slice(plan.layout, piece, plan.today):
+                _count(outcome, row, records, plan.run_id)
+                if len(records) >= COPY_ROWS:
+                    await _copy(connection, records)
+            await _copy(connection, records)
+    except ImportFileError as error:
+        return SliceOutcome(error=str(error))
+    return outcome
+
+
+def _count(
+    outcome: SliceOutcome,
+    row: AccountRow | RejectedRow,
+    records: list[tuple[Any, ...]],
+    run_id: int | None,
+) -> None:
+    outcome.rows_read += 1
+    if isinstance(row, RejectedRow):
+        outcome.rejected.append(row)
+        return
+    outcome.staged += 1
+    if run_id is not None:
+        records.append(row.record(run_id))
+
+
+async def _copy(connection: Any, records: list[tuple[Any, ...]]) -> None:
+    if records:
+        await connection.copy_records_to_table(STAGING, records=records, columns=STAGED_COLUMNS)
+        records.clear()
 
 
 async def clear_staging(session: AsyncSession) -> None:

@@ -13,7 +13,9 @@ Two kinds of trouble, kept apart:
   byte, a line longer than `MAX_LINE_BYTES`, a gzip stream cut short) raises `ImportFileError`
   with one line naming where: nothing of the file may be merged then.
 
-The reader streams: one line in memory at a time, whatever the file's size. Rows come out with
+The reader streams, whatever the file's size: the file is cut into slices of whole lines
+(`AccountFile.slices`, about 16 MiB each) that any process can check (`read_slice`), so on
+PostgreSQL several worker processes check and stage them at once. Rows come out with
 the citizen ID already sealed and blind-indexed (`sealing`), the form every table keeps it in,
 so the plain number goes no further than this module. It is sealed for where it ends up,
 `accounts.citizen_id_sealed` of its BHXH code (`ACCOUNT_CITIZEN_ID`): the merge copies it
@@ -131,14 +133,43 @@ class _Digesting(io.RawIOBase):
         return len(data)
 
 
-class AccountFile:
-    """One file's rows, read once, in order: iterate over it for `AccountRow`s and
-    `RejectedRow`s; `digest` is the SHA-256 of what was read, once the rows are all out."""
+@dataclass(frozen=True)
+class Layout:
+    """What the head of the file says about the rest: JSON Lines, or CSV with this header."""
 
-    def __init__(self, source: IO[bytes], *, today: date) -> None:
+    json_lines: bool
+    header: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Whole lines of the file, the first of them line `first_line`: what one worker checks."""
+
+    data: bytes
+    first_line: int
+
+
+SLICE_BYTES = 16 << 20
+"""The file is handed to the workers in slices of about this many bytes (about 160,000 rows):
+large enough that a slice costs a worker far more than handing it over, small enough that the
+slices in flight stay a few tens of MiB whatever the file's size."""
+
+
+class AccountFile:
+    """One file, read once, in order, as `Slice`s of whole lines (`slices`), after its head was
+    checked (`open`); `read_slice` turns a slice into `AccountRow`s and `RejectedRow`s, in
+    whichever process. `digest` is the SHA-256 of what was read, once the slices are all out.
+    Iterating over the file itself gives its rows in this process."""
+
+    def __init__(self, source: IO[bytes], *, today: date, slice_bytes: int = SLICE_BYTES) -> None:
         self._digesting = _Digesting(source)
         self._today = today
-        self.rows_read = 0
+        self._slice_bytes = slice_bytes
+        self._stream: IO[bytes] | None = None
+        self._buffered: io.BufferedReader[_Digesting] | None = None
+        self._carry = b""
+        self._next_line = 1
+        self.layout: Layout | None = None
 
     @property
     def digest(self) -> str:
@@ -148,27 +179,82 @@ class AccountFile:
     def bytes_read(self) -> int:
         return self._digesting.bytes_read
 
-    def __iter__(self) -> Iterator[AccountRow | RejectedRow]:
+    def open(self) -> Layout:
+        """Read and check the head of the file: its format and, for CSV, the header row."""
         buffered = io.BufferedReader(self._digesting, buffer_size=1 << 20)
         gzipped = buffered.peek(2)[:2] == _GZIP_MAGIC
         stream: IO[bytes] = gzip.GzipFile(fileobj=buffered) if gzipped else buffered  # type: ignore[assignment]
-        lines = _Lines(stream, gzipped)
+        self._buffered, self._stream = buffered, stream
+        lines = _Lines(stream)
         first = lines.peek_first()
         if first is None:
             raise ImportFileError("the file is empty: no header row and no JSON line")
-        json_lines = first.lstrip().startswith("{")
-        records = _json_lines(lines) if json_lines else _csv_rows(lines)
-        for line, values in records:
-            self.rows_read += 1
-            yield self._checked(line, values)
-        buffered.read()  # the digest covers the whole file, trailing bytes included
-
-    def _checked(self, line: int, values: dict[str, Any]) -> AccountRow | RejectedRow:
+        if first.lstrip().startswith("{"):
+            self.layout = Layout(json_lines=True)
+            self._carry, self._next_line = first.encode(), 1
+            return self.layout
         try:
-            return _valid_row(line, values, self._today)
+            header = next(csv.reader([first], strict=True))
+        except csv.Error as error:
+            raise ImportFileError(f"line 1 is not CSV: {error}") from None
+        names = [name.strip() for name in header]
+        _check_columns(names)
+        self.layout = Layout(json_lines=False, header=tuple(names))
+        self._next_line = 2
+        return self.layout
+
+    def slices(self) -> Iterator[Slice]:
+        """The rest of the file in slices of whole lines. A line too long to be a row, or a
+        gzip stream cut short, raises `ImportFileError` once the slices before it are out."""
+        assert self._stream is not None and self._buffered is not None, "open() first"
+        while True:
+            try:
+                block = self._stream.read(self._slice_bytes)
+            except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+                lines = self._next_line - 1 + self._carry.count(b"\n")
+                raise ImportFileError(
+                    f"the gzip stream is cut short or corrupt after line {lines}"
+                ) from error
+            if not block:
+                if self._carry:
+                    yield Slice(self._carry, self._next_line)
+                    self._next_line += self._carry.count(b"\n") + 1
+                    self._carry = b""
+                break
+            data = self._carry + block if self._carry else block
+            cut = data.rfind(b"\n") + 1
+            piece, self._carry = data[:cut], data[cut:]
+            if piece:
+                yield Slice(piece, self._next_line)
+                self._next_line += piece.count(b"\n")
+            if len(self._carry) > MAX_LINE_BYTES:
+                raise _too_long(self._next_line)
+        self._buffered.read()  # the digest covers the whole file, trailing bytes included
+
+    def __iter__(self) -> Iterator[AccountRow | RejectedRow]:
+        layout = self.open()
+        for piece in self.slices():
+            yield from read_slice(layout, piece, self._today)
+
+
+def _too_long(line: int) -> ImportFileError:
+    return ImportFileError(
+        f"line {line} is longer than {MAX_LINE_BYTES // 1024} KiB: not an account row (is "
+        "this the right file?)"
+    )
+
+
+def read_slice(layout: Layout, piece: Slice, today: date) -> Iterator[AccountRow | RejectedRow]:
+    """The rows of one slice, checked. A file error in it (a line too long, a NUL byte, bytes
+    that are not UTF-8) raises `ImportFileError` naming the first such line, before any row."""
+    lines = _slice_lines(piece)
+    records = _json_lines(lines) if layout.json_lines else _csv_rows(lines, layout.header)
+    for line, values in records:
+        try:
+            yield _valid_row(line, values, today)
         except _RowProblem as problem:
             code = values.get("bhxh_code")
-            return RejectedRow(
+            yield RejectedRow(
                 line,
                 problem.field,
                 problem.reason,
@@ -176,53 +262,71 @@ class AccountFile:
             )
 
 
+class _NumberedLines:
+    """Decoded lines with the number of the one last given (`number`)."""
+
+    def __init__(self, texts: list[str], first_line: int) -> None:
+        self._texts = texts
+        self.number = first_line - 1
+
+    def __iter__(self) -> Iterator[str]:
+        for text in self._texts:
+            self.number += 1
+            yield text
+
+
+def _slice_lines(piece: Slice) -> _NumberedLines:
+    """Check the slice's bytes as a whole (C speed) and split it into lines; the first line
+    that breaks a file rule raises, as reading line by line would have found it."""
+    data, first = piece.data, piece.first_line
+    raws = data.split(b"\n")
+    if data.endswith(b"\n"):
+        raws.pop()
+    problems: list[tuple[int, int, str]] = []
+    if max(map(len, raws), default=0) >= MAX_LINE_BYTES:
+        at = next(i for i, raw in enumerate(raws) if len(raw) >= MAX_LINE_BYTES)
+        problems.append((first + at, 0, str(_too_long(first + at))))
+    if (nul := data.find(b"\x00")) >= 0:
+        at = first + data.count(b"\n", 0, nul)
+        problems.append((at, 1, f"line {at} holds a NUL byte: not a text file"))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        at = first + data.count(b"\n", 0, error.start)
+        byte = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        problems.append((at, 2, f"line {at} is not UTF-8 (byte {byte}); export the file as UTF-8"))
+    if problems:
+        raise ImportFileError(min(problems)[2])
+    texts = text.split("\n")
+    if data.endswith(b"\n"):
+        texts.pop()
+    return _NumberedLines(texts, first)
+
+
 class _Lines:
-    """The decoded lines of the file with their numbers; the file errors that lines can show."""
+    """The first line of the file, checked as every line is (see `_slice_lines`)."""
 
-    def __init__(self, stream: IO[bytes], gzipped: bool) -> None:
+    def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
-        self._gzipped = gzipped
-        self._pending: str | None = None
-        self.number = 0
 
-    def _read(self) -> str | None:
+    def peek_first(self) -> str | None:
         try:
             raw = self._stream.readline(MAX_LINE_BYTES + 1)
         except (EOFError, gzip.BadGzipFile, zlib.error) as error:
-            raise ImportFileError(
-                f"the gzip stream is cut short or corrupt after line {self.number}"
-            ) from error
+            raise ImportFileError("the gzip stream is cut short or corrupt after line 0") from error
         if not raw:
             return None
-        self.number += 1
         if len(raw) > MAX_LINE_BYTES:
-            raise ImportFileError(
-                f"line {self.number} is longer than {MAX_LINE_BYTES // 1024} KiB: not an "
-                "account row (is this the right file?)"
-            )
+            raise _too_long(1)
         if b"\x00" in raw:
-            raise ImportFileError(f"line {self.number} holds a NUL byte: not a text file")
+            raise ImportFileError("line 1 holds a NUL byte: not a text file")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:
             raise ImportFileError(
-                f"line {self.number} is not UTF-8 (byte {error.start + 1}); export the file "
-                "as UTF-8"
+                f"line 1 is not UTF-8 (byte {error.start + 1}); export the file as UTF-8"
             ) from None
-        if self.number == 1:
-            text = text.removeprefix("\ufeff")  # a byte-order mark some exports write
-        return text
-
-    def peek_first(self) -> str | None:
-        self._pending = self._read()
-        return self._pending
-
-    def __iter__(self) -> Iterator[str]:
-        if self._pending is not None:
-            yield self._pending
-            self._pending = None
-        while (text := self._read()) is not None:
-            yield text
+        return text.removeprefix("\ufeff")  # a byte-order mark some exports write
 
 
 def _check_columns(names: list[str]) -> None:
@@ -241,11 +345,11 @@ def _check_columns(names: list[str]) -> None:
         raise ImportFileError("a column is named twice in the header row")
 
 
-def _csv_rows(lines: _Lines) -> Iterator[tuple[int, dict[str, Any]]]:
+def _csv_rows(
+    lines: _NumberedLines, header: tuple[str, ...]
+) -> Iterator[tuple[int, dict[str, Any]]]:
     reader = csv.reader(lines, strict=True)
     try:
-        header = [name.strip() for name in next(reader)]
-        _check_columns(header)
         while True:
             try:
                 fields = next(reader)
@@ -265,7 +369,7 @@ def _csv_rows(lines: _Lines) -> Iterator[tuple[int, dict[str, Any]]]:
         raise ImportFileError(f"line {lines.number} is not CSV: {error}") from None
 
 
-def _json_lines(lines: _Lines) -> Iterator[tuple[int, dict[str, Any]]]:
+def _json_lines(lines: _NumberedLines) -> Iterator[tuple[int, dict[str, Any]]]:
     for text in lines:
         if not text.strip():
             continue

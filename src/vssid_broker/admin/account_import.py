@@ -17,11 +17,12 @@ A dry run reads and checks the file only: it writes the report and counts, and n
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import csv
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,9 +31,17 @@ from typing import IO
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from vssid_broker import sealing
+from vssid_broker import parallel_load, sealing
 from vssid_broker.accounts import import_merge
-from vssid_broker.accounts.importing import AccountFile, AccountRow, ImportFileError, RejectedRow
+from vssid_broker.accounts.importing import (
+    SLICE_BYTES,
+    AccountFile,
+    AccountRow,
+    ImportFileError,
+    RejectedRow,
+    Slice,
+    read_slice,
+)
 from vssid_broker.accounts.models import ACCOUNT_CITIZEN_ID, Account, ImportRun, ImportRunStatus
 from vssid_broker.admin.models import StaffRole
 from vssid_broker.audit import service as audit
@@ -122,6 +131,9 @@ class AccountImport:
     clock: Callable[[], datetime]
     progress: Progress = lambda _event: None
     merge_batch: int = MERGE_BATCH
+    workers: int = 1
+    """Processes that check and stage the file's slices (PostgreSQL); 1: this one alone."""
+    slice_bytes: int = SLICE_BYTES
 
     async def run(
         self, source: IO[bytes], *, file_name: str, report_path: Path, dry_run: bool = False
@@ -139,26 +151,95 @@ class AccountImport:
         return summary
 
     async def _read(self, source: IO[bytes], report: _Report, run_id: int | None) -> ImportSummary:
-        """Read and check every row; stage the valid ones when `run_id` is given."""
+        """Read and check every row; stage the valid ones when `run_id` is given. On
+        PostgreSQL with `workers` > 1 the slices of the file are checked and staged by worker
+        processes (`parallel_load`); this process reads, hands out and counts."""
         summary = ImportSummary(run_id)
-        accounts = AccountFile(source, today=self.clock().date())
-        chunk: list[AccountRow] = []
-        for row in accounts:
-            if isinstance(row, RejectedRow):
-                summary.rejected_by_reason[row.code] += 1
-                report.write(row)
-            elif run_id is not None:
-                chunk.append(row)
-                if len(chunk) >= STAGE_CHUNK:
-                    await self._stage(run_id, chunk)
-            if accounts.rows_read % 1000 == 0:
-                self.progress(ProgressEvent("read", accounts.rows_read, accounts.bytes_read))
-        if run_id is not None:
-            await self._stage(run_id, chunk)
-        self.progress(ProgressEvent("read", accounts.rows_read, accounts.bytes_read))
-        summary.rows_read = accounts.rows_read
+        parallel = self.workers > 1 and self.engine.dialect.name == "postgresql"
+        accounts = AccountFile(
+            source,
+            today=self.clock().date(),
+            slice_bytes=self.slice_bytes if parallel else min(self.slice_bytes, 1 << 20),
+        )
+        layout = await asyncio.to_thread(accounts.open)
+        plan = import_merge.SlicePlan(layout, self.clock().date(), run_id)
+
+        def counted(outcome: import_merge.SliceOutcome) -> None:
+            if outcome.error is not None:
+                raise ImportFileError(outcome.error)
+            summary.rows_read += outcome.rows_read
+            for rejected in outcome.rejected:
+                summary.rejected_by_reason[rejected.code] += 1
+                report.write(rejected)
+            self.progress(ProgressEvent("read", summary.rows_read, accounts.bytes_read))
+
+        if parallel:
+            await self._read_in_workers(accounts, plan, counted)
+        else:
+            for piece in accounts.slices():
+                counted(await self._stage_here(plan, piece))
+        self.progress(ProgressEvent("read", summary.rows_read, accounts.bytes_read))
         summary.file_digest = accounts.digest
         return summary
+
+    async def _read_in_workers(
+        self,
+        accounts: AccountFile,
+        plan: import_merge.SlicePlan,
+        counted: Callable[[import_merge.SliceOutcome], None],
+    ) -> None:
+        """The slices in order through the workers. A file error this process meets (a line
+        too long, a gzip stream cut short) comes after every slice already handed out, so
+        those are counted first: the first bad line of the file is the one named."""
+        late: list[ImportFileError] = []
+
+        async def slices() -> AsyncIterator[tuple[import_merge.SlicePlan, Slice]]:
+            pieces = accounts.slices()
+            while True:
+                try:
+                    piece = await asyncio.to_thread(next, pieces, None)
+                except ImportFileError as error:
+                    late.append(error)
+                    return
+                if piece is None:
+                    return
+                yield plan, piece
+
+        async with parallel_load.in_workers(
+            self.engine if plan.run_id is not None else None,
+            import_merge.stage_slice,
+            workers=self.workers,
+            # The workers seal with this process's keys (they are spawned, not forked).
+            worker_setup=sealing.install,
+            worker_setup_args=(sealing.installed(),),
+            # The staging table is refilled from the file after a crash: its commits need
+            # not wait for the disk.
+            server_settings={"synchronous_commit": "off"},
+        ) as workers:
+            async for outcome in workers.map(slices()):
+                counted(outcome)
+        if late:
+            raise late[0]
+
+    async def _stage_here(
+        self, plan: import_merge.SlicePlan, piece: Slice
+    ) -> import_merge.SliceOutcome:
+        outcome = import_merge.SliceOutcome()
+        chunk: list[AccountRow] = []
+        try:
+            for row in read_slice(plan.layout, piece, plan.today):
+                outcome.rows_read += 1
+                if isinstance(row, RejectedRow):
+                    outcome.rejected.append(row)
+                elif plan.run_id is not None:
+                    chunk.append(row)
+                    if len(chunk) >= STAGE_CHUNK:
+                        await self._stage(plan.run_id, chunk)
+        except ImportFileError as error:
+            return import_merge.SliceOutcome(error=str(error))
+        if plan.run_id is not None:
+            await self._stage(plan.run_id, chunk)
+        return outcome
 
     async def _stage(self, run_id: int, chunk: list[AccountRow]) -> None:
         async with self.sessions.begin() as session:

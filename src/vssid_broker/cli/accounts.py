@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -49,6 +50,13 @@ def add(commands: Commands) -> None:
         help="lines merged per transaction: what a killed run redoes at most",
     )
     imports.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes that read, check and stage the file's slices on PostgreSQL (default: "
+        "one per CPU)",
+    )
+    imports.add_argument(
         "--no-progress", action="store_true", help="no progress display (it is plain lines "
         "already when standard error is not a terminal)"
     )  # fmt: skip
@@ -81,6 +89,7 @@ def run_import(args: argparse.Namespace) -> None:
                 dry_run=args.dry_run,
                 show_progress=not args.no_progress,
                 batch_rows=max(args.batch_rows, 1),
+                workers=max(args.workers, 1),
             )
         )
 
@@ -95,6 +104,7 @@ async def import_file(
     dry_run: bool,
     show_progress: bool,
     batch_rows: int = MERGE_BATCH,
+    workers: int = 1,
 ) -> None:
     from vssid_broker.admin.account_import import AccountImport
     from vssid_broker.app import derive_key
@@ -115,6 +125,7 @@ async def import_file(
                 clock=utcnow,
                 progress=progress,
                 merge_batch=batch_rows,
+                workers=workers,
             ).run(source, file_name=file_name, report_path=report, dry_run=dry_run)
     heading = "dry run (nothing changed)" if dry_run else f"import run {summary.run_id}"
     print(f"{heading}: {summary.rows_read:,} rows read, file SHA-256 {summary.file_digest}")

@@ -30,7 +30,7 @@ from sqlalchemy import column, func, insert, select, text
 from sqlalchemy import table as sql_table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from vssid_broker import sealing
+from vssid_broker import parallel_load, sealing
 from vssid_broker.accounts.models import (
     ACCOUNT_CITIZEN_ID,
     Account,
@@ -40,7 +40,6 @@ from vssid_broker.accounts.models import (
 from vssid_broker.errors import CommandRefused
 from vssid_broker.identifiers import normalized_name, searchable_name
 from vssid_broker.linking.models import LINK_CITIZEN_ID, FederatedLink
-from vssid_broker.seeding import parallel_load
 from vssid_broker.vneid_sim.citizens import PROVINCE_CODES, century_gender_digit, generate_citizens
 
 # Filler IDs put (province, serial) in one-to-one correspondence with the account index, so they

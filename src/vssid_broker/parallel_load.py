@@ -13,14 +13,20 @@ Each chunk is made and written by a worker process (spawned, so nothing of the p
 loop or connections is inherited) in its own transaction; the parent only counts. If any chunk
 fails, the rows already written are deleted (`undo`) before the indexes come back, so a failed
 load leaves the tables as they were.
+
+Two loads use it: the synthetic bulk seed (`seeding.bulk`, chunks it makes up) and the accounts
+import (`admin.account_import`, slices of the agency's file read, checked and COPYed into the
+staging table by the workers; its own merge drops and rebuilds the indexes of a first load).
 """
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
-from collections.abc import Awaitable, Callable, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import text
@@ -29,8 +35,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 DEFERRED_TABLE = "bulk_load_deferred_ddl"
 APPLICATION_NAME = "vssid-bulk-load"
 
-WriteChunk = Callable[[Any, Any, int], Awaitable[tuple[int, ...]]]
-"""(asyncpg connection, plan, chunk number) → counts of what the chunk wrote."""
+WriteChunk = Callable[[Any, Any, Any], Awaitable[Any]]
+"""(asyncpg connection or None, plan, chunk: its number or its data) → what the chunk wrote
+(picklable)."""
 
 _CONSTRAINTS = text(
     """
@@ -123,26 +130,21 @@ async def run(
 ) -> None:
     """Write every (plan, chunk) job with `write_chunk` in `workers` processes, then rebuild
     what `defer_constraints` dropped. On any failure: `undo`, rebuild, re-raise."""
-    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    loop = asyncio.get_running_loop()
     try:
-        pool = ProcessPoolExecutor(
-            workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=worker_setup,
-            initargs=worker_setup_args,
-        )
-        try:
-            pending = [
-                loop.run_in_executor(pool, _write_in_worker, url, write_chunk, plan, chunk)
-                for plan, chunk in jobs
-            ]
-            for finished in asyncio.as_completed(pending):
-                written(await finished)
-        finally:
-            # On failure the queued chunks are dropped and the running ones finish first, so
-            # `undo` below sees every row that was committed.
-            pool.shutdown(wait=True, cancel_futures=True)
+
+        async def queued() -> AsyncIterator[tuple[Any, int]]:
+            for job in jobs:
+                yield job
+
+        async with in_workers(
+            engine,
+            write_chunk,
+            workers=workers,
+            worker_setup=worker_setup,
+            worker_setup_args=worker_setup_args,
+        ) as pool:
+            async for counts in pool.map(queued()):
+                written(counts)
         async with engine.begin() as connection:
             await restore_deferred(connection)
     except BaseException:
@@ -153,12 +155,93 @@ async def run(
         raise
 
 
-def _write_in_worker(url: str, write_chunk: WriteChunk, plan: Any, chunk: int) -> tuple[int, ...]:
-    async def write() -> tuple[int, ...]:
+class Workers:
+    """Worker processes that each take a (plan, chunk) job, run `write_chunk` on a connection
+    of their own and answer what it returns (`map`)."""
+
+    def __init__(
+        self,
+        pool: ProcessPoolExecutor,
+        url: str | None,
+        write_chunk: WriteChunk,
+        workers: int,
+        server_settings: dict[str, str],
+    ) -> None:
+        self._pool = pool
+        self._url = url
+        self._write_chunk = write_chunk
+        self._settings = server_settings
+        self.ahead = 2 * workers
+
+    async def map(self, jobs: AsyncIterator[tuple[Any, Any]]) -> AsyncIterator[Any]:
+        """The answers of `jobs`, in the jobs' order. At most `ahead` jobs are queued at once:
+        a job may carry data (a slice of a file), and whatever the input's size, no more than
+        that many are held in memory."""
+        loop = asyncio.get_running_loop()
+        queued: deque[asyncio.Future[Any]] = deque()
+        try:
+            async for plan, chunk in jobs:
+                queued.append(
+                    loop.run_in_executor(
+                        self._pool,
+                        _write_in_worker,
+                        self._url,
+                        self._settings,
+                        self._write_chunk,
+                        plan,
+                        chunk,
+                    )
+                )
+                while len(queued) >= self.ahead or (queued and queued[0].done()):
+                    yield await queued.popleft()
+            while queued:
+                yield await queued.popleft()
+        finally:
+            for future in queued:
+                future.cancel()
+
+
+@asynccontextmanager
+async def in_workers(
+    engine: AsyncEngine | None,
+    write_chunk: WriteChunk,
+    *,
+    workers: int,
+    worker_setup: Callable[..., None],
+    worker_setup_args: tuple[Any, ...],
+    server_settings: dict[str, str] | None = None,
+) -> AsyncIterator[Workers]:
+    """`workers` spawned processes (nothing of this process's event loop or connections is
+    inherited), each set up with `worker_setup(*worker_setup_args)`; with no `engine`, the
+    jobs get no connection (None). On leaving, the queued jobs are dropped and the running
+    ones finish first, so whatever runs next sees every row that was committed."""
+    url = (
+        None
+        if engine is None
+        else engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=worker_setup,
+        initargs=worker_setup_args,
+    )
+    try:
+        yield Workers(pool, url, write_chunk, workers, server_settings or {})
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _write_in_worker(
+    url: str | None, settings: dict[str, str], write_chunk: WriteChunk, plan: Any, chunk: Any
+) -> Any:
+    async def write() -> Any:
+        if url is None:
+            return await write_chunk(None, plan, chunk)
         import asyncpg  # the PostgreSQL extra; only this path needs the driver itself
 
         connection = await asyncpg.connect(
-            url, server_settings={"application_name": APPLICATION_NAME}
+            url, server_settings={"application_name": APPLICATION_NAME} | settings
         )
         try:
             return await write_chunk(connection, plan, chunk)
