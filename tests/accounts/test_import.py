@@ -424,6 +424,7 @@ async def test_an_import_killed_mid_merge_and_run_again_gives_the_database_of_on
     rows[3] |= {"gender": "?"}
     path = write_csv(tmp_path / "accounts.csv", rows)
     env = _cli_env(broker_settings)
+    indexes = await _account_indexes(importer.engine)
 
     process = await asyncio.create_subprocess_exec(
         *_import_command(path), env=env, stdout=DEVNULL, stderr=DEVNULL
@@ -441,6 +442,9 @@ async def test_an_import_killed_mid_merge_and_run_again_gives_the_database_of_on
     assert 1 < killed_at[1] < KILL_ROWS
     half = await accounts(db)
     assert 0 < len(half) < KILL_ROWS - 2
+    if importer.engine.dialect.name == "postgresql":
+        # A first load: killed while the indexes were down, to be built once at its end.
+        assert await _account_indexes(importer.engine) < indexes
 
     rerun = await _run_command(_import_command(path), env)
     after_kill = await accounts(db)
@@ -450,10 +454,30 @@ async def test_an_import_killed_mid_merge_and_run_again_gives_the_database_of_on
     assert rerun.returncode == 0, rerun.stderr
     assert clean.returncode == 0, clean.stderr
     assert "continued interrupted run" in rerun.stdout
+    assert await _account_indexes(importer.engine) == indexes
     assert after_kill == await accounts(db)
     assert len(after_kill) == KILL_ROWS - 2
+    assert await _account_indexes(importer.engine) == indexes
     # The counts of the continued run add up to those of the clean one.
     assert _counts(rerun.stdout) == _counts(clean.stdout)
+
+
+async def _account_indexes(engine: AsyncEngine) -> set[str]:
+    """The accounts table's indexes and constraints, by name and definition."""
+    async with engine.connect() as connection:
+        if engine.dialect.name != "postgresql":
+            found = await connection.execute(
+                text("SELECT name, sql FROM sqlite_master WHERE tbl_name = 'accounts'")
+            )
+        else:
+            found = await connection.execute(
+                text(
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'accounts'"
+                    " UNION SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+                    " WHERE conrelid = 'accounts'::regclass"
+                )
+            )
+        return {f"{name}: {definition}" for name, definition in found}
 
 
 @dataclass(frozen=True)

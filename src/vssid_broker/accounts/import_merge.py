@@ -5,15 +5,20 @@ null-safe comparison, and it is built from names in this module, never from inpu
 
 A batch is a range of the file's lines. In the caller's transaction it:
 
-1. rejects what only the whole file and the database can show: a BHXH code or citizen ID
-   repeated from an earlier line, a citizen ID another account holds (never moved silently);
-2. tells the caller which accounts the change means something for (`BatchConsequences`): those
+1. finds the rows that change something, in one pass: each row probes the BHXH code's unique
+   index once, and only rows that differ (IS DISTINCT FROM, field by field) or are new go on,
+   into a temporary table; a rerun of the same file writes nothing;
+2. rejects what only the database can show: a citizen ID another account holds (never moved
+   silently), looked up by the blind index for changed citizen IDs only;
+3. tells the caller which accounts the change means something for (`BatchConsequences`): those
    the file locks or closes, and linked ones whose citizen ID changes — before the accounts
    change, so the caller sees what they were;
-3. updates the accounts whose row differs and inserts the new ones.
+4. updates the accounts that differ (by primary key) and inserts the new ones.
 
-Running a batch again changes nothing: an equal row is neither updated nor inserted. A citizen
-ID is compared by its blind index, never re-sealed when equal (sealing is randomised).
+Repeats in the file (a BHXH code or citizen ID of an earlier line) are rejected once per run,
+before the first batch (`mark_repeated`). A first load into an empty table skips 1-3: every
+valid row is new (`first_load_batch`). A citizen ID is compared by its blind index, never
+re-sealed when equal (sealing is randomised).
 """
 
 from __future__ import annotations
@@ -47,10 +52,6 @@ MERGE_REASONS = (REPEATED_BHXH_CODE, REPEATED_CITIZEN_ID, HELD_BY_ANOTHER)
 """The reasons a row is rejected at the merge rather than when it is read."""
 
 _BATCH = "s.run_id = :run AND s.line >= :first AND s.line < :end"
-_REJECT = (
-    f"UPDATE {STAGING} SET rejected = :reason WHERE run_id = :run AND line >= :first "  # noqa: S608
-    "AND line < :end AND rejected IS NULL AND {condition}"
-)
 _REPEATED = (
     # Every line after the first of its key, in one pass over the run's rows (a sort), once
     # the whole file is staged: a per-row lookup would want an index on random keys.
@@ -59,23 +60,46 @@ _REPEATED = (
     f"FROM {STAGING} WHERE run_id = :run AND {{key}} IS NOT NULL) numbered WHERE nth > 1) later "
     f"WHERE {STAGING}.run_id = :run AND {STAGING}.line = later.line AND {STAGING}.rejected IS NULL"
 )
+CHANGED = "import_batch"
+"""The batch's rows that differ from their account (or have none): a temporary table."""
+_CHANGED_TABLE = (
+    "CREATE TEMPORARY TABLE {changed} (line bigint PRIMARY KEY, account_id bigint, "
+    "old_status varchar(10), new_status varchar(10), old_index varchar(64), "
+    "new_index varchar(64), held integer NOT NULL)"
+)
+_CHANGES = (
+    # The one pass over the batch: each row finds its account by the BHXH code's unique index;
+    # only rows that differ go on, and only a citizen ID that changes is looked up (by the
+    # blind index) in the other accounts. An equal row costs one index probe and no write.
+    "INSERT INTO {changed} (line, account_id, old_status, new_status, old_index, new_index, "
+    "held) SELECT s.line, a.id, a.status, s.status, a.citizen_id_index, s.citizen_id_index, "
+    "CASE WHEN s.citizen_id_index IS NOT NULL "
+    "AND a.citizen_id_index {distinct} s.citizen_id_index AND EXISTS (SELECT 1 FROM accounts o "
+    "WHERE o.citizen_id_index = s.citizen_id_index AND o.bhxh_code <> s.bhxh_code) "
+    "THEN 1 ELSE 0 END "
+    "FROM {staging} s LEFT JOIN accounts a ON a.bhxh_code = s.bhxh_code "
+    "WHERE {batch} AND s.rejected IS NULL AND (a.id IS NULL "
+    "OR a.citizen_id_index {distinct} s.citizen_id_index "
+    "OR a.full_name <> s.full_name OR a.name_key {distinct} s.name_key "
+    "OR a.birth_date <> s.birth_date OR a.gender <> s.gender "
+    "OR a.phone {distinct} s.phone OR a.status <> s.status)"
+)
 _HELD = (
-    f"{STAGING}.citizen_id_index IS NOT NULL AND EXISTS (SELECT 1 FROM accounts a "  # noqa: S608
-    f"WHERE a.citizen_id_index = {STAGING}.citizen_id_index "
-    f"AND a.bhxh_code <> {STAGING}.bhxh_code)"
+    "UPDATE {staging} SET rejected = :reason WHERE run_id = :run "
+    "AND line IN (SELECT line FROM {changed} WHERE held = 1)"
 )
 _ENDING = (
-    "SELECT a.id FROM {staging} s JOIN accounts a ON a.bhxh_code = s.bhxh_code "
-    "WHERE {batch} AND s.rejected IS NULL AND s.status <> 'active' AND a.status <> s.status "
-    "ORDER BY s.line"
+    "SELECT c.account_id FROM {changed} c WHERE c.held = 0 AND c.account_id IS NOT NULL "
+    "AND c.new_status <> 'active' AND c.old_status <> c.new_status ORDER BY c.line"
 )
 _RELINKING = (
-    "SELECT a.id AS account_id, l.id AS link_id, s.citizen_id_sealed FROM {staging} s "
-    "JOIN accounts a ON a.bhxh_code = s.bhxh_code JOIN federated_links l ON l.account_id = a.id "
-    "WHERE {batch} AND s.rejected IS NULL AND a.citizen_id_index {distinct} s.citizen_id_index "
-    "ORDER BY s.line"
+    "SELECT c.account_id, l.id AS link_id, s.citizen_id_sealed FROM {changed} c "
+    "JOIN federated_links l ON l.account_id = c.account_id "
+    "JOIN {staging} s ON s.run_id = :run AND s.line = c.line "
+    "WHERE c.held = 0 AND c.old_index {distinct} c.new_index ORDER BY c.line"
 )
 _UPDATE = (
+    # By the account's primary key, only the accounts that differ.
     "UPDATE accounts SET "
     "citizen_id_sealed = CASE WHEN accounts.citizen_id_index {distinct} s.citizen_id_index "
     "THEN s.citizen_id_sealed ELSE accounts.citizen_id_sealed END, "
@@ -83,19 +107,23 @@ _UPDATE = (
     "search_key = s.search_key, "
     "birth_date = s.birth_date, gender = s.gender, phone = s.phone, status = s.status, "
     "updated_at = :now "
-    "FROM {staging} s WHERE {batch} AND s.rejected IS NULL AND accounts.bhxh_code = s.bhxh_code "
-    "AND (accounts.citizen_id_index {distinct} s.citizen_id_index "
-    "OR accounts.full_name <> s.full_name OR accounts.name_key {distinct} s.name_key "
-    "OR accounts.birth_date <> s.birth_date OR accounts.gender <> s.gender "
-    "OR accounts.phone {distinct} s.phone OR accounts.status <> s.status)"
+    "FROM {changed} c JOIN {staging} s ON s.run_id = :run AND s.line = c.line "
+    "WHERE accounts.id = c.account_id AND c.held = 0"
 )
-_INSERT = (
+_ADD_COLUMNS = (
     "INSERT INTO accounts (bhxh_code, citizen_id_sealed, citizen_id_index, full_name, name_key, "
     "search_key, birth_date, gender, phone, status, created_at, updated_at) "
     "SELECT s.bhxh_code, s.citizen_id_sealed, s.citizen_id_index, s.full_name, s.name_key, "
-    "s.search_key, s.birth_date, s.gender, s.phone, s.status, :now, :now FROM {staging} s "
-    "WHERE {batch} AND s.rejected IS NULL "
-    "AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.bhxh_code = s.bhxh_code) ORDER BY s.line"
+    "s.search_key, s.birth_date, s.gender, s.phone, s.status, :now, :now "
+)
+_INSERT = (
+    _ADD_COLUMNS + "FROM {changed} c JOIN {staging} s ON s.run_id = :run AND s.line = c.line "
+    "WHERE c.account_id IS NULL AND c.held = 0 ORDER BY c.line"
+)
+_INSERT_FIRST_LOAD = (
+    # Into an accounts table that was empty when the merge began (`first_load`): nothing to
+    # compare, and nothing another account can hold (repeats in the file are rejected).
+    _ADD_COLUMNS + "FROM {staging} s WHERE {batch} AND s.rejected IS NULL ORDER BY s.line"
 )
 _VALID = "SELECT count(*) FROM {staging} s WHERE {batch} AND s.rejected IS NULL"
 _REJECTED = (
@@ -106,7 +134,7 @@ _REJECTED = (
 
 def _sql(template: str, dialect: str) -> Any:
     distinct = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
-    return text(template.format(staging=STAGING, batch=_BATCH, distinct=distinct))
+    return text(template.format(staging=STAGING, batch=_BATCH, distinct=distinct, changed=CHANGED))
 
 
 @dataclass(frozen=True)
@@ -259,24 +287,39 @@ async def mark_repeated(session: AsyncSession, run_id: int) -> None:
 async def prepare_batch(
     session: AsyncSession, run_id: int, first: int, end: int
 ) -> BatchConsequences:
-    """Steps 1 and 2 for the lines [first, end): reject, then say what the change means."""
+    """Steps 1 and 2 for the lines [first, end): find the rows that change something, reject
+    what another account holds, then say what the change means. `apply_batch` follows in the
+    same transaction."""
     connection = await session.connection()
     dialect = connection.dialect.name
     where = {"run": run_id, "first": first, "end": end}
-    await session.execute(
-        text(_REJECT.format(condition=_HELD)), where | {"reason": HELD_BY_ANOTHER}
-    )
-    consequences = BatchConsequences()
-    consequences.rejected = [
-        RejectedRow(line, reason.split(".")[0], reason.split(".")[1], mask_bhxh_code(code))
-        for line, reason, code in await session.execute(_sql(_REJECTED, dialect), where)
-    ]
+    await session.execute(_sql(_CHANGED_TABLE, dialect))
+    await session.execute(_sql(_CHANGES, dialect), where)
+    if dialect == "postgresql":
+        # A temporary table has no statistics unless asked: the joins below need them.
+        await session.execute(text(f"ANALYZE {CHANGED}"))
+    await session.execute(_sql(_HELD, dialect), where | {"reason": HELD_BY_ANOTHER})
+    consequences = BatchConsequences(rejected=await rejected_in_batch(session, run_id, first, end))
     consequences.ending = list(await session.scalars(_sql(_ENDING, dialect), where))
     consequences.relinking = [
         Relinking(row.account_id, row.link_id, row.citizen_id_sealed)
         for row in await session.execute(_sql(_RELINKING, dialect), where)
     ]
     return consequences
+
+
+async def rejected_in_batch(
+    session: AsyncSession, run_id: int, first: int, end: int
+) -> list[RejectedRow]:
+    """The lines [first, end) the merge rejected (repeats, citizen IDs held by another)."""
+    connection = await session.connection()
+    where = {"run": run_id, "first": first, "end": end}
+    return [
+        RejectedRow(line, reason.split(".")[0], reason.split(".")[1], mask_bhxh_code(code))
+        for line, reason, code in await session.execute(
+            _sql(_REJECTED, connection.dialect.name), where
+        )
+    ]
 
 
 async def apply_batch(
@@ -289,6 +332,17 @@ async def apply_batch(
     valid = int(await session.scalar(_sql(_VALID, dialect), where) or 0)
     updated = await session.execute(_sql(_UPDATE, dialect), where | {"now": now})
     added = await session.execute(_sql(_INSERT, dialect), where | {"now": now})
+    await session.execute(text(f"DROP TABLE {CHANGED}"))
     n_updated = int(updated.rowcount or 0)  # type: ignore[attr-defined]
     n_added = int(added.rowcount or 0)  # type: ignore[attr-defined]
     return BatchCounts(n_added, n_updated, valid - n_added - n_updated)
+
+
+async def first_load_batch(
+    session: AsyncSession, run_id: int, first: int, end: int, now: datetime
+) -> BatchCounts:
+    """The lines [first, end) of a first load: every valid row is a new account."""
+    connection = await session.connection()
+    where = {"run": run_id, "first": first, "end": end, "now": now}
+    added = await session.execute(_sql(_INSERT_FIRST_LOAD, connection.dialect.name), where)
+    return BatchCounts(int(added.rowcount or 0), 0, 0)  # type: ignore[attr-defined]

@@ -50,7 +50,7 @@ from vssid_broker.errors import CommandRefused
 from vssid_broker.linking.models import FederatedLink
 from vssid_broker.linking.record_changes import suspend_for_review
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
-from vssid_broker.sessions.service import end_all_for_account
+from vssid_broker.sessions.service import end_all_for_accounts
 
 STAGE_CHUNK = 10_000
 MERGE_BATCH = 20_000
@@ -280,6 +280,8 @@ class AccountImport:
     async def _claim(self, file_name: str) -> tuple[int, list[int]]:
         now = self.clock()
         async with self.sessions.begin() as session:
+            # The indexes a killed first load left dropped; the rest goes as for any run.
+            await self._restore_indexes(session)
             interrupted = list(
                 await session.scalars(
                     update(ImportRun)
@@ -346,36 +348,65 @@ class AccountImport:
         async with self.sessions.begin() as session:
             await import_merge.mark_repeated(session, run_id)
             last = await import_merge.last_line(session, run_id)
+            first_load = resumed is None and await self._first_load(session)
         first = resumed.merged_through_line if resumed is not None else 1
         start = first
         self.progress(ProgressEvent("merge", 0, rows_to_merge=max(last - start + 1, 0)))
         while first <= last:
             end = first + self.merge_batch
-            await self._merge_batch(run_id, first, end, summary, report)
+            await self._merge_batch(run_id, first, end, summary, report, first_load=first_load)
             done = min(end, last + 1) - start
             self.progress(ProgressEvent("merge", done, rows_to_merge=last - start + 1))
             first = end
 
+    async def _first_load(self, session: AsyncSession) -> bool:
+        """On PostgreSQL, into an empty accounts table: its secondary indexes and unique
+        constraints are dropped now and built once, sorted, when the run finishes (`_finish`),
+        instead of grown row by row at random keys (the blind index is random by design).
+        What to rebuild is kept in a table of its own (`parallel_load`) in this transaction:
+        a run killed before the rebuild leaves it for the next run, which rebuilds first."""
+        if self.engine.dialect.name != "postgresql":
+            return False
+        if await session.scalar(select(Account.id).limit(1)) is not None:
+            return False
+        connection = await session.connection()
+        await parallel_load.defer_constraints(connection, [Account.__tablename__])
+        return True
+
     async def _merge_batch(
-        self, run_id: int, first: int, end: int, summary: ImportSummary, report: _Report
+        self,
+        run_id: int,
+        first: int,
+        end: int,
+        summary: ImportSummary,
+        report: _Report,
+        *,
+        first_load: bool,
     ) -> None:
         now = self.clock()
         async with self.sessions.begin() as session:
-            consequences = await import_merge.prepare_batch(session, run_id, first, end)
-            ended = 0
-            for account_id in consequences.ending:
-                await end_all_for_account(session, self.refresh, account_id, now)
-                ended += 1
-            reviews = 0
-            for relinking in consequences.relinking:
-                reviews += await self._relink(session, run_id, relinking, now)
-            counts = await import_merge.apply_batch(session, run_id, first, end, now)
+            if self.engine.dialect.name == "postgresql":
+                # A batch's commit is recorded with its progress: a server crash that loses the
+                # last few loses them together, and the next run carries on from before them.
+                await session.execute(text("SET LOCAL synchronous_commit = off"))
+            if first_load:
+                consequences = import_merge.BatchConsequences(
+                    rejected=await import_merge.rejected_in_batch(session, run_id, first, end)
+                )
+                counts = await import_merge.first_load_batch(session, run_id, first, end, now)
+            else:
+                consequences = await import_merge.prepare_batch(session, run_id, first, end)
+                await end_all_for_accounts(session, self.refresh, consequences.ending, now)
+                reviews = 0
+                for relinking in consequences.relinking:
+                    reviews += await self._relink(session, run_id, relinking, now)
+                summary.reviews_opened += reviews
+                counts = await import_merge.apply_batch(session, run_id, first, end, now)
             merge_rejects = Counter(row.code for row in consequences.rejected)
             summary.added += counts.added
             summary.updated += counts.updated
             summary.unchanged += counts.unchanged
-            summary.sessions_ended += ended
-            summary.reviews_opened += reviews
+            summary.sessions_ended += len(consequences.ending)
             summary.rejected_by_reason.update(merge_rejects)
             await session.execute(
                 update(ImportRun)
@@ -436,6 +467,8 @@ class AccountImport:
     async def _finish(self, run_id: int, summary: ImportSummary) -> None:
         now = self.clock()
         async with self.sessions.begin() as session:
+            # A first load's indexes come back with the run's completion, or not at all.
+            rebuilt = await self._restore_indexes(session)
             await import_merge.clear_staging(session)  # one import at a time: all are its
             run = await session.get_one(ImportRun, run_id)
             run.status = ImportRunStatus.COMPLETED
@@ -461,6 +494,16 @@ class AccountImport:
                 sessions_ended=summary.sessions_ended,
                 reviews_opened=summary.reviews_opened,
             )
+        if rebuilt:
+            async with self.engine.connect() as connection:
+                # Fresh statistics, so the planner sees the new rows and picks the indexes.
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
+                await connection.execute(text(f"ANALYZE {Account.__tablename__}"))
+
+    async def _restore_indexes(self, session: AsyncSession) -> int:
+        if self.engine.dialect.name != "postgresql":
+            return 0
+        return await parallel_load.restore_deferred(await session.connection())
 
 
 # --- the runs, for staff ------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -156,9 +157,14 @@ async def end_one(session: AsyncSession, account_id: int, public_id: str, now: d
 
 
 async def end_all(session: AsyncSession, account_id: int, now: datetime) -> int:
+    return await end_all_of(session, [account_id], now)
+
+
+async def end_all_of(session: AsyncSession, account_ids: Sequence[int], now: datetime) -> int:
+    """End every open browser session of these accounts with one statement; how many ended."""
     result = await session.execute(
         update(BrowserSession)
-        .where(BrowserSession.account_id == account_id, BrowserSession.revoked_at.is_(None))
+        .where(BrowserSession.account_id.in_(account_ids), BrowserSession.revoked_at.is_(None))
         .values(revoked_at=now, **REVOKED)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
