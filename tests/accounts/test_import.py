@@ -268,7 +268,16 @@ async def test_a_dry_run_counts_and_changes_nothing(
     assert len(report) == 2
     assert await accounts(db) == {}
     async with db() as session:
-        assert await session.scalar(select(func.count()).select_from(ImportRun)) == 0
+        runs = list(await session.scalars(select(ImportRun)))
+        events = list(
+            await session.scalars(select(AuditEvent).where(AuditEvent.event_type.like("accounts%")))
+        )
+    # Staff see that the file was checked, by whom, with what result.
+    assert [(r.status, r.actor, r.rows_read, r.rejected) for r in runs] == [
+        ("dry_run", "operator:test", 3, 1)
+    ]
+    assert runs[0].rejected_by_reason == {"gender.unknown": 1}
+    assert [e.outcome for e in events] == ["dry_run"]
 
 
 async def test_one_audit_event_per_run_with_who_the_file_digest_and_the_counts(

@@ -12,7 +12,8 @@
    one a clean run gives.
 4. **Finish**: the run's row completed, and one audit event for the whole run.
 
-A dry run reads and checks the file only: it writes the report and counts, and nothing else.
+A dry run reads and checks the file only: it writes the report and counts, and records itself
+as a run (`dry_run`, with one audit event) so staff see it, and writes nothing else.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ class AccountImport:
         report = _Report(report_path)
         try:
             if dry_run:
-                summary = await self._read(source, report, run_id=None)
+                summary = await self._dry_run(source, file_name, report)
             else:
                 summary = await self._import(source, file_name, report)
         except BaseException:
@@ -245,6 +246,48 @@ class AccountImport:
         async with self.sessions.begin() as session:
             await import_merge.stage(session, run_id, chunk)
         chunk.clear()
+
+    async def _dry_run(self, source: IO[bytes], file_name: str, report: _Report) -> ImportSummary:
+        """Read and check only; the run is recorded (`dry_run`) so staff see the check was made,
+        with its counts or the file error it stopped on, and nothing else is written."""
+        started = self.clock()
+        error: ImportFileError | None = None
+        try:
+            summary = await self._read(source, report, run_id=None)
+        except ImportFileError as stopped:
+            error, summary = stopped, ImportSummary(None)
+        finished = self.clock()
+        problem = None if error is None else str(error)[:500]
+        async with self.sessions.begin() as session:
+            run = ImportRun(
+                actor=self.actor,
+                file_name=file_name[-300:],
+                status=ImportRunStatus.DRY_RUN,
+                started_at=started,
+                finished_at=finished,
+                rows_read=summary.rows_read,
+                file_digest=summary.file_digest or None,
+                rejected=summary.rejected,
+                rejected_by_reason=dict(summary.rejected_by_reason),
+                error=problem,
+            )
+            session.add(run)
+            await session.flush()
+            summary.run_id = run.id
+            audit.record(
+                session,
+                event_type=AuditEventType.ACCOUNTS_IMPORT,
+                outcome="dry_run",
+                now=finished,
+                actor=self.actor,
+                import_run_id=run.id,
+                rows_read=summary.rows_read,
+                rejected=summary.rejected,
+                error=problem,
+            )
+        if error is not None:
+            raise error
+        return summary
 
     async def _import(self, source: IO[bytes], file_name: str, report: _Report) -> ImportSummary:
         async with self.engine.connect() as lock:

@@ -127,7 +127,9 @@ async def import_file(
                 merge_batch=batch_rows,
                 workers=workers,
             ).run(source, file_name=file_name, report_path=report, dry_run=dry_run)
-    heading = "dry run (nothing changed)" if dry_run else f"import run {summary.run_id}"
+    heading = (
+        f"dry run {summary.run_id} (nothing changed)" if dry_run else f"import run {summary.run_id}"
+    )
     print(f"{heading}: {summary.rows_read:,} rows read, file SHA-256 {summary.file_digest}")
     if summary.resumed_from is not None:
         print(f"continued interrupted run {summary.resumed_from}; its counts are included")
