@@ -14,7 +14,11 @@ checking, sealing, COPY and the merge):
 3. **changes**: a file of `--changes` rows of those accounts, a tenth of them changed (a name,
    a phone, a status), against the accounts of step 1.
 
-Peak memory is the child process's maximum resident set size (`wait4`'s `ru_maxrss`). The
+Peak memory is the largest sum of resident memory of the command and its worker processes
+(sampled every quarter second from /proc); CPU is the user + sys time of the command with its
+workers (`wait4`) and, apart, of the PostgreSQL processes serving the bench's database
+(sampled from /proc, so only on the machine of the server); the load average is shown when
+each run begins and ends, since other work on the machine moves the wall-clock figures. The
 files are gzip-compressed CSV, made here from a seeded random stream: synthetic people only.
 `--json` ends the output with one line of JSON holding the three runs (`bench/run.py`'s
 `import` scenario reads it).
@@ -28,7 +32,6 @@ import base64
 import contextlib
 import csv
 import gzip
-import io
 import json
 import os
 import random
@@ -36,7 +39,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -86,24 +91,117 @@ def write_file(path: Path, rows: int, *, changed_share: float = 0.0, seed: int =
             writer.writerow(row)
 
 
-def timed_import(path: Path, env: dict[str, str]) -> tuple[float, int, str]:
-    """Seconds, peak RSS in MiB, and the command's summary."""
+@dataclass
+class Measured:
+    seconds: float
+    cpu_seconds: float
+    """user + sys of the command and its worker processes."""
+    peak_rss_mib: int
+    """The largest sum of resident memory of the command and its workers, sampled."""
+    postgres_cpu_seconds: float
+    """user + sys of the server processes serving the bench's database, sampled."""
+    load_average: tuple[float, float]
+    """The 1-minute load average when the run began and when it ended."""
+    output: str
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, user + sys seconds) of a process, or None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class _Sampler(threading.Thread):
+    """Every quarter second: the resident memory of the command and its descendants (their
+    sum: `ru_maxrss` gives only the largest one), and the CPU time of the server processes
+    serving `database` (PostgreSQL names the database in each backend's process title)."""
+
+    def __init__(self, root: int, database: str) -> None:
+        super().__init__(daemon=True)
+        self._root, self._database = root, database
+        self._halt = threading.Event()
+        self.peak_mib = 0.0
+        self._backend_cpu: dict[int, float] = {}
+
+    @property
+    def postgres_cpu(self) -> float:
+        return sum(self._backend_cpu.values())
+
+    def run(self) -> None:
+        while not self._halt.wait(0.25):
+            parents: dict[int, int] = {}
+            for entry in Path("/proc").iterdir():
+                if not entry.name.isdigit():
+                    continue
+                pid = int(entry.name)
+                stat = _proc_stat(pid)
+                if stat is None:
+                    continue
+                parents[pid] = stat[0]
+                try:
+                    title = (entry / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                if title.startswith(b"postgres:") and f" {self._database} ".encode() in title:
+                    self._backend_cpu[pid] = max(self._backend_cpu.get(pid, 0.0), stat[1])
+            tree, grew = {self._root}, True
+            while grew:
+                more = {pid for pid, parent in parents.items() if parent in tree} - tree
+                tree |= more
+                grew = bool(more)
+            self.peak_mib = max(self.peak_mib, sum(_rss_mib(pid) for pid in tree))
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+
+def timed_import(path: Path, env: dict[str, str], database: str, *extra: str) -> Measured:
+    """Run the command once: time, CPU, memory, and its summary."""
     command = str(Path(sys.executable).with_name("vssid-broker"))
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     process = subprocess.Popen(  # noqa: S603 - our own command
-        [command, "accounts", "import", str(path), "--no-progress"],
+        [command, "accounts", "import", str(path), "--no-progress", *extra],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    sampler = _Sampler(process.pid, database)
+    sampler.start()
     assert process.stdout is not None
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
+    sampler.stop()
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"the import failed:\n{output}")
-    return seconds, usage.ru_maxrss // 1024, output
+    return Measured(
+        seconds=seconds,
+        # wait4 counts the command's own children (the workers) it waited for.
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
+        peak_rss_mib=round(max(sampler.peak_mib, usage.ru_maxrss / 1024)),
+        postgres_cpu_seconds=sampler.postgres_cpu,
+        load_average=(load_before, os.getloadavg()[0]),
+        output=output,
+    )
 
 
 async def database(server_url: str, name: str, *, create: bool) -> None:
@@ -130,6 +228,8 @@ def main() -> None:
     )
     parser.add_argument("--keep-files", type=Path, help="write the files here and keep them")
     parser.add_argument("--json", action="store_true", help="end with the runs as one JSON line")
+    parser.add_argument("--fresh-only", action="store_true", help="only the fresh import")
+    parser.add_argument("--workers", type=int, help="the command's --workers (default: its own)")
     args = parser.parse_args()
     folder = args.keep_files or Path(tempfile.mkdtemp(prefix="vssid-import-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -147,8 +247,11 @@ def main() -> None:
     }
     fresh, changes = folder / f"fresh-{args.rows}.csv.gz", folder / f"changes-{args.changes}.csv.gz"
     started = time.perf_counter()
-    write_file(fresh, args.rows)
-    write_file(changes, min(args.changes, args.rows), changed_share=0.1)
+    # Kept files are made once: the same arguments give the same bytes.
+    if not fresh.exists():
+        write_file(fresh, args.rows)
+    if not changes.exists() and not args.fresh_only:
+        write_file(changes, min(args.changes, args.rows), changed_share=0.1)
     print(f"files made in {time.perf_counter() - started:.0f} s: {fresh}, {changes}")
     print(f"machine: {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
     runs = []
@@ -158,16 +261,25 @@ def main() -> None:
         subprocess.run(  # noqa: S603
             [str(Path(sys.executable).with_name("vssid-broker")), "migrate"], env=env, check=True
         )
-        for label, path, rows in (
-            ("fresh", fresh, args.rows),
-            ("rerun", fresh, args.rows),
-            ("changes", changes, min(args.changes, args.rows)),
-        ):
-            seconds, peak, output = timed_import(path, env)
-            summary = io.StringIO(output).read().strip().splitlines()
+        scenarios = [("fresh", fresh, args.rows)]
+        if not args.fresh_only:
+            scenarios += [
+                ("rerun", fresh, args.rows),
+                ("changes", changes, min(args.changes, args.rows)),
+            ]
+        extra = () if args.workers is None else ("--workers", str(args.workers))
+        for label, path, rows in scenarios:
+            measured = timed_import(path, env, name, *extra)
+            summary = measured.output.strip().splitlines()
+            seconds = measured.seconds
             print(
                 f"{label:<8} {rows:>11,} rows {seconds:8.1f} s {rows / seconds:>9,.0f} rows/s "
-                f"peak RSS {peak:>5} MiB | " + " | ".join(summary[1:3])
+                f"peak RSS {measured.peak_rss_mib:>5} MiB | CPU {measured.cpu_seconds:.0f} s "
+                f"+ PostgreSQL {measured.postgres_cpu_seconds:.0f} s | load "
+                f"{measured.load_average[0]:.1f}->{measured.load_average[1]:.1f} | "
+                + " | ".join(
+                    summary[1:3] + [line for line in summary if line.startswith("seconds")]
+                )
             )
             runs.append(
                 {
@@ -175,8 +287,12 @@ def main() -> None:
                     "rows": rows,
                     "seconds": round(seconds, 2),
                     "rows_per_s": round(rows / seconds, 1),
-                    "peak_rss_mib": peak,
+                    "peak_rss_mib": measured.peak_rss_mib,
+                    "cpu_s": round(measured.cpu_seconds, 1),
+                    "postgres_cpu_s": round(measured.postgres_cpu_seconds, 1),
+                    "load_average": list(measured.load_average),
                     "summary": summary[1:3],
+                    "phases": [line for line in summary if line.startswith("seconds")],
                 }
             )
     finally:

@@ -232,20 +232,37 @@ async def in_workers(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+# Per worker process: one event loop and one connection for every chunk it writes (a chunk
+# may be a fraction of a second of work; connecting anew for each would cost a good part of it).
+_worker_loop: asyncio.AbstractEventLoop | None = None
+_worker_connections: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+
+
 def _write_in_worker(
     url: str | None, settings: dict[str, str], write_chunk: WriteChunk, plan: Any, chunk: Any
 ) -> Any:
+    global _worker_loop
+    if _worker_loop is None:
+        _worker_loop = asyncio.new_event_loop()
+
     async def write() -> Any:
         if url is None:
             return await write_chunk(None, plan, chunk)
-        import asyncpg  # the PostgreSQL extra; only this path needs the driver itself
+        key = (url, tuple(sorted(settings.items())))
+        connection = _worker_connections.get(key)
+        if connection is None or connection.is_closed():
+            import asyncpg  # the PostgreSQL extra; only this path needs the driver itself
 
-        connection = await asyncpg.connect(
-            url, server_settings={"application_name": APPLICATION_NAME} | settings
-        )
+            connection = await asyncpg.connect(
+                url, server_settings={"application_name": APPLICATION_NAME} | settings
+            )
+            _worker_connections[key] = connection
         try:
             return await write_chunk(connection, plan, chunk)
-        finally:
-            await connection.close()
+        except BaseException:
+            # Whatever state it is in, the next chunk gets a connection of its own.
+            _worker_connections.pop(key, None)
+            connection.terminate()
+            raise
 
-    return asyncio.run(write())
+    return _worker_loop.run_until_complete(write())

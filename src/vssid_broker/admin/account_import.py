@@ -22,6 +22,7 @@ import asyncio
 import base64
 import csv
 import os
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -90,6 +91,9 @@ class ImportSummary:
     file_digest: str = ""
     resumed_from: int | None = None
     """The interrupted run whose batches this run did not apply again."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    """How long each phase took: read (reading, checking, staging), merge, finish (with a
+    first load's index builds)."""
 
     @property
     def rejected(self) -> int:
@@ -309,15 +313,21 @@ class AccountImport:
     async def _import_locked(
         self, source: IO[bytes], file_name: str, report: _Report
     ) -> ImportSummary:
+        started = time.monotonic()
         run_id, interrupted = await self._claim(file_name)
         try:
             summary = await self._read(source, report, run_id)
         except ImportFileError as error:
             await self._fail(run_id, str(error))
             raise
+        summary.seconds["read"] = time.monotonic() - started
         resumed = await self._staged(run_id, summary, interrupted)
         await self._merge(run_id, summary, resumed, report)
+        summary.seconds["merge"] = time.monotonic() - started - summary.seconds["read"]
         await self._finish(run_id, summary)
+        summary.seconds["finish"] = (
+            time.monotonic() - started - summary.seconds["read"] - summary.seconds["merge"]
+        )
         return summary
 
     async def _claim(self, file_name: str) -> tuple[int, list[int]]:

@@ -143,6 +143,8 @@ async def import_file(
     print(f"rejected {summary.rejected:,} (report: {report})")
     for reason, count in sorted(summary.rejected_by_reason.items()):
         print(f"  {reason}: {count:,}")
+    if summary.seconds:
+        print("seconds: " + ", ".join(f"{k} {v:,.1f}" for k, v in summary.seconds.items()))
 
 
 @contextmanager
