@@ -1833,13 +1833,17 @@ def _import_lines(results: dict[str, Any]) -> list[str]:
         "",
         f"### Accounts import (`bench/import_bench.py`, {imported['database']})",
         "",
-        "| run | rows | seconds | rows/s | peak RSS MiB | result |",
-        "|---|---:|---:|---:|---:|---|",
+        "| run | rows | seconds | rows/s | CPU s: command + PostgreSQL | load average |"
+        " peak RSS MiB | result |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in imported["runs"]:
+        # Results of runs before CPU and load were measured have neither.
+        cpu = f"{r['cpu_s']} + {r['postgres_cpu_s']}" if "cpu_s" in r else "-"
+        load = "→".join(f"{x:.1f}" for x in r["load_average"]) if "load_average" in r else "-"
         lines.append(
-            f"| {r['run']} | {r['rows']:,} | {r['seconds']} | {r['rows_per_s']:,} |"
-            f" {r['peak_rss_mib']} | {'; '.join(r['summary'])} |"
+            f"| {r['run']} | {r['rows']:,} | {r['seconds']} | {r['rows_per_s']:,} | {cpu} |"
+            f" {load} | {r['peak_rss_mib']} | {'; '.join(r['summary'])} |"
         )
     return lines
 

@@ -50,6 +50,7 @@ from vssid_broker.identifiers import (
 )
 
 COLUMNS = ("bhxh_code", "citizen_id", "full_name", "birth_date", "gender", "phone", "status")
+_COLUMN_SET = frozenset(COLUMNS)
 STATUSES = frozenset({"active", "locked", "closed"})
 GENDERS = frozenset({"male", "female"})
 MAX_LINE_BYTES = 64 * 1024
@@ -427,8 +428,8 @@ def _valid_row(line: int, values: dict[str, Any], today: date) -> AccountRow:
         raise _RowProblem("line", values["__csv__"])
     if "__json__" in values:
         raise _RowProblem("line", values["__json__"])
-    unknown = sorted(set(values) - set(COLUMNS))
-    if unknown:
+    if not values.keys() <= _COLUMN_SET:  # a CSV row's keys are the checked header's
+        unknown = sorted(set(values) - _COLUMN_SET)
         raise _RowProblem(unknown[0][:40], "unknown_column")
     code = _text(values, "bhxh_code") or ""
     if problem := bhxh_code_problem(code):
