@@ -12,8 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Table, bindparam, column, delete, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    bindparam,
+    case,
+    column,
+    delete,
+    func,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy import table as sql_table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -276,6 +288,7 @@ async def reseal_under_current_key(
                         .limit(batch)
                     )
                 ).all()
+                changes: list[tuple[Any, Any, str]] = []
                 for row in rows:
                     row_key, old = row[0], row[1]
                     binding = place.of(*row[2 : 2 + len(owners)])
@@ -291,16 +304,44 @@ async def reseal_under_current_key(
                     except SealedValueRefused:
                         refused[sealed.name].append(str(row_key))
                         continue
-                    result = await session.execute(
-                        update(table).where(key == row_key, value == old).values({value: new})
-                    )
-                    done[sealed.name] += int(result.rowcount or 0)  # type: ignore[attr-defined]
+                    changes.append((row_key, old, new))
+                done[sealed.name] += await compare_and_set(session, table, key, value, changes)
             if progress is not None:
                 progress(sealed.name, done[sealed.name], left_at_start)
             if len(rows) < batch:
                 break
             last = rows[-1][0]
     return Resealed(done, {name: row_keys for name, row_keys in refused.items() if row_keys})
+
+
+CAS_ROWS = 2_000
+"""Rows per compare-and-set statement: four parameters each, under the 32,767 a statement takes
+on PostgreSQL (asyncpg) and SQLite."""
+
+
+async def compare_and_set(
+    session: AsyncSession,
+    table: Table,
+    key: ColumnElement[Any],
+    target: ColumnElement[Any],
+    changes: list[tuple[Any, ...]],
+    unchanged: ColumnElement[Any] | None = None,
+) -> int:
+    """Set `target` of each row `(key, old, new[, unchanged's value])` to `new` where it still
+    holds `old` (and `unchanged` still holds what was read): one statement for many rows, not a
+    round trip each. A row written meanwhile keeps what it holds. How many rows were set."""
+    done = 0
+    for start in range(0, len(changes), CAS_ROWS):
+        part = changes[start : start + CAS_ROWS]
+        read = [key, target, *([unchanged] if unchanged is not None else [])]
+        held = [(change[0], change[1], *change[3:]) for change in part]
+        result = await session.execute(
+            update(table)
+            .where(tuple_(*read).in_(held))
+            .values({target: case({change[0]: change[2] for change in part}, value=key)})
+        )
+        done += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return done
 
 
 def _require_indexed(keys: CitizenIdKeys, citizen_id: str, index: str, place: SealedPlace) -> None:
@@ -361,6 +402,7 @@ async def reindex_citizen_ids(
                     )
                 ).all()
                 ties: dict[str, str] = {}
+                changes: list[tuple[Any, ...]] = []
                 for row_id, citizen_id_sealed, old, *owner in rows:
                     try:
                         citizen_id = keys.open(citizen_id_sealed, place.of(*owner))
@@ -369,14 +411,9 @@ async def reindex_citizen_ids(
                         continue
                     new, *previous = keys.indexes(citizen_id)
                     ties.update(dict.fromkeys({*previous, old} - {new}, new))
-                    if new == old:
-                        continue
-                    result = await session.execute(
-                        update(rows_of)
-                        .where(key == row_id, index == old, sealed == citizen_id_sealed)
-                        .values(citizen_id_index=new)
-                    )
-                    done[name] += int(result.rowcount or 0)  # type: ignore[attr-defined]
+                    if new != old:
+                        changes.append((row_id, old, new, citizen_id_sealed))
+                done[name] += await compare_and_set(session, rows_of, key, index, changes, sealed)
                 if ties:  # a Core executemany: one statement, every pair
                     await session.execute(
                         update(TIES)

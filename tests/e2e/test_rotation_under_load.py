@@ -29,15 +29,12 @@ import contextlib
 import json
 import os
 import random
-import subprocess
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import pytest
-from joserfc.jwk import OctKey
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -45,8 +42,19 @@ from tests.conftest import GENEROUS_RATE_LIMITS
 from tests.support.database import EXPLICIT_URL, new_database_name, own_database
 from tests.support.flows import app_complete, app_until_redirect
 from tests.support.live_server import free_port
+from tests.support.rolling import (
+    Balancer,
+    Deployment,
+    Keys,
+    app_login,
+    browser_login,
+    log_of,
+    ready,
+    sim_registrations,
+    started,
+)
 from tests.support.sealed import stored_values
-from tests.test_cli import COMMAND, cli_env
+from tests.test_cli import cli_env
 from vssid_broker import schema, sealing
 from vssid_broker.config import Settings
 from vssid_broker.db import create_engine, session_factory
@@ -59,14 +67,12 @@ from vssid_broker.housekeeping import (
 from vssid_broker.linking.models import FederatedLink
 from vssid_broker.seeding.bulk import bhxh_code, seed_accounts
 from vssid_broker.seeding.sessions_and_cases import seed_sessions_and_cases
-from vssid_broker.sessions.keys import KeyEncryptionKeys
 from vssid_broker.vneid_sim.citizens import Citizen, generate_citizens
-from vssid_broker.vneid_sim.driver import sign_in_at_vneid
 
-ACCOUNTS = 3_000
+ACCOUNTS = 2_000
 CITIZENS = 400
 """The first bulk accounts belong to the simulator's generated citizens: they can sign in."""
-BATCH = "25"
+BATCH = "50"
 """Rows per transaction of each command: small, so the rotations take a while."""
 AT_ONCE = 4
 """Logins in flight at any moment."""
@@ -76,162 +82,6 @@ FIRST_AT_THE_END = 24
 
 def new_key() -> str:
     return base64.urlsafe_b64encode(os.urandom(32)).decode()
-
-
-# --- the load balancer in front of the broker's processes ---------------------------------------
-class Balancer:
-    """Requests to the public address go to the broker process serving now (`switch_to`); the
-    count of requests each process holds says when a replaced one has finished (`drained`)."""
-
-    def __init__(self, public_port: int) -> None:
-        self.public_port = public_port
-        self.backend = 0
-        self.in_flight: Counter[int] = Counter()
-
-    @property
-    def public(self) -> str:
-        return f"http://127.0.0.1:{self.public_port}"
-
-    def client(self) -> httpx.AsyncClient:
-        """One person's browser or app: its own cookies and connections."""
-        return httpx.AsyncClient(transport=_Routed(self), timeout=60)
-
-    async def switch_to(self, port: int) -> None:
-        replaced, self.backend = self.backend, port
-        while self.in_flight[replaced]:
-            await asyncio.sleep(0.05)
-
-
-class _Routed(httpx.AsyncBaseTransport):
-    def __init__(self, balancer: Balancer) -> None:
-        self.balancer = balancer
-        self.inner = httpx.AsyncHTTPTransport()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.port != self.balancer.public_port:
-            return await self.inner.handle_async_request(request)  # VNeID
-        backend = self.balancer.backend
-        request.url = request.url.copy_with(port=backend)
-        self.balancer.in_flight[backend] += 1
-        try:
-            response = await self.inner.handle_async_request(request)
-            await response.aread()
-            return response
-        finally:
-            self.balancer.in_flight[backend] -= 1
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-# --- processes ------------------------------------------------------------------------------------
-def log_of(args: tuple[str, ...] | list[str], cwd: Path) -> Path:
-    return cwd / f"{args[0]}-{args[-1]}.log"
-
-
-@contextlib.contextmanager
-def started(*args: str, env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
-    """A process whose output goes to a file (a pipe nobody reads would fill and stop it)."""
-    with log_of(args, cwd).open("w") as output:
-        process = subprocess.Popen(  # noqa: S603 - our own command
-            [COMMAND, *args], env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT, text=True
-        )
-        try:
-            yield process
-        finally:
-            if process.poll() is None:
-                process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-async def ready(process: subprocess.Popen[str], url: str, cwd: Path) -> None:
-    async with httpx.AsyncClient(timeout=2) as client:
-        for _ in range(600):
-            if process.poll() is not None:
-                output = log_of(list(process.args)[1:], cwd).read_text()  # type: ignore[arg-type]
-                raise AssertionError(f"{process.args} ended:\n{output[-3000:]}")
-            with contextlib.suppress(httpx.TransportError):
-                if (await client.get(url)).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"{process.args} did not come up")
-
-
-@dataclass
-class Keys:
-    """The settings of one step of the runbook, as the processes are given them."""
-
-    kek: str
-    index: str
-    previous_keks: tuple[str, ...] = ()
-    previous_index: tuple[str, ...] = ()
-
-    def env(self) -> dict[str, str]:
-        return {
-            "VSSID_KEY_ENCRYPTION_KEY": self.kek,
-            "VSSID_CITIZEN_ID_PREVIOUS_KEKS": json.dumps(list(self.previous_keks)),
-            "VSSID_BLIND_INDEX_KEY": self.index,
-            "VSSID_BLIND_INDEX_PREVIOUS_KEYS": json.dumps(list(self.previous_index)),
-        }
-
-    def citizen_ids(self) -> sealing.CitizenIdKeys:
-        decode = base64.urlsafe_b64decode
-        return sealing.CitizenIdKeys.from_secrets(
-            decode(self.kek), [decode(k) for k in self.previous_keks], decode(self.index)
-        )
-
-    def secrets(self) -> KeyEncryptionKeys:
-        return KeyEncryptionKeys(
-            OctKey.import_key(base64.urlsafe_b64decode(self.kek)),
-            [OctKey.import_key(base64.urlsafe_b64decode(k)) for k in self.previous_keks],
-        )
-
-
-@dataclass
-class Deployment:
-    """The broker's processes behind the balancer, replaced one by one as the runbook says."""
-
-    balancer: Balancer
-    base_env: dict[str, str]
-    cwd: Path
-    stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
-    serving: list[contextlib.ExitStack] = field(default_factory=list)
-
-    def env(self, keys: Keys) -> dict[str, str]:
-        return self.base_env | keys.env()
-
-    async def roll_out(self, keys: Keys) -> None:
-        """A new process with these keys takes the traffic; the old one finishes and stops."""
-        port = free_port()
-        process_stack = contextlib.ExitStack()
-        process = process_stack.enter_context(
-            started("serve", "--port", str(port), env=self.env(keys), cwd=self.cwd)
-        )
-        await ready(process, f"http://127.0.0.1:{port}/readyz", self.cwd)
-        await self.balancer.switch_to(port)
-        if self.serving:
-            await asyncio.to_thread(self.serving.pop().close)
-        self.serving.append(process_stack)
-
-    async def run(self, keys: Keys, *args: str, stdin: str = "") -> str:
-        """A command, as an operator runs it beside the serving processes: its output."""
-        process = await asyncio.create_subprocess_exec(
-            COMMAND, *args, env=self.env(keys), cwd=self.cwd,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-        output, _ = await process.communicate(stdin.encode())
-        text = output.decode()
-        assert process.returncode == 0, text[-3000:]
-        return text
-
-    def close(self) -> None:
-        while self.serving:
-            self.serving.pop().close()
 
 
 # --- the people signing in ------------------------------------------------------------------------
@@ -252,7 +102,8 @@ class Traffic:
     async def sign_in(self, person: Citizen, channel: str) -> None:
         step = self.step
         try:
-            code = await (self._app if channel == "app" else self._browser)(person)
+            login = app_login if channel == "app" else browser_login
+            code = (await login(self.balancer, person.citizen_id)).bhxh_code
         except (httpx.HTTPError, AssertionError) as error:
             # Which person by their position only: never a citizen ID in a report.
             who = f"person #{list(self.accounts).index(person.citizen_id)}"
@@ -264,30 +115,9 @@ class Traffic:
         if step != self.step:
             self.done[f"{step} → {self.step}"] += 1
 
-    async def _app(self, person: Citizen) -> str:
-        async with self.balancer.client() as app:
-            redirect = await app_until_redirect(app, self.balancer.public, person.citizen_id)
-            complete = await app_complete(app, self.balancer.public, redirect)
-        assert complete.status_code == 200, f"{complete.status_code} {complete.text[:200]}"
-        return str(complete.json()["account"]["bhxh_code"])
-
-    async def _browser(self, person: Citizen, browser: httpx.AsyncClient | None = None) -> str:
-        public = self.balancer.public
-        async with browser or self.balancer.client() as browser:
-            start = await browser.get(f"{public}/auth/vneid/login")
-            assert start.status_code == 302, f"start: {start.status_code} {start.text[:200]}"
-            back = await sign_in_at_vneid(browser, start.headers["location"], person.citizen_id)
-            callback = await browser.get(back)
-            assert callback.status_code == 302, f"{callback.status_code} {callback.text[:200]}"
-            assert callback.headers["location"] == "/account", callback.headers["location"]
-            page = await browser.get(f"{public}/account")
-        assert page.status_code == 200, f"account: {page.status_code}"
-        code = page.text.split('<dd id="bhxh-code">', 1)[1].split("<", 1)[0]
-        return code
-
     async def keep_going(self, stop: asyncio.Event) -> None:
         async def one_at_a_time(lane: int) -> None:
-            rng = random.Random(lane)  # noqa: S311 - who signs in next, not a secret
+            rng = random.Random(lane)
             turn = 0
             while not stop.is_set():
                 channel = ("app", "browser")[(turn + lane) % 2]
@@ -374,7 +204,7 @@ async def test_both_key_rotations_on_a_populated_database_while_people_sign_in(
     citizens = generate_citizens(CITIZENS)
     accounts = {c.citizen_id: bhxh_code(i, c.citizen_id[:3]) for i, c in enumerate(citizens)}
     can_sign_in = [c for c in citizens if c.level == 2 and not c.locked]
-    random.Random(0).shuffle(can_sign_in)  # noqa: S311
+    random.Random(0).shuffle(can_sign_in)
     kept_for_the_end = can_sign_in[:FIRST_AT_THE_END]
     linked_first, first_timers = can_sign_in[FIRST_AT_THE_END:40], can_sign_in[40:]
 
@@ -386,14 +216,13 @@ async def test_both_key_rotations_on_a_populated_database_while_people_sign_in(
         deployment: Deployment | None = None
         try:
             # A populated database, under the old keys (the suite's, installed in this process).
-            print("TIMING", __import__("time").monotonic(), "start", file=__import__("sys").stderr)
             await schema.upgrade_engine(engine)
             await seed_accounts(engine, ACCOUNTS, vneid_citizens=CITIZENS, provider=sim)
             seeded = await seed_sessions_and_cases(
-                engine, before.secrets(), browser_sessions=800, app_sessions=800,
-                review_cases=300, provider=sim,
+                engine, before.secrets(), browser_sessions=500, app_sessions=500,
+                review_cases=200, provider=sim,
             )  # fmt: skip
-            assert seeded.review_cases == 300
+            assert seeded.review_cases == 200
             sim_env = cli_env(
                 tmp_path,
                 VNEID_SIM_ISSUER=sim,
@@ -409,25 +238,28 @@ async def test_both_key_rotations_on_a_populated_database_while_people_sign_in(
                 **{f"VSSID_{name.upper()}": value for name, value in GENEROUS_RATE_LIMITS.items()},
             )
             deployment = Deployment(balancer, base_env, tmp_path)
+            sim_args = ("vneid-sim", "--port", str(sim_port))
             sim_process = deployment.stack.enter_context(
-                started("vneid-sim", "--port", str(sim_port), env=sim_env, cwd=tmp_path)
+                started(*sim_args, env=sim_env, cwd=tmp_path)
             )
-            await ready(sim_process, f"{sim}/.well-known/openid-configuration", tmp_path)
+            await ready(
+                sim_process, f"{sim}/.well-known/openid-configuration", log_of(sim_args, tmp_path)
+            )
             await deployment.roll_out(before)
-            print("TIMING", __import__("time").monotonic(), "up", file=__import__("sys").stderr)
 
             traffic = Traffic(balancer, [], first_timers, accounts)
             await asyncio.gather(*(traffic.sign_in(p, "app") for p in linked_first))
             traffic.linked.extend(linked_first)
             browser = balancer.client()  # sessions of before, used after
-            code = await traffic._browser(linked_first[0], browser)  # noqa: SLF001
+            code = (await browser_login(balancer, linked_first[0].citizen_id, browser)).bhxh_code
             cookies = browser.cookies
             async with balancer.client() as app:
-                redirect = await app_until_redirect(app, balancer.public, linked_first[1].citizen_id)
+                redirect = await app_until_redirect(
+                    app, balancer.public, linked_first[1].citizen_id
+                )
                 refresh_token = (await app_complete(app, balancer.public, redirect)).json()[
                     "refresh_token"
                 ]
-            print("TIMING", __import__("time").monotonic(), "prelinked", file=__import__("sys").stderr)
             plain_before = await opened_values(engine, before)
             links_before = await count(engine, FederatedLink)
 
@@ -437,31 +269,24 @@ async def test_both_key_rotations_on_a_populated_database_while_people_sign_in(
             try:
                 # KEK, step 2 (the swap) and 3 (re-seal what is stored).
                 traffic.step = "swap to the new KEK"
-                print("TIMING", __import__("time").monotonic(), "swap to the new KEK", traffic.done, file=__import__("sys").stderr)
                 await deployment.roll_out(swapped)
                 traffic.step = "keys rotate-kek"
-                print("TIMING", __import__("time").monotonic(), "keys rotate-kek", traffic.done, file=__import__("sys").stderr)
                 rotated = await deployment.run(
                     swapped, "keys", "rotate-kek", "--batch-size", BATCH, stdin=new_kek + "\n"
                 )
                 # KEK step 4 (the old one dropped) with the blind-index key's step 1, then 2.
                 traffic.step = "new KEK alone, new blind-index key"
-                print("TIMING", __import__("time").monotonic(), "new KEK alone, new blind-index key", traffic.done, file=__import__("sys").stderr)
                 await deployment.roll_out(reindexing)
                 traffic.step = "keys reindex-citizen-ids"
-                print("TIMING", __import__("time").monotonic(), "keys reindex-citizen-ids", traffic.done, file=__import__("sys").stderr)
                 reindexed = await deployment.run(
                     reindexing, "keys", "reindex-citizen-ids", "--batch-size", BATCH
                 )
                 traffic.step = "new keys alone"
-                print("TIMING", __import__("time").monotonic(), "new keys alone", traffic.done, file=__import__("sys").stderr)
                 await deployment.roll_out(after)
                 await asyncio.gather(*(traffic.sign_in(p, "browser") for p in kept_for_the_end))
             finally:
                 stop.set()
                 await logins
-
-            print("TIMING", traffic.done, file=__import__("sys").stderr)
             assert traffic.failures == [], "\n".join(traffic.failures[:20])
             for step in ("keys rotate-kek", "keys reindex-citizen-ids", "new keys alone"):
                 assert traffic.done[step] > 0, f"no login while: {step} ({traffic.done})"
@@ -469,7 +294,6 @@ async def test_both_key_rotations_on_a_populated_database_while_people_sign_in(
 
             # Nothing half-written: every value opens under the new KEK alone, holds what it
             # held, and is sealed under it; every index is under the new key.
-            print("TIMING", __import__("time").monotonic(), 'plain_after = await opened_val', file=__import__("sys").stderr)
             plain_after = await opened_values(engine, after)
             for column, values in plain_before.items():
                 kept = {bound: plain_after[column].get(bound) for bound in values}
@@ -477,22 +301,17 @@ async def test_both_key_rotations_on_a_populated_database_while_people_sign_in(
             new_kid = sealing.key_id(base64.urlsafe_b64decode(new_kek))
             for column, kids in (await sealed_prefixes(engine)).items():
                 assert set(kids) <= {new_kid}, column
-            print("TIMING", __import__("time").monotonic(), 'assert await stale_indexes(eng', file=__import__("sys").stderr)
             assert await stale_indexes(engine, after) == {"accounts": 0, "review_cases": 0}
             first_logins = first_timers_at_start - len(traffic.first_timers) + FIRST_AT_THE_END
             assert await count(engine, FederatedLink) == links_before + first_logins
             # A second run of each finds nothing left.
-            print("TIMING", __import__("time").monotonic(), 'sessions_of = session_factory(', file=__import__("sys").stderr)
             sessions_of = session_factory(engine)
             again = await reseal_under_current_key(
                 sessions_of, after.citizen_ids(), after.secrets()
             )
             assert (sum(again.rows.values()), again.refused) == (0, {})
-            print("TIMING", __import__("time").monotonic(), 'reindexed_again = await', file=__import__("sys").stderr)
             reindexed_again = await reindex_citizen_ids(sessions_of, after.citizen_ids())
             assert (sum(reindexed_again.rows.values()), reindexed_again.refused) == (0, {})
-
-            print("TIMING", __import__("time").monotonic(), '# Sessions made before both', file=__import__("sys").stderr)
             # Sessions made before both rotations still work.
             async with balancer.client() as browser:
                 browser.cookies = cookies
@@ -514,21 +333,3 @@ async def test_both_key_rotations_on_a_populated_database_while_people_sign_in(
 async def count(engine: AsyncEngine, model: type[FederatedLink]) -> int:
     async with engine.connect() as connection:
         return int(await connection.scalar(select(func.count()).select_from(model)) or 0)
-
-
-def sim_registrations(broker: str) -> list[dict[str, object]]:
-    """The broker's two registrations at the simulator (web and the app's native one)."""
-    return [
-        {
-            "client_id": "vssid-broker",
-            "client_secret": "vssid-broker-demo-secret",
-            "redirect_uris": [f"{broker}/auth/vneid/callback"],
-            "token_endpoint_auth_methods": ["client_secret_basic", "client_secret_post"],
-        },
-        {
-            "client_id": "vssid-broker-app",
-            "application_type": "native",
-            "redirect_uris": ["vn.gov.baohiemxahoi.vssid:/oauth/vneid"],
-            "token_endpoint_auth_methods": ["none"],
-        },
-    ]
