@@ -24,8 +24,10 @@ What it does, in order:
      each stage and the broker's time to complete a login (p50, p99) before and during each
      rotation to `bench/results/rotation-<N>.json`, and prints them.
 
-CPU seconds are the command's own (user + system); PostgreSQL's are not in them. The machine's
-load average is recorded beside them: on shared cores the wall-clock figures move with it.
+CPU seconds are the command's own (user + system, its start included) and, apart, those of the
+PostgreSQL processes serving the benchmark's database in the same span (the broker's logins'
+queries included); rows per CPU-second count both. The machine's load average is recorded beside
+them: on shared cores the wall-clock figures move with it.
 """
 
 from __future__ import annotations
@@ -69,6 +71,39 @@ def load_average() -> list[float]:
     return [round(value, 2) for value in os.getloadavg()]
 
 
+class DatabaseCpu:
+    """CPU seconds of the PostgreSQL server processes serving the benchmark's database (the
+    command's and the broker's connections), sampled from /proc twice a second; a connection
+    that ended keeps its last sample, so the total never goes back."""
+
+    def __init__(self, database: str) -> None:
+        self.marker = f" {database} ".encode()
+        self.seen: dict[int, float] = {}
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def sample(self) -> float:
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/cmdline", "rb") as cmdline:
+                    if not (command := cmdline.read()).startswith(b"postgres:"):
+                        continue
+                    if self.marker not in command.replace(b"\0", b" ") + b" ":
+                        continue
+                with open(f"/proc/{name}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            self.seen[int(name)] = (int(fields[11]) + int(fields[12])) / self.tick
+        return sum(self.seen.values())
+
+    async def keep_sampling(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.to_thread(self.sample)
+            await asyncio.sleep(0.5)
+
+
 @dataclass
 class Login:
     stage: str
@@ -84,6 +119,7 @@ class Stage:
     ended: float = 0.0
     load_average: list[float] = field(default_factory=list)
     command: dict[str, Any] | None = None
+    database_cpu: float = 0.0
 
 
 @dataclass
@@ -101,14 +137,17 @@ class Run:
     skipped: int = 0
     """Logins not started because `most_at_once` were still in flight (the rate was too high)."""
     stages: list[Stage] = field(default_factory=list)
+    database: DatabaseCpu | None = None
 
     def enter(self, name: str) -> None:
         now = time.monotonic()
+        database_cpu = self.database.sample() if self.database else 0.0
         if self.stages:
             self.stages[-1].ended = now
             self.stages[-1].load_average = load_average()
+            self.stages[-1].database_cpu = database_cpu - self.stages[-1].database_cpu
         self.stage = name
-        self.stages.append(Stage(name, now))
+        self.stages.append(Stage(name, now, database_cpu=database_cpu))
         print(f"  {datetime.now(UTC):%H:%M:%S} {name} (load average {load_average()})", flush=True)
 
     async def one(self, turn: int, person: Any = None) -> None:
@@ -319,7 +358,11 @@ async def main_async(opts: argparse.Namespace) -> dict[str, Any]:
         "VNEID_SIM_CLIENTS": json.dumps(sim_registrations(balancer.public)),
     }
     run = Run(balancer, [], first_timers, accounts, opts.rate, opts.most_at_once)
+    from sqlalchemy.engine import make_url
+
+    run.database = DatabaseCpu(str(make_url(opts.database_url).database))
     stop = asyncio.Event()
+    sampling = asyncio.create_task(run.database.keep_sampling(stop))
     try:
         sim_process = deployment.stack.enter_context(started(*sim_args, env=sim_env, cwd=work))
         await ready(sim_process, f"{sim}/.well-known/openid-configuration", log_of(sim_args, work))
@@ -354,6 +397,7 @@ async def main_async(opts: argparse.Namespace) -> dict[str, Any]:
         stop.set()
         if "logins" in locals():
             await logins
+        await sampling
         deployment.close()
         deployment.stack.close()
     return report(opts, seeded, run)
@@ -366,6 +410,7 @@ def report(opts: argparse.Namespace, seeded: dict[str, Any], run: Run) -> dict[s
             "stage": stage.name,
             "seconds": round(stage.ended - stage.started, 1),
             "load_average_at_end": stage.load_average,
+            "database_cpu_seconds": round(stage.database_cpu, 2),
             **percentiles([login for login in run.logins if login.stage == stage.name]),
         }
         if stage.command is not None:
@@ -378,7 +423,8 @@ def report(opts: argparse.Namespace, seeded: dict[str, Any], run: Run) -> dict[s
                 rows, rewritten = rows_of_reindex(output)
                 entry["rows_read"], entry["rows_reindexed"] = rows, rewritten
             entry["rows_per_second"] = round(rows / command["seconds"])
-            entry["rows_per_cpu_second"] = round(rows / max(command["cpu_seconds"], 0.01))
+            cpu = command["cpu_seconds"] + stage.database_cpu
+            entry["rows_per_cpu_second"] = round(rows / max(cpu, 0.01))
             entry |= command
         stages.append(entry)
     errors = [login.error for login in run.logins if login.seconds is None]

@@ -337,7 +337,9 @@ async def compare_and_set(
         held = [(change[0], change[1], *change[3:]) for change in part]
         result = await session.execute(
             update(table)
-            .where(tuple_(*read).in_(held))
+            # The keys alone first: what an index finds (the pairs alone would be a filter
+            # over every row of the table).
+            .where(key.in_([change[0] for change in part]), tuple_(*read).in_(held))
             .values({target: case({change[0]: change[2] for change in part}, value=key)})
         )
         done += int(result.rowcount or 0)  # type: ignore[attr-defined]
