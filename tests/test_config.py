@@ -22,6 +22,7 @@ from vssid_broker.config import Settings, SettingsInvalid, load_settings
         ({"vneid_citizen_id_claim": " "}, "claim names"),
         ({"public_base_url": "https://vssid.example"}, "demo secret"),
         ({"vneid_token_auth_method": "client_secret_jwt"}, "vneid_token_auth_method"),
+        ({"log_level": "loud"}, "log_level"),
     ],
 )
 def test_unsafe_or_broken_settings_are_refused(changes: dict[str, Any], message: str) -> None:
@@ -134,3 +135,8 @@ def test_every_setting_has_a_row_in_the_settings_reference() -> None:
         name for name in Settings.model_fields if f"| `VSSID_{name.upper()}` |" not in reference
     ]
     assert missing == []
+
+
+def test_a_log_level_in_small_letters_is_the_level() -> None:
+    """`VSSID_LOG_LEVEL=warning` ended `serve` in a traceback from the logging module."""
+    assert Settings(log_level="warning").log_level == "WARNING"

@@ -373,7 +373,8 @@ class Settings(BaseSettings):
     logged at most once per this many seconds."""
 
     # --- operations --------------------------------------------------------------------------
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    """In any case (`warning` is `WARNING`); another word is refused at start, in one line."""
     log_format: Literal["text", "json"] = "text"
     """`json`: one JSON object a line (timestamp, level, logger, request_id, route, message and
     the event's fields such as outcome and duration_ms), for a log pipeline; `text` reads best
@@ -420,7 +421,7 @@ class Settings(BaseSettings):
             raise ValueError("expects the issuer URL exactly as VNeID publishes it")
         return value
 
-    @field_validator("vneid_end_session_method", mode="before")
+    @field_validator("vneid_end_session_method", "log_level", mode="before")
     @classmethod
     def _method_in_capitals(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value

@@ -111,6 +111,7 @@ class Traffic:
             return
         if code != self.accounts[person.citizen_id]:
             self.failures.append(f"{step}: {channel} login landed on another account")
+            return
         self.done[step] += 1
         if step != self.step:
             self.done[f"{step} → {self.step}"] += 1
