@@ -68,7 +68,11 @@ class Balancer:
 class _Routed(httpx.AsyncBaseTransport):
     def __init__(self, balancer: Balancer) -> None:
         self.balancer = balancer
-        self.inner = httpx.AsyncHTTPTransport()
+        # An idle connection is dropped well before the servers' keep-alive timeout (uvicorn's
+        # 5 s): one reused just as the server closes it fails with no answer, which is the
+        # client's race, not the broker's refusal (a login's steps at VNeID take seconds on
+        # a loaded machine).
+        self.inner = httpx.AsyncHTTPTransport(limits=httpx.Limits(keepalive_expiry=1.0))
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.port != self.balancer.public_port:
