@@ -69,6 +69,8 @@ from vssid_broker.seeding.bulk import bhxh_code, seed_accounts
 from vssid_broker.seeding.sessions_and_cases import seed_sessions_and_cases
 from vssid_broker.vneid_sim.citizens import Citizen, generate_citizens
 
+pytestmark = pytest.mark.timeout(300)  # a minute on 2 cores shared with other work
+
 ACCOUNTS = 2_000
 CITIZENS = 400
 """The first bulk accounts belong to the simulator's generated citizens: they can sign in."""

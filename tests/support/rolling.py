@@ -8,6 +8,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -253,6 +254,10 @@ async def browser_login(
         started = time.perf_counter()
         callback = await client.get(back)
         seconds = time.perf_counter() - started
+        if callback.status_code == 303:  # refused: the outcome page names the refusal's code
+            refusal = await client.get(str(callback.url.join(callback.headers["location"])))
+            found = re.search(r'<code id="error-code">([^<]+)</code>', refusal.text)
+            raise AssertionError(f"refused: {found.group(1) if found else refusal.status_code}")
         assert callback.status_code == 302, f"{callback.status_code} {callback.text[:200]}"
         assert callback.headers["location"] == "/account", callback.headers["location"]
         page = await client.get(f"{balancer.public}/account")
