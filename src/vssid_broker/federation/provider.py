@@ -99,6 +99,11 @@ MISSED_KIDS_REMEMBERED = 1000
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 CLIENT_ASSERTION_LIFETIME_SECONDS = 60
+KEEPALIVE_SECONDS = 2.0
+"""How long an idle connection to VNeID is kept for reuse: well under the servers' own idle
+timeouts (uvicorn's 5 s, the simulator's). httpx's default is 5 s: a connection reused just as
+the server closed it failed the code exchange with a ReadError (`vneid_unavailable`), twice in
+about 2,100 logins of bench/rotation_bench.py on a loaded machine."""
 
 
 class ProviderClient:
@@ -115,6 +120,7 @@ class ProviderClient:
         self._http = http or httpx.AsyncClient(
             timeout=httpx.Timeout(settings.vneid_http_timeout_seconds),
             follow_redirects=False,
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_SECONDS),
         )
         self._metadata = _Cached()
         self._jwks = _Cached()
