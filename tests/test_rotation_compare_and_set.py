@@ -20,7 +20,7 @@ async def phones(stack: Stack) -> dict[int, str]:
         found = await session.execute(
             select(Account.id, Account.phone).where(Account.phone.is_not(None))
         )
-        return {key: phone for key, phone in found.tuples() if phone is not None}
+        return {key: phone for key, phone in found.all() if phone is not None}
 
 
 async def test_a_row_changed_since_it_was_read_keeps_its_new_value(stack: Stack) -> None:
