@@ -27,6 +27,7 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env["VSSID_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}"
     env["VSSID_KEY_ENCRYPTION_KEY_FILE"] = str(tmp_path / "kek")
     env["VSSID_BLIND_INDEX_KEY_FILE"] = str(tmp_path / "blind-index-key")
+    env["VSSID_PASSWORD_HASH_PROFILE"] = "cheapest-for-tests"  # as the suite's own broker
     return env | extra
 
 
@@ -160,7 +161,9 @@ def test_vneid_sim_command_serves_discovery(tmp_path: Path) -> None:
 
 
 def test_staff_create_reads_the_password_from_stdin_or_the_environment(tmp_path: Path) -> None:
+    # Without the suite's cheap hashing: the parameters a deployment gets by default.
     env = cli_env(tmp_path)
+    del env["VSSID_PASSWORD_HASH_PROFILE"]
     assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
 
     def create(
@@ -188,7 +191,8 @@ def test_staff_create_reads_the_password_from_stdin_or_the_environment(tmp_path:
         assert "Xy7!q" not in process.stdout + process.stderr
     with sqlite3.connect(tmp_path / "cli.sqlite3") as db:
         hashes = [row[0] for row in db.execute("SELECT password_hash FROM staff_users")]
-    assert len(hashes) == 2 and all(h.startswith("$argon2id$") for h in hashes)
+    # argon2id at RFC 9106's low-memory parameters: 64 MiB, 3 passes, 4 lanes.
+    assert len(hashes) == 2 and all(h.startswith("$argon2id$v=19$m=65536,t=3,p=4$") for h in hashes)
 
 
 def test_staff_are_listed_changed_and_disabled_from_the_command_line_audited(

@@ -23,6 +23,15 @@ from vssid_broker.config import Settings, SettingsInvalid, load_settings
         ({"public_base_url": "https://vssid.example"}, "demo secret"),
         ({"vneid_token_auth_method": "client_secret_jwt"}, "vneid_token_auth_method"),
         ({"log_level": "loud"}, "log_level"),
+        (
+            {
+                "public_base_url": "https://vssid.example",
+                "vneid_issuer": "https://vneid.example",
+                "vneid_client_secret": "a-real-secret",
+                "password_hash_profile": "cheapest-for-tests",
+            },
+            "protects no password",
+        ),
     ],
 )
 def test_unsafe_or_broken_settings_are_refused(changes: dict[str, Any], message: str) -> None:
@@ -40,6 +49,7 @@ def test_production_shape_is_accepted() -> None:
     )
     assert settings.secure_cookies
     assert settings.vneid_redirect_uri == "https://vssid.example/auth/vneid/callback"
+    assert settings.password_hash_profile == "recommended"
 
 
 def test_settings_come_from_vssid_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -126,6 +126,7 @@ def build_context(
     key_encryption_key = load_key_encryption_key(settings)
     keys = SigningKeys(settings, key_encryption_key)
     passwords.set_hash_threads(settings.password_hash_threads)
+    passwords.use_profile(settings.password_hash_profile)
     # Kept right by PostgreSQL's notifications; SQLite (one process, the demo) asks every time.
     live_sessions = (
         LiveSessionCache(settings.session_cache_size, settings.session_cache_max_age_seconds)
@@ -187,6 +188,7 @@ def create_app(
         # Process-wide: the sealed-column type has no other way to reach them (sealing.py).
         sealing.install(sealing.CitizenIdKeys.from_settings(settings))
         chain.install(chain.ChainKeys.from_settings(settings))
+        await passwords.prepare_dummy_hash()
         async with ctx.db() as session:
             await ctx.keys.require_openable(session)
         async with ctx.db.begin() as session:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from argon2 import PasswordHasher
+from argon2 import Parameters, PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import case
 from sqlalchemy.orm import InstrumentedAttribute
@@ -36,12 +36,44 @@ ACCOUNT_MIN_PASSWORD_LENGTH = 8
 STAFF_MIN_PASSWORD_LENGTH = 12
 """Staff decide who may sign in to other people's accounts: longer passwords."""
 
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+HASH_PROFILES: dict[str, Parameters] = {
+    "recommended": profiles.RFC_9106_LOW_MEMORY,  # argon2-cffi's own default
+    "cheapest-for-tests": profiles.CHEAPEST,
+}
+"""`VSSID_PASSWORD_HASH_PROFILE`'s choices (config.py says why the second exists)."""
 
+_profile = "recommended"
+_hasher = PasswordHasher.from_parameters(HASH_PROFILES[_profile])
+_dummy_hash: str | None = None
+"""Checked when the identifier names no one. Made with the current parameters when a server
+starts (`prepare_dummy_hash`), not at import: every command that imports this module would
+pay an argon2id hash for it, and a dummy made before `use_profile` would be checked faster
+than a real hash, which is what it must not be."""
 
 _threads = 1
 _workers = ThreadPoolExecutor(_threads, thread_name_prefix="argon2")
+
+
+def use_profile(name: str) -> None:
+    """Hash new passwords with the parameters of `HASH_PROFILES[name]` (once per process, at
+    start-up); hashes made with others are replaced at their next successful sign-in."""
+    global _profile, _hasher, _dummy_hash
+    if name != _profile:
+        _profile, _hasher = name, PasswordHasher.from_parameters(HASH_PROFILES[name])
+        _dummy_hash = None
+
+
+async def prepare_dummy_hash() -> None:
+    """Make the unknown identifier's dummy hash now (a server's start-up), so the first sign-in
+    at an unknown name takes no longer than any other."""
+    await asyncio.get_running_loop().run_in_executor(_workers, _dummy)
+
+
+def _dummy() -> str:
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash(secrets.token_urlsafe(16))
+    return _dummy_hash
 
 
 def set_hash_threads(count: int) -> None:
@@ -64,11 +96,15 @@ def _matches(password_hash: str, password: str) -> bool:
         return False
 
 
+def _check(password_hash: str | None, password: str) -> bool:
+    return _matches(password_hash or _dummy(), password)
+
+
 async def verify_password(password_hash: str | None, password: str) -> bool:
     """True when `password` matches; with no hash (unknown user) a dummy is checked, so the
     answer takes the same time either way."""
     matches = await asyncio.get_running_loop().run_in_executor(
-        _workers, _matches, password_hash or _DUMMY_HASH, password
+        _workers, _check, password_hash, password
     )
     return matches and password_hash is not None
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import TypeAlias
 
-from vssid_broker import sealing
+from vssid_broker import passwords, sealing
 from vssid_broker.audit import chain
 from vssid_broker.config import Settings, load_settings
 
@@ -28,14 +28,16 @@ def add_command(commands: Commands, name: str, help: str, run: Run) -> argparse.
 
 
 def command_settings() -> Settings:
-    """The broker's settings, with the keys that seal citizen IDs installed: every command
-    that works on the database's rows needs them (serve's and demo's app installs its own)."""
+    """The broker's settings, with the keys that seal citizen IDs installed (every command
+    that works on the database's rows needs them) and the password hash's parameters chosen;
+    serve's and demo's app installs its own."""
     from vssid_broker.sessions.keys import refuse_a_lost_key_file
 
     settings = load_settings(Settings)
     asyncio.run(refuse_a_lost_key_file(settings))
     sealing.install(sealing.CitizenIdKeys.from_settings(settings))
     chain.install(chain.ChainKeys.from_settings(settings))
+    passwords.use_profile(settings.password_hash_profile)  # the staff commands hash passwords
     return settings
 
 
