@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests.support.clock import MovableClock
 from tests.support.database import empty_data_tables, suite_database
+from tests.support.http import AsyncClient
 from tests.support.live_server import free_port, live_server
 from tests.support.recording import RecordingTransport
 from tests.support.redis_server import SuiteRedis, suite_redis
@@ -204,7 +204,7 @@ class Stack:
     """What the simulated VNeID sent to the broker (back-channel logout), in this test."""
 
     async def fault(self, name: str, times: int = 1, delay_seconds: float = 0) -> None:
-        async with httpx.AsyncClient() as client:
+        async with AsyncClient() as client:
             response = await client.post(
                 f"{self.sim}/_test/faults",
                 json={"fault": name, "times": times, "delay_seconds": delay_seconds},
@@ -242,7 +242,7 @@ async def stack(
         await seed_demo(session)
     clock.reset()
     await broker_app.state.broker.rate_limits.reset()
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         await client.delete(f"{sim_url}/_test/faults")
         # Whom VNeID remembers as signed in decides which clients hear of a logout: each test
         # starts with no one, whatever ran before it on this worker.

@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
-import httpx
 import pytest
 from sqlalchemy import update
 
 from tests.conftest import Stack
 from tests.support.flows import app_complete, app_until_redirect, browser_login
+from tests.support.http import AsyncClient
 from tests.support.sealed import stored_values
 from vssid_broker.accounts.models import Account
 from vssid_broker.housekeeping import INDEXED, reindex_citizen_ids
@@ -39,7 +39,7 @@ class CutShort(Exception):
 
 
 async def signs_in(stack: Stack, citizen_id: str) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         callback = await browser_login(browser, stack.broker, citizen_id)
         assert callback.status_code == 302, callback.text
         account = await browser.get(f"{stack.broker}/account")
@@ -47,7 +47,7 @@ async def signs_in(stack: Stack, citizen_id: str) -> None:
 
 
 async def finds_her_review_case(stack: Stack) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         refused = await browser_login(browser, stack.broker, DUNG)
     assert '<code id="error-code">link_under_review</code>' in refused.text
     assert await stack.count(ReviewCase) == 2  # found, not opened a second time
@@ -122,7 +122,7 @@ async def test_without_the_previous_key_rows_not_yet_reindexed_are_not_found(
     person whose row still carries the old index is taken for someone without an account."""
     install(replace(citizen_id_keys, index_key=os.urandom(32)))
     try:
-        async with httpx.AsyncClient() as browser:
+        async with AsyncClient() as browser:
             refused = await browser_login(browser, stack.broker, HAI)
         assert refused.status_code != 302
     finally:
@@ -141,7 +141,7 @@ async def test_the_events_tied_to_a_person_move_to_the_new_key_and_stay_in_their
     an = Account.bhxh_code == "0112345678"
     async with stack.db.begin() as session:
         await session.execute(update(Account).where(an).values(status="locked"))
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         refused = await browser_login(browser, stack.broker, AN)
     assert '<code id="error-code">account_not_active</code>' in refused.text
     async with stack.db.begin() as session:
@@ -150,7 +150,7 @@ async def test_the_events_tied_to_a_person_move_to_the_new_key_and_stay_in_their
         install(during)
         await reindex_citizen_ids(stack.db, during)
         install(replace(old, index_key=new_key))
-        async with httpx.AsyncClient() as app:
+        async with AsyncClient() as app:
             signed_in = await app_complete(
                 app, stack.broker, await app_until_redirect(app, stack.broker, AN)
             )

@@ -16,6 +16,7 @@ import httpx
 import pyotp
 
 from tests.conftest import Stack
+from tests.support.http import TLS, Client
 from tests.support.live_server import free_port
 from vssid_broker.cli.demo import DEMO_TOTP_SECRET
 
@@ -69,7 +70,7 @@ def running(
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(ready_url, timeout=1).status_code < 500:
+                if httpx.get(ready_url, timeout=1, verify=TLS).status_code < 500:
                     break
             except httpx.TransportError:
                 pass
@@ -123,7 +124,7 @@ def test_migrate_seed_keys_then_serve(tmp_path: Path) -> None:
         cwd=tmp_path,
         ready_url=f"http://127.0.0.1:{port}/readyz",
     ):
-        jwks = httpx.get(f"http://127.0.0.1:{port}/.well-known/jwks.json").json()
+        jwks = httpx.get(f"http://127.0.0.1:{port}/.well-known/jwks.json", verify=TLS).json()
         assert len(jwks["keys"]) == 2  # the current key and the one published ahead of use
 
     assert (
@@ -156,8 +157,10 @@ def test_vneid_sim_command_serves_discovery(tmp_path: Path) -> None:
         cwd=tmp_path,
         ready_url=f"{url}/.well-known/openid-configuration",
     ):
-        assert httpx.get(f"{url}/.well-known/openid-configuration").json()["issuer"] == url
-        assert httpx.get(f"{url}/_test/faults").status_code == 200
+        assert (
+            httpx.get(f"{url}/.well-known/openid-configuration", verify=TLS).json()["issuer"] == url
+        )
+        assert httpx.get(f"{url}/_test/faults", verify=TLS).status_code == 200
 
 
 def test_staff_create_reads_the_password_from_stdin_or_the_environment(tmp_path: Path) -> None:
@@ -232,7 +235,7 @@ def test_demo_command_runs_a_login_end_to_end(tmp_path: Path) -> None:
     ):
         from vssid_broker.vneid_sim.driver import sign_in_at_vneid_sync
 
-        with httpx.Client() as browser:
+        with Client() as browser:
             start = browser.get(f"{broker}/auth/vneid/login")
             back = sign_in_at_vneid_sync(browser, start.headers["location"], "001085012345")
             assert browser.get(back).status_code == 302
@@ -244,21 +247,21 @@ def test_demo_command_runs_a_login_end_to_end(tmp_path: Path) -> None:
         def staff_token(username: str, password: str) -> dict[str, str]:
             otp = pyotp.TOTP(DEMO_TOTP_SECRET).now()
             body = {"username": username, "password": password, "otp": otp}
-            token = httpx.post(f"{api}/token", json=body).json()["access_token"]
+            token = httpx.post(f"{api}/token", json=body, verify=TLS).json()["access_token"]
             return {"Authorization": f"Bearer {token}"}
 
         reviewer = staff_token("reviewer", "reviewer-demo-2026")
         approver = staff_token("approver", "approver-demo-2026")
-        queue = httpx.get(f"{api}/cases", headers=reviewer).json()
+        queue = httpx.get(f"{api}/cases", headers=reviewer, verify=TLS).json()
         dung = next(c for c in queue["items"] if c["full_name"] == "Phạm Thị Dung")
-        case = httpx.get(f"{api}/cases/{dung['id']}", headers=reviewer).json()
+        case = httpx.get(f"{api}/cases/{dung['id']}", headers=reviewer, verify=TLS).json()
         account_id = case["candidates"][0]["account_id"]
         proposal = {"account_id": account_id, "version": 1, "reason": "đối chiếu tại quầy"}
         assert httpx.post(f"{api}/cases/{dung['id']}/approve", headers=reviewer,
-                          json=proposal).status_code == 200  # fmt: skip
+                          json=proposal, verify=TLS).status_code == 200  # fmt: skip
         assert httpx.post(f"{api}/cases/{dung['id']}/confirm", headers=approver,
-                          json={"version": 2}).status_code == 200  # fmt: skip
-        with httpx.Client() as browser:
+                          json={"version": 2}, verify=TLS).status_code == 200  # fmt: skip
+        with Client() as browser:
             start = browser.get(f"{broker}/auth/vneid/login")
             back = sign_in_at_vneid_sync(browser, start.headers["location"], "031188004567")
             dung_signed_in = browser.get(back)

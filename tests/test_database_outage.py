@@ -21,6 +21,7 @@ from sqlalchemy.pool import QueuePool
 
 from tests.conftest import Stack
 from tests.sessions.test_refresh import signed_in_app
+from tests.support.http import AsyncClient
 from vssid_broker import metrics
 from vssid_broker.db import (
     autocommit_session_factory,
@@ -113,7 +114,7 @@ def outage_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
 async def test_without_a_database_requests_are_answered_503_and_logged_once(
     stack: Stack, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         tokens = await signed_in_app(app, stack)
         bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
         caplog.set_level(logging.INFO)
@@ -159,7 +160,7 @@ async def test_connections_killed_during_a_burst_get_answers_and_the_broker_reco
     if not stack.settings.database_url.startswith("postgresql"):
         pytest.skip("pg_terminate_backend: the PostgreSQL run of the suite")
     caplog.set_level(logging.INFO)
-    async with httpx.AsyncClient(timeout=20) as app:
+    async with AsyncClient(timeout=20) as app:
         tokens = await signed_in_app(app, stack)
         bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
 
@@ -203,7 +204,7 @@ async def test_while_postgresql_starts_up_requests_get_503_not_500(
 ) -> None:
     """A restart's first seconds are an outage like any other: 503 with Retry-After, one log
     line, no traceback per request."""
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         tokens = await signed_in_app(app, stack)
         bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
         caplog.set_level(logging.INFO)

@@ -7,7 +7,6 @@ import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -15,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import Stack
+from tests.support.http import AsyncClient
 from tests.test_audit_chain import verified, write_events
 from tests.test_cli import cli_env, run_cli, serve_env
 from tests.test_privacy_api import app_login
@@ -83,7 +83,7 @@ async def test_a_login_works_end_to_end_with_the_broker_serving_as_the_service_r
     with stack.broker_with(database_url=service_role) as broker:
         stack.broker = broker
         headers = await app_login(stack, "001085012345")
-        async with httpx.AsyncClient() as client:
+        async with AsyncClient() as client:
             me = await client.get(f"{broker}/api/v1/me", headers=headers)
     assert me.status_code == 200, me.text
     after = await write_events(stack, 0)

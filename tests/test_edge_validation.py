@@ -11,6 +11,7 @@ import pytest
 from tests.admin.test_admin_api import API, Staff, staff
 from tests.conftest import Stack
 from tests.support.dpop import AppDpopKey
+from tests.support.http import AsyncClient
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.federation.models import LoginTransaction
 
@@ -25,7 +26,7 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> None:
 
 async def test_a_body_larger_than_the_cap_is_refused_unread(stack: Stack) -> None:
     big = {"identifier": "0112345678", "password": "x" * (stack.settings.max_body_bytes + 1)}
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         response = await client.post(f"{stack.broker}/api/v1/auth/password", json=big)
     assert_problem(response, 413, "payload_too_large")
     assert response.headers["x-request-id"]
@@ -51,7 +52,7 @@ async def test_a_body_without_a_length_is_cut_off_at_the_cap(stack: Stack) -> No
 @pytest.mark.parametrize("path", ["/api/v1/auth/token", "/api/v1/auth/revoke"])
 async def test_deeply_nested_json_is_a_400(stack: Stack, path: str) -> None:
     nested = "[" * 5000 + "]" * 5000
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         response = await client.post(
             f"{stack.broker}{path}",
             content=f'{{"token": {nested}}}',
@@ -61,7 +62,7 @@ async def test_deeply_nested_json_is_a_400(stack: Stack, path: str) -> None:
 
 
 async def test_brackets_inside_strings_are_not_nesting(stack: Stack) -> None:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         response = await client.post(
             f"{stack.broker}/api/v1/auth/revoke", json={"token": "[" * 100 + "{" * 100}
         )
@@ -72,7 +73,7 @@ async def test_brackets_inside_strings_are_not_nesting(stack: Stack) -> None:
 async def test_a_nul_in_an_identifier_is_refused_and_nothing_is_recorded(
     stack: Stack, identifier: str
 ) -> None:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         response = await client.post(
             f"{stack.broker}/api/v1/auth/password",
             json={"identifier": identifier, "password": "doan-sai"},
@@ -82,7 +83,7 @@ async def test_a_nul_in_an_identifier_is_refused_and_nothing_is_recorded(
 
 
 async def test_a_nul_in_a_form_is_refused(stack: Stack) -> None:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         response = await client.post(
             f"{stack.broker}/api/v1/auth/token",
             data={"grant_type": "refresh_token", "refresh_token": "abc\x00def"},
@@ -92,7 +93,7 @@ async def test_a_nul_in_a_form_is_refused(stack: Stack) -> None:
 
 @pytest.mark.parametrize("return_to", ["/" + "a" * 600, "/account\x00x"])
 async def test_an_unusable_return_to_is_a_readable_refusal(stack: Stack, return_to: str) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         response = await browser.get(
             f"{stack.broker}/auth/vneid/login", params={"return_to": return_to}
         )
@@ -105,7 +106,7 @@ async def test_an_unusable_return_to_is_a_readable_refusal(stack: Stack, return_
 async def test_a_nul_in_a_dpop_jti_is_an_invalid_proof(stack: Stack) -> None:
     key = AppDpopKey()
     url = f"{stack.settings.public_base_url}/api/v1/auth/token"
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         response = await app.post(
             f"{stack.broker}/api/v1/auth/token",
             data={"grant_type": "refresh_token", "refresh_token": "unknown"},
@@ -115,7 +116,7 @@ async def test_a_nul_in_a_dpop_jti_is_an_invalid_proof(stack: Stack) -> None:
 
 
 async def test_a_nul_in_a_staff_username_is_refused(stack: Stack) -> None:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         response = await client.post(
             f"{stack.broker}{API}/token", json={"username": "admin\x00", "password": "x" * 12}
         )
@@ -160,7 +161,7 @@ async def test_header_fields_larger_than_the_cap_are_refused_431(stack: Stack, p
     """A 1 MB cookie is not read by any route: 431 (RFC 6585 §5), problem+json for the API
     (pages get the Vietnamese error page)."""
     huge = {"Cookie": "vssid_session=" + "a" * (1024 * 1024)}
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         refused = await client.get(f"{stack.broker}{path}", headers=huge)
         just_under = await client.get(
             f"{stack.broker}/healthz",

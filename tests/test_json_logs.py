@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from tests.conftest import Stack
 from tests.support.flows import app_complete, app_until_redirect
+from tests.support.http import AsyncClient
 from vssid_broker.app import create_app
 from vssid_broker.config import Settings
 from vssid_broker.logging_setup import build_handler
@@ -36,7 +37,7 @@ def json_lines() -> Iterator[io.StringIO]:
 async def test_login_outcomes_are_json_lines_with_request_route_and_duration(
     stack: Stack, json_lines: io.StringIO
 ) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         ok = await app_complete(
             app, stack.broker, await app_until_redirect(app, stack.broker, "001085012345")
         )
@@ -66,7 +67,7 @@ async def test_the_access_log_names_route_status_refusal_code_and_never_the_quer
     broker_settings: Settings, json_lines: io.StringIO
 ) -> None:
     app = create_app(broker_settings.model_copy(update={"access_log": True}))
-    async with httpx.AsyncClient(
+    async with AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as client:
         refused = await client.get("/api/v1/me")
@@ -91,7 +92,7 @@ async def test_no_access_log_unless_asked(
     broker_settings: Settings, json_lines: io.StringIO
 ) -> None:
     app = create_app(broker_settings)
-    async with httpx.AsyncClient(
+    async with AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as client:
         await client.get("/healthz")
@@ -130,7 +131,7 @@ async def test_without_a_span_lines_carry_no_trace_fields(
 
 async def the_access_line(app: FastAPI, path: str, json_lines: io.StringIO) -> dict[str, Any]:
     """GET `path` once; its one access-log line."""
-    async with httpx.AsyncClient(
+    async with AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as client:
         await client.get(path)

@@ -10,12 +10,12 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import httpx
 import pytest
 from joserfc.jwk import OctKey
 
 from tests.conftest import Stack
 from tests.support.flows import browser_login, csrf_token_of
+from tests.support.http import AsyncClient
 from tests.support.sealed import Stored, stored_values
 from tests.support.staff import add_staff
 from vssid_broker import sealing
@@ -63,7 +63,7 @@ async def run_with(stack: Stack, citizen_ids: CitizenIdKeys, secrets: KeyEncrypt
 
 
 async def signs_in(stack: Stack, citizen_id: str) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         callback = await browser_login(browser, stack.broker, citizen_id)
         assert callback.status_code == 302, callback.text
         account = await browser.get(f"{stack.broker}/account")
@@ -161,7 +161,7 @@ async def test_rotate_kek_cut_short_then_resumed_moves_everything_and_logins_kee
     await run_with(stack, new_ids, new_secrets)
     await signs_in(stack, AN)
     await signs_in(stack, KHOA)
-    async with httpx.AsyncClient() as browser:  # and a session's sealed ID token still opens
+    async with AsyncClient() as browser:  # and a session's sealed ID token still opens
         await browser_login(browser, stack.broker, AN)
         account = await browser.get(f"{stack.broker}/account")
         logout = await browser.post(

@@ -18,12 +18,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import event, select, text
 
 from tests.conftest import Stack
 from tests.support.flows import app_complete, app_until_redirect, browser_login
+from tests.support.http import AsyncClient
 from vssid_broker import logging_setup
 from vssid_broker.accounts import password_sign_in as passwords
 from vssid_broker.accounts.models import Account
@@ -103,12 +103,12 @@ def personal_data() -> set[str]:
 
 
 async def drive_every_login_path(stack: Stack, captured: Captured) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         callback = await browser_login(browser, stack.broker, AN)
         assert callback.status_code == 302, callback.text
         captured.saw({name: browser.cookies[name] for name in browser.cookies})
         assert (await browser.get(f"{stack.broker}/account")).status_code == 200
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         redirect = await app_until_redirect(app, stack.broker, KHOA)
         captured.saw(redirect.params, redirect.pkce.verifier)
         tokens = (await app_complete(app, stack.broker, redirect)).json()
@@ -144,7 +144,7 @@ async def drive_every_login_path(stack: Stack, captured: Captured) -> None:
                 f"{stack.broker}/api/v1/auth/password",
                 json={"identifier": identifier, "password": PASSWORD},
             )
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         start = await browser.get(f"{stack.broker}/auth/vneid/login")
         with contextlib.suppress(Exception):  # VNeID refuses; only the logs matter here
             await sign_in_at_vneid(browser, start.headers["location"], VNEID_LOCKED)
@@ -152,7 +152,7 @@ async def drive_every_login_path(stack: Stack, captured: Captured) -> None:
 
 async def drive_provider_faults(stack: Stack, captured: Captured) -> None:
     faults = ("token_http_500", "token_non_json", "id_token_bad_signature", "id_token_wrong_aud")
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         for fault in (*faults, "authorize_server_error", "jwks_http_500"):
             await stack.fault(fault)
             redirect = await app_until_redirect(app, stack.broker, AN)
@@ -177,7 +177,7 @@ async def drive_a_database_error_mid_login(stack: Stack, captured: Captured) -> 
     try:
         for citizen in (LOOKALIKE, AN):
             # A new client each time: the server closes the connection of a failed request.
-            async with httpx.AsyncClient() as app:
+            async with AsyncClient() as app:
                 redirect = await app_until_redirect(app, stack.broker, citizen)
                 captured.saw(redirect.params)
                 failed = await app_complete(app, stack.broker, redirect)
@@ -278,7 +278,7 @@ async def test_a_refused_row_is_never_quoted_in_the_log(
     root.addHandler(handler)
     citizen = PERSONAL_TABLES[table]
     try:
-        async with every_write_refused(stack, table), httpx.AsyncClient() as app:
+        async with every_write_refused(stack, table), AsyncClient() as app:
             redirect = await app_until_redirect(app, stack.broker, citizen)
             failed = await app_complete(app, stack.broker, redirect)
     finally:

@@ -3,17 +3,17 @@ happen, over real HTTP against the running broker."""
 
 from __future__ import annotations
 
-import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Stack
 from tests.support.flows import app_complete, app_until_redirect
+from tests.support.http import AsyncClient
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 async def scrape(stack: Stack) -> Samples:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         response = await client.get(f"{stack.broker}/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
@@ -30,7 +30,7 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 async def test_logins_refreshes_and_reuse_are_counted(stack: Stack) -> None:
     before = await scrape(stack)
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         done = await app_complete(
             app, stack.broker, await app_until_redirect(app, stack.broker, "001085012345")
         )
@@ -75,7 +75,7 @@ async def test_logins_refreshes_and_reuse_are_counted(stack: Stack) -> None:
 async def test_the_review_queue_age_is_read_at_each_scrape(stack: Stack) -> None:
     empty = await scrape(stack)
     assert value(empty, "vssid_review_queue_pending") == 0
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         # Level 2 whose VssID record has no citizen ID yet: a review case opens.
         await app_complete(
             app, stack.broker, await app_until_redirect(app, stack.broker, "031188004567")

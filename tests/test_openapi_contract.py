@@ -14,12 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.admin.test_admin_api import sign_in
 from tests.conftest import Stack
 from tests.sessions.test_refresh import signed_in_app
+from tests.support.http import AsyncClient
 from tests.support.staff import add_staff
 from vssid_broker.admin.models import StaffRole
 
@@ -69,7 +69,7 @@ async def test_every_operation_answers_as_documented_with_credentials(
 ) -> None:
     """Only the operations the credential is for: the others were called above."""
     if who == "person":
-        async with httpx.AsyncClient() as app:
+        async with AsyncClient() as app:
             token = (await signed_in_app(app, stack))["access_token"]
     else:
         await add_staff(stack, "admin", StaffRole.ADMIN)  # second factor enrolled

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.http import TLS, Client
 from tests.support.live_server import free_port
 from tests.test_cli import cli_env, run_cli, running
 from vssid_broker import __version__
@@ -69,7 +70,7 @@ def test_bulk_seed_shows_progress_with_rate_and_eta(tmp_path: Path) -> None:
 
 
 def sign_in(broker: str, citizen_id: str) -> None:
-    with httpx.Client() as browser:
+    with Client() as browser:
         start = browser.get(f"{broker}/auth/vneid/login")
         back = sign_in_at_vneid_sync(browser, start.headers["location"], citizen_id)
         assert browser.get(back).status_code == 302
@@ -132,14 +133,14 @@ def test_metrics_add_up_every_worker_of_serve(tmp_path: Path) -> None:
         # The first worker answers before the second has started on a loaded machine: wait
         # until both have (each shows its own process metrics), or fail on the last scrape.
         deadline = time.monotonic() + 60
-        while len(worker_pids(httpx.get(f"{url}/metrics").text)) < 2:
+        while len(worker_pids(httpx.get(f"{url}/metrics", verify=TLS).text)) < 2:
             if time.monotonic() > deadline:
                 break
             time.sleep(0.5)
-        with httpx.Client() as client:
+        with Client() as client:
             for _ in range(40):  # new connections: the kernel spreads them over both workers
                 client.get(f"{url}/healthz", headers={"Connection": "close"})
-        text = httpx.get(f"{url}/metrics").text
+        text = httpx.get(f"{url}/metrics", verify=TLS).text
     served = [
         sample.value
         for family in text_string_to_metric_families(text)

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import Stack
+from tests.support.http import AsyncClient
 from vssid_broker import passwords
 
 
@@ -63,7 +64,7 @@ async def attempt(client: httpx.AsyncClient, broker: str, n: int = 0) -> httpx.R
 async def test_a_password_check_in_flight_does_not_hold_up_other_requests(
     stack: Stack, held: HeldChecks
 ) -> None:
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with AsyncClient(timeout=30) as client:
         sign_in = asyncio.create_task(attempt(client, stack.broker))
         await wait_started(held, 1)
         # The check is still running: the loop answers the health check and the JWKS.
@@ -79,7 +80,7 @@ async def test_password_checks_run_at_most_the_configured_number_at_once(
     stack: Stack, held: HeldChecks
 ) -> None:
     with stack.broker_with(password_hash_threads=2) as broker:
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with AsyncClient(timeout=30) as client:
             attempts = [asyncio.create_task(attempt(client, broker, n)) for n in range(5)]
             await wait_started(held, 2)
             await asyncio.sleep(0.3)  # room for a third to start, were the bound not there

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from tests.admin.test_admin_api import Staff, bhxh_account_id, open_case, staff  # noqa: F401
 from tests.conftest import Stack
 from tests.support.flows import app_complete, app_until_redirect
+from tests.support.http import AsyncClient
 from vssid_broker.audit import service as audit
 from vssid_broker.audit.events import AuditEventType
 from vssid_broker.audit.models import AuditEvent
@@ -19,7 +20,7 @@ AN, DUNG, EM, LAN = "001085012345", "031188004567", "092087007788", "04018300223
 
 
 async def app_login(stack: Stack, citizen_id: str) -> dict[str, str]:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         answer = await app_complete(
             app, stack.broker, await app_until_redirect(app, stack.broker, citizen_id)
         )
@@ -62,7 +63,7 @@ async def test_the_export_holds_everything_about_the_person_and_is_audited(stack
             session, event_type=AuditEventType.PERSONAL_DATA_READ, outcome="account_links",
             now=stack.clock(), actor="staff:alice", account_id=an,
         )  # fmt: skip
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         exported = await app.get(f"{stack.broker}/api/v1/me/export", headers=headers)
     assert exported.status_code == 200, exported.text
     held = exported.json()
@@ -78,7 +79,7 @@ async def test_the_export_holds_everything_about_the_person_and_is_audited(stack
 
 
 async def test_the_export_wants_the_persons_token(stack: Stack) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         answer = await app.get(f"{stack.broker}/api/v1/me/export")
     assert answer.status_code == 401
     assert answer.headers["content-type"].startswith("application/problem+json")
@@ -120,7 +121,7 @@ async def test_staff_reading_case_evidence_and_links_is_audited(
 
 
 async def app_attempt(stack: Stack, citizen_id: str) -> httpx.Response:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         return await app_complete(
             app, stack.broker, await app_until_redirect(app, stack.broker, citizen_id)
         )
@@ -141,7 +142,7 @@ async def test_the_export_holds_the_refused_login_the_review_case_and_the_ended_
     confirm = {"version": 2}
     assert (await staff.post(staff.approver, f"/cases/{case.id}/confirm", confirm)).is_success
     first, second = await app_login(stack, DUNG), await app_login(stack, DUNG)
-    async with httpx.AsyncClient() as app:  # the first installation is signed out from the second
+    async with AsyncClient() as app:  # the first installation is signed out from the second
         [ending] = [
             s
             for s in (await app.get(f"{stack.broker}/api/v1/me/sessions", headers=second)).json()
@@ -209,7 +210,7 @@ async def test_the_export_holds_nothing_of_another_persons_refusals_or_cases(
         ("login", "link_under_review"),
         ("review_case.opened", "name_birthdate_match"),
     }
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         held = (await app.get(f"{stack.broker}/api/v1/me/export", headers=headers)).json()
     assert held["review_cases"] == []
     assert {e["event_type"] for e in held["audit_events"]} == {

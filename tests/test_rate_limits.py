@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import Stack
 from tests.linking.test_password_proof import PASSWORD, give_password
 from tests.support.flows import APP_REDIRECT_URI, AppPkce
+from tests.support.http import AsyncClient
 from tests.support.live_server import free_port
 from tests.support.redis_server import SuiteRedis
 from tests.test_cli import running, serve_env
@@ -35,7 +36,7 @@ async def sign_in(
     broker: str, identifier: str, password: str, *, forwarded_for: str | None = None
 ) -> httpx.Response:
     headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         return await app.post(
             f"{broker}/api/v1/auth/password",
             json={"identifier": identifier, "password": password},
@@ -44,7 +45,7 @@ async def sign_in(
 
 
 async def rate_limit_hits(broker: str, limit: str) -> float:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         exposition = (await client.get(f"{broker}/metrics")).text
     for family in text_string_to_metric_families(exposition):
         for sample in family.samples:
@@ -109,7 +110,7 @@ async def test_a_staff_username_that_names_no_one_locks_like_a_real_one(stack: S
             now=stack.clock(),
         )
     with stack.broker_with(password_max_failures=2) as broker:
-        async with httpx.AsyncClient() as staff:
+        async with AsyncClient() as staff:
             answers = {
                 username: [
                     (r.status_code, r.json()["code"])
@@ -158,7 +159,7 @@ async def start_login(client: httpx.AsyncClient, broker: str, **headers: str) ->
 
 
 async def test_a_forwarded_address_counts_only_from_a_trusted_proxy(stack: Stack) -> None:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         with stack.broker_with(rate_limit_login_start_per_ip="2/minute") as broker:
             # Not behind a trusted proxy: a made-up X-Forwarded-For changes nothing.
             for n in range(2):
@@ -183,7 +184,7 @@ async def test_a_forwarded_address_counts_only_from_a_trusted_proxy(stack: Stack
 
 
 async def test_the_token_endpoint_is_limited_per_client(stack: Stack) -> None:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         with stack.broker_with(rate_limit_token_per_ip="2/minute") as broker:
             body = {"grant_type": "refresh_token", "refresh_token": "unknown"}
             for _ in range(2):
@@ -211,7 +212,7 @@ async def test_two_processes_sharing_redis_share_the_counts(
         running("serve", "--port", str(port_a), env=env, cwd=tmp_path, ready_url=f"{a}/readyz"),
         running("serve", "--port", str(port_b), env=env, cwd=tmp_path, ready_url=f"{b}/readyz"),
     ):
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with AsyncClient(timeout=10) as client:
             answers = [(await start_login(client, broker)).status_code for broker in (a, b, a)]
             assert answers == [200, 200, 200]
             assert_rate_limited(await start_login(client, b))
@@ -243,7 +244,7 @@ async def test_rate_limits_lapsing_is_told_by_readyz_and_metrics_not_only_a_log_
     unreachable = stack.settings.model_copy(update={"rate_limit_storage": "redis://127.0.0.1:9/0"})
     stack.ctx.rate_limits = RateLimits(unreachable, b"k" * 32)
     try:
-        async with httpx.AsyncClient() as client:
+        async with AsyncClient() as client:
             refused = await client.post(
                 f"{stack.broker}/api/v1/auth/token",
                 data={"grant_type": "refresh_token", "refresh_token": "not-a-token"},
@@ -262,7 +263,7 @@ async def test_rate_limits_lapsing_is_told_by_readyz_and_metrics_not_only_a_log_
     await kept.hit(kept.rules.token_per_ip, "198.51.100.10")
     kept.enforced = False  # as if this process had seen the outage too
     await kept.hit(kept.rules.token_per_ip, "198.51.100.10")
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         assert (await client.get(f"{stack.broker}/readyz")).json()["rate_limits"] == "enforced"
         scraped = (await client.get(f"{stack.broker}/metrics")).text
     assert gauge(scraped, "vssid_rate_limits_enforced") == 1

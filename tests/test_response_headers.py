@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import httpx
-
 import vssid_broker.web
 from tests.conftest import Stack
+from tests.support.http import AsyncClient
 
 
 async def test_an_incoming_request_id_is_kept_and_a_bad_one_replaced(stack: Stack) -> None:
-    async with httpx.AsyncClient(base_url=stack.broker) as client:
+    async with AsyncClient(base_url=stack.broker) as client:
         kept = await client.get("/healthz", headers={"X-Request-Id": "app-7f3a"})
         replaced = await client.get("/healthz", headers={"X-Request-Id": "x" * 65})
         fresh = await client.get("/healthz")
@@ -24,7 +23,7 @@ async def test_an_incoming_request_id_is_kept_and_a_bad_one_replaced(stack: Stac
 
 
 async def test_security_headers_on_pages_apis_and_errors(stack: Stack) -> None:
-    async with httpx.AsyncClient(base_url=stack.broker) as client:
+    async with AsyncClient(base_url=stack.broker) as client:
         responses = [
             await client.get("/"),
             await client.get("/api/v1/me"),  # 401 problem+json
@@ -43,7 +42,7 @@ async def test_security_headers_on_pages_apis_and_errors(stack: Stack) -> None:
 
 
 async def test_the_public_key_set_stays_cacheable(stack: Stack) -> None:
-    async with httpx.AsyncClient(base_url=stack.broker) as client:
+    async with AsyncClient(base_url=stack.broker) as client:
         response = await client.get("/.well-known/jwks.json")
     assert response.status_code == 200
     assert response.headers["cache-control"] == "public, max-age=300"
@@ -52,7 +51,7 @@ async def test_the_public_key_set_stays_cacheable(stack: Stack) -> None:
 
 async def test_hsts_when_the_public_url_is_https(stack: Stack) -> None:
     with stack.broker_with(public_base_url="https://127.0.0.1:8443") as broker:
-        async with httpx.AsyncClient() as client:
+        async with AsyncClient() as client:
             response = await client.get(f"{broker}/healthz")
     assert response.headers["strict-transport-security"].startswith("max-age=")
 
@@ -69,7 +68,7 @@ def test_no_template_has_an_inline_script_or_handler() -> None:
 async def test_the_api_browser_loads_nothing_from_another_host(stack: Stack) -> None:
     # /docs is served from the broker's own files: its wider policy (inline styles for Swagger
     # UI's widgets) names no other host, and framing stays refused.
-    async with httpx.AsyncClient(base_url=stack.broker) as client:
+    async with AsyncClient(base_url=stack.broker) as client:
         docs = await client.get("/docs")
     assert docs.status_code == 200
     policy = docs.headers["content-security-policy"]

@@ -11,7 +11,6 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-import httpx
 import pytest
 from joserfc.jwk import OctKey
 from prometheus_client import REGISTRY
@@ -20,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import Stack
 from tests.support.flows import app_complete, app_until_redirect, browser_login
+from tests.support.http import AsyncClient
 from tests.support.sealed import Stored, stored_values
 from tests.support.staff import add_staff
 from vssid_broker import sealing
@@ -80,7 +80,7 @@ def assert_says_only_where(record: logging.LogRecord, place: str, row_id: int) -
 async def test_a_citizen_id_copied_to_another_account_is_refused_by_the_api(
     stack: Stack, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         signed_in = await app_complete(
             app, stack.broker, await app_until_redirect(app, stack.broker, AN)
         )
@@ -104,7 +104,7 @@ async def test_a_citizen_id_copied_to_another_account_is_refused_by_the_api(
 async def test_a_citizen_id_copied_to_another_account_is_refused_on_the_persons_page(
     stack: Stack, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         assert (await browser_login(browser, stack.broker, AN)).status_code == 302
         an_id = await copy_sealed_id(stack, KHOA, AN)
         with caplog.at_level(logging.ERROR):
@@ -122,7 +122,7 @@ async def test_a_citizen_id_copied_to_another_account_is_refused_on_the_persons_
 async def test_a_citizen_id_copied_to_another_table_is_refused(stack: Stack) -> None:
     """The account's sealed ID put on the same person's link (the same owner, another
     table), and the link's put on the account: neither opens there."""
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         assert (await browser_login(browser, stack.broker, AN)).status_code == 302
     async with stack.db.begin() as session:
         account_id = await account_id_of(session, AN)
@@ -230,7 +230,7 @@ def unbound_opened(place: str) -> float:
 
 
 async def signs_in(stack: Stack, citizen_id: str, name: str) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         callback = await browser_login(browser, stack.broker, citizen_id)
         assert callback.status_code == 302, callback.text
         account = await browser.get(f"{stack.broker}/account")

@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from tests.support.http import TLS, AsyncClient
 from tests.support.live_server import free_port
 from tests.test_cli import cli_env, run_cli, running
 from vssid_broker.app import create_app
@@ -28,7 +29,7 @@ async def test_a_request_becomes_a_span_in_the_exporter(broker_settings: Setting
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     settings = broker_settings.model_copy(update={"opentelemetry": True})
     app = create_app(settings, tracer_provider=provider)
-    async with httpx.AsyncClient(
+    async with AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as client:
         assert (await client.get("/healthz")).status_code == 200
@@ -41,7 +42,7 @@ async def test_no_spans_when_tracing_is_off(broker_settings: Settings) -> None:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     app = create_app(broker_settings, tracer_provider=provider)
-    async with httpx.AsyncClient(
+    async with AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as client:
         assert (await client.get("/healthz")).status_code == 200
@@ -91,7 +92,7 @@ def test_serve_exports_spans_over_otlp(tmp_path: Path) -> None:
         with running(
             "serve", "--port", str(port), env=env, cwd=tmp_path, ready_url=f"{url}/healthz"
         ):
-            httpx.get(f"{url}/.well-known/jwks.json")
+            httpx.get(f"{url}/.well-known/jwks.json", verify=TLS)
             deadline = time.monotonic() + 15
             names: set[str] = set()
             while time.monotonic() < deadline and "GET /.well-known/jwks.json" not in names:

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import Stack
+from tests.support.http import AsyncClient
 from vssid_broker.accounts import password_sign_in as passwords
 from vssid_broker.accounts.models import Account, AccountPassword
 from vssid_broker.audit.models import AuditEvent
@@ -30,7 +31,7 @@ async def an_has_a_password(stack: Stack) -> int:
 
 
 async def sign_in(stack: Stack, identifier: str, password: str) -> httpx.Response:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         return await app.post(
             f"{stack.broker}/api/v1/auth/password",
             json={"identifier": identifier, "password": password},
@@ -45,7 +46,7 @@ async def test_signs_in_with_the_bhxh_code_or_the_citizen_id(
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["account"]["bhxh_code"] == AN_BHXH
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         me = await app.get(
             f"{stack.broker}/api/v1/me",
             headers={"Authorization": f"Bearer {body['access_token']}"},

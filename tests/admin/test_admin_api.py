@@ -17,6 +17,7 @@ from sqlalchemy import select
 from tests.conftest import Stack
 from tests.linking.test_rules import AN as TEST_AN
 from tests.support.flows import app_complete, app_until_redirect, browser_login
+from tests.support.http import AsyncClient
 from tests.support.staff import PASSWORD, add_staff, code_now
 from vssid_broker.accounts.models import Account
 from vssid_broker.admin.models import StaffRole
@@ -41,18 +42,18 @@ class Staff:
     second_reviewer: dict[str, str]
 
     async def get(self, who: dict[str, str], path: str, **params: Any) -> httpx.Response:
-        async with httpx.AsyncClient() as client:
+        async with AsyncClient() as client:
             return await client.get(f"{self.stack.broker}{API}{path}", headers=who, params=params)
 
     async def post(self, who: dict[str, str], path: str, body: dict[str, Any]) -> httpx.Response:
-        async with httpx.AsyncClient() as client:
+        async with AsyncClient() as client:
             return await client.post(f"{self.stack.broker}{API}{path}", headers=who, json=body)
 
 
 async def sign_in(
     stack: Stack, username: str, password: str = PASSWORD, otp: str | None = None
 ) -> httpx.Response:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         return await client.post(
             f"{stack.broker}{API}/token",
             json={"username": username, "password": password, "otp": otp or code_now(stack)},
@@ -87,7 +88,7 @@ async def staff(stack: Stack) -> Staff:
 
 
 async def login_in_browser(stack: Stack, citizen_id: str) -> httpx.Response:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         return await browser_login(browser, stack.broker, citizen_id)
 
 
@@ -152,7 +153,7 @@ async def test_repeated_wrong_passwords_lock_staff_sign_in_for_a_while(staff: St
 
 
 async def test_the_admin_api_wants_a_staff_token(staff: Staff, stack: Stack) -> None:
-    async with httpx.AsyncClient() as app:  # an account's own access token is not one
+    async with AsyncClient() as app:  # an account's own access token is not one
         done = await app_complete(
             app, stack.broker, await app_until_redirect(app, stack.broker, AN)
         )
@@ -169,7 +170,7 @@ async def test_a_staff_token_expires(staff: Staff, stack: Stack) -> None:
 async def test_reviewers_review_and_only_admins_unlink_and_read_the_audit(
     staff: Staff, stack: Stack
 ) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         await browser_login(browser, stack.broker, AN)
     an = await bhxh_account_id(stack, "0112345678")
     [link] = (await staff.get(staff.reviewer, f"/accounts/{an}/identities")).json()
@@ -442,7 +443,7 @@ async def test_two_reviewers_approving_at_once_one_wins_one_gets_409(
 async def test_unlink_revokes_the_accounts_sessions_and_the_next_login_links_again(
     staff: Staff, stack: Stack
 ) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         done = await app_complete(
             app, stack.broker, await app_until_redirect(app, stack.broker, AN)
         )
@@ -469,7 +470,7 @@ async def test_unlink_revokes_the_accounts_sessions_and_the_next_login_links_aga
         "browser_sessions_ended": 1,
     }
     assert (await staff.get(staff.admin, f"/accounts/{an}/identities")).json() == []
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         refused = await app.post(
             f"{stack.broker}/api/v1/auth/token",
             data={"grant_type": "refresh_token", "refresh_token": refresh_token},
@@ -481,7 +482,7 @@ async def test_unlink_revokes_the_accounts_sessions_and_the_next_login_links_aga
     assert all(t.revoked_at is not None for t in tokens)
     assert all(b.revoked_at is not None for b in browsers)
 
-    async with httpx.AsyncClient() as app:  # rule 2 links the person again at the next login
+    async with AsyncClient() as app:  # rule 2 links the person again at the next login
         again = await app_complete(
             app, stack.broker, await app_until_redirect(app, stack.broker, AN)
         )
@@ -533,7 +534,7 @@ async def test_audit_trail_filters_by_case_actor_account_and_time(
 
 
 async def test_openapi_documents_the_admin_api(stack: Stack) -> None:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         spec = (await client.get(f"{stack.broker}/openapi.json")).json()
     paths = spec["paths"]
     assert "post" in paths[f"{API}/cases/{{case_id}}/approve"]

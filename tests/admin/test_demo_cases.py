@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import httpx
 from sqlalchemy import select
 
 from tests.conftest import Stack
 from tests.support.flows import browser_login
+from tests.support.http import AsyncClient
 from vssid_broker.linking.models import FederatedLink, ReviewCase
 from vssid_broker.seeding.demo_cases import seed_demo_cases
 from vssid_broker.vneid_sim.citizens import load_citizens
@@ -28,7 +28,7 @@ async def test_demo_cases_are_what_those_citizens_logins_open(stack: Stack) -> N
     ]
     assert await stack.count(FederatedLink) == 0  # seeding links nobody
 
-    async with httpx.AsyncClient() as browser:  # her real login finds her case, opens no other
+    async with AsyncClient() as browser:  # her real login finds her case, opens no other
         refused = await browser_login(browser, stack.broker, DUNG)
     assert '<code id="error-code">link_under_review</code>' in refused.text
     assert await stack.count(ReviewCase) == 2

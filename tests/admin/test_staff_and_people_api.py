@@ -8,13 +8,13 @@ import io
 import re
 from typing import Any
 
-import httpx
 from sqlalchemy import select
 
 from tests.admin.test_admin_api import AN, API, Staff, assert_problem, bhxh_account_id, sign_in
 from tests.admin.test_admin_api import staff as staff
 from tests.conftest import Stack
 from tests.support.flows import browser_login
+from tests.support.http import AsyncClient
 from tests.support.staff import PASSWORD, add_staff, code_now
 from vssid_broker.accounts.models import Account
 from vssid_broker.admin.models import StaffRecoveryCode, StaffRole, StaffUser
@@ -29,7 +29,7 @@ async def test_api_sign_in_needs_a_fresh_code_once(staff: Staff, stack: Stack) -
     stack.clock.advance(30)
     wrong = f"{(int(code_now(stack)) + 1) % 1_000_000:06d}"
     assert_problem(await sign_in(stack, "reviewer", otp=wrong), 401, "invalid_second_factor")
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         missing = await client.post(
             f"{stack.broker}{API}/token", json={"username": "reviewer", "password": "x" * 12}
         )
@@ -91,7 +91,7 @@ async def test_search_a_person_by_citizen_id_bhxh_code_or_name(staff: Staff, sta
 async def test_lock_ends_the_persons_sessions_and_refuses_their_login_until_unlocked(
     staff: Staff, stack: Stack
 ) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         assert (await browser_login(browser, stack.broker, AN)).status_code == 302
     an = await bhxh_account_id(stack, "0112345678")
     person = (await staff.get(staff.reviewer, f"/people/{an}")).json()
@@ -107,7 +107,7 @@ async def test_lock_ends_the_persons_sessions_and_refuses_their_login_until_unlo
     )  # fmt: skip
     async with stack.db() as session:
         assert all(b.revoked_at for b in await session.scalars(select(BrowserSession)))
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         refused = await browser_login(browser, stack.broker, AN)
     assert '<code id="error-code">account_not_active</code>' in refused.text
     assert (
@@ -206,7 +206,7 @@ async def test_auditors_export_the_filtered_trail_as_csv(staff: Staff, stack: St
 
 # --- offline documentation ----------------------------------------------------------------------
 async def test_docs_work_without_the_internet(stack: Stack) -> None:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         page = await client.get(f"{stack.broker}/docs")
         assert page.status_code == 200
         sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
@@ -245,7 +245,7 @@ async def test_the_console_password_step_does_not_reset_the_count_of_wrong_codes
     staff: Staff, stack: Stack
 ) -> None:
     """Someone who knows the password cannot guess codes forever by signing in again."""
-    async with httpx.AsyncClient(base_url=stack.broker) as browser:
+    async with AsyncClient(base_url=stack.broker) as browser:
         for _ in range(stack.settings.password_max_failures):
             form = {"username": "admin", "password": PASSWORD}
             assert (await browser.post("/admin/sign-in", data=form)).status_code == 303

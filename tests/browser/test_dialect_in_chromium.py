@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.checks import sign_in_at_vneid
 from tests.conftest import Stack
 from tests.e2e.test_vneid_dialect import dialect_pair
+from tests.support.http import AsyncClient
 
 
 @pytest.mark.parametrize("fault", ["dialect_plus_in_code", "dialect_encrypted_code"])
@@ -20,7 +20,7 @@ async def test_the_app_demo_signs_in_with_codes_as_the_dialect_sends_them(
     stack: Stack, page: Page, tmp_path: Path, fault: str
 ) -> None:
     with dialect_pair(stack.settings, tmp_path, "aes-cbc", True) as (broker, sim):
-        async with httpx.AsyncClient() as client:
+        async with AsyncClient() as client:
             scripted = await client.post(
                 f"{sim}/_test/faults", json={"fault": fault, "times": 1, "delay_seconds": 0}
             )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-import httpx
 import pytest
 from playwright.async_api import Page, expect
 
@@ -13,6 +12,7 @@ from tests.browser.checks import page_problems, sign_in_at_vneid
 from tests.browser.test_console_in_chromium import console_sign_in
 from tests.conftest import Stack
 from tests.e2e.test_requests import App, decide, staff_token
+from tests.support.http import AsyncClient
 from tests.support.staff import add_staff
 from vssid_broker.admin.models import StaffRole
 
@@ -46,7 +46,7 @@ async def test_a_phone_change_after_a_step_up_keeps_what_was_typed(
     await expect(page.locator("#status")).to_have_text("Chờ xác nhận mã")
     reference = (await page.locator("#reference").inner_text()).strip()
 
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         outbox = await client.get(f"{stack.broker}/demo/sms")
     found = re.search(r"Đến 0987000444.*?la (\d{6})", outbox.text, re.S)
     assert found
@@ -91,7 +91,7 @@ async def test_the_app_demo_meets_the_step_up_and_sends_the_request(
 
 async def test_staff_process_a_request_in_the_console(page: Page, stack: Stack) -> None:
     await add_staff(stack, "thu", StaffRole.REVIEWER)
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         app = App(client, stack.broker)
         await app.sign_in()
         submitted = await app.submit(kind="health_card_reissue", reason="damaged")

@@ -11,12 +11,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Stack
+from tests.support.http import AsyncClient
 from vssid_broker.audit import anchors
 
 MONITORING = Path(__file__).resolve().parents[2] / "deploy" / "monitoring"
@@ -43,7 +43,7 @@ def dashboard_expressions() -> list[str]:
 
 
 async def exported_names(stack: Stack) -> set[str]:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         text = (await client.get(f"{stack.broker}/metrics")).text
     names: set[str] = set()
     for family in text_string_to_metric_families(text):

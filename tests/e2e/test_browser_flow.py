@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import httpx
-
 from tests.conftest import Stack
 from tests.support.flows import browser_login, csrf_token_of
+from tests.support.http import AsyncClient
 from vssid_broker.linking.models import FederatedLink
 from vssid_broker.sessions.models import BrowserSession
 
 
 async def test_browser_signs_in_and_sees_the_account_page(stack: Stack) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         callback = await browser_login(browser, stack.broker, "001085012345")
         assert callback.status_code == 302
         assert callback.headers["location"] == "/account"
@@ -50,14 +49,14 @@ async def test_browser_signs_in_and_sees_the_account_page(stack: Stack) -> None:
 
 
 async def test_account_page_without_session_goes_to_login(stack: Stack) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         response = await browser.get(f"{stack.broker}/account")
     assert response.status_code == 302
     assert response.headers["location"] == "/"
 
 
 async def test_return_to_cannot_point_off_site(stack: Stack) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         start = await browser.get(
             f"{stack.broker}/auth/vneid/login", params={"return_to": "//evil.example/phish"}
         )
@@ -70,14 +69,14 @@ async def test_return_to_cannot_point_off_site(stack: Stack) -> None:
 
 
 async def test_login_page_offers_vneid(stack: Stack) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         page = await browser.get(f"{stack.broker}/")
     assert page.status_code == 200
     assert "Đăng nhập bằng tài khoản định danh điện tử" in page.text
 
 
 async def test_foreign_origin_cannot_log_the_person_out(stack: Stack) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         await browser_login(browser, stack.broker, "001085012345")
         forged = await browser.post(
             f"{stack.broker}/auth/logout", headers={"Origin": "https://evil.example"}

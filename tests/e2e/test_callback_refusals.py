@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from tests.conftest import Stack
 from tests.support.flows import outcome_page, query_of
+from tests.support.http import AsyncClient
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.federation.models import LoginTransaction
 from vssid_broker.linking.models import FederatedLink, ReviewCase
@@ -28,7 +29,7 @@ async def assert_refused(
 ) -> httpx.Response:
     """The page the person lands on, after checking nothing was written; returned."""
     assert "vssid_session=" not in callback.headers.get("set-cookie", "")
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         response = await outcome_page(browser, callback)
     assert response.status_code == status, response.text[:500]
     assert response.headers["content-type"].startswith("text/html")
@@ -56,13 +57,13 @@ async def start_and_sign_in(
 
 
 async def test_missing_state(stack: Stack) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         response = await browser.get(f"{stack.broker}/auth/vneid/callback?code=abc")
     await assert_refused(stack, response, "login_state_invalid", 400)
 
 
 async def test_unknown_state(stack: Stack) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         back = await start_and_sign_in(browser, stack)
         params = query_of(back) | {"state": "not-a-state-we-issued"}
         response = await browser.get(f"{stack.broker}/auth/vneid/callback?{urlencode(params)}")
@@ -70,7 +71,7 @@ async def test_unknown_state(stack: Stack) -> None:
 
 
 async def test_expired_state(stack: Stack) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         back = await start_and_sign_in(browser, stack)
         stack.clock.advance(stack.settings.login_transaction_ttl_seconds + 1)
         response = await browser.get(back)
@@ -80,7 +81,7 @@ async def test_expired_state(stack: Stack) -> None:
 
 
 async def test_reused_state(stack: Stack) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         back = await start_and_sign_in(browser, stack)
         first = await browser.get(back)
         assert first.status_code == 302
@@ -88,7 +89,7 @@ async def test_reused_state(stack: Stack) -> None:
         for model in (BrowserSession, FederatedLink):
             for row in await session.scalars(select(model)):
                 await session.delete(row)
-    async with httpx.AsyncClient() as attacker:
+    async with AsyncClient() as attacker:
         attacker.cookies.update(browser.cookies)
         replay = await attacker.get(back)
     await assert_refused(stack, replay, "login_state_invalid", 400)
@@ -96,9 +97,9 @@ async def test_reused_state(stack: Stack) -> None:
 
 async def test_callback_in_another_browser(stack: Stack) -> None:
     """Login CSRF: a callback URL planted in a victim's browser must not sign the victim in."""
-    async with httpx.AsyncClient() as attacker:
+    async with AsyncClient() as attacker:
         back = await start_and_sign_in(attacker, stack)
-    async with httpx.AsyncClient() as victim:
+    async with AsyncClient() as victim:
         response = await victim.get(back)
     await assert_refused(stack, response, "login_browser_mismatch", 400)
 
@@ -132,14 +133,14 @@ async def test_provider_misbehaviour_is_refused(
     stack: Stack, fault: str, code: str, status: int
 ) -> None:
     await stack.fault(fault)
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         back = await start_and_sign_in(browser, stack)
         response = await browser.get(back)
     await assert_refused(stack, response, code, status)
 
 
 async def test_level_one_citizen_is_refused_with_guidance(stack: Stack) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         back = await start_and_sign_in(browser, stack, "079190123456")
         response = await browser.get(back)
     page = await assert_refused(stack, response, "vneid_level_insufficient", 403)
@@ -147,7 +148,7 @@ async def test_level_one_citizen_is_refused_with_guidance(stack: Stack) -> None:
 
 
 async def test_citizen_without_vssid_account_is_told_to_register(stack: Stack) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         back = await start_and_sign_in(browser, stack, "048095000111")
         response = await browser.get(back)
     page = await assert_refused(stack, response, "vssid_account_required", 404)
@@ -155,7 +156,7 @@ async def test_citizen_without_vssid_account_is_told_to_register(stack: Stack) -
 
 
 async def test_locked_vssid_account_is_refused(stack: Stack) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         back = await start_and_sign_in(browser, stack, "040183002233")
         response = await browser.get(back)
     await assert_refused(stack, response, "account_not_active", 403)
@@ -165,7 +166,7 @@ async def test_record_without_citizen_id_is_not_linked_on_a_guess(stack: Stack) 
     """Phạm Thị Dung's VssID record matches on name and birth date only: no automatic link,
     a review case for staff, and the person is told so (again, at the next login)."""
     for _ in range(2):
-        async with httpx.AsyncClient() as browser:
+        async with AsyncClient() as browser:
             back = await start_and_sign_in(browser, stack, "031188004567")
             response = await browser.get(back)
         page = await assert_refused(stack, response, "link_under_review", 403)
@@ -179,7 +180,7 @@ async def test_record_without_citizen_id_is_not_linked_on_a_guess(stack: Stack) 
 
 
 async def test_provider_down_shows_unavailable_page(stack: Stack) -> None:
-    async with httpx.AsyncClient(timeout=30) as browser:
+    async with AsyncClient(timeout=30) as browser:
         back = await start_and_sign_in(browser, stack)
         await stack.fault("token_slow", delay_seconds=stack.settings.vneid_http_timeout_seconds + 1)
         response = await browser.get(back)
@@ -196,7 +197,7 @@ async def test_provider_down_shows_unavailable_page(stack: Stack) -> None:
 )
 async def test_authorization_response_faults(stack: Stack, fault: str, code: str) -> None:
     await stack.fault(fault)
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         back = await start_and_sign_in(browser, stack)
         response = await browser.get(back)
     await assert_refused(stack, response, code, 400)

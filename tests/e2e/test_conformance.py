@@ -10,7 +10,6 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.conftest import Stack
@@ -22,6 +21,7 @@ from tests.support.flows import (
     browser_login,
     outcome_page,
 )
+from tests.support.http import AsyncClient
 from tests.support.live_server import free_port, live_server
 from vssid_broker.app import create_app
 from vssid_broker.errors.login import ProviderMisconfigured
@@ -124,7 +124,7 @@ async def own_stack(stack: Stack) -> AsyncIterator[StackFactory]:
 
 
 async def signs_in(stack: Stack, citizen: str = "001085012345") -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         callback = await browser_login(browser, stack.broker, citizen)
         assert callback.status_code == 302, callback.text[:400]
         assert (await browser.get(f"{stack.broker}/account")).status_code == 200
@@ -161,7 +161,7 @@ async def test_app_login_with_par_and_private_key_jwt(own_stack: StackFactory) -
         vneid_app_token_auth_method="private_key_jwt",
         vneid_app_client_id=APP_PKJWT_CLIENT,
     ) as s:
-        async with httpx.AsyncClient() as app:
+        async with AsyncClient() as app:
             done = await app_complete(
                 app, s.broker, await app_until_redirect(app, s.broker, "046075001122")
             )
@@ -170,7 +170,7 @@ async def test_app_login_with_par_and_private_key_jwt(own_stack: StackFactory) -
 
 async def test_par_hides_the_request_from_the_browser(own_stack: StackFactory) -> None:
     with own_stack(vneid_use_par=True) as stack:
-        async with httpx.AsyncClient() as browser:
+        async with AsyncClient() as browser:
             start = await browser.get(f"{stack.broker}/auth/vneid/login")
     location = start.headers["location"]
     assert "request_uri=urn" in location
@@ -181,7 +181,7 @@ async def test_key_rotation_at_vneid_is_followed(own_stack: StackFactory) -> Non
     """rp-key-rotation-op-sign-key: a token signed by a new kid makes the broker refetch JWKS."""
     with own_stack() as stack:
         await signs_in(stack)  # JWKS cached with the first key
-        async with httpx.AsyncClient() as client:
+        async with AsyncClient() as client:
             (await client.post(f"{stack.sim}/_test/keys/rotate")).raise_for_status()
         await signs_in(stack, "046075001122")
 
@@ -199,10 +199,10 @@ async def test_kid_absent_is_resolved_among_the_right_keys(
 async def test_jwks_unavailable_after_rotation_is_a_clear_outage(own_stack: StackFactory) -> None:
     with own_stack() as stack:
         await signs_in(stack)
-        async with httpx.AsyncClient() as client:
+        async with AsyncClient() as client:
             (await client.post(f"{stack.sim}/_test/keys/rotate")).raise_for_status()
         await stack.fault("jwks_http_500")
-        async with httpx.AsyncClient() as browser:
+        async with AsyncClient() as browser:
             back = await start_and_sign_in(browser, stack, "046075001122")
             response = await outcome_page(browser, await browser.get(back))
         assert response.status_code == 503
@@ -221,7 +221,7 @@ async def test_userinfo_faults_are_refused(
 ) -> None:
     with own_stack(vneid_fetch_userinfo=True) as stack:
         await stack.fault(fault)
-        async with httpx.AsyncClient() as browser:
+        async with AsyncClient() as browser:
             back = await start_and_sign_in(browser, stack)
             response = await browser.get(back)
         await assert_refused(stack, response, code, status)
@@ -235,7 +235,7 @@ async def test_discovery_naming_another_issuer_is_refused(own_stack: StackFactor
         with pytest.raises(ProviderMisconfigured):
             await provider.metadata()
         await provider.aclose()
-        async with httpx.AsyncClient() as browser:  # the broker says it is misconfigured
+        async with AsyncClient() as browser:  # the broker says it is misconfigured
             await stack.fault("discovery_wrong_issuer")
             response = await browser.get(f"{stack.broker}/auth/vneid/login")
         assert response.status_code == 502

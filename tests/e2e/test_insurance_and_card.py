@@ -12,6 +12,7 @@ from sqlalchemy import delete, select
 
 from tests.conftest import Stack
 from tests.support.flows import app_complete, app_until_redirect
+from tests.support.http import AsyncClient
 from vssid_broker.accounts import service as accounts
 from vssid_broker.accounts.models import (
     Account,
@@ -39,7 +40,7 @@ def qr_fields(png: bytes) -> list[str]:
 
 
 async def test_history_shows_periods_salary_contributions_and_benefits(stack: Stack) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         await signed_in_app(stack, app, AN)
         history = (await app.get(f"{stack.broker}/api/v1/me/insurance")).json()
     assert history["contributions"]["total_months"] >= 12 * 18
@@ -54,7 +55,7 @@ async def test_history_shows_periods_salary_contributions_and_benefits(stack: St
 
 async def test_benefits_page_on_without_gaps_or_repeats(stack: Stack) -> None:
     seen: list[str] = []
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         await signed_in_app(stack, app, SA_RUONE)
         first = (await app.get(f"{stack.broker}/api/v1/me/insurance", params={"limit": 10})).json()
         page = first["benefits"]
@@ -77,7 +78,7 @@ async def test_benefits_page_on_without_gaps_or_repeats(stack: Stack) -> None:
 
 
 async def test_health_card_png_qr_decodes_field_by_field(stack: Stack) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         await signed_in_app(stack, app, SA_RUONE)
         response = await app.get(f"{stack.broker}/api/v1/me/health-card.png")
     assert response.status_code == 200
@@ -102,7 +103,7 @@ async def test_health_card_png_qr_decodes_field_by_field(stack: Stack) -> None:
 
 
 async def test_expired_card_answers_a_clear_problem(stack: Stack) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         await signed_in_app(stack, app, BAO)
         for suffix in ("png", "svg"):
             response = await app.get(f"{stack.broker}/api/v1/me/health-card.{suffix}")
@@ -121,7 +122,7 @@ async def test_absent_card_answers_a_clear_problem(stack: Stack) -> None:
         await session.execute(
             delete(HealthInsuranceCard).where(HealthInsuranceCard.account_id == account.id)
         )
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         await signed_in_app(stack, app, "046075001122")
         response = await app.get(f"{stack.broker}/api/v1/me/health-card.png")
     assert response.status_code == 404

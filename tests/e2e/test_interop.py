@@ -25,6 +25,7 @@ from tests.support.flows import (
     csrf_token_of,
     query_of,
 )
+from tests.support.http import AsyncClient
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.sessions.models import BrowserSession, RefreshToken
 from vssid_broker.vneid_sim.driver import sign_in_at_vneid
@@ -62,7 +63,7 @@ async def ended_outcomes(stack: Stack) -> list[str]:
 async def test_logout_posts_the_id_token_to_vneid_and_never_puts_it_in_a_url(
     stack: Stack,
 ) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         token = await signed_in_browser(browser, stack)
         logout = await browser.post(f"{stack.broker}/auth/logout", data={"csrf_token": token})
         assert logout.status_code == 303
@@ -87,7 +88,7 @@ async def test_a_provider_serving_logout_by_get_only_gets_no_id_token_in_the_url
     own_stack: StackFactory,
 ) -> None:
     with own_stack(sim={"end_session_methods": ["GET"]}, vneid_end_session_method="GET") as s:
-        async with httpx.AsyncClient() as browser:
+        async with AsyncClient() as browser:
             token = await signed_in_browser(browser, s)
             logout = await browser.post(f"{s.broker}/auth/logout", data={"csrf_token": token})
             assert logout.status_code == 303
@@ -106,7 +107,7 @@ async def test_a_provider_serving_logout_by_get_only_gets_no_id_token_in_the_url
 
 async def test_logout_by_post_where_the_provider_wants_it(own_stack: StackFactory) -> None:
     with own_stack(sim={"end_session_methods": ["POST"]}, vneid_end_session_method="POST") as s:
-        async with httpx.AsyncClient() as browser:
+        async with AsyncClient() as browser:
             token = await signed_in_browser(browser, s)
             logout = await browser.post(f"{s.broker}/auth/logout", data={"csrf_token": token})
             # 303 to a GET page of ours, so Back never re-sends the logout; that page sends
@@ -129,7 +130,7 @@ async def test_logout_by_post_where_the_provider_wants_it(own_stack: StackFactor
 async def test_a_level_one_person_is_refused_at_vneid_before_sharing_anything(
     stack: Stack,
 ) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         start = await browser.get(f"{stack.broker}/auth/vneid/login")
         sent = query_of(start.headers["location"])
         assert sent["acr_values"] == "LoA2"
@@ -144,7 +145,7 @@ async def test_a_level_one_person_is_refused_at_vneid_before_sharing_anything(
 async def test_the_app_forwards_vneids_refusal_and_is_told_level_two_is_needed(
     stack: Stack,
 ) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         redirect = await app_until_redirect(app, stack.broker, BINH)
         assert redirect.params["error"] == "unmet_authentication_requirements"
         done = await app.post(
@@ -171,7 +172,7 @@ async def test_the_brokers_own_acr_check_still_refuses_level_one(own_stack: Stac
     """A provider that ignores the essential claim (here: not asked) still cannot get a level-1
     person in: the ID token's acr is checked by the broker itself."""
     with own_stack(vneid_request_essential_acr=False) as stack:
-        async with httpx.AsyncClient() as browser:
+        async with AsyncClient() as browser:
             start = await browser.get(f"{stack.broker}/auth/vneid/login")
             assert "claims" not in query_of(start.headers["location"])
             back = await sign_in_at_vneid(browser, start.headers["location"], BINH)
@@ -182,7 +183,7 @@ async def test_the_brokers_own_acr_check_still_refuses_level_one(own_stack: Stac
 
 # --- 3. the app's own registration --------------------------------------------------------------
 async def test_browser_and_app_use_their_own_registrations(stack: Stack) -> None:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         browser_start = await client.get(f"{stack.broker}/auth/vneid/login")
         assert query_of(browser_start.headers["location"])["client_id"] == "vssid-broker"
         redirect = await app_until_redirect(client, stack.broker, KHOA)
@@ -198,7 +199,7 @@ async def test_the_app_may_share_the_browsers_registration(own_stack: StackFacto
         vneid_app_client_id="vssid-broker",
         vneid_app_token_auth_method="client_secret_basic",
     ) as stack:
-        async with httpx.AsyncClient() as app:
+        async with AsyncClient() as app:
             redirect = await app_until_redirect(app, stack.broker, KHOA)
             done = await app_complete(app, stack.broker, redirect)
     assert done.status_code == 200, done.text
@@ -209,7 +210,7 @@ async def test_without_the_citizen_id_scope_vneid_shares_no_citizen_id(
     own_stack: StackFactory,
 ) -> None:
     with own_stack(vneid_scope="openid profile") as stack:
-        async with httpx.AsyncClient() as browser:
+        async with AsyncClient() as browser:
             back = await start_and_sign_in(browser, stack)
             response = await browser.get(back)
         await assert_refused(stack, response, "vneid_claims_incomplete", 400)
@@ -227,7 +228,7 @@ async def test_an_issuer_configured_without_its_slash_is_a_misconfiguration(
 ) -> None:
     with own_stack(issuer_suffix="/") as stack:
         stack.ctx.settings.__dict__["vneid_issuer"] = stack.settings.vneid_issuer.rstrip("/")
-        async with httpx.AsyncClient() as browser:
+        async with AsyncClient() as browser:
             response = await browser.get(f"{stack.broker}/auth/vneid/login")
     assert response.status_code == 502
     assert '<code id="error-code">vneid_metadata_invalid</code>' in response.text
@@ -236,7 +237,7 @@ async def test_an_issuer_configured_without_its_slash_is_a_misconfiguration(
 # --- 7. logout from the provider's side ---------------------------------------------------------
 async def test_back_channel_logout_signed_with_a_rotated_key(own_stack: StackFactory) -> None:
     with own_stack(web_client={"backchannel_logout_uri": BACKCHANNEL}) as stack:
-        async with httpx.AsyncClient() as browser:
+        async with AsyncClient() as browser:
             await signed_in_browser(browser, stack, KHOA)  # the JWKS is cached with key one
             rotated = await browser.post(f"{stack.sim}/_test/keys/rotate")
             new_kid = rotated.json()["kid"]
@@ -255,7 +256,7 @@ async def test_front_channel_logout_ends_the_sessions_of_that_vneid_session(
     """A provider offering only front-channel logout: its logged-out page frames our URI with
     its iss and the sid; the browser session that sid started ends, another person's stays."""
     with own_stack(web_client={"frontchannel_logout_uri": FRONTCHANNEL}) as stack:
-        async with httpx.AsyncClient() as browser, httpx.AsyncClient() as bystander:
+        async with AsyncClient() as browser, AsyncClient() as bystander:
             await signed_in_browser(browser, stack, AN)
             await signed_in_browser(bystander, stack, KHOA)
             page = await browser.get(f"{stack.sim}/_test/citizens/{AN}/sign-out")
@@ -287,7 +288,7 @@ async def test_front_channel_logout_without_vneids_iss_and_sid_ends_nothing(
     own_stack: StackFactory, params: dict[str, str]
 ) -> None:
     with own_stack(web_client={"frontchannel_logout_uri": FRONTCHANNEL}) as stack:
-        async with httpx.AsyncClient() as browser:
+        async with AsyncClient() as browser:
             await signed_in_browser(browser, stack, AN)
             async with stack.db() as session:
                 sid = await session.scalar(select(BrowserSession.vneid_sid))

@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import GENEROUS_RATE_LIMITS, Stack
 from tests.support.database import postgresql_only
 from tests.support.flows import app_complete, app_until_redirect
+from tests.support.http import AsyncClient
 from tests.support.live_server import free_port
 from tests.support.staff import PASSWORD, add_staff, code_now
 from tests.test_cli import running, serve_env
@@ -82,7 +83,7 @@ async def test_an_app_session_ended_on_one_process_is_refused_at_once_on_the_oth
     stack: Stack, tmp_path: Path
 ) -> None:
     with two_processes(stack, tmp_path) as (a, b):
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with AsyncClient(timeout=10) as client:
             hits_before = await cache_hits(client, a)
             for round_ in range(ROUNDS):
                 tokens = await sign_in_app(client, b)
@@ -110,7 +111,7 @@ async def test_staff_locking_an_account_ends_its_access_at_once_on_the_other_pro
 ) -> None:
     await add_staff(stack, "khoa", StaffRole.REVIEWER)
     with two_processes(stack, tmp_path) as (a, b):
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with AsyncClient(timeout=10) as client:
             signed_in = await client.post(
                 f"{b}/admin/api/v1/token",
                 json={"username": "khoa", "password": PASSWORD, "otp": code_now(stack)},

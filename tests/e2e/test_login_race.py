@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import Stack
 from tests.support.flows import app_complete, app_until_redirect
+from tests.support.http import AsyncClient
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.linking.models import FederatedLink
 from vssid_broker.vneid_sim.driver import sign_in_at_vneid
@@ -34,12 +35,12 @@ async def browser_callback(browser: httpx.AsyncClient, broker: str) -> str:
 async def test_twenty_simultaneous_logins_of_one_person_all_succeed(
     stack: Stack, channel: str
 ) -> None:
-    async with httpx.AsyncClient(timeout=60) as first:
+    async with AsyncClient(timeout=60) as first:
         linked = await app_complete(
             first, stack.broker, await app_until_redirect(first, stack.broker, AN)
         )
         assert linked.status_code == 200, linked.text
-    clients = [httpx.AsyncClient(timeout=60) for _ in range(LOGINS)]
+    clients = [AsyncClient(timeout=60) for _ in range(LOGINS)]
     try:
         # Each signs in at VNeID first; then all of them come back to the broker at once.
         if channel == "app":

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import httpx
-
 from tests.conftest import Stack
 from tests.support.flows import app_complete, app_until_redirect
+from tests.support.http import AsyncClient
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.linking.models import FederatedLink
 from vssid_broker.sessions.models import RefreshToken
 
 
 async def test_app_signs_in_links_and_reads_its_account(stack: Stack) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         redirect = await app_until_redirect(app, stack.broker, "001085012345")
         done = await app_complete(app, stack.broker, redirect)
         assert done.status_code == 200, done.text
@@ -39,7 +38,7 @@ async def test_app_signs_in_links_and_reads_its_account(stack: Stack) -> None:
 
 
 async def test_second_login_reuses_the_link(stack: Stack) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         first = await app_complete(
             app, stack.broker, await app_until_redirect(app, stack.broker, "046075001122")
         )
@@ -53,7 +52,7 @@ async def test_second_login_reuses_the_link(stack: Stack) -> None:
 
 
 async def test_completing_with_another_verifier_is_refused_and_writes_nothing(stack: Stack) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         redirect = await app_until_redirect(app, stack.broker, "001085012345")
         stolen = await app_complete(app, stack.broker, redirect, code_verifier="x" * 43)
     assert stolen.status_code == 400
@@ -64,7 +63,7 @@ async def test_completing_with_another_verifier_is_refused_and_writes_nothing(st
 
 
 async def test_start_refuses_an_unregistered_redirect_uri(stack: Stack) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         response = await app.post(
             f"{stack.broker}/api/v1/auth/vneid/start",
             json={
@@ -78,7 +77,7 @@ async def test_start_refuses_an_unregistered_redirect_uri(stack: Stack) -> None:
 
 
 async def test_start_refuses_plain_pkce(stack: Stack) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         response = await app.post(
             f"{stack.broker}/api/v1/auth/vneid/start",
             json={
@@ -93,7 +92,7 @@ async def test_start_refuses_plain_pkce(stack: Stack) -> None:
 
 
 async def test_api_refuses_missing_and_forged_tokens(stack: Stack) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         missing = await app.get(f"{stack.broker}/api/v1/me")
         forged = await app.get(
             f"{stack.broker}/api/v1/me",
@@ -105,7 +104,7 @@ async def test_api_refuses_missing_and_forged_tokens(stack: Stack) -> None:
 
 
 async def test_successful_login_is_audited_without_the_citizen_id(stack: Stack) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         await app_complete(
             app, stack.broker, await app_until_redirect(app, stack.broker, "001085012345")
         )

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import Stack
 from tests.support.flows import APP_REDIRECT_URI, AppPkce, AppRedirect, app_complete, query_of
+from tests.support.http import AsyncClient
 from tests.support.staff import PASSWORD, add_staff, code_now
 from vssid_broker.accounts import password_sign_in as passwords
 from vssid_broker.accounts.models import Account, HealthInsuranceCard
@@ -83,7 +84,7 @@ class App:
 
 async def staff_token(stack: Stack, username: str = "clerk") -> dict[str, str]:
     await add_staff(stack, username, StaffRole.REVIEWER)
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         answer = await client.post(
             f"{stack.broker}{ADMIN}/token",
             json={"username": username, "password": PASSWORD, "otp": code_now(stack)},
@@ -99,7 +100,7 @@ async def rows(stack: Stack) -> int:
 async def decide(
     stack: Stack, staff: dict[str, str], reference: str, outcome: str, reason: str | None = None
 ) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=f"{stack.broker}{ADMIN}", headers=staff) as client:
+    async with AsyncClient(base_url=f"{stack.broker}{ADMIN}", headers=staff) as client:
         queued = await client.get(f"/requests/{reference}")
         assert queued.status_code == 200, queued.text
         claimed = await client.post(
@@ -120,7 +121,7 @@ async def decide(
 async def test_a_week_old_sign_in_meets_the_challenge_and_a_refresh_does_not_satisfy_it(
     stack: Stack,
 ) -> None:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         app = App(client, stack.broker)
         assert (await app.sign_in()).status_code == 200
         stack.clock.advance(7 * 24 * 3600)
@@ -140,7 +141,7 @@ async def test_a_week_old_sign_in_meets_the_challenge_and_a_refresh_does_not_sat
 
 
 async def test_a_step_up_sign_in_with_max_age_satisfies_it(stack: Stack) -> None:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         app = App(client, stack.broker)
         assert (await app.sign_in()).status_code == 200
         stack.clock.advance(7 * 24 * 3600)
@@ -164,7 +165,7 @@ async def test_a_password_sign_in_does_not_satisfy_it(stack: Stack) -> None:
         )
         assert account_id is not None
         await passwords.set_password(session, account_id, "Mat-khau-2026", now=stack.clock())
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         signed_in = await client.post(
             f"{stack.broker}/api/v1/auth/password",
             json={"identifier": "0112345678", "password": "Mat-khau-2026"},
@@ -184,7 +185,7 @@ async def test_a_password_sign_in_does_not_satisfy_it(stack: Stack) -> None:
 async def test_the_second_sign_in_at_vneid_needs_no_passcode_but_max_age_asks_again(
     stack: Stack,
 ) -> None:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         app = App(client, stack.broker)
         await app.sign_in()
         first_time = app.tokens["access_token"]
@@ -216,7 +217,7 @@ async def test_the_second_sign_in_at_vneid_needs_no_passcode_but_max_age_asks_ag
 # --- each kind, submission to decision ----------------------------------------------------------
 async def test_a_card_reissue_goes_from_submitted_to_done_with_its_history(stack: Stack) -> None:
     staff = await staff_token(stack)
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         app = App(client, stack.broker)
         await app.sign_in()
         submitted = await app.submit(kind="health_card_reissue", reason="lost")
@@ -257,7 +258,7 @@ async def test_a_primary_care_change_in_the_window_is_done_and_changes_the_card(
 ) -> None:
     staff = await staff_token(stack)
     with stack.broker_with(primary_care_change_window_days=92) as broker:  # always open
-        async with httpx.AsyncClient() as client:
+        async with AsyncClient() as client:
             app = App(client, broker)
             await app.sign_in()
             choices = await app.get("/facilities")
@@ -284,7 +285,7 @@ async def test_a_primary_care_change_outside_the_window_says_when_it_opens(stack
     if days_in == 1:
         pytest.skip("today opens a quarter: every window is open")
     with stack.broker_with(primary_care_change_window_days=days_in - 1) as broker:
-        async with httpx.AsyncClient() as client:
+        async with AsyncClient() as client:
             app = App(client, broker)
             await app.sign_in()
             refused = await app.submit(kind="primary_care_change", facility_code="01-031")
@@ -302,7 +303,7 @@ async def test_a_phone_change_is_confirmed_by_the_code_sent_and_refused_by_staff
     stack: Stack,
 ) -> None:
     staff = await staff_token(stack)
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         app = App(client, stack.broker)
         await app.sign_in()
         reference, code = await phone_change(app, stack, "0987000111")
@@ -346,7 +347,7 @@ async def test_a_phone_change_done_changes_the_number_and_an_expired_code_is_ref
     stack: Stack,
 ) -> None:
     staff = await staff_token(stack)
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         app = App(client, stack.broker)
         await app.sign_in()
         reference, code = await phone_change(app, stack, "0987000222")
@@ -372,7 +373,7 @@ async def test_wrong_codes_up_to_the_limit_spend_the_code_even_for_the_right_one
     stack: Stack,
 ) -> None:
     limit = stack.settings.phone_code_max_attempts
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         app = App(client, stack.broker)
         await app.sign_in()
         reference, code = await phone_change(app, stack, "0987000444")
@@ -395,7 +396,7 @@ async def test_wrong_codes_up_to_the_limit_spend_the_code_even_for_the_right_one
 
 
 async def test_the_same_request_sent_eight_times_at_once_is_one_request(stack: Stack) -> None:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         app = App(client, stack.broker)
         await app.sign_in()
         answers = await asyncio.gather(
@@ -412,7 +413,7 @@ async def test_the_same_request_sent_eight_times_at_once_is_one_request(stack: S
 async def test_purge_removes_requests_closed_past_retention_and_keeps_open_ones(
     stack: Stack,
 ) -> None:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         app = App(client, stack.broker)
         await app.sign_in()
         closed = (await app.submit(kind="health_card_reissue", reason="lost")).json()
@@ -449,7 +450,7 @@ async def test_purge_removes_requests_closed_past_retention_and_keeps_open_ones(
 async def test_bad_requests_are_refused_in_vietnamese_and_write_nothing(
     stack: Stack, body: dict[str, Any], status: int, code: str
 ) -> None:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         app = App(client, stack.broker)
         await app.sign_in()
         refused = await app.submit(**body)
@@ -461,14 +462,14 @@ async def test_bad_requests_are_refused_in_vietnamese_and_write_nothing(
 
 async def test_a_submitted_request_can_be_cancelled_but_not_once_claimed(stack: Stack) -> None:
     staff = await staff_token(stack)
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         app = App(client, stack.broker)
         await app.sign_in()
         first = (await app.submit(kind="health_card_reissue", reason="damaged")).json()
         cancelled = await app.post(f"/{first['reference']}/cancel")
         assert cancelled.json()["status"] == "cancelled"
         second = (await app.submit(kind="health_card_reissue", reason="damaged")).json()
-        async with httpx.AsyncClient(base_url=f"{stack.broker}{ADMIN}", headers=staff) as admin:
+        async with AsyncClient(base_url=f"{stack.broker}{ADMIN}", headers=staff) as admin:
             await admin.post(f"/requests/{second['reference']}/claim", json={"version": 1})
         too_late = await app.post(f"/{second['reference']}/cancel")
     assert too_late.status_code == 409
@@ -478,13 +479,13 @@ async def test_a_submitted_request_can_be_cancelled_but_not_once_claimed(stack: 
 async def test_of_two_staff_claiming_at_once_one_wins(stack: Stack) -> None:
     first_staff = await staff_token(stack, "clerk1")
     second_staff = await staff_token(stack, "clerk2")
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         app = App(client, stack.broker)
         await app.sign_in()
         reference = (await app.submit(kind="health_card_reissue", reason="lost")).json()[
             "reference"
         ]
-    async with httpx.AsyncClient(base_url=f"{stack.broker}{ADMIN}") as admin:
+    async with AsyncClient(base_url=f"{stack.broker}{ADMIN}") as admin:
         queue = await admin.get(
             "/requests", params={"kind": "health_card_reissue"}, headers=first_staff
         )
@@ -508,7 +509,7 @@ async def test_of_two_staff_claiming_at_once_one_wins(stack: Stack) -> None:
 
 
 async def test_the_export_holds_the_requests(stack: Stack) -> None:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         app = App(client, stack.broker)
         await app.sign_in()
         reference = (await app.submit(kind="health_card_reissue", reason="lost")).json()[

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
-
 from tests.conftest import Stack
 from tests.support.flows import APP_REDIRECT_URI, AppPkce, query_of
+from tests.support.http import AsyncClient
 from tests.support.live_server import free_port
 from tests.test_cli import running, serve_env
 from vssid_broker.vneid_sim.driver import sign_in_at_vneid
@@ -32,7 +31,7 @@ async def test_a_login_started_on_one_process_completes_and_refreshes_on_another
         running(*serve, str(port_a), env=env, cwd=tmp_path, ready_url=f"{a}/readyz"),
         running(*serve, str(port_b), env=env, cwd=tmp_path, ready_url=f"{b}/readyz"),
     ):
-        async with httpx.AsyncClient(timeout=10) as app:
+        async with AsyncClient(timeout=10) as app:
             pkce = AppPkce.new()
             start = await app.post(
                 f"{a}/api/v1/auth/vneid/start",

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from tests.conftest import Stack
 from tests.support.flows import app_until_redirect, outcome_page
+from tests.support.http import AsyncClient
 from tests.support.live_server import free_port, live_server
 from vssid_broker.app import create_app
 from vssid_broker.audit.models import AuditEvent
@@ -47,7 +48,7 @@ class Pair:
     stack: Stack
 
     async def fault(self, name: str, delay_seconds: float = 0) -> None:
-        async with httpx.AsyncClient() as client:
+        async with AsyncClient() as client:
             response = await client.post(
                 f"{self.sim}/_test/faults",
                 json={"fault": name, "times": 1, "delay_seconds": delay_seconds},
@@ -133,7 +134,7 @@ def cbc_servers(
 
 async def paired(stack: Stack, servers: tuple[str, str]) -> Pair:
     broker, sim = servers
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         await client.delete(f"{sim}/_test/faults")
     return Pair(broker, sim, stack)
 
@@ -213,14 +214,14 @@ async def assert_signed_in_by_app(
 
 # --- sign-ins -----------------------------------------------------------------------------------
 async def test_browser_signs_in_a_level2_citizen_with_encrypted_answers(pair: Pair) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         callback_url, answer = await browser_login(browser, pair)
         assert "iss=" not in callback_url  # the dialect sends no iss: nothing to compare
         await assert_signed_in_by_browser(pair, browser, answer)
 
 
 async def test_app_signs_in_a_level2_citizen_with_encrypted_answers(pair: Pair) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         _location, answer = await app_login(app, pair)
         await assert_signed_in_by_app(pair, app, answer)
 
@@ -229,7 +230,7 @@ async def test_plaintext_answers_are_accepted_too(ecb: Pair) -> None:
     # Both the token answer and the userinfo answer plain (the integration handles both).
     await ecb.fault("dialect_plaintext")
     await ecb.fault("dialect_plaintext")
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         _url, answer = await browser_login(browser, ecb)
         await assert_signed_in_by_browser(ecb, browser, answer)
 
@@ -250,7 +251,7 @@ async def test_codes_as_the_dialect_sends_them_in_the_browser_flow(
     pair: Pair, fault: str, sign: str
 ) -> None:
     await pair.fault(fault)
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         callback_url, answer = await browser_login(browser, pair)
         assert sign in urlsplit(callback_url).query
         await assert_signed_in_by_browser(pair, browser, answer)
@@ -261,7 +262,7 @@ async def test_codes_as_the_dialect_sends_them_in_the_app_flow(
     pair: Pair, fault: str, sign: str
 ) -> None:
     await pair.fault(fault)
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         location, answer = await app_login(app, pair)
         assert sign in urlsplit(location).query
         await assert_signed_in_by_app(pair, app, answer)
@@ -312,13 +313,13 @@ async def assert_browser_refused(
 async def test_browser_refusals(ecb: Pair, faults: list[str], codes: set[str], status: int) -> None:
     for fault in faults:
         await ecb.fault(fault)
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         _url, answer = await browser_login(browser, ecb)
         await assert_browser_refused(ecb, browser, answer, codes, status)
 
 
 async def test_a_level1_citizen_is_refused_with_a_vietnamese_page(cbc: Pair) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         _url, answer = await browser_login(browser, cbc, LEVEL1)
         text = await assert_browser_refused(cbc, browser, answer, {"vneid_level_insufficient"}, 403)
     assert "mức độ 2" in text
@@ -327,7 +328,7 @@ async def test_a_level1_citizen_is_refused_with_a_vietnamese_page(cbc: Pair) -> 
 async def test_a_slow_userinfo_is_refused_as_unavailable(ecb: Pair) -> None:
     # The suite's broker waits 1.5 s for VNeID.
     await ecb.fault("userinfo_slow", delay_seconds=3)
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         _url, answer = await browser_login(browser, ecb)
         await assert_browser_refused(ecb, browser, answer, {"vneid_unavailable"}, 503)
 
@@ -343,7 +344,7 @@ async def test_a_slow_userinfo_is_refused_as_unavailable(ecb: Pair) -> None:
 )
 async def test_app_refusals(cbc: Pair, fault: str, code: str, status: int) -> None:
     await cbc.fault(fault)
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         _location, answer = await app_login(app, cbc)
     assert answer.status_code == status, answer.text
     assert answer.headers["content-type"] == "application/problem+json"
@@ -354,7 +355,7 @@ async def test_app_refusals(cbc: Pair, fault: str, code: str, status: int) -> No
 
 
 async def test_an_encrypted_code_that_does_not_decrypt_is_refused(ecb: Pair) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         _location, answer = await app_login(
             app, ecb, encrypt_key=base64.b64encode(b"not a wrapped key").decode()
         )

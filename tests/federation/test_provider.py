@@ -9,6 +9,7 @@ import pytest
 import respx
 from joserfc.jwk import RSAKey
 
+from tests.support.http import AsyncClient
 from vssid_broker.config import Settings
 from vssid_broker.errors.login import (
     CodeExchangeFailed,
@@ -43,7 +44,7 @@ WEB = Settings().vneid_web_client
 
 
 def client(**settings: Any) -> ProviderClient:
-    return ProviderClient(Settings(**({"vneid_issuer": ISSUER} | settings)), httpx.AsyncClient())
+    return ProviderClient(Settings(**({"vneid_issuer": ISSUER} | settings)), AsyncClient())
 
 
 @respx.mock

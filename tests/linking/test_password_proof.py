@@ -10,6 +10,7 @@ from sqlalchemy import select
 from tests.conftest import Stack
 from tests.linking.test_rules import EM
 from tests.support.flows import app_complete, app_until_redirect
+from tests.support.http import AsyncClient
 from vssid_broker.accounts import password_sign_in as passwords
 from vssid_broker.accounts.models import Account
 from vssid_broker.linking import proof
@@ -35,7 +36,7 @@ async def give_password(stack: Stack, bhxh_code: str) -> int:
 
 
 async def ticket_from_app_login(stack: Stack) -> str:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         refused = await app_complete(
             app, stack.broker, await app_until_redirect(app, stack.broker, EM_CITIZEN)
         )
@@ -46,7 +47,7 @@ async def ticket_from_app_login(stack: Stack) -> str:
 
 
 async def prove(stack: Stack, ticket: str, identifier: str, password: str) -> httpx.Response:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         return await app.post(
             f"{stack.broker}/api/v1/auth/vneid/prove",
             json={"proof_ticket": ticket, "identifier": identifier, "password": password},

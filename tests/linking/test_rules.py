@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
-import httpx
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
@@ -13,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import Stack
 from tests.support.flows import app_complete, app_until_redirect
+from tests.support.http import AsyncClient
 from vssid_broker.accounts.models import Account
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.federation.claims import VerifiedIdentity
@@ -294,7 +294,7 @@ async def test_only_a_duplicate_pending_case_counts_as_a_concurrent_login(stack:
 
 # --- over the app's API -------------------------------------------------------------------------
 async def test_app_login_of_a_lookalike_is_refused_as_under_review(stack: Stack) -> None:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         redirect = await app_until_redirect(client, stack.broker, "092087007788")
         response = await app_complete(client, stack.broker, redirect)
     assert response.status_code == 403

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from tests.conftest import Stack
 from tests.support.flows import browser_login, csrf_token_of
+from tests.support.http import AsyncClient
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.federation.provider import ProviderMetadata
 from vssid_broker.sessions.browser import SESSION_COOKIE
@@ -35,7 +36,7 @@ async def is_signed_in(browser: httpx.AsyncClient, stack: Stack) -> bool:
 def browser_holding(session_cookie: str) -> httpx.AsyncClient:
     jar = httpx.Cookies()
     jar.set(SESSION_COOKIE, session_cookie, domain="127.0.0.1")
-    return httpx.AsyncClient(cookies=jar)
+    return AsyncClient(cookies=jar)
 
 
 def hidden_fields(page: str) -> dict[str, str]:
@@ -46,7 +47,7 @@ def hidden_fields(page: str) -> dict[str, str]:
 
 
 async def test_session_cookie_attributes(stack: Stack) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         callback = await browser_login(browser, stack.broker, CITIZEN)
     cookie = callback.headers["set-cookie"]
     assert cookie.startswith(f"{SESSION_COOKIE}=")
@@ -56,7 +57,7 @@ async def test_session_cookie_attributes(stack: Stack) -> None:
 
 async def test_idle_session_ends_and_activity_keeps_it(stack: Stack) -> None:
     idle = stack.settings.browser_session_idle_seconds
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         await signed_in_browser(browser, stack)
         stack.clock.advance(idle - 60)
         assert await is_signed_in(browser, stack)
@@ -68,7 +69,7 @@ async def test_idle_session_ends_and_activity_keeps_it(stack: Stack) -> None:
 
 async def test_session_ends_at_its_absolute_lifetime_despite_activity(stack: Stack) -> None:
     settings = stack.settings
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         await signed_in_browser(browser, stack)
         elapsed = 0
         step = settings.browser_session_idle_seconds - 60
@@ -81,7 +82,7 @@ async def test_session_ends_at_its_absolute_lifetime_despite_activity(stack: Sta
 
 
 async def test_every_login_gets_a_new_session_and_ends_the_old_one(stack: Stack) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         await signed_in_browser(browser, stack)
         first = browser.cookies[SESSION_COOKIE]
         await signed_in_browser(browser, stack)
@@ -95,7 +96,7 @@ async def test_every_login_gets_a_new_session_and_ends_the_old_one(stack: Stack)
 
 async def test_planted_session_cookie_does_not_survive_login(stack: Stack) -> None:
     """Session fixation: a cookie someone else set before the login is not the one after it."""
-    async with httpx.AsyncClient() as attacker:
+    async with AsyncClient() as attacker:
         await signed_in_browser(attacker, stack)
         planted = attacker.cookies[SESSION_COOKIE]
     async with browser_holding(planted) as victim:
@@ -106,14 +107,14 @@ async def test_planted_session_cookie_does_not_survive_login(stack: Stack) -> No
 
 
 async def test_logout_without_the_sessions_csrf_token_is_refused(stack: Stack) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         token = await signed_in_browser(browser, stack)
         missing = await browser.post(f"{stack.broker}/auth/logout")
         wrong = await browser.post(
             f"{stack.broker}/auth/logout", data={"csrf_token": token[:-2] + "xx"}
         )
         # Another session's token is no good either: the token is tied to the session.
-        async with httpx.AsyncClient() as other:
+        async with AsyncClient() as other:
             others_token = await signed_in_browser(other, stack)
         foreign = await browser.post(
             f"{stack.broker}/auth/logout", data={"csrf_token": others_token}
@@ -131,7 +132,7 @@ async def test_logout_without_the_sessions_csrf_token_is_refused(stack: Stack) -
 
 
 async def test_logout_ends_the_session_and_continues_to_vneid_logout(stack: Stack) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         token = await signed_in_browser(browser, stack)
         logout = await browser.post(
             f"{stack.broker}/auth/logout",
@@ -163,7 +164,7 @@ async def test_logout_ends_the_session_and_continues_to_vneid_logout(stack: Stac
 
 
 async def test_logout_of_an_ended_session_only_clears_the_cookie(stack: Stack) -> None:
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         await signed_in_browser(browser, stack)
         stack.clock.advance(stack.settings.browser_session_idle_seconds + 1)
         logout = await browser.post(f"{stack.broker}/auth/logout")
@@ -175,7 +176,7 @@ async def test_logout_stays_at_the_broker_when_vneid_offers_no_logout(
 ) -> None:
     # Discovery without end_session_endpoint (OIDC RP-Initiated Logout §2.1 makes it optional).
     monkeypatch.setattr(ProviderMetadata, "end_session_endpoint", property(lambda _self: None))
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         token = await signed_in_browser(browser, stack)
         logout = await browser.post(f"{stack.broker}/auth/logout", data={"csrf_token": token})
         assert logout.status_code == 303 and logout.headers["location"] == "/signed-out"
@@ -193,7 +194,7 @@ async def test_every_revocation_drops_the_vneid_id_token(stack: Stack, path: str
     # The broker's own context holds connections of the broker's event loop; the story is
     # called here with the test's (asyncpg binds a connection to its loop).
     ctx = dataclasses.replace(stack.ctx, db=stack.db, engine=stack.db.kw["bind"])
-    async with httpx.AsyncClient() as browser:
+    async with AsyncClient() as browser:
         await signed_in_browser(browser, stack)
     async with stack.db() as session:
         row = await session.scalar(select(BrowserSession))

@@ -3,18 +3,17 @@
 
 from __future__ import annotations
 
-import httpx
-
 from tests.admin.test_admin_api import Staff, sign_in, staff
 from tests.conftest import Stack
 from tests.sessions.test_refresh import signed_in_app
+from tests.support.http import AsyncClient
 from tests.support.staff import PASSWORD
 
 __all__ = ["staff"]  # the fixture, used by name below
 
 
 async def test_an_access_token_from_a_signer_a_little_ahead_is_accepted(stack: Stack) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         stack.clock.advance(2)  # the signing process runs 2 s ahead of the verifying one
         tokens = await signed_in_app(app, stack)
         stack.clock.advance(-2)
@@ -38,7 +37,7 @@ async def test_a_staff_token_from_a_signer_a_little_ahead_is_accepted(
 
 
 async def test_a_token_from_far_in_the_future_is_refused(stack: Stack) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         stack.clock.advance(stack.settings.token_clock_leeway_seconds + 60)
         tokens = await signed_in_app(app, stack)
         stack.clock.reset()
@@ -50,7 +49,7 @@ async def test_a_token_from_far_in_the_future_is_refused(stack: Stack) -> None:
 
 
 async def test_expiry_has_no_leeway(stack: Stack) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         tokens = await signed_in_app(app, stack)
         stack.clock.advance(stack.settings.access_token_ttl_seconds + 1)
         me = await app.get(

@@ -13,6 +13,7 @@ from joserfc.jwk import KeySet
 from tests.conftest import Stack
 from tests.support.dpop import AppDpopKey
 from tests.support.flows import app_complete, app_until_redirect
+from tests.support.http import AsyncClient
 
 CITIZEN = "001085012345"
 
@@ -56,7 +57,7 @@ def key(stack: Stack) -> AppDpopKey:
 
 async def test_dpop_login_binds_tokens_to_the_apps_key(stack: Stack, key: AppDpopKey) -> None:
     me_url = f"{stack.broker}/api/v1/me"
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         tokens = await dpop_login(app, stack, key)
         assert tokens["token_type"] == "DPoP"
         jwks = (await app.get(f"{stack.broker}/.well-known/jwks.json")).json()
@@ -88,7 +89,7 @@ async def test_dpop_login_binds_tokens_to_the_apps_key(stack: Stack, key: AppDpo
 
 
 async def test_bound_token_is_worthless_as_a_bearer_token(stack: Stack, key: AppDpopKey) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         tokens = await dpop_login(app, stack, key)
         stolen = await app.get(
             f"{stack.broker}/api/v1/me",
@@ -116,7 +117,7 @@ async def test_resource_request_proof_rules(
     stack: Stack, key: AppDpopKey, case: dict[str, Any]
 ) -> None:
     me_url = f"{stack.broker}/api/v1/me"
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         tokens = await dpop_login(app, stack, key)
         access = tokens["access_token"]
         signer = AppDpopKey(stack.clock) if case.get("other_key") else key
@@ -140,7 +141,7 @@ async def test_resource_request_proof_rules(
 
 async def test_replayed_proof_is_refused(stack: Stack, key: AppDpopKey) -> None:
     me_url = f"{stack.broker}/api/v1/me"
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         tokens = await dpop_login(app, stack, key)
         access = tokens["access_token"]
         proof = key.proof("GET", me_url, access_token=access)
@@ -152,7 +153,7 @@ async def test_replayed_proof_is_refused(stack: Stack, key: AppDpopKey) -> None:
 
 async def test_bound_refresh_token_needs_a_proof_of_its_key(stack: Stack, key: AppDpopKey) -> None:
     token_url = f"{stack.broker}/api/v1/auth/token"
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         tokens = await dpop_login(app, stack, key)
         refresh_token = tokens["refresh_token"]
         thief = AppDpopKey(stack.clock)
@@ -173,7 +174,7 @@ async def test_bound_refresh_token_needs_a_proof_of_its_key(stack: Stack, key: A
 
 async def test_a_bad_proof_at_login_leaves_the_login_unspent(stack: Stack, key: AppDpopKey) -> None:
     url = f"{stack.broker}/api/v1/auth/vneid/complete"
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         redirect = await app_until_redirect(app, stack.broker, CITIZEN)
         app.headers["DPoP"] = key.proof("GET", url)  # wrong method
         refused = await app_complete(app, stack.broker, redirect)
@@ -184,7 +185,7 @@ async def test_a_bad_proof_at_login_leaves_the_login_unspent(stack: Stack, key: 
 
 
 async def test_bearer_tokens_can_be_switched_off(stack: Stack, key: AppDpopKey) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         bearer_login = await app_complete(
             app, stack.broker, await app_until_redirect(app, stack.broker, CITIZEN)
         )
@@ -213,7 +214,7 @@ async def test_a_revoked_bound_refresh_token_with_a_valid_proof_is_invalid_grant
     stack: Stack, key: AppDpopKey
 ) -> None:
     token_url = f"{stack.settings.public_base_url}/api/v1/auth/token"
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         tokens = await dpop_login(app, stack, key)
         revoked = await app.post(
             f"{stack.broker}/api/v1/auth/revoke", data={"token": tokens["refresh_token"]}

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 from joserfc.jwk import KeySet
 from sqlalchemy import delete, select, text, update
@@ -26,6 +25,7 @@ from tests.e2e.test_live_session_cache import (
     sign_in_app,
 )
 from tests.support import database
+from tests.support.http import AsyncClient
 from vssid_broker.accounts.models import Account
 from vssid_broker.app import build_context
 from vssid_broker.config import Settings
@@ -224,7 +224,7 @@ async def test_with_its_listener_gone_the_broker_asks_the_database_and_sessions_
     await eventually(lambda: cache.listening)
     # Long enough to look at the broker while its listener is away.
     monkeypatch.setattr(live_cache, "RECONNECT_FIRST_SECONDS", 4.0)
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with AsyncClient(timeout=10) as client:
         ended, kept = (
             await sign_in_app(client, stack.broker),
             await sign_in_app(client, stack.broker),
@@ -307,7 +307,7 @@ async def test_a_token_checked_once_is_still_refused_once_expired_or_under_other
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     postgresql_only(stack)
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with AsyncClient(timeout=10) as client:
         raw = (await sign_in_app(client, stack.broker))["access_token"]
     context = build_context(stack.settings)
     tokens, now = context.access_tokens, stack.clock()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import httpx
-
 from tests.conftest import Stack
 from tests.sessions.test_browser_sessions import is_signed_in
 from tests.sessions.test_refresh import refresh
 from tests.sessions.test_revocation import app_login_as, browser_login_as, me_status
+from tests.support.http import AsyncClient
 
 AN = "001085012345"
 KHOA = "046075001122"
@@ -21,8 +20,8 @@ def bearer(tokens: dict[str, str]) -> dict[str, str]:
 
 async def test_sessions_are_listed_with_device_channel_and_times(stack: Stack) -> None:
     async with (
-        httpx.AsyncClient(headers={"User-Agent": BROWSER_UA}) as browser,
-        httpx.AsyncClient(headers={"User-Agent": APP_UA}) as app,
+        AsyncClient(headers={"User-Agent": BROWSER_UA}) as browser,
+        AsyncClient(headers={"User-Agent": APP_UA}) as app,
     ):
         await browser_login_as(browser, stack, AN)
         stack.clock.advance(5)
@@ -41,7 +40,7 @@ async def test_sessions_are_listed_with_device_channel_and_times(stack: Stack) -
 
 
 async def test_ending_one_session_signs_out_only_that_one(stack: Stack) -> None:
-    async with httpx.AsyncClient() as browser, httpx.AsyncClient() as app:
+    async with AsyncClient() as browser, AsyncClient() as app:
         await browser_login_as(browser, stack, AN)
         tokens = await app_login_as(app, stack, AN)
         listed = await app.get(f"{stack.broker}/api/v1/me/sessions", headers=bearer(tokens))
@@ -62,7 +61,7 @@ async def test_ending_one_session_signs_out_only_that_one(stack: Stack) -> None:
 
 
 async def test_nobody_ends_another_persons_session(stack: Stack) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         victim = await app_login_as(app, stack, KHOA)
         victims = await app.get(f"{stack.broker}/api/v1/me/sessions", headers=bearer(victim))
         [victim_session] = victims.json()
@@ -76,7 +75,7 @@ async def test_nobody_ends_another_persons_session(stack: Stack) -> None:
 
 
 async def test_ending_all_sessions_signs_out_everywhere(stack: Stack) -> None:
-    async with httpx.AsyncClient() as browser, httpx.AsyncClient() as app:
+    async with AsyncClient() as browser, AsyncClient() as app:
         await browser_login_as(browser, stack, AN)
         phone = await app_login_as(app, stack, AN)
         tablet = await app_login_as(app, stack, AN)

@@ -16,6 +16,7 @@ from joserfc.jwk import ECKey
 
 from tests.conftest import Stack
 from tests.sessions.test_refresh import signed_in_app
+from tests.support.http import AsyncClient
 
 PROTECTED = [
     ("GET", "/api/v1/me"),
@@ -107,12 +108,12 @@ async def call(app: httpx.AsyncClient, stack: Stack, method: str, path: str, tok
 @pytest.mark.parametrize(("method", "path"), PROTECTED)
 @pytest.mark.parametrize("forge", BAD_TOKENS, ids=lambda forge: forge.__name__)
 async def test_bad_token_is_refused(stack: Stack, method: str, path: str, forge: Forgery) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         tokens = await signed_in_app(app, stack)
         bad = await forge(stack, tokens["access_token"])
         assert await call(app, stack, method, path, bad) == 401
     if method == "DELETE":  # and it ended nothing
-        async with httpx.AsyncClient() as app:
+        async with AsyncClient() as app:
             refreshed = await app.post(
                 f"{stack.broker}/api/v1/auth/token",
                 data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
@@ -122,7 +123,7 @@ async def test_bad_token_is_refused(stack: Stack, method: str, path: str, forge:
 
 @pytest.mark.parametrize(("method", "path"), PROTECTED)
 async def test_genuine_token_is_accepted(stack: Stack, method: str, path: str) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         tokens = await signed_in_app(app, stack)
         status = await call(app, stack, method, path, tokens["access_token"])
     # The unknown session id is a 404 for its owner; everything else succeeds.
@@ -131,7 +132,7 @@ async def test_genuine_token_is_accepted(stack: Stack, method: str, path: str) -
 
 async def test_re_signing_keeps_a_token_valid(stack: Stack) -> None:
     """The forgeries above fail for their one change, not because re-signing breaks tokens."""
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         tokens = await signed_in_app(app, stack)
         same = await resign(stack, tokens["access_token"])
         assert await call(app, stack, "GET", "/api/v1/me", same) == 200

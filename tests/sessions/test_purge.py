@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import httpx
-
 from tests.conftest import Stack
 from tests.sessions.test_browser_sessions import signed_in_browser
 from tests.sessions.test_dpop import dpop_login
 from tests.sessions.test_refresh import refresh, signed_in_app
 from tests.support.dpop import AppDpopKey
+from tests.support.http import AsyncClient
 from vssid_broker.federation.models import LoginTransaction
 from vssid_broker.housekeeping import purge
 from vssid_broker.sessions.models import BrowserSession, RefreshToken, UsedJti
@@ -16,7 +15,7 @@ from vssid_broker.sessions.service import purge_expired
 
 
 async def test_purge_removes_only_what_has_expired(stack: Stack) -> None:
-    async with httpx.AsyncClient() as browser, httpx.AsyncClient() as app:
+    async with AsyncClient() as browser, AsyncClient() as app:
         await signed_in_browser(browser, stack)
         await dpop_login(app, stack, AppDpopKey(stack.clock))
 
@@ -39,7 +38,7 @@ async def test_spent_tokens_go_after_the_reuse_window_and_the_family_lives_on(
     """A family keeps a row per rotation; purge drops spent ones past the reuse window, except
     the family's first, which dates the sign-in."""
     window = stack.settings.refresh_token_reuse_detection_seconds
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         first = await signed_in_app(app, stack)
         second = (await refresh(app, stack, first["refresh_token"])).json()
         stack.clock.advance(60)
@@ -74,7 +73,7 @@ async def test_purge_deletes_expired_login_transactions_and_keeps_a_login_in_pro
 ) -> None:
     """Every started login leaves a row; once past its lifetime it can never be used, and
     `vssid-broker purge` must remove it instead of keeping it forever."""
-    async with httpx.AsyncClient() as abandoned, httpx.AsyncClient() as current:
+    async with AsyncClient() as abandoned, AsyncClient() as current:
         await abandoned.get(f"{stack.broker}/auth/vneid/login")
         stack.clock.advance(stack.settings.login_transaction_ttl_seconds + 1)
         await current.get(f"{stack.broker}/auth/vneid/login")

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from tests.conftest import Stack
 from tests.support.flows import app_complete, app_until_redirect
+from tests.support.http import AsyncClient
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.sessions.models import RefreshToken
 
@@ -30,7 +31,7 @@ async def refresh(app: httpx.AsyncClient, stack: Stack, token: str) -> httpx.Res
 
 
 async def test_refresh_rotates_and_the_old_token_stops_working(stack: Stack) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         first = await signed_in_app(app, stack)
         second = await refresh(app, stack, first["refresh_token"])
         assert second.status_code == 200
@@ -71,7 +72,7 @@ async def test_refresh_rotates_and_the_old_token_stops_working(stack: Stack) -> 
 
 
 async def test_refresh_tokens_are_stored_only_as_hashes(stack: Stack) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         tokens = await signed_in_app(app, stack)
     async with stack.db() as session:
         stored = list(await session.scalars(select(RefreshToken.token_hash)))
@@ -80,7 +81,7 @@ async def test_refresh_tokens_are_stored_only_as_hashes(stack: Stack) -> None:
 
 
 async def test_expired_refresh_token_is_refused(stack: Stack) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         tokens = await signed_in_app(app, stack)
         stack.clock.advance(stack.settings.refresh_token_ttl_seconds + 1)
         response = await refresh(app, stack, tokens["refresh_token"])
@@ -89,7 +90,7 @@ async def test_expired_refresh_token_is_refused(stack: Stack) -> None:
 
 
 async def test_access_token_expires(stack: Stack) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         tokens = await signed_in_app(app, stack)
         stack.clock.advance(stack.settings.access_token_ttl_seconds + 1)
         me = await app.get(
@@ -100,7 +101,7 @@ async def test_access_token_expires(stack: Stack) -> None:
 
 
 async def test_revocation_ends_the_family(stack: Stack) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         tokens = await signed_in_app(app, stack)
         revoked = await app.post(
             f"{stack.broker}/api/v1/auth/revoke", data={"token": tokens["refresh_token"]}
@@ -115,7 +116,7 @@ async def test_revocation_ends_the_family(stack: Stack) -> None:
 
 
 async def test_bad_token_requests_are_problem_json(stack: Stack) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         wrong_grant = await app.post(
             f"{stack.broker}/api/v1/auth/token", data={"grant_type": "password"}
         )
@@ -130,7 +131,7 @@ async def test_access_tokens_verify_with_the_published_jwks_alone(stack: Stack) 
     from joserfc import jwt
     from joserfc.jwk import KeySet
 
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         tokens = await signed_in_app(app, stack)
         jwks = (await app.get(f"{stack.broker}/.well-known/jwks.json")).json()
     token = jwt.decode(tokens["access_token"], KeySet.import_key_set(jwks), algorithms=["ES256"])
@@ -143,7 +144,7 @@ async def test_access_tokens_verify_with_the_published_jwks_alone(stack: Stack) 
 
 async def test_one_refresh_token_sent_many_times_at_once_is_spent_once(stack: Stack) -> None:
     """Racing copies of one token: a single successor, and the race counts as reuse."""
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         first = await signed_in_app(app, stack)
         answers = await asyncio.gather(
             *(refresh(app, stack, first["refresh_token"]) for _ in range(8))
@@ -160,7 +161,7 @@ async def test_a_form_body_is_read_as_any_form_encoder_writes_it(stack: Stack) -
     """RFC 6749 §4.1.3 form bodies: every character percent-encoded, `+` for a space, a charset
     parameter on the content type, the fields in any order; bytes that are not UTF-8 are a
     token that names nothing (invalid_grant) and change nothing."""
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         tokens = await signed_in_app(app, stack)
         encoded = "".join(f"%{byte:02X}" for byte in tokens["refresh_token"].encode())
         body = f"refresh_token={encoded}&grant_type=refresh%5Ftoken&scope=+".encode()

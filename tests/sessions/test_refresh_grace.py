@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from sqlalchemy import select
 
@@ -15,6 +14,7 @@ from tests.conftest import Stack
 from tests.sessions.test_dpop import dpop_login, dpop_refresh
 from tests.sessions.test_refresh import refresh, signed_in_app
 from tests.support.dpop import AppDpopKey
+from tests.support.http import AsyncClient
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.opaque_tokens import hash_token
 from vssid_broker.sessions.models import RefreshToken
@@ -74,7 +74,7 @@ async def test_a_lost_refresh_answer_is_given_again_and_the_person_stays_signed_
     stack: Stack, broker: str
 ) -> None:
     stack = at(stack, broker)
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         first = await signed_in_app(app, stack)
         await send_and_hang_up(broker, first["refresh_token"])
         await wait_rotated(stack, first["refresh_token"])
@@ -100,7 +100,7 @@ async def test_outside_the_window_a_spent_token_still_ends_the_family(
     stack: Stack, broker: str
 ) -> None:
     stack = at(stack, broker)
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         first = await signed_in_app(app, stack)
         second = (await refresh(app, stack, first["refresh_token"])).json()
         stack.clock.advance(GRACE + 1)
@@ -112,7 +112,7 @@ async def test_outside_the_window_a_spent_token_still_ends_the_family(
 
 async def test_once_the_new_token_was_used_the_old_one_is_reuse(stack: Stack, broker: str) -> None:
     stack = at(stack, broker)
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         first = await signed_in_app(app, stack)
         second = (await refresh(app, stack, first["refresh_token"])).json()
         third = await refresh(app, stack, second["refresh_token"])
@@ -127,7 +127,7 @@ async def test_a_bound_token_is_given_again_only_to_its_own_key(stack: Stack, br
     stack = at(stack, broker)
     key, thief = AppDpopKey(stack.clock), AppDpopKey(stack.clock)
     url = f"{broker}/api/v1/auth/token"
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         tokens = await dpop_login(app, stack, key)
         spent = tokens["refresh_token"]
         first = await dpop_refresh(app, stack, spent, key.proof("POST", url))

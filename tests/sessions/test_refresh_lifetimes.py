@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 
 from tests.conftest import Stack
 from tests.sessions.test_refresh import refresh, signed_in_app
+from tests.support.http import AsyncClient
 from vssid_broker.accounts.models import Account
 from vssid_broker.sealing import blind_index
 from vssid_broker.sessions import tokens as app_tokens
@@ -28,7 +29,7 @@ async def me(app: httpx.AsyncClient, stack: Stack, access_token: str) -> httpx.R
 
 async def test_refresh_family_ends_when_idle_and_use_keeps_it(stack: Stack) -> None:
     idle = stack.settings.refresh_token_idle_seconds
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         tokens = await signed_in_app(app, stack)
         stack.clock.advance(idle - 60)
         used = await refresh(app, stack, tokens["refresh_token"])
@@ -43,7 +44,7 @@ async def test_refresh_family_ends_when_idle_and_use_keeps_it(stack: Stack) -> N
 
 async def test_rotation_never_extends_the_absolute_lifetime(stack: Stack) -> None:
     settings = stack.settings
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         token = (await signed_in_app(app, stack))["refresh_token"]
         elapsed, step = 0, settings.refresh_token_idle_seconds - 60
         while elapsed + step < settings.refresh_token_ttl_seconds:
@@ -77,7 +78,7 @@ async def test_oldest_installation_ends_beyond_the_bound(stack: Stack) -> None:
             )
         earlier.append(issued.refresh_token)
         stack.clock.advance(1)  # stays within VNeID's ID-token clock skew
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         newest = await signed_in_app(app, stack)  # one more, through VNeID
         oldest_answer = await refresh(app, stack, earlier[0])
         second_answer = await refresh(app, stack, earlier[1])
@@ -97,7 +98,7 @@ async def test_oldest_installation_ends_beyond_the_bound(stack: Stack) -> None:
 
 
 async def test_tokens_of_the_old_key_stay_valid_until_they_expire(stack: Stack) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         before = await signed_in_app(app, stack)
         old_kid = kid_of(before["access_token"])
         async with stack.db.begin() as session:
@@ -121,7 +122,7 @@ async def test_tokens_of_the_old_key_stay_valid_until_they_expire(stack: Stack) 
 
 async def test_without_any_signing_key_tokens_are_refused_not_crashed_on(stack: Stack) -> None:
     """A key table emptied by hand: 401 for tokens and an empty JWKS, not a 500 on every call."""
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         tokens = await signed_in_app(app, stack)
         async with stack.db.begin() as session:
             await session.execute(delete(SigningKey))

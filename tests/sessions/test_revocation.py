@@ -13,6 +13,7 @@ from tests.conftest import SERVICE_CLIENT, Stack
 from tests.sessions.test_browser_sessions import is_signed_in
 from tests.sessions.test_refresh import refresh, signed_in_app
 from tests.support.flows import app_complete, app_until_redirect, browser_login
+from tests.support.http import AsyncClient
 from vssid_broker.accounts.models import Account
 from vssid_broker.audit.models import AuditEvent
 from vssid_broker.sealing import blind_index
@@ -38,7 +39,7 @@ async def introspect(
 
 
 async def test_introspection_describes_an_active_access_token(stack: Stack) -> None:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         tokens = await signed_in_app(client, stack)
         answer = await introspect(client, stack, tokens["access_token"], SERVICE_AUTH)
         refresh_answer = await introspect(client, stack, tokens["refresh_token"], SERVICE_AUTH)
@@ -55,7 +56,7 @@ async def test_introspection_describes_an_active_access_token(stack: Stack) -> N
 
 
 async def test_introspection_refuses_callers_without_their_credentials(stack: Stack) -> None:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         tokens = await signed_in_app(client, stack)
         access = tokens["access_token"]
         answers = [
@@ -77,7 +78,7 @@ async def test_introspection_refuses_callers_without_their_credentials(stack: St
 
 
 async def test_revoked_session_is_inactive_at_once(stack: Stack) -> None:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         tokens = await signed_in_app(client, stack)
         revoked = await client.post(
             f"{stack.broker}/api/v1/auth/revoke", data={"token": tokens["refresh_token"]}
@@ -90,7 +91,7 @@ async def test_revoked_session_is_inactive_at_once(stack: Stack) -> None:
 
 
 async def test_revoking_an_access_token_ends_its_session(stack: Stack) -> None:
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         tokens = await signed_in_app(client, stack)
         other = await signed_in_app(client, stack)  # another installation of the same person
         revoked = await client.post(
@@ -107,14 +108,14 @@ async def khoa(stack: Stack) -> AsyncIterator[str]:
     """A citizen the test may lock at VNeID; unlocked again afterwards."""
     citizen_id = "046075001122"
     yield citizen_id
-    async with httpx.AsyncClient() as client:
+    async with AsyncClient() as client:
         await client.post(f"{stack.sim}/_test/citizens/{citizen_id}/unlock")
 
 
 async def test_lock_at_vneid_ends_every_session_of_the_person_at_once(
     stack: Stack, khoa: str
 ) -> None:
-    async with httpx.AsyncClient() as browser, httpx.AsyncClient() as app:
+    async with AsyncClient() as browser, AsyncClient() as app:
         await browser_login_as(browser, stack, khoa)
         tokens = await app_login_as(app, stack, khoa)
         bystander = await signed_in_app(app, stack)  # another person stays signed in
@@ -141,7 +142,7 @@ async def test_lock_at_vneid_ends_every_session_of_the_person_at_once(
 
 
 async def test_replayed_or_forged_logout_token_is_refused(stack: Stack, khoa: str) -> None:
-    async with httpx.AsyncClient() as app:
+    async with AsyncClient() as app:
         tokens = await app_login_as(app, stack, khoa)
         await app.post(f"{stack.sim}/_test/citizens/{khoa}/lock")
         [(url, form)] = stack.sim_outbound.sent
@@ -175,7 +176,7 @@ async def app_login_as(app: httpx.AsyncClient, stack: Stack, citizen_id: str) ->
 
 
 async def test_locking_the_vssid_account_ends_its_sessions_at_once(stack: Stack) -> None:
-    async with httpx.AsyncClient() as browser, httpx.AsyncClient() as app:
+    async with AsyncClient() as browser, AsyncClient() as app:
         await browser_login_as(browser, stack, "001085012345")
         tokens = await app_login_as(app, stack, "001085012345")
         async with stack.db.begin() as session:  # staff lock the account

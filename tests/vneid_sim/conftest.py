@@ -10,6 +10,7 @@ import httpx
 import pytest
 from joserfc.jwk import RSAKey
 
+from tests.support.http import AsyncClient
 from tests.support.live_server import free_port, live_server
 from vssid_broker.vneid_sim.app import create_app
 from vssid_broker.vneid_sim.config import (
@@ -95,5 +96,5 @@ def _fresh_sim_state(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with AsyncClient(timeout=10) as client:
         yield client

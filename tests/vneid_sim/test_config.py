@@ -8,6 +8,7 @@ import pytest
 from joserfc.jwk import RSAKey
 from pydantic import ValidationError
 
+from tests.support.http import AsyncClient
 from vssid_broker.vneid_sim.app import create_app
 from vssid_broker.vneid_sim.config import ClientRegistration, SimSettings
 from vssid_broker.vneid_sim.server import describe
@@ -93,7 +94,7 @@ async def test_signing_key_file_is_used(tmp_path: Path) -> None:
     key_file.write_bytes(key.as_pem(private=True))
     app = create_app(SimSettings(signing_key_file=key_file, generated_citizens=5))
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
+    async with AsyncClient(transport=transport, base_url="http://sim") as client:
         keys = (await client.get("/jwks")).json()["keys"]
     assert [k["n"] for k in keys] == [key.as_dict()["n"]]
     assert len(app.state.sim.citizens) == len(app.state.sim.listed_citizen_ids) + 5

@@ -13,6 +13,7 @@ from joserfc import jwt
 from joserfc.errors import BadSignatureError, InvalidKeyIdError
 from joserfc.jwk import KeySet, OctKey, RSAKey
 
+from tests.support.http import AsyncClient
 from tests.vneid_sim.conftest import PRIVATE_KEY_JWT_CLIENT, RP_SIGNING_KEY, Sim
 from tests.vneid_sim.flow import (
     AN,
@@ -286,7 +287,7 @@ async def test_fault_api_lists_clears_and_refuses_unknown_names(
 async def test_test_api_is_404_without_test_mode() -> None:
     app = create_app()
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
+    async with AsyncClient(transport=transport, base_url="http://sim") as client:
         for method, path in [
             ("GET", "/_test/faults"),
             ("POST", "/_test/faults"),

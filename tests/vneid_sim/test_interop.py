@@ -13,6 +13,7 @@ import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
 
+from tests.support.http import AsyncClient
 from tests.support.live_server import free_port, live_server
 from tests.vneid_sim.conftest import (
     PRIVATE_KEY_JWT_CLIENT,
@@ -185,7 +186,7 @@ async def test_a_provider_serving_logout_by_get_only_refuses_post() -> None:
         end_session_methods=["GET"],
     )
     with live_server(create_app(settings), port) as base:
-        async with httpx.AsyncClient() as http:
+        async with AsyncClient() as http:
             by_post = await http.post(f"{base}/logout", data={"client_id": "vssid-broker"})
             by_get = await http.get(f"{base}/logout")
     assert by_post.status_code == 405 and by_post.headers["allow"] == "GET"
@@ -197,7 +198,7 @@ async def test_an_issuer_with_a_trailing_slash_is_kept_exactly() -> None:
     issuer = f"http://127.0.0.1:{port}/"
     settings = SimSettings(issuer=issuer, clients=[demo_client()])
     with live_server(create_app(settings), port) as base:
-        async with httpx.AsyncClient() as http:
+        async with AsyncClient() as http:
             metadata = (await http.get(f"{base}/.well-known/openid-configuration")).json()
     assert metadata["issuer"] == issuer
     assert metadata["token_endpoint"] == f"{issuer}token"  # no double slash

@@ -7,6 +7,7 @@ import re
 import httpx
 import pytest
 
+from tests.support.http import Client
 from tests.vneid_sim.conftest import Sim
 from tests.vneid_sim.flow import (
     AN,
@@ -198,6 +199,6 @@ async def test_cancel_on_the_login_page(sim: Sim, http: httpx.AsyncClient) -> No
 
 def test_sync_driver(sim: Sim) -> None:
     _, challenge = pkce_pair()
-    with httpx.Client() as client:
+    with Client() as client:
         location = sign_in_at_vneid_sync(client, authorization_url(sim.base_url, challenge), AN)
     assert "code" in query(location)

@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 from joserfc import jwt
 
+from tests.support.http import Client
 from tests.support.live_server import free_port, live_server
 from tests.vneid_sim.conftest import PRIVATE_KEY_JWT_CLIENT, RP_SIGNING_KEY, Sim
 from tests.vneid_sim.flow import (
@@ -69,7 +70,7 @@ def test_works_mounted_under_a_path_prefix() -> None:
     issuer = f"http://127.0.0.1:{port}/vneid"
     parent = FastAPI()
     parent.mount("/vneid", create_app(SimSettings(issuer=issuer)))
-    with live_server(parent, port), httpx.Client() as http:
+    with live_server(parent, port), Client() as http:
         metadata = http.get(issuer + "/.well-known/openid-configuration").json()
         assert metadata["issuer"] == issuer
         assert metadata["token_endpoint"] == issuer + "/token"
