@@ -19,6 +19,7 @@ from tests.conftest import Stack
 from tests.support.http import TLS, Client
 from tests.support.live_server import free_port
 from vssid_broker.cli.demo import DEMO_TOTP_SECRET
+from vssid_broker.config import is_loopback_url
 
 COMMAND = shutil.which("vssid-broker") or str(Path(sys.executable).parent / "vssid-broker")
 
@@ -28,8 +29,11 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env["VSSID_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}"
     env["VSSID_KEY_ENCRYPTION_KEY_FILE"] = str(tmp_path / "kek")
     env["VSSID_BLIND_INDEX_KEY_FILE"] = str(tmp_path / "blind-index-key")
-    env["VSSID_PASSWORD_HASH_PROFILE"] = "cheapest-for-tests"  # as the suite's own broker
-    return env | extra
+    env |= extra
+    if is_loopback_url(env.get("VSSID_PUBLIC_BASE_URL", "http://127.0.0.1")):
+        # As the suite's own broker (the profile is refused off loopback).
+        env.setdefault("VSSID_PASSWORD_HASH_PROFILE", "cheapest-for-tests")
+    return env
 
 
 def serve_env(stack: Stack, tmp_path: Path, *, public_port: int, **extra: str) -> dict[str, str]:

@@ -363,7 +363,8 @@ class Settings(BaseSettings):
     """argon2id's parameters for new hashes: `recommended` is RFC 9106's low-memory choice
     (3 passes over 64 MiB, 4 lanes; argon2-cffi's default). `cheapest-for-tests` is the least
     argon2id accepts (1 pass, 8 KiB, 1 lane): it protects nothing, and exists so a test suite
-    that signs in hundreds of times is not spent hashing; refused on an https public URL."""
+    that signs in hundreds of times is not spent hashing; refused unless the public URL is on
+    loopback."""
 
     # --- faults ------------------------------------------------------------------------------
     refresh_token_grace_seconds: int = Field(default=30, ge=0, le=300)
@@ -465,7 +466,9 @@ class Settings(BaseSettings):
             raise ValueError(
                 "VSSID_KEY_ENCRYPTION_KEY is the published demo key; set one from a secret store"
             )
-        if self.password_hash_profile == "cheapest-for-tests" and self.secure_cookies:
+        if self.password_hash_profile == "cheapest-for-tests" and not is_loopback_url(
+            self.public_base_url
+        ):
             raise ValueError(
                 "VSSID_PASSWORD_HASH_PROFILE=cheapest-for-tests protects no password; "
                 "it is for test suites on loopback only"
