@@ -63,18 +63,23 @@ GENEROUS_RATE_LIMITS: dict[str, str] = {
 # first and two at a time, so that at the end no worker runs a long test alone while the
 # others wait. Each worker has its own servers, ports, database and Redis.
 LONGEST_FIRST = (
-    "tests/test_operations_cli.py::test_metrics_add_up_every_worker_of_serve",
-    "tests/test_bench_smoke.py::test_the_harness_runs",
-    "tests/test_openapi_contract.py",
-    "tests/test_operations_cli.py::test_a_demo_restarted_on_other_ports",
-    "tests/test_key_encryption_key.py",
-    "tests/test_cli.py",
-    "tests/test_rate_limits.py::test_two_processes",
-    "tests/test_tracing.py::test_serve_exports_spans_over_otlp",
+    "tests/test_audit_anchors.py::test_the_anchor_and_verify_commands_as_an_operator_runs_them",
+    "tests/test_bench_smoke.py",
+    "tests/accounts/test_import.py::test_an_import_killed_mid_merge",
     "tests/test_privacy_cli.py",
+    "tests/browser/test_no_internal_names.py",
+    "tests/test_openapi_contract.py",
+    "tests/test_cli.py",
+    "tests/test_key_encryption_key.py",
+    "tests/browser/test_api_docs.py",
     "tests/test_operations_cli.py",
-    "tests/test_packaging.py",
+    "tests/test_tracing.py::test_serve_exports_spans_over_otlp",
+    "tests/test_rate_limits.py::test_two_processes",
+    "tests/accounts/test_import_command.py",
+    "tests/e2e/test_two_processes.py",
+    "tests/test_database_roles.py",
     "tests/browser/",
+    "tests/test_packaging.py",
 )
 
 
