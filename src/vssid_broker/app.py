@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from cryptography.hazmat.primitives import hashes
@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from joserfc import jwt
+from starlette.types import ASGIApp
 
 from vssid_broker import __version__, passwords, schema, sealing
 from vssid_broker.audit import chain
@@ -48,9 +49,7 @@ from vssid_broker.web import (
     requests,
     tokens,
 )
-from vssid_broker.web.middleware import RequestIdMiddleware
-from vssid_broker.web.request_limits import RequestLimitsMiddleware
-from vssid_broker.web.revocations import AnswerAfterEveryoneForgot
+from vssid_broker.web.middleware import BrokerRequests, ErrorHandler
 from vssid_broker.web.staff import (
     audit,
     cases,
@@ -161,6 +160,39 @@ def build_context(
     )
 
 
+class BrokerApp(FastAPI):
+    """FastAPI with one request middleware (`web.middleware.BrokerRequests`) around the router,
+    in place of the framework's stack of error, body-limit and exit-stack layers and ours."""
+
+    def __init__(
+        self, *, settings: Settings, listener: LiveSessionListener | None, **options: Any
+    ) -> None:
+        super().__init__(**options)
+        self.broker_settings = settings
+        self.listener = listener
+
+    def build_middleware_stack(self) -> ASGIApp:
+        handlers = {
+            key: handler
+            for key, handler in self.exception_handlers.items()
+            if key not in (500, Exception)
+        }
+        app: ASGIApp = BrokerRequests(
+            self.router,
+            settings=self.broker_settings,
+            exception_handlers={k: h for k, h in handlers.items() if not isinstance(k, int)},
+            status_handlers={k: h for k, h in handlers.items() if isinstance(k, int)},
+            error_handler=cast(ErrorHandler, self.exception_handlers[Exception]),
+            listener=self.listener,
+        )
+        if self.broker_settings.opentelemetry:
+            # FastAPI's own layer that shows a failed request's exception to its span.
+            from fastapi.telemetry._asgi import ExceptionTelemetryMiddleware
+
+            app = ExceptionTelemetryMiddleware(app)
+        return app
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -201,7 +233,9 @@ def create_app(
         await ctx.provider.aclose()
         await ctx.engine.dispose()
 
-    app = FastAPI(
+    app = BrokerApp(
+        settings=settings,
+        listener=listener,
         title="vssid-broker",
         version=__version__,
         summary="Sign in to VssID with a level-2 VNeID account",
@@ -218,17 +252,6 @@ def create_app(
         },
     )
     app.state.broker = ctx
-
-    # Added first, so it runs inside the request id (its 413 carries one).
-    app.add_middleware(
-        RequestLimitsMiddleware,
-        max_body_bytes=settings.max_body_bytes,
-        max_header_bytes=settings.max_header_bytes,
-        max_json_depth=settings.max_json_depth,
-    )
-    if listener is not None:
-        app.add_middleware(AnswerAfterEveryoneForgot, listener=listener)
-    app.add_middleware(RequestIdMiddleware, settings=settings, access_log=settings.access_log)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

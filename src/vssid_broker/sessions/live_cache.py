@@ -20,7 +20,7 @@ revocation's notification arrived: `generation` changes with every notification 
 
 Immediacy across processes. A request that revoked something (logout, RFC 7009 revocation,
 a lock: whatever ends families through `RefreshTokens`) drops this process's entries at its
-commit and, before it answers (`web.revocations`), sends a barrier on the channel and waits
+commit and, before it answers (`web.middleware`), sends a barrier on the channel and waits
 until every listening process has acknowledged it, at most `REVOCATION_WAIT_SECONDS`.
 PostgreSQL delivers a connection's notifications in commit order and each listener handles them
 in order, so a process acknowledges the barrier only after it has dropped what the revocation
@@ -146,7 +146,7 @@ class LiveSessionCache:
 
     def revoking(self, session: AsyncSession, payloads: Iterable[str]) -> None:
         """`session` changed what `payloads` name: at its commit this process forgets them and
-        the request answers only once every process has (`web.revocations`)."""
+        the request answers only once every process has (`web.middleware`)."""
         session.info.setdefault(_REVOKED, []).append(_Revoked(self, tuple(payloads)))
 
     def listening_started(self) -> None:
@@ -378,7 +378,7 @@ class _Barrier:
 async def answer_after_everyone_forgot(
     listener: LiveSessionListener, committed: list[_Revoked]
 ) -> None:
-    """Before a request that revoked something answers (`web.revocations`)."""
+    """Before a request that revoked something answers (`web.middleware`)."""
     committed.clear()
     if not await listener.everyone_forgot():
         metrics.SESSION_CACHE_REVOCATION_WAITS_RUN_OUT.inc()

@@ -10,13 +10,15 @@ fails), 400 `invalid_request`. A NUL character (raw, `%00`, or JSON's `\u0000`) 
 the query or the body is refused the same way: no identifier, username or URL of ours holds
 one, and PostgreSQL refuses it in text (stored in JSON, it broke every later read).
 
-Plain ASGI, like `RequestIdMiddleware`, for the reasons given there.
+Checked by the one request middleware (`web.middleware.BrokerRequests`), before routing.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from vssid_broker.errors import DomainError, HeadersTooLarge, InputRefused, PayloadTooLarge
 from vssid_broker.web.problems import respond
@@ -55,69 +57,65 @@ def has_nul(body: bytes | bytearray, content_type: bytes) -> bool:
     return b"urlencoded" in content_type and b"%00" in body
 
 
-class RequestLimitsMiddleware:
-    def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, max_json_depth: int, max_header_bytes: int
-    ) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-        self.max_header_bytes = max_header_bytes
-        self.max_json_depth = max_json_depth
+BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """The limits every request passes, checked by the request middleware (`web.middleware`)
+    before any route sees the request."""
+
+    max_body_bytes: int
+    max_header_bytes: int
+    max_json_depth: int
+
+    def refusal_of_head(self, scope: Scope) -> DomainError | None:
+        """What is wrong with the header fields or the URL, if anything."""
         header_bytes = sum(len(name) + len(value) for name, value in scope["headers"])
         if header_bytes > self.max_header_bytes:
-            too_large = HeadersTooLarge(f"header fields over {self.max_header_bytes} bytes")
-            await self._refuse(scope, receive, send, too_large)
-            return
+            return HeadersTooLarge(f"header fields over {self.max_header_bytes} bytes")
         if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
-            await self._refuse(scope, receive, send, InputRefused("NUL in the URL"))
-            return
-        if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
-            await self.app(scope, receive, send)
-            return
+            return InputRefused("NUL in the URL")
+        return None
+
+    async def read_body(self, scope: Scope, receive: Receive) -> bytes | DomainError | None:
+        """The whole body, read up to the cap and checked; the refusal instead, or None when
+        the client went away before sending it all."""
         cap = ROUTE_BODY_LIMITS.get(scope["path"], self.max_body_bytes)
         headers = dict(scope["headers"])
         announced = headers.get(b"content-length", b"").strip()
         if announced.isdigit() and int(announced) > cap:
-            await self._refuse(scope, receive, send, PayloadTooLarge(f"body over {cap} bytes"))
-            return
+            return PayloadTooLarge(f"body over {cap} bytes")
         body = bytearray()
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return
+                return None
             body += message.get("body", b"")
             if len(body) > cap:
-                await self._refuse(scope, receive, send, PayloadTooLarge(f"body over {cap} bytes"))
-                return
+                return PayloadTooLarge(f"body over {cap} bytes")
             if not message.get("more_body", False):
                 break
         content_type = headers.get(b"content-type", b"")
         if has_nul(body, content_type):
-            await self._refuse(scope, receive, send, InputRefused("NUL in the body"))
-            return
+            return InputRefused("NUL in the body")
         if b"json" in content_type and json_depth_exceeds(body, self.max_json_depth):
-            refusal = InputRefused(f"JSON nested deeper than {self.max_json_depth}")
-            await self._refuse(scope, receive, send, refusal)
-            return
-        await self.app(scope, _replay(bytes(body), receive), send)
-
-    @staticmethod
-    async def _refuse(scope: Scope, receive: Receive, send: Send, error: DomainError) -> None:
-        response = respond(
-            Request(scope), status=error.status, code=error.code, message=error.message,
-            detail=error.detail,
-        )  # fmt: skip
-        # The rest of the body is not read: the connection is closed after the answer.
-        response.headers["Connection"] = "close"
-        await response(scope, receive, send)
+            return InputRefused(f"JSON nested deeper than {self.max_json_depth}")
+        return bytes(body)
 
 
-def _replay(body: bytes, then: Receive) -> Receive:
+async def refuse(scope: Scope, receive: Receive, send: Send, error: DomainError) -> None:
+    """Answer a request that broke a limit, and close the connection: the rest of its body
+    is not read."""
+    response = respond(
+        Request(scope), status=error.status, code=error.code, message=error.message,
+        detail=error.detail,
+    )  # fmt: skip
+    response.headers["Connection"] = "close"
+    await response(scope, receive, send)
+
+
+def replay(body: bytes, then: Receive) -> Receive:
     """The body read here, then whatever the connection says next (its disconnect)."""
     sent = False
 
