@@ -27,6 +27,7 @@ PATHS = [
     ("GET", "/api/v1/me", "an app API path, no token: 401 problem+json"),
     ("GET", "/.well-known/jwks.json", "a public document"),
     ("GET", "/nowhere", "matched by nothing: every route is tried, 404 problem+json"),
+    ("POST", "/api/v1/auth/token", "the refresh grant, an empty request: 400 problem+json"),
 ]
 
 

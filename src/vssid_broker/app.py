@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from joserfc import jwt
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from vssid_broker import __version__, passwords, schema, sealing
@@ -97,6 +98,43 @@ ROUTERS = (
     docs.router,
 )
 """Every router, by caller (see `vssid_broker.web`)."""
+
+
+BUSIEST_ROUTES = (
+    "/api/v1/auth/token",  # every app refreshes every few minutes
+    "/api/v1/me",
+    "/healthz",
+    "/readyz",
+    "/.well-known/jwks.json",
+    "/api/v1/auth/vneid/start",
+    "/api/v1/auth/vneid/complete",
+    "/auth/vneid/login",
+    "/auth/vneid/callback",
+    "/account",
+    "/api/v1/auth/introspect",
+    "/metrics",
+)
+"""The paths most requests ask for, most frequent first: Starlette's router tries its routes
+one by one (a regular expression and a scope copy each), and the refresh grant used to be
+the 27th."""
+
+
+def busiest_first(routes: list[BaseRoute]) -> list[BaseRoute]:
+    """`BUSIEST_ROUTES` first, then every other route in the order it was registered. Only
+    fixed paths that no other route matches are moved, so the order decides nothing: each
+    request reaches the route it reached before (checked here, at start-up)."""
+    rank = {path: place for place, path in enumerate(BUSIEST_ROUTES)}
+    busiest = sorted(
+        (route for route in routes if getattr(route, "path", None) in rank),
+        key=lambda route: rank[getattr(route, "path", "")],
+    )
+    rest = [route for route in routes if getattr(route, "path", None) not in rank]
+    for route in busiest:
+        path = getattr(route, "path", "")
+        others = [r for r in rest if isinstance(r, Route | Mount) and r.path_regex.match(path)]
+        if "{" in path or others:
+            raise RuntimeError(f"{path} is not a path of one route alone; it cannot move first")
+    return busiest + rest
 
 
 def derive_key(key_encryption_key: bytes, purpose: str) -> bytes:
@@ -270,7 +308,8 @@ def create_app(
         # list on every request while matching: ~280 µs of CPU to walk them all for an
         # unknown path, a tenth of a token refresh (docs/performance.md).
         app.router.routes.extend(router.routes)
-    openapi.install(app)
+    openapi.install(app, documented_order=[getattr(route, "path", "") for route in app.routes])
+    app.router.routes[:] = busiest_first(app.router.routes)
     app.mount("/static/docs", StaticFiles(directory=docs.SWAGGER_UI_ASSETS), "swagger-ui")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), "static")
     return app

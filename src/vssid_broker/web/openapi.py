@@ -107,12 +107,20 @@ EMPTY_SUCCESS = {("post", "/api/v1/auth/revoke")}
 """RFC 7009 §2.2: revocation answers 200 with no body."""
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, *, documented_order: list[str]) -> None:
+    """`documented_order`: the paths in the order the document lists them (the routers'
+    order, by caller), whatever order the router tries its routes in."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = describe_problems(generate())
+            document = describe_problems(generate())
+            paths = document["paths"]
+            order = {path: place for place, path in enumerate(dict.fromkeys(documented_order))}
+            document["paths"] = dict(
+                sorted(paths.items(), key=lambda item: order.get(item[0], len(order)))
+            )
+            app.openapi_schema = document
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
