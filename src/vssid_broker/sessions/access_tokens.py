@@ -5,6 +5,8 @@ process's live-session cache, which the database keeps right: `live_cache.py`)."
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -125,17 +127,46 @@ class AccessTokens:
 
     async def verify(self, session: AsyncSession, raw: str, now: datetime) -> AccessTokenClaims:
         claims = await self._verified_claims(session, raw, now)
-        sid, sub = claims.get("sid"), str(claims["sub"])
-        if not sub.isdigit():
-            raise InvalidAccessToken("access token sub is not an account id")
-        account = await self._live_account(session, sid, int(sub)) if isinstance(sid, str) else None
-        if account is None:
-            # The JWT alone would live until exp; the broker's own endpoints refuse it as soon
-            # as its session is revoked, logged out at VNeID, or its account is not active.
-            raise InvalidAccessToken("the token's session has ended")
-        return AccessTokenClaims(
-            int(sub), str(claims.get("acr")), str(claims.get("channel")), str(sid), claims, account
-        )
+        sid, sub = _session_of(claims)
+        account = await self._live_account(session, sid, sub) if sid is not None else None
+        return _claims(claims, sid, sub, account)
+
+    async def verify_opening(
+        self,
+        sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]],
+        raw: str,
+        now: datetime,
+    ) -> AccessTokenClaims:
+        """`verify`, opening a session from `sessions` only when this process's caches cannot
+        answer alone. They can for a token already checked under the current keys whose
+        session the live-session cache knows live: the same two answers `verify` takes from
+        them, kept right by the same notifications (a revocation reaches every process before
+        the revoking request answers), so a call costs no session and no query."""
+        claims = self._remembered(raw, now)
+        if claims is None:
+            async with sessions() as session:
+                return await self.verify(session, raw, now)
+        sid, sub = _session_of(claims)
+        cache = self._live_sessions
+        account = cache.get(sid, sub) if cache is not None and sid is not None else None
+        if account is None and sid is not None:
+            async with sessions() as session:
+                account = await self._read_live_account(session, sid, sub)
+        return _claims(claims, sid, sub, account)
+
+    def _remembered(self, raw: str, now: datetime) -> dict[str, Any] | None:
+        """The claims of a token this process checked under the keys it holds now, unexpired;
+        None if there is none, or the keys are due to be read again."""
+        if self._live_sessions is None:
+            return None
+        keys = self._keys.loaded_verification_keys(now)
+        if keys is None or keys is not self._verified_under:
+            return None
+        claims = self._verified.get(raw)
+        if claims is None or claims["exp"] <= now.timestamp():
+            return None
+        self._verified.move_to_end(raw)
+        return dict(claims)
 
     async def _verified_claims(
         self, session: AsyncSession, raw: str, now: datetime
@@ -149,10 +180,9 @@ class AccessTokens:
             if keys is not self._verified_under:
                 self._verified.clear()
                 self._verified_under = keys
-            claims = self._verified.get(raw)
-            if claims is not None and claims["exp"] > now.timestamp():
-                self._verified.move_to_end(raw)
-                return dict(claims)
+            remembered = self._remembered(raw, now)
+            if remembered is not None:
+                return remembered
         try:
             claims = await broker_jwt.verify(
                 session, self._keys, self._settings, self.kind, raw, now
@@ -173,7 +203,14 @@ class AccessTokens:
             remembered = cache.get(family_id, account_id)
             if remembered is not None:
                 return remembered
-            generation = cache.generation  # before the query: see LiveSessionCache.put
+        return await self._read_live_account(session, family_id, account_id)
+
+    async def _read_live_account(
+        self, session: AsyncSession, family_id: str, account_id: int
+    ) -> Row[Any] | None:
+        """The query itself, its answer kept in the live-session cache."""
+        cache = self._live_sessions
+        generation = cache.generation if cache is not None else 0  # before the query: see put
         connection = await session.connection()
         found = await connection.execute(
             LIVE_SESSION_ACCOUNT, {"family": family_id, "subject": account_id}
@@ -182,3 +219,23 @@ class AccessTokens:
         if cache is not None and account is not None:
             cache.put(family_id, account_id, account, generation)
         return account
+
+
+def _session_of(claims: dict[str, Any]) -> tuple[str | None, int]:
+    """The token's refresh family (`sid`) and account (`sub`)."""
+    sid, sub = claims.get("sid"), str(claims["sub"])
+    if not sub.isdigit():
+        raise InvalidAccessToken("access token sub is not an account id")
+    return (sid if isinstance(sid, str) else None), int(sub)
+
+
+def _claims(
+    claims: dict[str, Any], sid: str | None, sub: int, account: Row[Any] | None
+) -> AccessTokenClaims:
+    if sid is None or account is None:
+        # The JWT alone would live until exp; the broker's own endpoints refuse it as soon
+        # as its session is revoked, logged out at VNeID, or its account is not active.
+        raise InvalidAccessToken("the token's session has ended")
+    return AccessTokenClaims(
+        sub, str(claims.get("acr")), str(claims.get("channel")), sid, claims, account
+    )

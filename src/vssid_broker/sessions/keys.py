@@ -333,6 +333,11 @@ class SigningKeys:
         await self.refresh(session, now)
         return self._verification
 
+    def loaded_verification_keys(self, now: datetime) -> KeySet | None:
+        """The verification keys as loaded, while they need no refresh; None when they do
+        (then `verification_keys`, with a session)."""
+        return None if self._stale(now) else self._verification
+
     async def _current_row(self, session: AsyncSession, now: datetime) -> SigningKey | None:
         return await session.scalar(
             select(SigningKey)
