@@ -3,7 +3,8 @@
 - `client_address`: the peer's address, or, only when the peer is one of
   `VSSID_TRUSTED_PROXIES`, the first address in `X-Forwarded-For` (read from the right) that is
   not a trusted proxy. A client cannot pick its own address by sending the header itself.
-- `LimitLoginStart`, `LimitTokenEndpoint`: route dependencies, per client address.
+- `LimitLoginStart`, `LimitTokenEndpoint`: route dependencies, per client address
+  (`limit_token_endpoint`, the latter's check, for a route that calls it itself).
 - `password_attempt`: the limits every password sign-in passes (the app's sign-in, the proof by
   password, staff sign-in — and any other place that checks a password, such as a sign-in
   form for staff: wrap the check in `async with password_attempt(...)`).
@@ -76,7 +77,9 @@ async def _login_start(request: Request, ctx: Ctx) -> None:
     )
 
 
-async def _token_endpoint(request: Request, ctx: Ctx) -> None:
+async def limit_token_endpoint(request: Request, ctx: Ctx) -> None:
+    """The token endpoints' limit per client address (`LimitTokenEndpoint`; the refresh grant
+    calls it itself)."""
     await enforce(ctx, ctx.rate_limits.rules.token_per_ip, client_address(request, ctx.settings))
 
 
@@ -87,7 +90,7 @@ async def _second_factor(request: Request, ctx: Ctx) -> None:
 
 
 LimitLoginStart = Depends(_login_start)
-LimitTokenEndpoint = Depends(_token_endpoint)
+LimitTokenEndpoint = Depends(limit_token_endpoint)
 LimitSecondFactor = Depends(_second_factor)
 
 
