@@ -34,6 +34,9 @@ SCREENSHOTS = os.environ.get("VSSID_CONSOLE_SCREENSHOTS")
 async def assert_usable(page: Page, name: str | None = None) -> None:
     """No serious or critical axe-core violation, and no horizontal scrolling at a phone's
     and a desktop's width. `name`: also keep a screenshot for the docs."""
+    # The page's text can be there before its stylesheet: measured then, a loaded machine saw
+    # the unstyled queue 38 px too wide at 320 px.
+    await page.wait_for_load_state("load")
     for width in WIDTHS:
         await page.set_viewport_size({"width": width, "height": 900})
         overflow = await page.evaluate(
