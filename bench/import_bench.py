@@ -45,8 +45,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+from vssid_broker.identifiers import PROVINCE_PLACE_CODES
+
 COLUMNS = ("bhxh_code", "citizen_id", "full_name", "birth_date", "gender", "phone", "status")
-PLACES = ("001", "031", "048", "079", "092", "096")
+PLACES = tuple(sorted(PROVINCE_PLACE_CODES))
+"""Every province: a million serials each keeps citizen IDs unique up to 63 million rows."""
 FAMILY = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi")
 GIVEN = ("An", "Bình", "Chi", "Dung", "Hà", "Hùng", "Lan", "Minh", "Nam", "Yến")
 
@@ -56,7 +59,7 @@ def person(index: int, rng: random.Random) -> list[str]:
     gender = "female" if index % 2 else "male"
     born = date(1950, 1, 1) + timedelta(days=rng.randrange(22_000))
     place = PLACES[index % len(PLACES)]
-    serial = index // len(PLACES)  # below 10^6 per (place, year, digit) for up to 6 million
+    serial = index // len(PLACES)  # below 10^6 per place up to 63 million rows
     digit = (born.year // 100 - 19) * 2 + (gender == "female")
     citizen_id = f"{place}{digit}{born.year % 100:02d}{serial % 1_000_000:06d}"
     if serial >= 1_000_000:
