@@ -48,19 +48,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from run import reexec_in_venv  # the harness's: run under the project's venv
+
 ROOT = Path(__file__).resolve().parent.parent
-VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 DEFAULT_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/vssid_bench_rotation"
-
-
-def reexec_in_venv() -> None:
-    """Run under the project's venv (it has the broker installed), whatever python started us."""
-    try:
-        import vssid_broker  # noqa: F401
-    except ImportError:
-        if VENV_PYTHON.exists() and Path(sys.executable) != VENV_PYTHON:
-            os.execv(VENV_PYTHON, [str(VENV_PYTHON), *sys.argv])  # noqa: S606
-        raise SystemExit("install the project first: python3 dev.py test (makes .venv)") from None
 
 
 def new_key() -> str:
