@@ -9,10 +9,12 @@ import gzip
 import os
 import secrets
 import signal
+import sqlite3
 import sys
 import uuid
 from asyncio.subprocess import DEVNULL, PIPE
 from collections.abc import AsyncIterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +23,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests.accounts.account_files import csv_text, person, write_csv, write_json_lines
@@ -419,6 +422,51 @@ async def _merged_through(db: async_sessionmaker[AsyncSession]) -> tuple[str, in
     return None if row is None else (row[0], row[1])
 
 
+async def _kill_once_a_batch_is_merged(
+    process: asyncio.subprocess.Process,
+    db: async_sessionmaker[AsyncSession],
+    database_url: str,
+) -> None:
+    """SIGKILL the import after its first merged batch and before its end, however fast it runs:
+    it is stopped (SIGSTOP) while its progress is read, so what is read is what the kill leaves.
+    On SQLite a stopped process commits nothing and a reader does not wait for its write lock.
+    On PostgreSQL a commit it had already sent may still land, so the run's row is read under
+    a row lock, without waiting for one a stopped transaction holds: then it goes on a little."""
+    while True:
+        assert process.returncode is None, "the import finished before it could be killed"
+        process.send_signal(signal.SIGSTOP)
+        try:
+            if database_url.startswith("sqlite"):
+                if await asyncio.to_thread(_sqlite_progress, database_url) > 1:
+                    process.send_signal(signal.SIGKILL)
+                    return
+            else:
+                async with db.begin() as session:
+                    locked = await session.scalar(
+                        select(ImportRun.merged_through_line)
+                        .order_by(ImportRun.id.desc())
+                        .limit(1)
+                        .with_for_update(nowait=True)
+                    )
+                    if locked is not None and locked > 1:
+                        process.send_signal(signal.SIGKILL)
+                        await asyncio.wait_for(process.wait(), 60)
+                        return
+        except DBAPIError as error:  # the row is locked by the stopped import
+            assert "lock" in str(error).lower(), error
+        process.send_signal(signal.SIGCONT)
+        await asyncio.sleep(0.02)
+
+
+def _sqlite_progress(database_url: str) -> int:
+    """The newest run's progress, read outside any write lock (WAL readers never wait)."""
+    with closing(sqlite3.connect(database_url.split("///", 1)[1])) as connection:
+        row = connection.execute(
+            "SELECT merged_through_line FROM import_runs ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
 @pytest.mark.timeout(300)  # three imports of 12,000 rows by the command, on a shared machine
 async def test_an_import_killed_mid_merge_and_run_again_gives_the_database_of_one_clean_run(
     importer: AccountImport,
@@ -439,11 +487,10 @@ async def test_an_import_killed_mid_merge_and_run_again_gives_the_database_of_on
         *_import_command(path), env=env, stdout=DEVNULL, stderr=DEVNULL
     )
     try:
-        while (progress := await _merged_through(db)) is None or progress[1] <= 1:
-            assert process.returncode is None, "the import finished before it could be killed"
-            await asyncio.sleep(0.02)
-        process.send_signal(signal.SIGKILL)
+        await _kill_once_a_batch_is_merged(process, db, broker_settings.database_url)
     finally:
+        if process.returncode is None:
+            process.kill()
         await asyncio.wait_for(process.wait(), 60)
     killed_at = await _merged_through(db)
     assert killed_at is not None
