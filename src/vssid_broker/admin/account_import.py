@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -500,39 +500,39 @@ class AccountImport:
         return int(opened)
 
     async def _fail(self, run_id: int, error: str) -> None:
-        now = self.clock()
         async with self.sessions.begin() as session:
             await import_merge.clear_staging(session)  # one import at a time: all are its
-            run = await session.get_one(ImportRun, run_id)
-            run.status = ImportRunStatus.FAILED
-            run.finished_at = now
+            run = await self._close(session, run_id, ImportRunStatus.FAILED, error=error[:500])
             run.error = error[:500]
-            audit.record(
-                session,
-                event_type=AuditEventType.ACCOUNTS_IMPORT,
-                outcome="failed",
-                now=now,
-                actor=self.actor,
-                import_run_id=run_id,
-                error=error[:500],
-            )
+
+    async def _close(
+        self, session: AsyncSession, run_id: int, status: ImportRunStatus, **audited: Any
+    ) -> ImportRun:
+        """End the run as `status` with its audit event (outcome: the status), in `session`."""
+        now = self.clock()
+        run = await session.get_one(ImportRun, run_id)
+        run.status = status
+        run.finished_at = now
+        audit.record(
+            session,
+            event_type=AuditEventType.ACCOUNTS_IMPORT,
+            outcome=status.value,
+            now=now,
+            actor=self.actor,
+            import_run_id=run_id,
+            **audited,
+        )
+        return run
 
     async def _finish(self, run_id: int, summary: ImportSummary) -> None:
-        now = self.clock()
         async with self.sessions.begin() as session:
             # A first load's indexes come back with the run's completion, or not at all.
             rebuilt = await self._restore_indexes(session)
             await import_merge.clear_staging(session)  # one import at a time: all are its
-            run = await session.get_one(ImportRun, run_id)
-            run.status = ImportRunStatus.COMPLETED
-            run.finished_at = now
-            audit.record(
+            await self._close(
                 session,
-                event_type=AuditEventType.ACCOUNTS_IMPORT,
-                outcome="completed",
-                now=now,
-                actor=self.actor,
-                import_run_id=run_id,
+                run_id,
+                ImportRunStatus.COMPLETED,
                 # base64url, not hex: the audit's guard masks any run of 10 or 12 digits.
                 file_sha256=base64.urlsafe_b64encode(bytes.fromhex(summary.file_digest))
                 .rstrip(b"=")
