@@ -10,7 +10,7 @@ open request per kind is the database's rule (a partial unique index): two submi
 end in one request. Every staff step is an optimistic compare-and-set on `version`, as review
 cases are decided (`linking/decisions.py`): of two staff acting at once, one wins, the other
 gets 409. Each step is added to the request's history and to the audit trail in the same
-transaction.
+transaction (`steps`). This module is the person's side; the staff's is `processing`.
 """
 
 from __future__ import annotations
@@ -25,34 +25,29 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vssid_broker.accounts.models import Account, HealthInsuranceCard
-from vssid_broker.audit import service as audit
 from vssid_broker.audit.events import AuditEventType
 from vssid_broker.config import Settings
 from vssid_broker.errors.requests import (
     DeliveryAddressMissing,
     FacilityNotInProvince,
     HealthCardRequired,
-    OwnRequest,
     PhoneCodeExpired,
     PhoneCodeNotExpected,
     PhoneCodeWrong,
     PhoneNumberInvalid,
     PrimaryCareWindowClosed,
-    RefusalReasonRequired,
     RequestAlreadyOpen,
-    RequestAssignedElsewhere,
     RequestInvalid,
-    RequestKindUnknown,
     RequestNotCancellable,
     RequestNotFound,
-    RequestVersionConflict,
 )
 from vssid_broker.opaque_tokens import hash_token, new_token
+from vssid_broker.requests import steps
 from vssid_broker.requests.facilities import (
     change_window,
     facilities_of,
@@ -85,17 +80,6 @@ class Requester:
     request_id: str
 
 
-@dataclass(frozen=True)
-class StaffActor:
-    username: str
-    account_id: int | None = None
-    """Their own VssID account: they never process a request about it."""
-
-    @property
-    def actor(self) -> str:
-        return f"staff:{self.username}"
-
-
 def new_reference(now: datetime) -> str:
     tail = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
     return f"YC-{now.year}-{tail}"
@@ -122,7 +106,7 @@ async def submit(
     account = await session.get(Account, who.account_id)
     if account is None:
         raise RequestNotFound("the account is gone")
-    kind = _known_kind(body.kind)
+    kind = steps.known_kind(body.kind)
     await _check_none_open(session, who.account_id, kind)
     details = await _details(session, kind, body, account, now, settings)
     status = (
@@ -144,8 +128,8 @@ async def submit(
     except IntegrityError as error:
         # Another submission of the same kind won the race (uq_agency_requests_open_kind).
         raise RequestAlreadyOpen(f"an open {kind} request exists") from error
-    _history(session, row, now, PERSON)
-    _audit(session, AuditEventType.REQUEST_SUBMITTED, row, now, who.request_id, PERSON)
+    steps.add_history(session, row, now, PERSON)
+    steps.record_audit(session, AuditEventType.REQUEST_SUBMITTED, row, now, who.request_id, PERSON)
     if kind is RequestKind.PHONE_CHANGE:
         code = f"{secrets.randbelow(10**6):06d}"
         session.add(
@@ -163,13 +147,6 @@ async def submit(
             "Khong chia se ma nay cho bat ky ai.",
         )
     return row
-
-
-def _known_kind(kind: str) -> RequestKind:
-    try:
-        return RequestKind(kind)
-    except ValueError as error:
-        raise RequestKindUnknown(f"unknown request kind {kind[:40]!r}") from error
 
 
 async def _check_none_open(session: AsyncSession, account_id: int, kind: RequestKind) -> None:
@@ -269,10 +246,12 @@ async def confirm_phone_code(
     expected = phone_code_hash(phone_code_key, row.reference, code)
     if not hmac.compare_digest(held.code_hash, expected):
         held.failed_attempts += 1
-        _audit(session, AuditEventType.REQUEST_PHONE_CODE_WRONG, row, now, who.request_id, PERSON)
+        steps.record_audit(
+            session, AuditEventType.REQUEST_PHONE_CODE_WRONG, row, now, who.request_id, PERSON
+        )
         raise PhoneCodeWrong("the code does not match")
     await session.delete(held)
-    await _move(
+    await steps.move(
         session,
         row,
         now,
@@ -310,7 +289,7 @@ async def cancel(
     row = await get_own(session, who.account_id, reference)
     if row.status not in (RequestStatus.AWAITING_CODE, RequestStatus.SUBMITTED):
         raise RequestNotCancellable(f"request {reference} is {row.status}")
-    await _move(
+    await steps.move(
         session,
         row,
         now,
@@ -354,225 +333,6 @@ async def history(session: AsyncSession, request_id: int) -> list[AgencyRequestE
             .where(AgencyRequestEvent.request_id == request_id)
             .order_by(AgencyRequestEvent.at, AgencyRequestEvent.id)
         )
-    )
-
-
-# --- the staff's side ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class QueueEntry:
-    request: AgencyRequest
-    bhxh_code: str
-    full_name: str
-
-
-async def queue(
-    session: AsyncSession,
-    *,
-    kind: str | None = None,
-    status: str | None = None,
-    limit: int = 50,
-) -> list[QueueEntry]:
-    """Requests waiting for the agency, oldest first (the age is what staff work down)."""
-    statuses = [status] if status else [RequestStatus.SUBMITTED, RequestStatus.IN_PROGRESS]
-    statement = (
-        select(AgencyRequest, Account.bhxh_code, Account.full_name)
-        .join(Account, Account.id == AgencyRequest.account_id)
-        .where(AgencyRequest.status.in_(statuses))
-        .order_by(AgencyRequest.submitted_at, AgencyRequest.id)
-        .limit(limit)
-    )
-    if kind:
-        statement = statement.where(AgencyRequest.kind == _known_kind(kind))
-    rows = (await session.execute(statement)).all()
-    return [QueueEntry(row[0], row[1], row[2]) for row in rows]
-
-
-async def queue_counts(session: AsyncSession) -> dict[str, int]:
-    """Open requests (submitted or in progress) by kind."""
-    rows = await session.execute(
-        select(AgencyRequest.kind, func.count())
-        .where(AgencyRequest.status.in_([RequestStatus.SUBMITTED, RequestStatus.IN_PROGRESS]))
-        .group_by(AgencyRequest.kind)
-    )
-    return {kind: int(count) for kind, count in rows.all()}
-
-
-async def get_for_staff(session: AsyncSession, reference: str) -> QueueEntry:
-    row = (
-        await session.execute(
-            select(AgencyRequest, Account.bhxh_code, Account.full_name)
-            .join(Account, Account.id == AgencyRequest.account_id)
-            .where(AgencyRequest.reference == reference)
-        )
-    ).first()
-    if row is None or row[0].status == RequestStatus.AWAITING_CODE:
-        raise RequestNotFound(f"no request {reference[:30]!r} in the queue")
-    return QueueEntry(row[0], row[1], row[2])
-
-
-async def claim(
-    session: AsyncSession,
-    reference: str,
-    *,
-    version: int,
-    staff: StaffActor,
-    now: datetime,
-    request_id: str | None,
-) -> AgencyRequest:
-    row = await _for_processing(session, reference, staff)
-    await _move(
-        session,
-        row,
-        now,
-        staff.actor,
-        request_id,
-        AuditEventType.REQUEST_CLAIMED,
-        expected_status=RequestStatus.SUBMITTED,
-        status=RequestStatus.IN_PROGRESS,
-        version=version,
-        assigned_to=staff.username,
-    )
-    return row
-
-
-async def decide(
-    session: AsyncSession,
-    reference: str,
-    *,
-    version: int,
-    outcome: str,
-    reason: str | None,
-    staff: StaffActor,
-    now: datetime,
-    request_id: str | None,
-) -> AgencyRequest:
-    """Done or refused (a refusal says why, to the person). Done applies what was asked to the
-    record in the same transaction: the new phone number, the new primary-care facility."""
-    row = await _for_processing(session, reference, staff)
-    reason = (reason or "").strip() or None
-    if outcome == RequestStatus.REFUSED and reason is None:
-        raise RefusalReasonRequired("a refusal needs a reason the person can read")
-    status, event = (
-        (RequestStatus.DONE, AuditEventType.REQUEST_DONE)
-        if outcome == RequestStatus.DONE
-        else (RequestStatus.REFUSED, AuditEventType.REQUEST_REFUSED)
-    )
-    await _move(
-        session,
-        row,
-        now,
-        staff.actor,
-        request_id,
-        event,
-        expected_status=RequestStatus.IN_PROGRESS,
-        status=status,
-        version=version,
-        closed_at=now,
-        refusal_reason=reason if status is RequestStatus.REFUSED else None,
-        note=reason,
-        assigned_to=staff.username,
-    )
-    if status is RequestStatus.DONE:
-        await _apply(session, row)
-    return row
-
-
-async def _for_processing(
-    session: AsyncSession, reference: str, staff: StaffActor
-) -> AgencyRequest:
-    row = (await get_for_staff(session, reference)).request
-    if staff.account_id is not None and staff.account_id == row.account_id:
-        raise OwnRequest(f"request {reference} is about the staff member's own account")
-    if row.assigned_to not in (None, staff.username):
-        raise RequestAssignedElsewhere(f"request {reference} is claimed by another")
-    return row
-
-
-async def _apply(session: AsyncSession, row: AgencyRequest) -> None:
-    if row.kind == RequestKind.PHONE_CHANGE:
-        await session.execute(
-            update(Account)
-            .where(Account.id == row.account_id)
-            .values(phone=row.details["new_phone"])
-        )
-    elif row.kind == RequestKind.PRIMARY_CARE_CHANGE:
-        await session.execute(
-            update(HealthInsuranceCard)
-            .where(HealthInsuranceCard.account_id == row.account_id)
-            .values(
-                facility_code=row.details["facility_code"],
-                primary_care_facility=row.details["facility_name"],
-            )
-        )
-    # A card re-issue is printed and posted by the agency: the record does not change here.
-
-
-# --- steps --------------------------------------------------------------------------------------
-async def _move(
-    session: AsyncSession,
-    row: AgencyRequest,
-    now: datetime,
-    actor: str,
-    request_id: str | None,
-    event_type: AuditEventType,
-    *,
-    expected_status: RequestStatus,
-    status: RequestStatus,
-    version: int | None = None,
-    note: str | None = None,
-    unassigned: bool = False,
-    **values: Any,
-) -> None:
-    """One compare-and-set: the row moves only from the status (and version) the caller saw."""
-    seen_version = row.version if version is None else version
-    if unassigned:
-        values["assigned_to"] = None
-    moved = await session.scalar(
-        update(AgencyRequest)
-        .where(
-            AgencyRequest.id == row.id,
-            AgencyRequest.version == seen_version,
-            AgencyRequest.status == expected_status,
-        )
-        .values(status=status, version=AgencyRequest.version + 1, **values)
-        .returning(AgencyRequest.version)
-        .execution_options(synchronize_session=False)
-    )
-    if moved is None:
-        raise RequestVersionConflict(
-            f"request {row.reference} is not {expected_status} at version {seen_version}"
-        )
-    await session.refresh(row)
-    _history(session, row, now, actor, note)
-    _audit(session, event_type, row, now, request_id, actor)
-
-
-def _history(
-    session: AsyncSession, row: AgencyRequest, now: datetime, actor: str, note: str | None = None
-) -> None:
-    session.add(
-        AgencyRequestEvent(request_id=row.id, at=now, status=row.status, actor=actor, note=note)
-    )
-
-
-def _audit(
-    session: AsyncSession,
-    event_type: AuditEventType,
-    row: AgencyRequest,
-    now: datetime,
-    request_id: str | None,
-    actor: str,
-) -> None:
-    audit.record(
-        session,
-        event_type=event_type,
-        outcome=row.status,
-        now=now,
-        actor=actor,
-        account_id=row.account_id,
-        request_id=request_id,
-        reference=row.reference,
-        kind=row.kind,
     )
 
 

@@ -10,6 +10,7 @@ from fastapi import Query
 
 from vssid_broker.admin import service as staff
 from vssid_broker.admin.models import StaffUser
+from vssid_broker.requests import processing as request_processing
 from vssid_broker.requests import service
 from vssid_broker.requests.models import AgencyRequestEvent, RequestKind, RequestStatus
 from vssid_broker.requests.schemas import ClaimIn, DecisionIn, QueuedRequestOut
@@ -30,18 +31,18 @@ processing = api_router(*staff.DECIDES)
 
 async def _queued(ctx: Ctx, reference: str) -> QueuedRequestOut:
     async with ctx.db() as session:
-        entry = await service.get_for_staff(session, reference)
+        entry = await request_processing.get_for_staff(session, reference)
         return queued_out(entry, await service.history(session, entry.request.id))
 
 
 def queued_out(
-    entry: service.QueueEntry, events: list[AgencyRequestEvent] | None = None
+    entry: request_processing.QueueEntry, events: list[AgencyRequestEvent] | None = None
 ) -> QueuedRequestOut:
     return QueuedRequestOut.queued(entry.request, entry.bhxh_code, entry.full_name, events)
 
 
-def actor(user: StaffUser) -> service.StaffActor:
-    return service.StaffActor(user.username, user.account_id)
+def actor(user: StaffUser) -> request_processing.StaffActor:
+    return request_processing.StaffActor(user.username, user.account_id)
 
 
 @reading.get("/requests", tags=REQUESTS, response_model=list[QueuedRequestOut])
@@ -55,7 +56,7 @@ async def request_queue(
 ) -> list[QueuedRequestOut]:
     """Requests waiting for the agency, oldest first."""
     async with ctx.db() as session:
-        entries = await service.queue(session, kind=kind, status=status, limit=limit)
+        entries = await request_processing.queue(session, kind=kind, status=status, limit=limit)
     return [queued_out(entry) for entry in entries]
 
 
@@ -80,7 +81,7 @@ async def claim_request(
 ) -> QueuedRequestOut:
     """Take a submitted request (it becomes `in_progress`, yours to decide)."""
     async with ctx.db.begin() as session:
-        await service.claim(
+        await request_processing.claim(
             session, reference, version=body.version, staff=actor(user), now=ctx.clock(),
             request_id=request_id,
         )  # fmt: skip
@@ -99,7 +100,7 @@ async def decide_request(
     """Done (what was asked is applied to the record) or refused (with a reason the person
     reads)."""
     async with ctx.db.begin() as session:
-        await service.decide(
+        await request_processing.decide(
             session, reference, version=body.version, outcome=body.outcome, reason=body.reason,
             staff=actor(user), now=ctx.clock(), request_id=request_id,
         )  # fmt: skip

@@ -7,7 +7,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from vssid_broker.admin import service as staff
-from vssid_broker.requests import service
+from vssid_broker.requests import processing, service
 from vssid_broker.requests.labels import LABELS
 from vssid_broker.requests.models import RequestKind
 from vssid_broker.web.deps import Ctx, RequestId
@@ -21,8 +21,8 @@ async def request_queue(request: Request, ctx: Ctx, console: SignedIn, kind: str
     console.require(staff.READS_CASES)
     chosen = kind if kind in set(RequestKind) else None
     async with ctx.db() as session:
-        entries = await service.queue(session, kind=chosen)
-        counts = await service.queue_counts(session)
+        entries = await processing.queue(session, kind=chosen)
+        counts = await processing.queue_counts(session)
     return page(
         request, "requests_queue.html", console, entries=entries, counts=counts, kind=chosen,
         labels=LABELS, now=ctx.clock(),
@@ -33,7 +33,7 @@ async def request_queue(request: Request, ctx: Ctx, console: SignedIn, kind: str
 async def request_page(request: Request, ctx: Ctx, console: SignedIn, reference: str) -> Response:
     console.require(staff.READS_CASES)
     async with ctx.db() as session:
-        entry = await service.get_for_staff(session, reference)
+        entry = await processing.get_for_staff(session, reference)
         events = await service.history(session, entry.request.id)
     return page(
         request, "request.html", console, entry=entry, events=events, labels=LABELS,
@@ -53,15 +53,15 @@ async def act_on_request(
     form = await form_of(request, ctx, console)
     console.require(staff.DECIDES)
     version = int(form["version"]) if form.get("version", "").isdigit() else 0
-    who = service.StaffActor(console.user.username, console.user.account_id)
+    who = processing.StaffActor(console.user.username, console.user.account_id)
     async with ctx.db.begin() as session:
         if action == "claim":
-            await service.claim(
+            await processing.claim(
                 session, reference, version=version, staff=who, now=ctx.clock(),
                 request_id=request_id,
             )  # fmt: skip
         else:
-            await service.decide(
+            await processing.decide(
                 session, reference, version=version, outcome=form.get("outcome", ""),
                 reason=form.get("reason"), staff=who, now=ctx.clock(), request_id=request_id,
             )  # fmt: skip
