@@ -134,7 +134,7 @@ async def with_httpcore(url: str, calls: int) -> float:
 
 async def with_broker(url: str, calls: int) -> float:
     """The broker's own outbound client (`vssid_broker.federation.outbound`), as it is built."""
-    from vssid_broker.federation import outbound  # type: ignore[attr-defined,unused-ignore]
+    from vssid_broker.federation import outbound
 
     client = outbound.OutboundClient(timeout_seconds=TIMEOUT_SECONDS)
     try:

@@ -9,7 +9,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
-import httpx
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import FastAPI
@@ -29,6 +28,7 @@ from vssid_broker.db import (
     session_factory,
     utcnow,
 )
+from vssid_broker.federation.outbound import OutboundClient
 from vssid_broker.federation.profiles import profile_for
 from vssid_broker.federation.provider import ProviderClient
 from vssid_broker.rate_limits import RateLimits
@@ -148,7 +148,7 @@ def derive_key(key_encryption_key: bytes, purpose: str) -> bytes:
 def build_context(
     settings: Settings,
     *,
-    provider_http: httpx.AsyncClient | None = None,
+    provider_http: OutboundClient | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> BrokerContext:
     engine = create_engine(
@@ -234,7 +234,7 @@ class BrokerApp(FastAPI):
 def create_app(
     settings: Settings | None = None,
     *,
-    provider_http: httpx.AsyncClient | None = None,
+    provider_http: OutboundClient | None = None,
     clock: Callable[[], datetime] = utcnow,
     tracer_provider: Any = None,
 ) -> FastAPI:

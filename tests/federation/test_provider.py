@@ -1,21 +1,24 @@
-"""How the provider client reacts to single responses (the network is mocked with respx)."""
+"""How the provider client reacts to single responses (the network is mocked with respx, which
+intercepts httpcore's connection pool, the broker's outbound client)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import httpcore
 import httpx
 import pytest
 import respx
 from joserfc.jwk import RSAKey
 
-from tests.support.http import AsyncClient
+from tests.support.http import TLS
 from vssid_broker.config import Settings
 from vssid_broker.errors.login import (
     CodeExchangeFailed,
     ProviderMisconfigured,
     ProviderUnavailable,
 )
+from vssid_broker.federation.outbound import OutboundClient
 from vssid_broker.federation.provider import ProviderClient
 
 ISSUER = "https://vneid.example"
@@ -44,7 +47,11 @@ WEB = Settings().vneid_web_client
 
 
 def client(**settings: Any) -> ProviderClient:
-    return ProviderClient(Settings(**({"vneid_issuer": ISSUER} | settings)), AsyncClient())
+    configured = Settings(**({"vneid_issuer": ISSUER} | settings))
+    outbound = OutboundClient(
+        timeout_seconds=configured.vneid_http_timeout_seconds, ssl_context=TLS
+    )
+    return ProviderClient(configured, outbound)
 
 
 @respx.mock
@@ -107,7 +114,7 @@ async def test_discovery_with_http_endpoints_is_refused() -> None:
 @respx.mock
 async def test_discovery_read_is_retried_once_on_a_transport_error() -> None:
     route = respx.get(f"{ISSUER}/.well-known/openid-configuration")
-    route.side_effect = [httpx.ConnectError("down"), httpx.Response(200, json=discovery())]
+    route.side_effect = [httpcore.ConnectError("down"), httpx.Response(200, json=discovery())]
     assert (await client().metadata()).issuer == ISSUER
 
 

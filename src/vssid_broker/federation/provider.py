@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 from authlib.oauth2.auth import ClientAuth
 from joserfc.jwk import KeySet
 
@@ -31,6 +30,12 @@ from vssid_broker.errors.login import (
     ProviderMisconfigured,
     ProviderRefusedRequest,
     ProviderUnavailable,
+)
+from vssid_broker.federation.outbound import (
+    AnswerTooLarge,
+    OutboundClient,
+    OutboundError,
+    OutboundResponse,
 )
 
 # OIDC Discovery §3: what a provider must publish for the code flow we use.
@@ -99,11 +104,6 @@ MISSED_KIDS_REMEMBERED = 1000
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 CLIENT_ASSERTION_LIFETIME_SECONDS = 60
-KEEPALIVE_SECONDS = 2.0
-"""How long an idle connection to VNeID is kept for reuse: well under the servers' own idle
-timeouts (uvicorn's 5 s, the simulator's). httpx's default is 5 s: a connection reused just as
-the server closed it failed the code exchange with a ReadError (`vneid_unavailable`), twice in
-about 2,100 logins of bench/rotation_bench.py on a loaded machine."""
 
 
 class ProviderClient:
@@ -112,16 +112,12 @@ class ProviderClient:
     def __init__(
         self,
         settings: Settings,
-        http: httpx.AsyncClient | None = None,
+        http: OutboundClient | None = None,
         assertion_signer: AssertionSigner | None = None,
     ) -> None:
         self._settings = settings
         self._assertion_signer = assertion_signer
-        self._http = http or httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.vneid_http_timeout_seconds),
-            follow_redirects=False,
-            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_SECONDS),
-        )
+        self._http = http or OutboundClient(timeout_seconds=settings.vneid_http_timeout_seconds)
         self._metadata = _Cached()
         self._jwks = _Cached()
         # One lock per document: the JWKS refresh reads the metadata, and asyncio locks
@@ -255,15 +251,16 @@ class ProviderClient:
             raise ProviderMisconfigured("userinfo is configured but VNeID publishes no endpoint")
         try:
             with metrics.timed(metrics.VNEID_REQUEST_DURATION.labels("userinfo")):
-                response = await self._http.get(
+                response = await self._http.request(
+                    "GET",
                     metadata.userinfo_endpoint,
                     headers={
                         "Authorization": f"Bearer {access_token}",
                         "Accept": "application/json",
                     },
                 )
-        except httpx.HTTPError as error:
-            raise ProviderUnavailable(f"userinfo unreachable: {type(error).__name__}") from error
+        except OutboundError as error:
+            raise ProviderUnavailable(f"userinfo unreachable: {error.kind}") from error
         payload = _json_or_none(response) if response.status_code == 200 else None
         if payload is None:
             raise ProviderUnavailable(f"userinfo answered HTTP {response.status_code} or non-JSON")
@@ -280,21 +277,16 @@ class ProviderClient:
         """Status and body, the body read no further than `VSSID_VNEID_MAX_ANSWER_BYTES`;
         a transport error or timeout is VNeID being unavailable."""
         limit = self._settings.vneid_max_answer_bytes
-        body = bytearray()
         try:
             with metrics.timed(metrics.VNEID_REQUEST_DURATION.labels(endpoint)):
-                request = self._http.build_request(method, url, headers=headers, content=content)
-                response = await self._http.send(request, stream=True)
-                try:
-                    async for chunk in response.aiter_bytes():
-                        body += chunk
-                        if len(body) > limit:
-                            raise DialectAnswerTooLarge(f"{endpoint} answer over {limit} bytes")
-                finally:
-                    await response.aclose()
-        except httpx.HTTPError as error:
-            raise ProviderUnavailable(f"{endpoint} unreachable: {type(error).__name__}") from error
-        return response.status_code, bytes(body)
+                response = await self._http.request(
+                    method, url, headers=headers, content=content, max_bytes=limit
+                )
+        except AnswerTooLarge:
+            raise DialectAnswerTooLarge(f"{endpoint} answer over {limit} bytes") from None
+        except OutboundError as error:
+            raise ProviderUnavailable(f"{endpoint} unreachable: {error.kind}") from error
+        return response.status_code, response.content
 
     async def _post_authenticated(
         self,
@@ -308,9 +300,9 @@ class ProviderClient:
         headers, encoded = await self._authenticate(url, body, client)
         try:
             with metrics.timed(metrics.VNEID_REQUEST_DURATION.labels(endpoint)):
-                response = await self._http.post(url, headers=headers, content=encoded)
-        except httpx.HTTPError as error:
-            raise ProviderUnavailable(f"{what} unreachable: {type(error).__name__}") from error
+                response = await self._http.request("POST", url, headers=headers, content=encoded)
+        except OutboundError as error:
+            raise ProviderUnavailable(f"{what} unreachable: {error.kind}") from error
         if response.status_code >= 500:
             raise ProviderUnavailable(f"{what} answered HTTP {response.status_code}")
         payload = _json_or_none(response)
@@ -366,12 +358,12 @@ class ProviderClient:
         for attempt in (1, 2):
             try:
                 with metrics.timed(metrics.VNEID_REQUEST_DURATION.labels(endpoint)):
-                    response = await self._http.get(url, headers={"Accept": "application/json"})
-            except httpx.TransportError as error:
+                    response = await self._http.request(
+                        "GET", url, headers={"Accept": "application/json"}
+                    )
+            except OutboundError as error:
                 if attempt == 2:
-                    raise ProviderUnavailable(
-                        f"{url} unreachable: {type(error).__name__}"
-                    ) from error
+                    raise ProviderUnavailable(f"{url} unreachable: {error.kind}") from error
                 continue
             if response.status_code != 200:
                 raise ProviderUnavailable(f"{url} answered HTTP {response.status_code}")
@@ -400,7 +392,7 @@ def discovery_url(issuer: str) -> str:
     return f"{issuer.rstrip('/')}/.well-known/openid-configuration"
 
 
-def _json_or_none(response: httpx.Response) -> dict[str, Any] | None:
+def _json_or_none(response: OutboundResponse) -> dict[str, Any] | None:
     try:
         payload = response.json()
     except ValueError:
