@@ -5,8 +5,10 @@
 A login makes one such call (the code exchange, `ProviderClient.exchange_code`): a form POST
 with client authentication, a JSON answer of about a kilobyte. A stand-in token endpoint runs in
 a process of its own (uvicorn on loopback); this process makes the calls one after another with
-each client, reusing its connection, and counts only its own CPU. httpx is what the broker uses;
-the others are measured when installed (`pip install aiohttp`), for comparison only.
+each client, reusing its connection, and counts only its own CPU. `broker` is the broker's own
+client (`federation/outbound.py`: httpcore's pool); httpx as the broker built it before, httpx
+tuned and httpcore alone are what it was chosen from; aiohttp is measured when installed
+(`.venv/bin/pip install aiohttp`), for comparison only.
 """
 
 from __future__ import annotations
@@ -237,4 +239,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from run import reexec_in_venv  # the harness's: runs us under the project's .venv
+
+    reexec_in_venv()
     main()
