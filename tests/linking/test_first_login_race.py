@@ -74,9 +74,13 @@ async def test_a_link_committed_between_two_rules_is_recognised_as_ours(stack: S
             )
         )
     async with stack.db.begin() as session:
-        carrier = await session.get_one(Account, account.id)
+        # What the one statement after rule 1's finds now: the account and that link.
+        _case, carrier, carrier_link = (
+            await session.execute(linking._what_an_unlinked_identity_meets(AN))
+        ).one()
+        assert carrier is not None and carrier_link is not None
         outcome = await linking._rule_2_or_4_one_carrier(
-            session, AN, carrier, stack.clock(), "race"
+            session, AN, carrier, carrier_link, stack.clock(), "race"
         )
     assert isinstance(outcome, linking.Linked)
     assert await stack.count(ReviewCase) == 0

@@ -29,8 +29,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Select, and_, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -125,27 +126,23 @@ async def resolve(
         link, account = linked
         return await _rule_1_already_linked(session, identity, link, account, now, request_id)
 
-    pending = await session.scalar(
-        select(ReviewCase).where(
-            ReviewCase.provider == identity.issuer,
-            ReviewCase.subject == identity.subject,
-            ReviewCase.status.in_(OPEN_STATUSES),
-        )
-    )
+    # Not linked yet: the open case of this identity, the account carrying its citizen ID and
+    # that account's link, in one statement (each is found by a unique index: at most a row).
+    # The database holds a citizen ID once (its blind index is unique), so "several
+    # accounts carry it" cannot arise here; ReviewReason.SEVERAL_ACCOUNTS stays for cases
+    # recorded before that rule and for staff reading them.
+    pending, carrier, carrier_link = (
+        await session.execute(_what_an_unlinked_identity_meets(identity))
+    ).one()
     if pending is not None:
         # The case is bound to the citizen ID it was opened for; never carry it over.
         if pending.citizen_id != identity.citizen_id:
             return Refused("citizen_id_changed")
         return NeedsReview(pending)
-
-    # The database holds a citizen ID once (its blind index is unique), so "several
-    # accounts carry it" cannot arise here; ReviewReason.SEVERAL_ACCOUNTS stays for cases
-    # recorded before that rule and for staff reading them.
-    carrier = await session.scalar(
-        select(Account).where(has_blind_index(Account.citizen_id_index, identity.citizen_id))
-    )
     if carrier is not None:
-        return await _rule_2_or_4_one_carrier(session, identity, carrier, now, request_id)
+        return await _rule_2_or_4_one_carrier(
+            session, identity, carrier, carrier_link, now, request_id
+        )
 
     # Rule 3: records from before the citizen ID was collected, matched on name and birth
     # date. An attribute VNeID verifies is not one the record was verified against: no link.
@@ -178,6 +175,30 @@ async def resolve(
     return NoAccount()
 
 
+def _what_an_unlinked_identity_meets(
+    identity: VerifiedIdentity,
+) -> Select[ReviewCase | None, Account | None, FederatedLink | None]:
+    """One row: the identity's open review case, the account carrying its citizen ID and
+    that account's link, each None when there is none (outer joins to a one-row anchor)."""
+    anchor = select(literal(1).label("one")).subquery("anchor")
+    query = (
+        select(ReviewCase, Account, FederatedLink)
+        .select_from(anchor)
+        .outerjoin(
+            ReviewCase,
+            and_(
+                ReviewCase.provider == identity.issuer,
+                ReviewCase.subject == identity.subject,
+                ReviewCase.status.in_(OPEN_STATUSES),
+            ),
+        )
+        .outerjoin(Account, has_blind_index(Account.citizen_id_index, identity.citizen_id))
+        .outerjoin(FederatedLink, FederatedLink.account_id == Account.id)
+        .limit(1)
+    )
+    return cast(Select[ReviewCase | None, Account | None, FederatedLink | None], query)
+
+
 async def _rule_1_already_linked(
     session: AsyncSession,
     identity: VerifiedIdentity,
@@ -202,14 +223,13 @@ async def _rule_2_or_4_one_carrier(
     session: AsyncSession,
     identity: VerifiedIdentity,
     account: Account,
+    existing: FederatedLink | None,
     now: datetime,
     request_id: str | None,
 ) -> LinkOutcome:
+    """`existing`: the account's link, if it has one (to this identity or another)."""
     if account.status != AccountStatus.ACTIVE:
         return Refused(f"account_{account.status}")
-    existing = await session.scalar(
-        select(FederatedLink).where(FederatedLink.account_id == account.id)
-    )
     if existing is not None and (existing.provider, existing.subject) == (
         identity.issuer,
         identity.subject,
