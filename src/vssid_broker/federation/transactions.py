@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vssid_broker.errors.login import LoginStateInvalid
 from vssid_broker.federation.models import LoginTransaction
 from vssid_broker.opaque_tokens import hash_token, new_token
+
+LOGIN_TRANSACTIONS = cast(Table, LoginTransaction.__table__)
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,9 @@ async def create(
 ) -> NewTransaction:
     state, nonce, verifier = new_token(), new_token(), new_token(48)
     expires_at = now + timedelta(seconds=ttl_seconds)
-    session.add(
-        LoginTransaction(
+    # A Core INSERT, not the ORM's unit of work: nothing here reads the row back.
+    await session.execute(
+        insert(LOGIN_TRANSACTIONS).values(
             state_hash=hash_token(state),
             channel=channel,
             nonce=nonce,

@@ -31,10 +31,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import cast
 
-from sqlalchemy import Select, and_, literal, select
+from sqlalchemy import Select, and_, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from vssid_broker import metrics
 from vssid_broker.accounts.models import Account, AccountStatus
@@ -215,7 +216,14 @@ async def _rule_1_already_linked(
             session, identity, ReviewReason.SUBJECT_LINKED_ELSEWHERE, [account], now, request_id
         )
     first_after_review = link.method == "staff_review" and link.last_login_at is None
-    link.last_login_at = now
+    # A Core UPDATE of the row locked above, not an ORM flush: nothing reads it back.
+    await session.execute(
+        update(FederatedLink)
+        .where(FederatedLink.id == link.id)
+        .values(last_login_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    set_committed_value(link, "last_login_at", now)  # the loaded row says so too
     return Linked(account, confirmed_by_staff=first_after_review)
 
 

@@ -361,7 +361,7 @@ async def issue_session(
     if channel == "browser":
         await browser_sessions.end(session, client.replaces_browser_session, now)
         issued = IssuedSession(
-            browser_session=browser_sessions.start(
+            browser_session=await browser_sessions.start(
                 session,
                 account_id=account.id,
                 acr=acr,

@@ -12,8 +12,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vssid_broker.accounts.models import Account
@@ -23,10 +24,11 @@ from vssid_broker.sessions.keys import SigningKeys
 from vssid_broker.sessions.models import SESSION_VNEID_ID_TOKEN, BrowserSession
 
 SESSION_COOKIE = "vssid_session"
+BROWSER_SESSIONS = cast(Table, BrowserSession.__table__)
 USER_AGENT_MAX = 200
 
 
-def start(
+async def start(
     session: AsyncSession,
     *,
     account_id: int,
@@ -48,8 +50,9 @@ def start(
         if keys is None:
             raise TypeError("an ID token is kept only sealed: give the keys")
         sealed_id_token = keys.seal(vneid_id_token, SESSION_VNEID_ID_TOKEN.of(session_hash))
-    session.add(
-        BrowserSession(
+    # A Core INSERT, not the ORM's unit of work: nothing here reads the row back.
+    await session.execute(
+        insert(BROWSER_SESSIONS).values(
             session_hash=session_hash,
             public_id=str(uuid.uuid4()),
             account_id=account_id,
