@@ -178,6 +178,14 @@ async def periods_page(
     )
 
 
+def periods_page_of(account: Account, *, offset: int, limit: int) -> Page[InsurancePeriod]:
+    """`periods_page` answered from the periods `get_account` loaded already (all of them, for
+    the summary): the same page in the same order, without counting and reading them again."""
+    limit, offset = _bounds(offset, limit)
+    newest_first = sorted(account.periods, key=lambda p: (p.start_month, p.id), reverse=True)
+    return Page(newest_first[offset : offset + limit], len(newest_first), offset, limit)
+
+
 async def benefits_page(
     session: AsyncSession, account_id: int, *, offset: int, limit: int
 ) -> Page[InsuranceBenefit]:
@@ -196,8 +204,7 @@ async def _page(
     limit: int,
 ) -> Page[RowT]:
     # Both tables are indexed by (account_id, date): the count and the page read the index.
-    limit = max(1, min(limit, MAX_PAGE_SIZE))
-    offset = max(0, offset)
+    limit, offset = _bounds(offset, limit)
     owner = model.account_id == account_id
     total = await session.scalar(select(func.count()).select_from(model).where(owner))
     items = await session.scalars(
@@ -208,3 +215,8 @@ async def _page(
         .limit(limit)
     )
     return Page(list(items), int(total or 0), offset, limit)
+
+
+def _bounds(offset: int, limit: int) -> tuple[int, int]:
+    """(limit, offset) as a page allows them."""
+    return max(1, min(limit, MAX_PAGE_SIZE)), max(0, offset)

@@ -58,8 +58,8 @@ async def my_insurance(caller: Caller, ctx: Ctx, limit: Limit = 20) -> Insurance
     today = ctx.clock().date()
     async with ctx.autocommit() as session:
         account = await service.get_account(session, caller.account_id)
-        periods = await service.periods_page(session, account.id, offset=0, limit=limit)
         benefits = await service.benefits_page(session, account.id, offset=0, limit=limit)
+    periods = service.periods_page_of(account, offset=0, limit=limit)
     card = account.health_card
     return InsuranceOut(
         summary=[SummaryOut.of(s) for s in service.summarise(account.periods, today)],

@@ -213,12 +213,10 @@ async def account_page(
     async with ctx.autocommit() as session:
         account = await accounts.get_account(session, current.account_id)
         links, consents = await personal_data.links_and_consents(session, current.account_id)
-        periods = await accounts.periods_page(
-            session, account.id, offset=periods_from, limit=ACCOUNT_PAGE_SIZE
-        )
         benefits = await accounts.benefits_page(
             session, account.id, offset=benefits_from, limit=ACCOUNT_PAGE_SIZE
         )
+    periods = accounts.periods_page_of(account, offset=periods_from, limit=ACCOUNT_PAGE_SIZE)
     try:
         health_card.usable_card(account, today)
         card_refusal = None
