@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, Insert, Table, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vssid_broker.audit import service as audit
 from vssid_broker.audit.events import AuditEventType
 from vssid_broker.config import Settings
 from vssid_broker.linking.models import LinkConsent
+
+LINK_CONSENTS = cast(Table, LinkConsent.__table__)
 
 LINK_PURPOSE = "link_vneid_to_vssid"
 """Sign in to VssID with VNeID: the verified citizen ID finds the person's VssID record."""
@@ -92,6 +95,49 @@ def record(
         given_at=now,
     )
     session.add(consent)
+    audit_given(
+        session,
+        account_id=account_id,
+        provider=provider,
+        terms=terms,
+        now=now,
+        request_id=request_id,
+        actor=actor,
+        renewal=renewal,
+    )
+    return consent
+
+
+def insert_given(
+    account_id: ColumnElement[int], *, provider: str, terms: Terms, now: datetime
+) -> Insert:
+    """`record`'s row as one INSERT … SELECT, a row for each `account_id` the SELECT finds: so
+    a consent rides in the statement that makes its link (`linking.service`) and is given only
+    if the link was made. Returns the consents' account ids; pair it with `audit_given`."""
+    row = select(
+        account_id,
+        literal(provider, LINK_CONSENTS.c.provider.type),
+        literal(list(terms.claims), LINK_CONSENTS.c.claims.type),
+        literal(LINK_PURPOSE, LINK_CONSENTS.c.purpose.type),
+        literal(terms.notice_version, LINK_CONSENTS.c.notice_version.type),
+        literal(now, LINK_CONSENTS.c.given_at.type),
+    )
+    columns = ["account_id", "provider", "claims", "purpose", "notice_version", "given_at"]
+    return insert(LINK_CONSENTS).from_select(columns, row).returning(LINK_CONSENTS.c.account_id)
+
+
+def audit_given(
+    session: AsyncSession,
+    *,
+    account_id: int,
+    provider: str,
+    terms: Terms,
+    now: datetime,
+    request_id: str | None,
+    actor: str = "person",
+    renewal: bool = False,
+) -> None:
+    """The audit event of a consent given (or renewed)."""
     audit.record(
         session,
         event_type=AuditEventType.CONSENT_RECORDED,
@@ -105,7 +151,6 @@ def record(
         claims=list(terms.claims),
         provider=provider,
     )
-    return consent
 
 
 def given_under_an_older_notice(

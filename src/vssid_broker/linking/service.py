@@ -44,6 +44,7 @@ from vssid_broker.audit.events import AuditEventType
 from vssid_broker.db import violates_unique
 from vssid_broker.federation.claims import VerifiedIdentity
 from vssid_broker.identifiers import normalized_name
+from vssid_broker.linking import consent
 from vssid_broker.linking.models import (
     OPEN_STATUSES,
     PENDING_CASE_INDEX,
@@ -105,10 +106,19 @@ def record_agrees(account: Account, full_name: str, birth_date: date) -> bool:
 
 
 async def resolve(
-    session: AsyncSession, identity: VerifiedIdentity, *, now: datetime, request_id: str | None
+    session: AsyncSession,
+    identity: VerifiedIdentity,
+    *,
+    now: datetime,
+    request_id: str | None,
+    consent_notice: str | None = None,
 ) -> LinkOutcome:
     """Decide, and write what the decision needs (a link or a review case, with its audit
-    event) into `session`, uncommitted: the caller commits it with the rest of the login."""
+    event) into `session`, uncommitted: the caller commits it with the rest of the login.
+
+    `consent_notice`: the privacy notice under which the person signing in agreed, at VNeID, to
+    share the claims; a link made now records that consent with it (`linking.consent`). None
+    where nobody signs in (the demo seed, which keeps no link made so)."""
     linked = (
         await session.execute(
             select(FederatedLink, Account)
@@ -142,7 +152,7 @@ async def resolve(
         return NeedsReview(pending)
     if carrier is not None:
         return await _rule_2_or_4_one_carrier(
-            session, identity, carrier, carrier_link, now, request_id
+            session, identity, carrier, carrier_link, now, request_id, consent_notice
         )
 
     # Rule 3: records from before the citizen ID was collected, matched on name and birth
@@ -234,6 +244,7 @@ async def _rule_2_or_4_one_carrier(
     existing: FederatedLink | None,
     now: datetime,
     request_id: str | None,
+    consent_notice: str | None = None,
 ) -> LinkOutcome:
     """`existing`: the account's link, if it has one (to this identity or another)."""
     if account.status != AccountStatus.ACTIVE:
@@ -255,28 +266,12 @@ async def _rule_2_or_4_one_carrier(
             session, identity, ReviewReason.RECORD_MISMATCH, [account], now, request_id
         )
 
-    # Rule 2: link. The unique constraints on federated_links settle a concurrent first login:
-    # ON CONFLICT DO NOTHING leaves the transaction usable (no savepoint needed) and says so.
-    connection = await session.connection()
-    insert_unless_taken = (
-        postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    )
-    created = await session.scalar(
-        insert_unless_taken(FederatedLink)
-        .values(
-            account_id=account.id,
-            provider=identity.issuer,
-            subject=identity.subject,
-            citizen_id_sealed=FederatedLink.citizen_id.sealed_for(identity.citizen_id, account.id),
-            method="citizen_id_match",
-            linked_by="system",
-            linked_at=now,
-            last_login_at=now,
-        )
-        .on_conflict_do_nothing()
-        .returning(FederatedLink.id)
-    )
-    if created is None:
+    # Rule 2: link, with the person's consent.
+    terms = None
+    if consent_notice is not None:
+        terms = consent.Terms(identity.shared_claims, consent_notice)
+    created = await _link_with_consent(session, identity, account, terms, now)
+    if not created:
         # A concurrent first login of the same person won the race: use its link if it is ours.
         winner = await session.scalar(
             select(FederatedLink).where(
@@ -301,7 +296,60 @@ async def _rule_2_or_4_one_carrier(
         citizen_id=identity.masked_citizen_id,
         provider=identity.issuer,
     )
+    if terms is not None:
+        consent.audit_given(
+            session,
+            account_id=account.id,
+            provider=identity.issuer,
+            terms=terms,
+            now=now,
+            request_id=request_id,
+        )
     return AutoLinked(account)
+
+
+async def _link_with_consent(
+    session: AsyncSession,
+    identity: VerifiedIdentity,
+    account: Account,
+    terms: consent.Terms | None,
+    now: datetime,
+) -> bool:
+    """Insert the link unless the identity or the account has one (the unique constraints on
+    federated_links settle a concurrent first login: ON CONFLICT DO NOTHING leaves the
+    transaction usable, no savepoint needed, and says so) and, if it was inserted, the
+    person's consent to it (`terms`). One statement on PostgreSQL, the link's INSERT
+    a data-modifying CTE the consent's selects from; SQLite has no such CTE: two."""
+    postgres = (await session.connection()).dialect.name == "postgresql"
+    link = (
+        (postgresql.insert if postgres else sqlite.insert)(FederatedLink)
+        .values(
+            account_id=account.id,
+            provider=identity.issuer,
+            subject=identity.subject,
+            citizen_id_sealed=FederatedLink.citizen_id.sealed_for(identity.citizen_id, account.id),
+            method="citizen_id_match",
+            linked_by="system",
+            linked_at=now,
+            last_login_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(FederatedLink.account_id)
+    )
+    if postgres and terms is not None:
+        new_link = link.cte("new_link")
+        given = consent.insert_given(
+            new_link.c.account_id, provider=identity.issuer, terms=terms, now=now
+        )
+        return await session.scalar(given.add_cte(new_link)) is not None
+    if await session.scalar(link) is None:
+        return False
+    if terms is not None:
+        given = consent.insert_given(
+            literal(account.id), provider=identity.issuer, terms=terms, now=now
+        )
+        await session.execute(given)
+    return True
 
 
 async def _open_case(

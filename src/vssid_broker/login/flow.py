@@ -48,7 +48,6 @@ from vssid_broker.federation import transactions
 from vssid_broker.federation.callback import CallbackParams as CallbackParams  # for the routes
 from vssid_broker.federation.claims import VerifiedIdentity
 from vssid_broker.federation.models import LoginTransaction
-from vssid_broker.linking import consent
 from vssid_broker.linking import proof as linking_proof
 from vssid_broker.linking import service as linking
 from vssid_broker.opaque_tokens import hash_token
@@ -245,7 +244,14 @@ async def _link_and_sign_in(
 ) -> LoginSucceeded:
     now = ctx.clock()
     async with ctx.db.begin() as session:
-        outcome = await linking.resolve(session, identity, now=now, request_id=request_id)
+        # A link made now records the person's consent with it, in the same statement.
+        outcome = await linking.resolve(
+            session,
+            identity,
+            now=now,
+            request_id=request_id,
+            consent_notice=ctx.settings.privacy_notice_version,
+        )
         if not isinstance(outcome, linking.NeedsReview):
             return await _sign_in(
                 ctx, session, channel, txn, identity, outcome, request_id, id_token, client
@@ -287,15 +293,6 @@ async def _sign_in(
         case linking.NeedsReview():  # handled by the caller
             raise AssertionError("a review case never signs in")
     newly_linked = isinstance(outcome, linking.AutoLinked)
-    if newly_linked:
-        consent.record(
-            session,
-            account_id=account.id,
-            provider=identity.issuer,
-            terms=consent.Terms(identity.shared_claims, ctx.settings.privacy_notice_version),
-            now=ctx.clock(),
-            request_id=request_id,
-        )
     issued = await issue_session(
         ctx,
         session,
