@@ -146,8 +146,9 @@ def staff_with_role(*roles: StaffRole) -> Any:
 
 
 async def current_browser_session(request: Request, ctx: BrokerContext) -> BrowserSession | None:
-    """The live session behind the cookie (idle and absolute timeouts applied), touched."""
-    async with ctx.db.begin() as session:
+    """The live session behind the cookie (idle and absolute timeouts applied), touched: one
+    conditional UPDATE, a transaction of its own (no BEGIN and COMMIT around it)."""
+    async with ctx.autocommit.begin() as session:
         return await browser_sessions.find(
             session,
             request.cookies.get(browser_sessions.SESSION_COOKIE),
