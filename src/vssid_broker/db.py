@@ -23,6 +23,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.types import TypeDecorator
 
 from vssid_broker import metrics
@@ -345,3 +346,29 @@ class NotRun:
 
 
 NOT_RUN = NotRun()
+
+
+class CompiledOnce:
+    """A Core INSERT, UPDATE or DELETE with named parameters, run by asyncpg itself where
+    `DriverStatement` can (PostgreSQL, a session in autocommit), compiled for it once per
+    process; by SQLAlchemy elsewhere (SQLite, or inside a transaction). For the statements
+    every login runs."""
+
+    def __init__(self, statement: UpdateBase) -> None:
+        self.statement = statement
+        self._driver: DriverStatement | None = None
+
+    async def first(
+        self, session: AsyncSession, params: dict[str, Any]
+    ) -> Mapping[str, Any] | None:
+        """The statement's first row (by column name), None when it returns none."""
+        connection = await session.connection()
+        if connection.dialect.name == "postgresql":
+            if self._driver is None:
+                self._driver = DriverStatement.of(self.statement, connection.dialect)
+            answer = await self._driver.fetchrow(connection, params)
+            if not isinstance(answer, NotRun):
+                return answer
+        result = await connection.execute(self.statement, params)
+        row = result.first() if result.returns_rows else None
+        return None if row is None else row._asdict()

@@ -10,14 +10,30 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vssid_broker.db import CompiledOnce, UTCDateTime
 from vssid_broker.errors.login import LoginStateInvalid
 from vssid_broker.federation.models import LoginTransaction
 from vssid_broker.opaque_tokens import hash_token, new_token
 
 LOGIN_TRANSACTIONS = cast(Table, LoginTransaction.__table__)
+
+# The two statements of every login, compiled once (`CompiledOnce`): Core, not the ORM's unit
+# of work or its bulk UPDATE, as nothing here needs the session to track the row.
+_CREATE = CompiledOnce(insert(LOGIN_TRANSACTIONS))  # every column a parameter of its name
+_CONSUME = CompiledOnce(
+    update(LOGIN_TRANSACTIONS)
+    .where(
+        LOGIN_TRANSACTIONS.c.state_hash == bindparam("given_state_hash"),
+        LOGIN_TRANSACTIONS.c.consumed_at.is_(None),
+        LOGIN_TRANSACTIONS.c.channel == bindparam("given_channel"),
+        LOGIN_TRANSACTIONS.c.expires_at > bindparam("now", type_=UTCDateTime()),
+    )
+    .values(consumed_at=bindparam("now", type_=UTCDateTime()))
+    .returning(*LOGIN_TRANSACTIONS.columns)
+)
 
 
 @dataclass(frozen=True)
@@ -43,9 +59,9 @@ async def create(
 ) -> NewTransaction:
     state, nonce, verifier = new_token(), new_token(), new_token(48)
     expires_at = now + timedelta(seconds=ttl_seconds)
-    # A Core INSERT, not the ORM's unit of work: nothing here reads the row back.
-    await session.execute(
-        insert(LOGIN_TRANSACTIONS).values(
+    await _CREATE.first(
+        session,
+        dict(
             state_hash=hash_token(state),
             channel=channel,
             nonce=nonce,
@@ -58,7 +74,8 @@ async def create(
             prompt=prompt,
             created_at=now,
             expires_at=expires_at,
-        )
+            consumed_at=None,
+        ),
     )
     return NewTransaction(state, nonce, verifier, expires_at)
 
@@ -73,17 +90,8 @@ async def consume(
     if not state:
         raise LoginStateInvalid("callback without state")
     state_hash = hash_token(state)
-    claimed = await session.scalar(
-        update(LoginTransaction)
-        .where(
-            LoginTransaction.state_hash == state_hash,
-            LoginTransaction.consumed_at.is_(None),
-            LoginTransaction.channel == channel,
-            LoginTransaction.expires_at > now,
-        )
-        .values(consumed_at=now)
-        .returning(LoginTransaction)
-        .execution_options(synchronize_session=False)
+    claimed = await _CONSUME.first(
+        session, {"given_state_hash": state_hash, "given_channel": channel, "now": now}
     )
     if claimed is None:
         known = (
@@ -100,7 +108,7 @@ async def consume(
         if known.expires_at <= now:
             raise LoginStateInvalid("state expired")
         raise LoginStateInvalid("state unknown")  # started on the other channel
-    return claimed
+    return LoginTransaction(**claimed)  # a plain copy of the row: nothing writes it again
 
 
 async def purge_expired(session: AsyncSession, *, now: datetime) -> int:
