@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import Row
 
 from vssid_broker.accounts.models import (
@@ -32,15 +33,48 @@ class AccountOut(BaseModel):
     @classmethod
     def of(cls, account: Account | Row[Any]) -> AccountOut:
         """From the model or from a row of the `accounts` table (the live-session query's)."""
+        return cls._with(account, Account.citizen_id.open_from(account))
+
+    @classmethod
+    def _with(cls, account: Account | Row[Any], citizen_id: str | None) -> AccountOut:
         return cls(
             bhxh_code=account.bhxh_code,
-            citizen_id=Account.citizen_id.open_from(account),
+            citizen_id=citizen_id,
             full_name=account.full_name,
             birth_date=account.birth_date,
             gender=account.gender,
             phone=account.phone,
             status=account.status,
         )
+
+
+_CITIZEN_ID_JSON = TypeAdapter(str | None)
+"""The citizen ID's JSON as `AccountOut` writes it (the same serializer, escaping and all)."""
+_NO_CITIZEN_ID = b'"citizen_id":null'
+
+
+@dataclass(frozen=True, slots=True)
+class AccountJson:
+    """`AccountOut`'s JSON for one account's row, rendered without the citizen ID: the bytes
+    before and after the ID's value. It holds no ID, so it may be kept beside the row (the
+    live-session cache does, for `/api/v1/me`); `with_citizen_id` puts the ID, opened per call,
+    in between, and gives the bytes `AccountOut.of(row).model_dump_json()` gives."""
+
+    head: bytes
+    tail: bytes
+
+    @classmethod
+    def of(cls, account: Account | Row[Any]) -> AccountJson:
+        rendered = AccountOut._with(account, None).model_dump_json().encode()
+        # The first occurrence is the key's: a string value before it (the BHXH code) cannot
+        # hold an unescaped quote.
+        head, found, tail = rendered.partition(_NO_CITIZEN_ID)
+        if not found:
+            raise AssertionError("AccountOut's JSON lost its citizen_id field")
+        return cls(head + b'"citizen_id":', tail)
+
+    def with_citizen_id(self, citizen_id: str | None) -> bytes:
+        return b"".join((self.head, _CITIZEN_ID_JSON.dump_json(citizen_id), self.tail))
 
 
 class PeriodOut(BaseModel):

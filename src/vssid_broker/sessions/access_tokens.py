@@ -15,12 +15,13 @@ from sqlalchemy import Row, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vssid_broker.accounts.models import Account
+from vssid_broker.accounts.schemas import AccountJson
 from vssid_broker.config import Settings
 from vssid_broker.errors.tokens import InvalidAccessToken
 from vssid_broker.passwords import PASSWORD_ACR
 from vssid_broker.sessions import broker_jwt
 from vssid_broker.sessions.keys import SigningKeys
-from vssid_broker.sessions.live_cache import LiveSessionCache
+from vssid_broker.sessions.live_cache import LiveAccount, LiveSessionCache
 from vssid_broker.sessions.models import RefreshToken
 
 
@@ -34,6 +35,20 @@ class AccessTokenClaims:
     raw: dict[str, Any]
     account: Row[Any] = field(repr=False)  # it holds the citizen ID: never in a log line
     """The account's row, read by the same query that found the session live."""
+    kept: LiveAccount | None = field(default=None, repr=False, compare=False)
+    """The live-session cache's entry for `account`, where the cache keeps it."""
+
+    def account_json(self) -> bytes:
+        """`AccountOut`'s JSON for the account (`/api/v1/me`): where the cache keeps the row,
+        the rendering without the citizen ID is kept beside it, and only the ID is opened
+        (~4 µs) and put in per call; the ID is never kept in clear."""
+        kept = self.kept
+        rendered = kept.json if kept is not None else None
+        if rendered is None:
+            rendered = AccountJson.of(self.account)
+            if kept is not None:
+                kept.json = rendered
+        return rendered.with_citizen_id(Account.citizen_id.open_from(self.account))
 
     @property
     def auth_time(self) -> int | None:
@@ -129,7 +144,7 @@ class AccessTokens:
         claims = await self._verified_claims(session, raw, now)
         sid, sub = _session_of(claims)
         account = await self._live_account(session, sid, sub) if sid is not None else None
-        return _claims(claims, sid, sub, account)
+        return _claims(claims, sid, sub, *account) if account else _claims(claims, sid, sub)
 
     async def verify_opening(
         self,
@@ -148,11 +163,14 @@ class AccessTokens:
                 return await self.verify(session, raw, now)
         sid, sub = _session_of(claims)
         cache = self._live_sessions
-        account = cache.get(sid, sub) if cache is not None and sid is not None else None
-        if account is None and sid is not None:
-            async with sessions() as session:
-                account = await self._read_live_account(session, sid, sub)
-        return _claims(claims, sid, sub, account)
+        kept = cache.find(sid, sub) if cache is not None and sid is not None else None
+        if kept is not None:
+            return _claims(claims, sid, sub, kept.account, kept)
+        if sid is None:
+            return _claims(claims, sid, sub)
+        async with sessions() as session:
+            account = await self._read_live_account(session, sid, sub)
+        return _claims(claims, sid, sub, *account) if account else _claims(claims, sid, sub)
 
     def _remembered(self, raw: str, now: datetime) -> dict[str, Any] | None:
         """The claims of a token this process checked under the keys it holds now, unexpired;
@@ -197,17 +215,18 @@ class AccessTokens:
 
     async def _live_account(
         self, session: AsyncSession, family_id: str, account_id: int
-    ) -> Row[Any] | None:
+    ) -> tuple[Row[Any], LiveAccount | None] | None:
+        """The account's row if the session is live, with the cache's entry for it if kept."""
         cache = self._live_sessions
         if cache is not None:
-            remembered = cache.get(family_id, account_id)
+            remembered = cache.find(family_id, account_id)
             if remembered is not None:
-                return remembered
+                return remembered.account, remembered
         return await self._read_live_account(session, family_id, account_id)
 
     async def _read_live_account(
         self, session: AsyncSession, family_id: str, account_id: int
-    ) -> Row[Any] | None:
+    ) -> tuple[Row[Any], LiveAccount | None] | None:
         """The query itself, its answer kept in the live-session cache."""
         cache = self._live_sessions
         generation = cache.generation if cache is not None else 0  # before the query: see put
@@ -216,9 +235,10 @@ class AccessTokens:
             LIVE_SESSION_ACCOUNT, {"family": family_id, "subject": account_id}
         )
         account = found.first()
-        if cache is not None and account is not None:
-            cache.put(family_id, account_id, account, generation)
-        return account
+        if account is None:
+            return None
+        kept = cache.put(family_id, account_id, account, generation) if cache is not None else None
+        return account, kept
 
 
 def _session_of(claims: dict[str, Any]) -> tuple[str | None, int]:
@@ -230,12 +250,16 @@ def _session_of(claims: dict[str, Any]) -> tuple[str | None, int]:
 
 
 def _claims(
-    claims: dict[str, Any], sid: str | None, sub: int, account: Row[Any] | None
+    claims: dict[str, Any],
+    sid: str | None,
+    sub: int,
+    account: Row[Any] | None = None,
+    kept: LiveAccount | None = None,
 ) -> AccessTokenClaims:
     if sid is None or account is None:
         # The JWT alone would live until exp; the broker's own endpoints refuse it as soon
         # as its session is revoked, logged out at VNeID, or its account is not active.
         raise InvalidAccessToken("the token's session has ended")
     return AccessTokenClaims(
-        sub, str(claims.get("acr")), str(claims.get("channel")), sid, claims, account
+        sub, str(claims.get("acr")), str(claims.get("channel")), sid, claims, account, kept
     )

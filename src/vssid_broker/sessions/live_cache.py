@@ -52,13 +52,16 @@ from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from time import monotonic
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row, event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
 from vssid_broker import metrics
+
+if TYPE_CHECKING:
+    from vssid_broker.accounts.schemas import AccountJson
 
 CHANNEL = "vssid_live_sessions"
 LISTENER_APPLICATION_NAME = "vssid-broker live-session listener"
@@ -79,10 +82,17 @@ def family_notice(family_id: str) -> str:
     return f"f:{family_id}"
 
 
-@dataclass(frozen=True)
-class _Entry:
+@dataclass(eq=False, slots=True)
+class LiveAccount:
+    """One positive answer: the account's row (its citizen ID sealed), and what calls render
+    from the row once and keep beside it, dropped with it. Nothing kept here holds a citizen
+    ID in clear."""
+
     account: Row[Any]
     stored_at: float
+    json: AccountJson | None = None
+    """`/api/v1/me`'s answer without the citizen ID, rendered by the first call that needs it
+    (`AccessTokenClaims.account_json`)."""
 
 
 class LiveSessionCache:
@@ -91,7 +101,7 @@ class LiveSessionCache:
     def __init__(self, size: int, max_age_seconds: float) -> None:
         self._size = size
         self._max_age = max_age_seconds
-        self._entries: OrderedDict[tuple[str, int], _Entry] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, int], LiveAccount] = OrderedDict()
         self._by_family: dict[str, set[int]] = {}
         self._by_account: dict[int, set[str]] = {}
         self.generation = 0
@@ -101,6 +111,11 @@ class LiveSessionCache:
 
     # --- the calls' side -------------------------------------------------------------------------
     def get(self, family_id: str, account_id: int) -> Row[Any] | None:
+        entry = self.find(family_id, account_id)
+        return entry.account if entry is not None else None
+
+    def find(self, family_id: str, account_id: int) -> LiveAccount | None:
+        """`get`, with what is kept beside the row."""
         if not self.listening:
             metrics.SESSION_CACHE_BYPASSES.inc()
             return None
@@ -111,20 +126,24 @@ class LiveSessionCache:
             return None
         self._entries.move_to_end(key)
         metrics.SESSION_CACHE_HITS.inc()
-        return entry.account
+        return entry
 
-    def put(self, family_id: str, account_id: int, account: Row[Any], generation: int) -> None:
+    def put(
+        self, family_id: str, account_id: int, account: Row[Any], generation: int
+    ) -> LiveAccount | None:
         """Keep a live answer read by a query that started at `generation`, unless anything was
-        invalidated since (the answer may predate a revocation) or the listener is away."""
+        invalidated since (the answer may predate a revocation) or the listener is away.
+        The entry kept, if it was."""
         if not self.listening or generation != self.generation:
-            return
+            return None
         key = (family_id, account_id)
-        self._entries[key] = _Entry(account, monotonic())
+        entry = self._entries[key] = LiveAccount(account, monotonic())
         self._entries.move_to_end(key)
         self._by_family.setdefault(family_id, set()).add(account_id)
         self._by_account.setdefault(account_id, set()).add(family_id)
         while len(self._entries) > self._size:
             self._remove(next(iter(self._entries)))
+        return entry if key in self._entries else None
 
     def __len__(self) -> int:
         return len(self._entries)
