@@ -222,7 +222,11 @@ class _PipelinedCounts:
         bridge = self._storage.bridge
         current = bridge.prefixed_key(self._storage._current_window_key(limited))
         previous = bridge.prefixed_key(self._storage._previous_window_key(limited))
-        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if self._sending is not None and self._sending.get_loop() is not loop:
+            # Left by an event loop that ended (tests run one per test): start afresh.
+            self._sending, self._waiting = None, []
+        answer: asyncio.Future[bool] = loop.create_future()
         self._waiting.append(([previous, current], [item.amount, item.get_expiry(), 1], answer))
         if self._sending is None:
             self._sending = asyncio.create_task(self._send())
