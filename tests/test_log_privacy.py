@@ -167,9 +167,15 @@ async def drive_a_database_error_mid_login(stack: Stack, captured: Captured) -> 
     def broken_insert(
         _conn: object, _cursor: object, statement: str, parameters: Any, _ctx: object, _many: bool
     ) -> tuple[str, Any]:
+        # Wherever the INSERT stands: on PostgreSQL the link's is inside a WITH (its consent).
         for table in ("review_cases", "federated_links"):
-            if statement.lstrip().upper().startswith(f"INSERT INTO {table.upper()}"):
-                statement = statement.replace(table, "no_such_table", 1)
+            statement = re.sub(
+                rf"INSERT INTO {table}\b",
+                "INSERT INTO no_such_table",
+                statement,
+                count=1,
+                flags=re.I,
+            )
         return statement, parameters
 
     engine = stack.ctx.engine.sync_engine
