@@ -9,8 +9,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from joserfc import jwt
@@ -34,7 +32,7 @@ from vssid_broker.federation.provider import ProviderClient
 from vssid_broker.rate_limits import RateLimits
 from vssid_broker.requests.sms import DemoSmsSender
 from vssid_broker.sessions.access_tokens import AccessTokens
-from vssid_broker.sessions.keys import SigningKeys, load_key_encryption_key
+from vssid_broker.sessions.keys import SigningKeys, derive_key, load_key_encryption_key
 from vssid_broker.sessions.live_cache import LiveSessionCache, LiveSessionListener
 from vssid_broker.sessions.refresh_tokens import RefreshTokens
 from vssid_broker.web import (
@@ -135,14 +133,6 @@ def busiest_first(routes: list[BaseRoute]) -> list[BaseRoute]:
         if "{" in path or others:
             raise RuntimeError(f"{path} is not a path of one route alone; it cannot move first")
     return busiest + rest
-
-
-def derive_key(key_encryption_key: bytes, purpose: str) -> bytes:
-    """A key for one purpose from the key-encryption key (HKDF, RFC 5869): the same in every
-    process, and never the key-encryption key itself."""
-    return HKDF(hashes.SHA256(), 32, salt=None, info=f"vssid-broker {purpose}".encode()).derive(
-        key_encryption_key
-    )
 
 
 def build_context(

@@ -4,7 +4,9 @@
 One module per command group (serve.py, migrate.py, db.py, seed.py, accounts.py, keys.py,
 purge.py, audit.py, staff.py, vneid_sim.py, demo.py), each its options and a few lines over a
 service; `database(settings)` gives it the database and cleans up after it. Here only the
-parser they make together, and `main`: the one place a refusal becomes an exit with one line. With
+parser they make together (of the command run, only its own module is imported: a start of
+`vssid-broker vneid-sim` or `staff list` pays for no other command's imports), and `main`: the
+one place a refusal becomes an exit with one line. With
 `seeding`, the only broker code that knows the simulated VNeID."""
 
 from __future__ import annotations
@@ -14,49 +16,59 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from importlib import import_module
 
-from vssid_broker import __version__, schema
-from vssid_broker.audit.anchors import AnchorError
-from vssid_broker.cli import (
-    accounts,
-    audit,
-    db,
-    keys,
-    migrate,
-    purge,
-    seed,
-    serve,
-    staff,
-    vneid_sim,
-)
+from vssid_broker import __version__
 from vssid_broker.cli.common import HELP_FORMAT, Commands, add_command
-from vssid_broker.config import SettingsInvalid
-from vssid_broker.database_roles import RoleRefused
-from vssid_broker.db import DriverMissing
-from vssid_broker.errors import CommandRefused, DomainError
 from vssid_broker.logging_setup import configure as configure_logging
-from vssid_broker.sealing import KeyUnusable, SealedValueRefused
 
 DESCRIPTION = """\
 The VssID sign-in broker: VssID accounts, sign-in through VNeID (level 2), session tokens.
 Settings come from VSSID_* environment variables (docs/settings.md); `vssid-broker demo` runs
 everything on one machine with demo data."""
 
-REFUSALS = (
-    schema.SchemaNotCurrent,
-    DomainError,
-    CommandRefused,
-    SettingsInvalid,
-    DriverMissing,
-    KeyUnusable,
-    SealedValueRefused,
-    AnchorError,
-    RoleRefused,
-)
-"""What a command may meet that the operator can mend: one line, exit status 1, no traceback."""
+GROUPS = {
+    "serve": "serve",
+    "migrate": "migrate",
+    "db": "db",
+    "seed": "seed",
+    "accounts": "accounts",
+    "keys": "keys",
+    "purge": "purge",
+    "audit": "audit",
+    "staff": "staff",
+    "vneid-sim": "vneid_sim",
+}
+"""Each command and the module of vssid_broker.cli that adds it (`demo` is added here)."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def refusals() -> tuple[type[Exception], ...]:
+    """What a command may meet that the operator can mend: one line, exit status 1, no
+    traceback. Imported when a command fails, not at every start."""
+    from vssid_broker import schema
+    from vssid_broker.audit.anchors import AnchorError
+    from vssid_broker.config import SettingsInvalid
+    from vssid_broker.database_roles import RoleRefused
+    from vssid_broker.db import DriverMissing
+    from vssid_broker.errors import CommandRefused, DomainError
+    from vssid_broker.sealing import KeyUnusable, SealedValueRefused
+
+    return (
+        schema.SchemaNotCurrent,
+        DomainError,
+        CommandRefused,
+        SettingsInvalid,
+        DriverMissing,
+        KeyUnusable,
+        SealedValueRefused,
+        AnchorError,
+        RoleRefused,
+    )
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Every command's options; with `command` (one of GROUPS), only that command's, so a
+    command starts without importing what only the others use."""
     parser = argparse.ArgumentParser(
         prog="vssid-broker", description=DESCRIPTION, formatter_class=HELP_FORMAT
     )
@@ -67,20 +79,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="also log what the libraries say at INFO (Alembic's migration steps)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (serve, migrate, db, seed, accounts, keys, purge, audit, staff, vneid_sim):
-        group.add(commands)
-    add_demo(commands)
+    chosen = [command] if command in GROUPS else list(GROUPS)
+    for name in chosen:
+        import_module(f"vssid_broker.cli.{GROUPS[name]}").add(commands)
+    if command not in GROUPS:
+        add_demo(commands)
     return parser
 
 
+def command_named(argv: Sequence[str]) -> str | None:
+    """The command `argv` names: its first word that is not an option (the top-level options
+    take no value)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(command_named(words)).parse_args(words)
     configure_logging()
     quiet_libraries(args.verbose)
     try:
         args.run(args)
-    except REFUSALS as error:
-        sys.exit(str(error))
+    except Exception as error:
+        if isinstance(error, refusals()):
+            sys.exit(str(error))
+        raise
 
 
 def quiet_libraries(verbose: bool) -> None:

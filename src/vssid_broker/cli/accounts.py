@@ -107,8 +107,7 @@ async def import_file(
     workers: int = 1,
 ) -> None:
     from vssid_broker.admin.account_import import AccountImport
-    from vssid_broker.app import derive_key
-    from vssid_broker.sessions.keys import load_key_encryption_key
+    from vssid_broker.sessions.keys import derive_key, load_key_encryption_key
     from vssid_broker.sessions.refresh_tokens import RefreshTokens
 
     refresh = RefreshTokens(

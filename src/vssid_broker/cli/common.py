@@ -9,8 +9,6 @@ import sys
 from collections.abc import Callable
 from typing import TypeAlias
 
-from vssid_broker import passwords, sealing
-from vssid_broker.audit import chain
 from vssid_broker.config import Settings, load_settings
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -31,6 +29,10 @@ def command_settings() -> Settings:
     """The broker's settings, with the keys that seal citizen IDs installed (every command
     that works on the database's rows needs them) and the password hash's parameters chosen;
     serve's and demo's app installs its own."""
+    # Imported here, not at the top: `main` imports this module to build the parser of every
+    # command, some of which (vneid-sim, a --help) need none of these.
+    from vssid_broker import passwords, sealing
+    from vssid_broker.audit import chain
     from vssid_broker.sessions.keys import refuse_a_lost_key_file
 
     settings = load_settings(Settings)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc import jwe
 from joserfc.jwk import ECKey, KeySet, OctKey, OKPKey
 from sqlalchemy import func, inspect, or_, select, update
@@ -356,3 +358,11 @@ class SigningKeys:
             ECKey.import_key(data) if data["kty"] == "EC" else OKPKey.import_key(data)
         )
         return ActiveKey(kid=row.kid, alg=row.alg, private=private)
+
+
+def derive_key(key_encryption_key: bytes, purpose: str) -> bytes:
+    """A key for one purpose from the key-encryption key (HKDF, RFC 5869): the same in every
+    process, and never the key-encryption key itself."""
+    return HKDF(hashes.SHA256(), 32, salt=None, info=f"vssid-broker {purpose}".encode()).derive(
+        key_encryption_key
+    )
