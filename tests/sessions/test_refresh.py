@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import httpx
 from sqlalchemy import select
@@ -155,6 +156,28 @@ async def test_one_refresh_token_sent_many_times_at_once_is_spent_once(stack: St
         rows = list(await session.scalars(select(RefreshToken)))
     assert len(rows) == 2  # the original and exactly one successor
     assert all(row.revoked_at is not None for row in rows)  # reuse ends the family
+
+
+async def test_with_the_grace_window_off_a_copy_racing_the_rotation_is_reuse(
+    stack: Stack,
+) -> None:
+    """`VSSID_REFRESH_TOKEN_GRACE_SECONDS=0` (the suite's setting) turns the replay of a lost
+    answer off, even for a copy whose clock was read before the winner's rotation committed
+    (its `now` earlier than the token's `rotated_at`): that copy is reuse and ends the family."""
+    async with AsyncClient() as app:
+        first = await signed_in_app(app, stack)
+        assert (await refresh(app, stack, first["refresh_token"])).status_code == 200
+        async with stack.db.begin() as session:
+            spent = await session.scalar(
+                select(RefreshToken).where(RefreshToken.rotated_at.is_not(None))
+            )
+            assert spent is not None and spent.rotated_at is not None
+            spent.rotated_at += timedelta(seconds=5)
+        racing = await refresh(app, stack, first["refresh_token"])
+    assert racing.status_code == 400 and racing.json()["code"] == "invalid_grant"
+    async with stack.db() as session:
+        rows = list(await session.scalars(select(RefreshToken)))
+    assert len(rows) == 2 and all(row.revoked_at is not None for row in rows)
 
 
 async def test_a_form_body_is_read_as_any_form_encoder_writes_it(stack: Stack) -> None:

@@ -267,6 +267,8 @@ class RefreshTokens:
     ) -> Rotated | None:
         """The successor of a token rotated moments ago whose answer the app never got; None
         when this is not such a retry (then `refuse` says why, and a reuse ends the family)."""
+        if not self._grace:  # off: not even a copy racing the rotation (its `now` before it)
+            return None
         spent = await self.find(session, raw)
         if (
             spent is None
